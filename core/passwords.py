@@ -1,0 +1,76 @@
+"""Password hashing (argon2id through passlib's CryptContext, from libpass) and the password policy."""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import lru_cache
+
+from passlib.context import CryptContext
+
+MIN_LENGTH = 12
+MAX_LENGTH = 256
+
+# Argon2id parameters. Production defaults exceed OWASP's minimum (m=19 MiB, t=2, p=1).
+PROFILES = {
+    "default": {"argon2__memory_cost": 65536, "argon2__rounds": 3, "argon2__parallelism": 4},
+    # For the test suite only (RC_PASSWORD_PROFILE=fast): same algorithm, cheaper parameters.
+    "fast": {"argon2__memory_cost": 1024, "argon2__rounds": 1, "argon2__parallelism": 1},
+}
+
+
+@lru_cache(maxsize=4)
+def context(profile: str | None = None) -> CryptContext:
+    profile = profile or os.environ.get("RC_PASSWORD_PROFILE", "default")
+    return CryptContext(schemes=["argon2"], deprecated="auto", argon2__type="ID", **PROFILES[profile])
+
+
+def hash_password(password: str) -> str:
+    return context().hash(password)
+
+
+def verify_and_update(password: str, password_hash: str) -> tuple[bool, str | None]:
+    """(valid, new_hash): new_hash is set when the stored hash used outdated parameters."""
+    try:
+        return context().verify_and_update(password, password_hash)
+    except (ValueError, TypeError):
+        return False, None
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return context().hash("timing-equaliser-not-a-password")
+
+
+def burn_verify(password: str) -> None:
+    """Spend the same time as a real verification (for unknown e-mail addresses)."""
+    context().verify(password, _dummy_hash())
+
+
+@lru_cache(maxsize=1)
+def _common_passwords() -> frozenset[str]:
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS  # 30,000 most common passwords
+
+    return frozenset(FREQUENCY_LISTS["passwords"])
+
+
+def password_problem(password: str, email: str | None = None) -> str | None:
+    """Why this password is refused, or None. Length 12..256, no composition rules, common ones refused."""
+    if len(password) < MIN_LENGTH:
+        return f"Use at least {MIN_LENGTH} characters."
+    if len(password) > MAX_LENGTH:
+        return f"Use at most {MAX_LENGTH} characters."
+    lowered = password.lower()
+    if len(set(lowered)) <= 2:
+        return "This password is too easy to guess."
+    common = _common_passwords()
+    core_part = re.sub(r"[\d\W_]+$", "", lowered)  # "password1234!" -> "password"
+    if lowered in common or (core_part and core_part in common and len(core_part) >= 4):
+        return "This password is one of the most common passwords; choose another."
+    if re.fullmatch(r"(0123456789|1234567890|abcdefghijkl|qwertyuiop)+.*", lowered):
+        return "This password is too easy to guess."
+    if email:
+        local = email.split("@", 1)[0].lower()
+        if len(local) >= 4 and local in lowered and len(lowered) - len(local) < 6:
+            return "Do not base the password on your e-mail address."
+    return None

@@ -1,0 +1,32 @@
+"""Declarative base with a naming convention, so Alembic migrations get stable constraint names."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import MetaData, Numeric
+from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
+from sqlalchemy.orm import DeclarativeBase
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Money columns: NUMERIC, never float. 20 digits before the point is plenty; unit prices keep 10 decimals.
+MONEY = Numeric(20, 4)
+UNIT_PRICE = Numeric(24, 10)
+QUANTITY = Numeric(24, 6)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {
+        datetime: TIMESTAMP(timezone=True),
+        Decimal: Numeric(24, 10),
+        dict: JSONB,
+    }

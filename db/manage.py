@@ -1,0 +1,37 @@
+"""Database management commands.
+
+    python -m db.manage setup      # start the database, migrate, load demo data into an empty database
+    python -m db.manage migrate    # apply migrations only
+    python -m db.manage url        # print the database URL in use
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from db.engine import database_url, make_engine
+from db.migrate import upgrade
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m db.manage")
+    parser.add_argument("command", choices=["setup", "migrate", "url"])
+    args = parser.parse_args(argv)
+    url = database_url()
+    if args.command == "url":
+        print(url)
+        return 0
+    engine = make_engine(url)
+    upgrade(engine)
+    print("Database migrated.")
+    if args.command == "setup":
+        from seeds.loader import load_default_demo_if_empty
+
+        load_default_demo_if_empty(engine)
+    engine.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Loads demo data files into the database through the core services (so every rule applies)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from core import accounts
+from core.actor import SYSTEM
+from db.models import User
+
+SEEDS_DIR = Path(__file__).resolve().parent
+FOUNDATION = SEEDS_DIR / "foundation.toml"
+
+
+def database_is_empty(session: Session) -> bool:
+    return not session.scalar(select(func.count()).select_from(User))
+
+
+def load_foundation(session: Session, path: Path = FOUNDATION) -> dict[str, int]:
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    password = data["password"]
+    counts = {"admins": 0, "partners": 0, "staff": 0, "customers": 0, "users": 0}
+    for admin in data.get("admins", []):
+        accounts.create_admin(session, SYSTEM, email=admin["email"], display_name=admin["name"], password=password)
+        counts["admins"] += 1
+    for p in data.get("partners", []):
+        partner = accounts.create_partner(session, SYSTEM, name=p["name"], contact_email=p.get("contact_email"),
+                                          currency=p.get("currency", "EUR"), country=p.get("country"))
+        counts["partners"] += 1
+        for s in p.get("staff", []):
+            accounts.create_staff(session, SYSTEM, partner_id=partner.id, email=s["email"], display_name=s["name"],
+                                  password=password)
+            counts["staff"] += 1
+        for c in p.get("customers", []):
+            fields = {k: c[k] for k in accounts.ACCOUNT_FIELDS if k in c}
+            acc = accounts.create_account(session, SYSTEM, partner_id=partner.id, **fields)
+            counts["customers"] += 1
+            for u in c.get("users", []):
+                accounts.create_user(session, SYSTEM, partner_id=partner.id, account_id=acc.id, email=u["email"],
+                                     display_name=u["name"], role=u["role"], password=password)
+                counts["users"] += 1
+    return counts
+
+
+def demo_logins(path: Path = FOUNDATION) -> tuple[str, list[tuple[str, str]]]:
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    rows = [(a["email"], "platform admin") for a in data.get("admins", [])]
+    for p in data.get("partners", []):
+        rows += [(s["email"], f"partner staff, {p['name']}") for s in p.get("staff", [])]
+        for c in p.get("customers", []):
+            rows += [(u["email"], f"{accounts.role_label(u['role'])}, {c['name']}") for u in c.get("users", [])]
+    return data["password"], rows
+
+
+def load_default_demo_if_empty(engine: Engine) -> bool:
+    with Session(engine) as session, session.begin():
+        if not database_is_empty(session):
+            print("Database already has data: demo not loaded.")
+            loaded = False
+        else:
+            counts = load_foundation(session)
+            print("Demo data loaded:", ", ".join(f"{v} {k}" for k, v in counts.items()))
+            loaded = True
+    password, rows = demo_logins()
+    print(f"\nDemo logins (password for all: {password}):")
+    for email, what in rows:
+        print(f"  {email:38s} {what}")
+    return loaded
