@@ -1,0 +1,63 @@
+"""Pure pricing / rating engine for the Reseller Console (stdlib only, Decimal money).
+
+See docs/pricing.md for the semantics of every charge model.
+"""
+
+from .engine import (
+    Alert,
+    Line,
+    Rating,
+    RatingError,
+    Segment,
+    break_even,
+    next_period,
+    price_charge,
+    rate,
+    rate_plan,
+)
+from .models import (
+    Priced,
+    price_allowance,
+    price_graduated,
+    price_package,
+    price_per_unit,
+    price_threshold,
+    price_volume,
+    threshold_crossed,
+    tier_for,
+)
+from .money import (
+    CURRENCY_MINOR_UNITS,
+    UnknownCurrencyError,
+    format_money,
+    format_price,
+    format_quantity,
+    minor_unit,
+    round_money,
+)
+from .spec import (
+    FEE_KINDS,
+    MODELS,
+    SETTLE_MODES,
+    TIMINGS,
+    ChargeSpec,
+    FeeSpec,
+    PlanSpec,
+    PlanValidationError,
+    Tier,
+    apply_overrides,
+    plan_from_dict,
+    plan_to_dict,
+    validate_plan,
+)
+
+__all__ = [
+    "Alert", "Line", "Rating", "RatingError", "Segment", "break_even", "next_period", "price_charge",
+    "rate", "rate_plan",
+    "Priced", "price_allowance", "price_graduated", "price_package", "price_per_unit", "price_threshold",
+    "price_volume", "threshold_crossed", "tier_for",
+    "CURRENCY_MINOR_UNITS", "UnknownCurrencyError", "format_money", "format_price", "format_quantity",
+    "minor_unit", "round_money",
+    "FEE_KINDS", "MODELS", "SETTLE_MODES", "TIMINGS", "ChargeSpec", "FeeSpec", "PlanSpec",
+    "PlanValidationError", "Tier", "apply_overrides", "plan_from_dict", "plan_to_dict", "validate_plan",
+]

@@ -1,0 +1,181 @@
+"""The charge models as small pure functions.
+
+Every function takes Decimal quantities/prices and returns ``Priced(amount, parts)`` where
+``amount`` is the UNROUNDED Decimal amount and ``parts`` are plain-language pieces of the
+explanation (joined with " + " by the engine), e.g. ["1,000 × 0.10", "200 × 0.08"].
+
+Tier-bound semantics (whole units, inclusive): a tier [first, last] covers the quantity
+interval (first-1, last]; a tier starting at 0 covers [0, last]. A tier is "entered" when the
+quantity is > first-1 (for a tier starting at 0: always, including zero usage). If the last tier
+is closed (last is not None) and the quantity goes beyond it, the last tier's price applies to the
+excess (the last tier is treated as extending upwards).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import ROUND_CEILING, Decimal
+from typing import NamedTuple
+
+from .money import format_price, format_quantity
+from .spec import Tier
+
+__all__ = [
+    "Priced",
+    "tier_lower",
+    "tier_for",
+    "price_per_unit",
+    "price_graduated",
+    "price_volume",
+    "price_package",
+    "price_allowance",
+    "price_threshold",
+    "threshold_crossed",
+]
+
+ZERO = Decimal(0)
+
+
+class Priced(NamedTuple):
+    amount: Decimal  # unrounded
+    parts: tuple[str, ...]
+
+
+def _q(quantity: Decimal) -> Decimal:
+    if isinstance(quantity, float) or isinstance(quantity, bool):
+        raise TypeError("quantity must be a Decimal, not a float")
+    q = quantity if isinstance(quantity, Decimal) else Decimal(quantity)
+    if not q.is_finite() or q < 0:
+        raise ValueError(f"quantity must be a finite number >= 0, got {quantity}")
+    return q
+
+
+def tier_lower(t: Tier) -> int:
+    """Exclusive lower bound of the tier's interval (first-1), 0 for a tier starting at 0."""
+    return t.first - 1 if t.first > 0 else 0
+
+
+def _range(t: Tier) -> str:
+    if t.last is None:
+        return f"{format_quantity(Decimal(t.first))}+"
+    return f"{format_quantity(Decimal(t.first))}–{format_quantity(Decimal(t.last))}"
+
+
+def _entered(q: Decimal, t: Tier) -> bool:
+    return t.first == 0 or q > t.first - 1
+
+
+def tier_for(quantity: Decimal, tiers: Sequence[Tier]) -> Tier | None:
+    """The tier whose interval contains the quantity (None only for 0 with tiers starting at 1).
+
+    Beyond a closed last tier, the last tier is returned.
+    """
+    q = _q(quantity)
+    found = None
+    for t in tiers:
+        if _entered(q, t):
+            found = t
+        else:
+            break
+    return found
+
+
+def price_per_unit(quantity: Decimal, unit_price: Decimal) -> Priced:
+    q = _q(quantity)
+    return Priced(q * unit_price, (f"{format_quantity(q)} × {format_price(unit_price)}",))
+
+
+def price_graduated(quantity: Decimal, tiers: Sequence[Tier]) -> Priced:
+    """Each unit priced by the tier it falls in; a tier's flat fee once when usage enters it."""
+    q = _q(quantity)
+    amount = ZERO
+    parts: list[str] = []
+    n = len(tiers)
+    for i, t in enumerate(tiers):
+        if not _entered(q, t):
+            break
+        lo = tier_lower(t)
+        top = q if (t.last is None or i == n - 1) else min(q, Decimal(t.last))
+        units = top - lo if top > lo else ZERO
+        if units > 0:
+            amount += units * t.unit_price
+            parts.append(f"{format_quantity(units)} × {format_price(t.unit_price)}")
+        if t.flat_fee:
+            amount += t.flat_fee
+            parts.append(f"{format_price(t.flat_fee)} flat (tier {_range(t)})")
+    if not parts:
+        parts.append("no charge")
+    return Priced(amount, tuple(parts))
+
+
+def price_volume(quantity: Decimal, tiers: Sequence[Tier]) -> Priced:
+    """The tier reached by the total prices every unit, plus that tier's flat fee."""
+    q = _q(quantity)
+    t = tier_for(q, tiers)
+    if t is None:
+        return Priced(ZERO, ("no charge",))
+    parts: list[str] = []
+    amount = q * t.unit_price + t.flat_fee
+    if t.unit_price or not t.flat_fee:
+        parts.append(f"{format_quantity(q)} × {format_price(t.unit_price)} (tier {_range(t)})")
+        if t.flat_fee:
+            parts.append(f"{format_price(t.flat_fee)} flat")
+    else:
+        parts.append(f"band {_range(t)}: {format_price(t.flat_fee)} flat")
+    return Priced(amount, tuple(parts))
+
+
+def price_package(quantity: Decimal, package_size: Decimal, block_price: Decimal,
+                  free_units: Decimal = ZERO) -> Priced:
+    """Price per block of package_size units; a partial block counts as a whole; free units first."""
+    q = _q(quantity)
+    if package_size < 1:
+        raise ValueError("package size must be at least 1")
+    billable = q - free_units if q > free_units else ZERO
+    blocks = (billable / package_size).to_integral_value(rounding=ROUND_CEILING)
+    head = f"{format_quantity(billable)}"
+    if free_units:
+        head = f"{format_quantity(min(q, free_units))} free, {format_quantity(billable)} billable"
+    size = format_quantity(package_size)
+    noun = "block" if blocks == 1 else "blocks"
+    return Priced(blocks * block_price,
+                  (f"{head} → {format_quantity(blocks)} {noun} of {size} × {format_price(block_price)}",))
+
+
+def price_allowance(quantity: Decimal, included_units: Decimal, overage_price: Decimal | None = None,
+                    overage_tiers: Sequence[Tier] = (), included_fee: Decimal | None = None) -> Priced:
+    """First included_units are included; the rest at overage_price or graduated overage_tiers
+    (overage tier bounds count overage units: the first unit over the allowance is unit 1)."""
+    q = _q(quantity)
+    over = q - included_units if q > included_units else ZERO
+    amount = ZERO
+    head = f"{format_quantity(min(q, included_units))} of {format_quantity(included_units)} included"
+    if included_fee is not None:
+        head += f" (included fee {format_price(included_fee)})"
+        amount += included_fee
+    parts = [head]
+    if over > 0:
+        if overage_tiers:
+            sub = price_graduated(over, overage_tiers)
+            amount += sub.amount
+            parts.append(f"{format_quantity(over)} over: " + " + ".join(sub.parts))
+        else:
+            price = overage_price if overage_price is not None else ZERO
+            amount += over * price
+            parts.append(f"{format_quantity(over)} over × {format_price(price)}")
+    return Priced(amount, tuple(parts))
+
+
+def threshold_crossed(quantity: Decimal, threshold: Decimal) -> bool:
+    return _q(quantity) > threshold
+
+
+def price_threshold(quantity: Decimal, threshold: Decimal, price: Decimal) -> Priced:
+    """Nothing up to the threshold (inclusive), then price per unit on what exceeds it."""
+    q = _q(quantity)
+    over = q - threshold if q > threshold else ZERO
+    if over == 0:
+        return Priced(ZERO, (f"within the threshold of {format_quantity(threshold)}",))
+    return Priced(over * price,
+                  (f"{format_quantity(over)} above the threshold of {format_quantity(threshold)} "
+                   f"× {format_price(price)}",))
