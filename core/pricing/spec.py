@@ -227,11 +227,11 @@ def _places(d: Decimal) -> int:
 
 
 def _check_dec(p: _Problems, path: str, v: Any, *, required: bool, what: str = "value",
-               positive: bool = False) -> bool:
+               positive: bool = False, model: bool = True) -> bool:
     """Check an (optional) Decimal field. Returns True if it is a usable Decimal."""
     if v is None:
         if required:
-            p.add(path, f"{what} is required for this model")
+            p.add(path, f"{what} is required" + (" for this model" if model else ""))
         return False
     if isinstance(v, float):
         p.add(path, f"{what} must be a Decimal or a string, not a float ({v!r})")
@@ -271,8 +271,8 @@ def _check_tiers(p: _Problems, path: str, tiers: Any, *, required: bool) -> None
             p.add(tp, f"tier start must be a whole number, got {t.first!r}")
         if not ok_last:
             p.add(tp, f"tier end must be a whole number or open (null), got {t.last!r}")
-        _check_dec(p, f"{tp}.unit_price", t.unit_price, required=True, what="unit price")
-        _check_dec(p, f"{tp}.flat_fee", t.flat_fee, required=True, what="flat fee")
+        _check_dec(p, f"{tp}.unit_price", t.unit_price, required=True, what="unit price", model=False)
+        _check_dec(p, f"{tp}.flat_fee", t.flat_fee, required=True, what="flat fee", model=False)
         if not (ok_first and ok_last):
             prev_last = None
             continue
@@ -344,7 +344,7 @@ def _validate(spec: PlanSpec, p: _Problems, known_metrics: set[str] | None,
                     seen[f.id] = i
             if f.kind not in FEE_KINDS:
                 p.add(f"{fp}.kind", f"fee kind must be one of {', '.join(FEE_KINDS)}, got {f.kind!r}")
-            _check_dec(p, f"{fp}.amount", f.amount, required=True, what="fee amount")
+            _check_dec(p, f"{fp}.amount", f.amount, required=True, what="fee amount", model=False)
             if f.kind == "feature":
                 if _check_str(p, f"{fp}.metric", f.metric, "metric (required for a feature fee)") \
                         and known_metrics is not None and f.metric not in known_metrics:
@@ -419,7 +419,11 @@ def validate_plan(spec_or_dict: PlanSpec | Mapping[str, Any], known_metrics: set
             raise PlanValidationError(p.items)
     else:
         raise PlanValidationError([("", f"expected a PlanSpec or a dict, got {type(spec_or_dict).__name__}")])
+    parsed_paths = {path for path, _ in p.items}
+    before = len(p.items)
     _validate(spec, p, known_metrics, expected_currency)
+    # a value that could not be parsed is reported once (not again as "missing")
+    p.items[before:] = [(path, m) for path, m in p.items[before:] if path not in parsed_paths]
     if p.items:
         raise PlanValidationError(p.items)
     return spec
