@@ -22,7 +22,7 @@ from .models import (
     price_volume,
 )
 from .money import format_price, format_quantity, minor_unit, round_money
-from .spec import ChargeSpec, FeeSpec, PlanSpec
+from .spec import ChargeSpec, PlanSpec
 
 __all__ = [
     "RatingError",
