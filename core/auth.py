@@ -146,7 +146,7 @@ def load_actor(session: Session, partner_id: int, user_id: int, session_version:
         return None
 
 
-def change_password(session: Session, actor: Actor, *, current: str, new: str) -> None:
+def change_password(session: Session, actor: Actor, *, current: str, new: str) -> bool:
     user = session.get(User, (actor.partner_id, actor.user_id))
     if user is None:
         raise PermissionDenied("Unknown user.")
@@ -166,6 +166,7 @@ def change_password(session: Session, actor: Actor, *, current: str, new: str) -
     session.flush()
     audit.record(session, actor, partner_id=user.partner_id, action="change_password", entity="user",
                  entity_id=user.id, account_id=user.account_id)
+    return True
 
 
 def login(engine, email: str, password: str) -> Actor:

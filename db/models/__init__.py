@@ -15,6 +15,9 @@ from db.models.accounts import (
     User,
 )
 
+# Domain model modules register their tables on import (each owns its own file and migration).
+from db.models import billing, usage, wallet  # noqa: E402,F401
+
 __all__ = [
     "AuditEntry",
     "Base",

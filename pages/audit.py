@@ -1,0 +1,8 @@
+"""audit (being built)."""
+
+import streamlit as st
+
+from pages.common import require
+
+actor = require()
+st.title("audit")

@@ -1,0 +1,111 @@
+"""Shared page plumbing: the engine, the logged-in actor, role checks and running a user action.
+
+Pages stay thin: read widgets, call core, render. No SQL and no money arithmetic here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import streamlit as st
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from core.actor import Actor
+from core.auth import load_actor
+from core.errors import DomainError, ValidationError
+from core.permissions import allowed
+from db.engine import make_engine, unit_of_work
+
+T = TypeVar("T")
+
+AUTH_KEYS = ("auth_partner_id", "auth_user_id", "auth_version")
+
+
+@st.cache_resource(show_spinner=False)
+def _engine(url: str | None) -> Engine:
+    return make_engine(url)
+
+
+def engine() -> Engine:
+    import os
+
+    return _engine(os.environ.get("DATABASE_URL"))
+
+
+def log_in(actor: Actor) -> None:
+    st.session_state["auth_partner_id"] = actor.partner_id
+    st.session_state["auth_user_id"] = actor.user_id
+    st.session_state["auth_version"] = actor.session_version
+
+
+def log_out() -> None:
+    for key in list(st.session_state.keys()):
+        del st.session_state[key]
+
+
+def current_actor() -> Actor | None:
+    """The logged-in user, re-read from the database on every rerun (so deactivation bites at once)."""
+    pid, uid = st.session_state.get("auth_partner_id"), st.session_state.get("auth_user_id")
+    actor = None
+    if pid is not None and uid is not None:
+        with Session(engine()) as s:
+            actor = load_actor(s, int(pid), int(uid), st.session_state.get("auth_version"))
+        if actor is None:
+            log_out()
+            st.session_state["flash"] = ("warning", "Your session has ended. Please log in again.")
+    return actor
+
+
+def require(action: str | None = None) -> Actor:
+    """Stop the page unless a user is logged in and (when given) their role allows `action` somewhere."""
+    actor = current_actor()
+    if actor is None:
+        st.warning("Please log in.")
+        st.stop()
+    if action is not None and not allowed(actor, action):
+        st.error("You do not have access to this page.")
+        st.stop()
+    return actor  # type: ignore[return-value]
+
+
+def run_action(fn: Callable[..., T], *args: Any, success: str | None = None, **kwargs: Any) -> T | None:
+    """Run one core service in one transaction. Domain errors are shown (field errors are returned in
+    st.session_state['field_errors'] for the form to show next to its fields) and nothing is written."""
+    st.session_state["field_errors"] = {}
+    try:
+        with unit_of_work(engine()) as s:
+            result = fn(s, *args, **kwargs)
+    except ValidationError as exc:
+        st.session_state["field_errors"] = exc.errors
+        form_error = exc.errors.get("_form")
+        st.error(form_error or "Please correct the highlighted fields.")
+        return None
+    except DomainError as exc:
+        st.error(str(exc))
+        return None
+    if success:
+        st.toast(success)
+        st.session_state["flash"] = ("success", success)
+    return result
+
+
+def read(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a read-only core query in its own short session."""
+    with Session(engine(), expire_on_commit=False) as s:
+        return fn(s, *args, **kwargs)
+
+
+def field_error(field: str) -> None:
+    """Show the error for `field` (from the last run_action) right below its widget."""
+    msg = st.session_state.get("field_errors", {}).get(field)
+    if msg:
+        st.markdown(f":red[{msg}]")
+
+
+def show_flash() -> None:
+    flash = st.session_state.pop("flash", None)
+    if flash:
+        kind, msg = flash
+        getattr(st, kind)(msg)

@@ -1,0 +1,8 @@
+"""customers (being built)."""
+
+import streamlit as st
+
+from pages.common import require
+
+actor = require()
+st.title("customers")

@@ -1,0 +1,28 @@
+"""Log in."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.auth import login
+from core.errors import AuthError
+from pages.common import engine, log_in
+
+st.title("Reseller Console")
+st.caption("Log in to manage your customer accounts, usage and billing.")
+
+with st.form("login", border=True):
+    email = st.text_input("E-mail", key="login_email", autocomplete="username")
+    password = st.text_input("Password", type="password", key="login_password", autocomplete="current-password")
+    submitted = st.form_submit_button("Log in", type="primary", use_container_width=True)
+
+if submitted:
+    try:
+        actor = login(engine(), email, password)
+    except AuthError as exc:
+        st.error(str(exc))
+    else:
+        log_in(actor)
+        st.rerun()
+
+st.page_link("pages/signup.py", label="No account yet? Sign up", icon=":material/person_add:")

@@ -1,0 +1,31 @@
+"""My profile: who I am, and changing my password (forced after a reset)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.auth import change_password
+from core.passwords import MIN_LENGTH
+from pages.common import field_error, require, run_action
+
+actor = require()
+
+if actor.must_change_password:
+    st.title("Set a new password")
+    st.info("Your password was reset. Choose a new password to continue.")
+else:
+    st.title("My profile")
+    st.markdown(f"**{actor.display_name}** — {actor.email}  \n{actor.role_label} · "
+                f"{actor.account_name or actor.partner_name}")
+    st.subheader("Change password")
+
+with st.form("change_password", clear_on_submit=False):
+    current = st.text_input("Current (or one-time) password", type="password", key="pw_current")
+    field_error("current")
+    new = st.text_input(f"New password (at least {MIN_LENGTH} characters)", type="password", key="pw_new")
+    field_error("new")
+    submitted = st.form_submit_button("Save password", type="primary")
+
+if submitted:
+    if run_action(change_password, actor, current=current, new=new, success="Password changed."):
+        st.rerun()

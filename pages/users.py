@@ -1,0 +1,8 @@
+"""users (being built)."""
+
+import streamlit as st
+
+from pages.common import require
+
+actor = require()
+st.title("users")

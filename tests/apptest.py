@@ -1,0 +1,27 @@
+"""AppTest helpers: open the app logged in as a given actor."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from core.actor import Actor
+
+
+def app(actor: Actor | None = None, page: str | None = None) -> AppTest:
+    at = AppTest.from_file("../Home.py", default_timeout=60)
+    if actor is not None:
+        at.session_state["auth_partner_id"] = actor.partner_id
+        at.session_state["auth_user_id"] = actor.user_id
+        at.session_state["auth_version"] = actor.session_version
+    at.run()
+    if page is not None:
+        at.switch_page(page).run()
+    return at
+
+
+def texts(at: AppTest) -> str:
+    """All visible text of the page, for simple assertions."""
+    parts = []
+    for kind in ("title", "header", "subheader", "markdown", "caption", "info", "warning", "error", "success", "text"):
+        parts += [str(e.value) for e in getattr(at, kind)]
+    return "\n".join(parts)
