@@ -14,6 +14,7 @@ from .engine import (
     price_charge,
     rate,
     rate_plan,
+    rating_to_dict,
 )
 from .models import (
     Priced,
@@ -53,7 +54,7 @@ from .spec import (
 
 __all__ = [
     "Alert", "Line", "Rating", "RatingError", "Segment", "break_even", "next_period", "price_charge",
-    "rate", "rate_plan",
+    "rate", "rate_plan", "rating_to_dict",
     "Priced", "price_allowance", "price_graduated", "price_package", "price_per_unit", "price_threshold",
     "price_volume", "threshold_crossed", "tier_for",
     "CURRENCY_MINOR_UNITS", "UnknownCurrencyError", "format_money", "format_price", "format_quantity",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, timedelta
 from decimal import Context, Decimal, localcontext
 
@@ -35,6 +35,7 @@ __all__ = [
     "price_charge",
     "next_period",
     "break_even",
+    "rating_to_dict",
 ]
 
 ZERO = Decimal(0)
@@ -209,7 +210,7 @@ def rate(segments: Sequence[Segment], period_start: date, period_end: date) -> R
     with localcontext(_CTX):
         for s in segs:
             _rate_segment(s, currency, period_start, period_end, multi, lines, alerts, credits)
-    total = sum((ln.amount for ln in lines), ZERO)
+        total = sum((ln.amount for ln in lines), ZERO)
     return Rating(currency=currency, period_start=period_start, period_end=period_end,
                   lines=tuple(lines), total=total, alerts=tuple(alerts), credits=credits)
 
@@ -317,6 +318,27 @@ def _rate_segment(s: Segment, currency: str, period_start: date, period_end: dat
             add("minimum", "Plan minimum spend top-up", minimum - spent,
                 f"minimum spend top-up: plan minimum {format_price(spec.minimum_spend)}{pr}, "
                 f"lines total {format_price(spent)}")
+
+
+def _js(v: object) -> object:
+    if isinstance(v, Decimal):
+        return str(v)
+    if isinstance(v, date):
+        return v.isoformat()
+    return v
+
+
+def rating_to_dict(rating: Rating) -> dict[str, object]:
+    """JSON-safe snapshot of a rating (Decimals as strings, dates ISO) for storing a statement."""
+    return {
+        "currency": rating.currency,
+        "period_start": rating.period_start.isoformat(),
+        "period_end": rating.period_end.isoformat(),
+        "total": str(rating.total),
+        "lines": [{f.name: _js(getattr(ln, f.name)) for f in fields(Line)} for ln in rating.lines],
+        "alerts": [{f.name: _js(getattr(a, f.name)) for f in fields(Alert)} for a in rating.alerts],
+        "credits": {k: str(v) for k, v in rating.credits.items()},
+    }
 
 
 # --------------------------------------------------------------------------- what-if

@@ -6,7 +6,7 @@ identical on every machine).
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 
 __all__ = [
     "CURRENCY_MINOR_UNITS",
@@ -41,6 +41,7 @@ CURRENCY_MINOR_UNITS: dict[str, int] = {
     "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
 }
 
+_CTX = Context(prec=60)  # explicit context: results never depend on the caller's decimal context
 _QUANTS: dict[int, Decimal] = {n: Decimal(1).scaleb(-n) for n in range(0, 5)}
 
 _SYMBOLS: dict[str, str] = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥"}
@@ -66,7 +67,7 @@ def round_money(amount: Decimal, currency: str) -> Decimal:
             amount = Decimal(amount)
         else:
             raise TypeError(f"amount must be Decimal, got {type(amount).__name__}")
-    return amount.quantize(_QUANTS[minor_unit(currency)], rounding=ROUND_HALF_UP)
+    return amount.quantize(_QUANTS[minor_unit(currency)], rounding=ROUND_HALF_UP, context=_CTX)
 
 
 def _group(int_digits: str, sep: str) -> str:
@@ -81,7 +82,8 @@ def _group(int_digits: str, sep: str) -> str:
 def format_number(value: Decimal, places: int | None = None, thousands: str = ",", decimal_sep: str = ".") -> str:
     """Format a Decimal with grouping. places=None keeps the value's own digits (no exponent)."""
     if places is not None:
-        value = value.quantize(_QUANTS.get(places, Decimal(1).scaleb(-places)), rounding=ROUND_HALF_UP)
+        value = value.quantize(_QUANTS.get(places, Decimal(1).scaleb(-places)), rounding=ROUND_HALF_UP,
+                               context=_CTX)
     sign = "-" if value < 0 else ""
     text = format(abs(value), "f")
     if "." in text:
@@ -110,7 +112,7 @@ def format_price(value: Decimal) -> str:
     norm = value.normalize()
     exp = norm.as_tuple().exponent
     places = max(2, -exp) if isinstance(exp, int) else 2
-    return format_number(value.quantize(Decimal(1).scaleb(-places)))
+    return format_number(value.quantize(Decimal(1).scaleb(-places), context=_CTX))
 
 
 def format_money(amount: Decimal, currency: str, locale: str = "en") -> str:

@@ -275,3 +275,44 @@ def test_break_even():
     assert break_even(a, b, "pages", 0, 5000) == 1000
     assert break_even(a, b, "pages", 0, 10_000_000) == 1000  # bisection path
     assert break_even(a, b, "pages", 0, 999) is None
+
+
+def test_break_even_bisection_across_tiers():
+    a = plan(ChargeSpec("p", "pages", "per_unit", unit_price=D("0.10")))
+    b = plan(ChargeSpec("p", "pages", "graduated",
+                        tiers=(Tier(1, 10_000, D("0.20")), Tier(10_001, None, D(0)))))
+    # a < b from 1 page; b is capped at 2,000 and a reaches 2,000 at 20,000 pages
+    assert break_even(a, b, "pages", 1, 10_000_000) == 20_000
+    assert break_even(a, b, "pages", 1, 30_000) == 20_000
+
+
+def test_wallet_credits_accumulate_across_segments_and_int_usage():
+    c = ChargeSpec("mailing", "recipients", "per_unit", credit_rate=D("1.05"), settle="wallet")
+    s = plan(c)
+    r = rate([Segment(s, APR1, date(2024, 4, 10), {"recipients": 1000}),
+              Segment(s, date(2024, 4, 11), APR30, {"recipients": D(4000)})], APR1, APR30)
+    assert r.credits == {"recipients": D(5250)}
+    assert r.total == 0
+
+
+def test_rating_to_dict_is_json_safe():
+    import json
+
+    from core.pricing import rating_to_dict
+
+    c = ChargeSpec("api", "api_requests", "threshold", threshold=D(10), threshold_price=D("0.5"))
+    r = rate_plan(plan(c), {"api_requests": D(12)}, APR1, APR30)
+    d = rating_to_dict(r)
+    assert json.loads(json.dumps(d)) == d
+    assert d["total"] == "1.00" and d["lines"][0]["amount"] == "1.00" and d["lines"][0]["unrounded"] == "1.0"
+    assert d["alerts"][0]["threshold"] == "10"
+
+
+def test_results_independent_of_callers_decimal_context():
+    import decimal
+
+    with decimal.localcontext() as ctx:
+        ctx.prec = 3
+        r = rate_plan(plan(PAGES), {"pages": D(123456)}, APR1, APR30)
+        assert round_money(D("123456.785"), "EUR") == D("123456.79")
+    assert r.total == D("9896.48")  # 100 + 122,456 × 0.08
