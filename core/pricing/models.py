@@ -13,9 +13,10 @@ excess (the last tier is treated as extending upwards).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from decimal import ROUND_CEILING, Decimal
-from typing import NamedTuple
+import functools
+from collections.abc import Callable, Sequence
+from decimal import ROUND_CEILING, Context, Decimal, localcontext
+from typing import NamedTuple, TypeVar
 
 from .money import format_price, format_quantity
 from .spec import Tier
@@ -34,6 +35,19 @@ __all__ = [
 ]
 
 ZERO = Decimal(0)
+_CTX = Context(prec=40)
+_F = TypeVar("_F", bound=Callable[..., object])
+
+
+def _exact(fn: _F) -> _F:
+    """Run with a fixed high-precision decimal context (independent of the caller's context)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+        with localcontext(_CTX):
+            return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 class Priced(NamedTuple):
@@ -80,11 +94,13 @@ def tier_for(quantity: Decimal, tiers: Sequence[Tier]) -> Tier | None:
     return found
 
 
+@_exact
 def price_per_unit(quantity: Decimal, unit_price: Decimal) -> Priced:
     q = _q(quantity)
     return Priced(q * unit_price, (f"{format_quantity(q)} × {format_price(unit_price)}",))
 
 
+@_exact
 def price_graduated(quantity: Decimal, tiers: Sequence[Tier]) -> Priced:
     """Each unit priced by the tier it falls in; a tier's flat fee once when usage enters it."""
     q = _q(quantity)
@@ -108,6 +124,7 @@ def price_graduated(quantity: Decimal, tiers: Sequence[Tier]) -> Priced:
     return Priced(amount, tuple(parts))
 
 
+@_exact
 def price_volume(quantity: Decimal, tiers: Sequence[Tier]) -> Priced:
     """The tier reached by the total prices every unit, plus that tier's flat fee."""
     q = _q(quantity)
@@ -125,6 +142,7 @@ def price_volume(quantity: Decimal, tiers: Sequence[Tier]) -> Priced:
     return Priced(amount, tuple(parts))
 
 
+@_exact
 def price_package(quantity: Decimal, package_size: Decimal, block_price: Decimal,
                   free_units: Decimal = ZERO) -> Priced:
     """Price per block of package_size units; a partial block counts as a whole; free units first."""
@@ -142,6 +160,7 @@ def price_package(quantity: Decimal, package_size: Decimal, block_price: Decimal
                   (f"{head} → {format_quantity(blocks)} {noun} of {size} × {format_price(block_price)}",))
 
 
+@_exact
 def price_allowance(quantity: Decimal, included_units: Decimal, overage_price: Decimal | None = None,
                     overage_tiers: Sequence[Tier] = (), included_fee: Decimal | None = None) -> Priced:
     """First included_units are included; the rest at overage_price or graduated overage_tiers
@@ -170,6 +189,7 @@ def threshold_crossed(quantity: Decimal, threshold: Decimal) -> bool:
     return _q(quantity) > threshold
 
 
+@_exact
 def price_threshold(quantity: Decimal, threshold: Decimal, price: Decimal) -> Priced:
     """Nothing up to the threshold (inclusive), then price per unit on what exceeds it."""
     q = _q(quantity)
