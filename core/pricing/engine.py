@@ -256,11 +256,13 @@ def _rate_segment(s: Segment, currency: str, period_start: date, period_end: dat
         sep = "; " if cq is not None else ": "
         ln = add("usage", label, priced.amount, head + sep + " + ".join(priced.parts), quantity=q,
                  metric=c.metric, charge_id=c.id, credits=cq)
-        if c.model == "threshold" and q > c.threshold:
-            over = q - c.threshold
+        pq = cq if cq is not None else q  # the quantity the model priced
+        if c.model == "threshold" and pq > c.threshold:
+            over = pq - c.threshold
+            what = "credits" if cq is not None else unit
             alerts.append(Alert(
-                charge_id=c.id, metric=c.metric, threshold=c.threshold, quantity=q,
-                message=(f"{label}: {format_quantity(q)} {unit} exceeds the threshold of "
+                charge_id=c.id, metric=c.metric, threshold=c.threshold, quantity=pq,
+                message=(f"{label}: {format_quantity(pq)} {what} exceeds the threshold of "
                          f"{format_quantity(c.threshold)} by {format_quantity(over)}"),
                 segment_start=s.start, segment_end=s.end))
         if c.min_amount is not None:

@@ -316,3 +316,11 @@ def test_results_independent_of_callers_decimal_context():
         r = rate_plan(plan(PAGES), {"pages": D(123456)}, APR1, APR30)
         assert round_money(D("123456.785"), "EUR") == D("123456.79")
     assert r.total == D("9896.48")  # 100 + 122,456 × 0.08
+
+
+def test_threshold_on_credits_alerts_on_credit_quantity():
+    c = ChargeSpec("sms", "messages", "threshold", credit_rate=D(2), threshold=D(100), threshold_price=D("0.5"))
+    assert rate_plan(plan(c), {"messages": D(50)}, APR1, APR30).alerts == ()  # 100 credits: not crossed
+    r = rate_plan(plan(c), {"messages": D(51)}, APR1, APR30)  # 102 credits
+    assert r.total == D("1.00")
+    assert r.alerts[0].quantity == D(102) and "102 credits exceeds the threshold of 100 by 2" in r.alerts[0].message
