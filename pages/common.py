@@ -30,6 +30,9 @@ PAGES: list[tuple[str, str, str, str, str | None]] = [
     ("Customers", "pages/customers.py", "Customers", ":material/apartment:", "account.create"),
     ("Customers", "pages/users.py", "Users & roles", ":material/group:", "user.list"),
     # -- usage pages (issue 4) --
+    ("Usage", "pages/usage_dashboard.py", "Usage overview", ":material/monitoring:", "usage.view"),
+    ("Usage", "pages/usage_account.py", "Customer usage", ":material/query_stats:", "usage.view"),
+    ("Usage", "pages/usage_import.py", "Import usage", ":material/upload_file:", "usage.import"),
 
     # -- pricing pages (issue 3) --
 
