@@ -1,0 +1,123 @@
+"""Threshold alerts: recorded once per account, charge and month when usage crosses a charge's threshold.
+
+`check_thresholds` re-rates the month to date of the accounts that just received usage (it runs on the
+usage engine's `core.usage.on_events_recorded` hook, in the same transaction as the events) and stores
+each alert the pure engine reports with INSERT … ON CONFLICT DO NOTHING, so a crossing is recorded once
+however often usage arrives afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from core import audit
+from core.actor import CUSTOMER_ROLES, SYSTEM, Actor
+from core.errors import Conflict, NotFound, PermissionDenied
+from core.permissions import authorize
+from core.rating import month_of, rate_account
+from db.models import CustomerAccount
+from db.models.billing import BillingAlert
+
+
+def check_thresholds(session: Session, partner_id: int, account_ids: Iterable[int], day: date) -> int:
+    """Re-rate the month to date (of `day`) for these accounts and record new threshold alerts.
+
+    Returns how many alerts were new. Accounts without a plan produce nothing.
+    """
+    start, _ = month_of(day)
+    new = 0
+    for account_id in sorted(set(account_ids)):
+        rating = rate_account(session, SYSTEM, partner_id, account_id, start, month_of(day)[1], usage_until=day)
+        for alert in rating.alerts:
+            stmt = (insert(BillingAlert)
+                    .values(partner_id=partner_id, account_id=account_id, metric=alert.metric,
+                            charge_id=alert.charge_id, period_start=start, threshold=alert.threshold,
+                            quantity=alert.quantity, message=alert.message)
+                    .on_conflict_do_nothing(constraint="uq_billing_alerts_once")
+                    .returning(BillingAlert.id))
+            if session.execute(stmt).scalar() is not None:
+                new += 1
+    return new
+
+
+def on_events_recorded(session: Session, partner_id: int, account_ids: Iterable[int], days: Iterable[date]) -> None:
+    """Hook for core.usage: check every touched month (usually one) for the touched accounts."""
+    last_day_per_month: dict[date, date] = {}
+    for d in days:
+        key = d.replace(day=1)
+        last_day_per_month[key] = max(d, last_day_per_month.get(key, d))
+    ids = list(account_ids)
+    for d in last_day_per_month.values():
+        check_thresholds(session, partner_id, ids, d)
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    partner_id: int
+    id: int
+    account_id: int
+    account_name: str
+    metric: str
+    charge_id: str
+    period_start: date
+    threshold: Decimal
+    quantity: Decimal
+    message: str
+    created_at: datetime
+    acknowledged_at: datetime | None
+
+
+def list_alerts(session: Session, actor: Actor, partner_id: int | None = None, account_id: int | None = None,
+                start: date | None = None, end: date | None = None, *, open_only: bool = False) -> list[AlertRow]:
+    """Threshold alerts visible to the actor (staff: their tenant; admins: all; a Manager: their own
+    account; nobody else), optionally for one account and for periods starting in [start, end]."""
+    if actor.role in CUSTOMER_ROLES:
+        partner_id, account_id = actor.partner_id, actor.account_id
+    elif not actor.is_admin:
+        partner_id = actor.partner_id
+    if partner_id is None:
+        authorize(actor, "plan.view")
+        if not actor.is_admin:
+            raise PermissionDenied("Only platform admins see every partner's alerts.")
+    else:
+        authorize(actor, "plan.view", partner_id, account_id)
+    q = (select(BillingAlert, CustomerAccount.name)
+         .join(CustomerAccount, (CustomerAccount.partner_id == BillingAlert.partner_id)
+               & (CustomerAccount.id == BillingAlert.account_id)))
+    if partner_id is not None:
+        q = q.where(BillingAlert.partner_id == partner_id)
+    if account_id is not None:
+        q = q.where(BillingAlert.account_id == account_id)
+    if start is not None:
+        q = q.where(BillingAlert.period_start >= start.replace(day=1))
+    if end is not None:
+        q = q.where(BillingAlert.period_start <= end)
+    if open_only:
+        q = q.where(BillingAlert.acknowledged_at.is_(None))
+    q = q.order_by(BillingAlert.created_at.desc(), BillingAlert.id.desc()).limit(1000)
+    return [AlertRow(a.partner_id, a.id, a.account_id, name, a.metric, a.charge_id, a.period_start, a.threshold,
+                     a.quantity, a.message, a.created_at, a.acknowledged_at) for a, name in session.execute(q)]
+
+
+def acknowledge_alert(session: Session, actor: Actor, partner_id: int, alert_id: int) -> BillingAlert:
+    """Mark an alert as seen (staff of the tenant, admins, or the account's Manager)."""
+    alert = session.get(BillingAlert, (partner_id, alert_id))
+    if alert is None:
+        authorize(actor, "plan.view", partner_id)  # a foreign tenant's id is a permission error, not "missing"
+        raise NotFound(f"Alert {alert_id} does not exist.")
+    authorize(actor, "plan.view", partner_id, alert.account_id)
+    if alert.acknowledged_at is not None:
+        raise Conflict("This alert is already acknowledged.")
+    alert.acknowledged_at = func.now()
+    alert.acknowledged_by = actor.user_id or None
+    session.flush()
+    audit.record(session, actor, partner_id=partner_id, action="acknowledge", entity="billing_alert",
+                 entity_id=alert_id, account_id=alert.account_id, after={"acknowledged": True})
+    return alert
