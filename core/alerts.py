@@ -31,10 +31,10 @@ def check_thresholds(session: Session, partner_id: int, account_ids: Iterable[in
 
     Returns how many alerts were new. Accounts without a plan produce nothing.
     """
-    start, _ = month_of(day)
+    start, end = month_of(day)
     new = 0
     for account_id in sorted(set(account_ids)):
-        rating = rate_account(session, SYSTEM, partner_id, account_id, start, month_of(day)[1], usage_until=day)
+        rating = rate_account(session, SYSTEM, partner_id, account_id, start, end, usage_until=day)
         for alert in rating.alerts:
             stmt = (insert(BillingAlert)
                     .values(partner_id=partner_id, account_id=account_id, metric=alert.metric,
@@ -47,15 +47,28 @@ def check_thresholds(session: Session, partner_id: int, account_ids: Iterable[in
     return new
 
 
-def on_events_recorded(session: Session, partner_id: int, account_ids: Iterable[int], days: Iterable[date]) -> None:
-    """Hook for core.usage: check every touched month (usually one) for the touched accounts."""
-    last_day_per_month: dict[date, date] = {}
-    for d in days:
-        key = d.replace(day=1)
-        last_day_per_month[key] = max(d, last_day_per_month.get(key, d))
-    ids = list(account_ids)
-    for d in last_day_per_month.values():
-        check_thresholds(session, partner_id, ids, d)
+def on_events_recorded(session: Session, partner_id: int, groups: list) -> None:
+    """core.usage hook (fn(session, partner_id, groups: list[UsageGroup])): check every touched month
+    (usually one) for the touched accounts, up to the latest day that received usage."""
+    touched: dict[date, tuple[set[int], date]] = {}
+    for g in groups:
+        month = g.day.replace(day=1)
+        ids, last = touched.get(month, (set(), g.day))
+        ids.add(g.account_id)
+        touched[month] = (ids, max(last, g.day))
+    for ids, last in touched.values():
+        check_thresholds(session, partner_id, ids, last)
+
+
+def _register() -> None:
+    """Listen to usage ingestion (once per process)."""
+    from core import usage
+
+    if on_events_recorded not in usage.on_events_recorded:
+        usage.on_events_recorded.append(on_events_recorded)
+
+
+_register()
 
 
 @dataclass(frozen=True)

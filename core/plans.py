@@ -27,6 +27,7 @@ from core import audit
 from core.accounts import get_partner, house_partner
 from core.actor import Actor
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from core.metrics import metric_keys
 from core.permissions import authorize
 from core.pricing import (
     PlanSpec,
@@ -42,13 +43,6 @@ from core.validation import Checker
 from db.models import CustomerAccount, Partner
 from db.models.billing import Plan, PlanAssignment, PlanVersion
 
-# The metrics the platform ships (issue 3). Used only while the metric catalogue (core.metrics, built in
-# the usage branch) is not available.
-SHIPPED_METRICS = frozenset({
-    "documents", "pages", "credits", "messages", "api_requests", "data_mb", "recipients", "keywords",
-    "active_clients",
-})
-
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,59}$")
 
 
@@ -57,11 +51,7 @@ CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,59}$")
 
 def known_metrics(session: Session) -> set[str]:
     """Metric keys a plan may price: the metric catalogue's (an operator can add more)."""
-    try:
-        from core.metrics import metric_keys
-    except ImportError:  # the catalogue is not merged yet
-        return set(SHIPPED_METRICS)
-    return set(metric_keys(session))
+    return metric_keys(session)
 
 
 def spec_errors(exc: PlanValidationError, prefix: str = "spec") -> ValidationError:

@@ -12,6 +12,7 @@ import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+import core.alerts  # noqa: F401  (registers threshold alerts on usage ingestion)
 from core.actor import Actor
 from core.auth import load_actor
 from core.errors import DomainError, ValidationError
