@@ -9,7 +9,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from core import audit
-from core.accounts import _check_account_fields, _check_new_user, _insert_user, account_snapshot, house_partner
+from core.accounts import (
+    _check_account_fields,
+    _check_new_user,
+    _insert_user,
+    account_snapshot,
+    house_partner,
+)
 from core.actor import Actor
 from core.errors import AuthError, PermissionDenied, Throttled, ValidationError
 from core.passwords import burn_verify, hash_password, password_problem, verify_and_update
@@ -62,7 +68,8 @@ def signup(session: Session, *, email: str, display_name: str, password: str, or
 
 
 def _throttle_row(session: Session, email_norm: str) -> LoginThrottle | None:
-    return session.scalar(select(LoginThrottle).where(LoginThrottle.email_norm == email_norm).with_for_update())
+    return session.scalar(select(LoginThrottle).where(LoginThrottle.email_norm == email_norm).with_for_update()
+                          .execution_options(populate_existing=True))
 
 
 def _record_failure(session: Session, email_norm: str, now: datetime) -> None:
