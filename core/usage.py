@@ -536,3 +536,21 @@ def period_usage(session: Session, partner_id: int, account_id: int, start: date
         if m is not None:
             out[r.metric] = value_for(m.aggregation, r.s, r.n, r.mx, r.lq, distinct.get(r.metric, 0))
     return out
+
+
+# The permission-checked dashboard family (kept in its own module; re-exported for convenience).
+from core.usage_reports import (  # noqa: E402
+    account_series,
+    account_totals,
+    preset_range,
+    previous_period,
+    usage_history,
+    usage_summary,
+    usage_trend,
+)
+
+__all__ = [
+    "BatchValidationError", "IngestResult", "UsageGroup", "account_series", "account_totals", "check_events",
+    "is_locked", "lock_period", "on_events_recorded", "period_usage", "preset_range", "previous_period",
+    "record_events", "usage_history", "usage_summary", "usage_trend", "value_for",
+]
