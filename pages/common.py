@@ -32,6 +32,7 @@ PAGES: list[tuple[str, str, str, str, str | None]] = [
     # -- usage pages (issue 4) --
 
     # -- pricing pages (issue 3) --
+    ("Billing", "pages/pricing.py", "Pricing", ":material/sell:", "plan.view"),
 
     # -- billing pages (issue 5) --
 
