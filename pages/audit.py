@@ -33,7 +33,7 @@ else:
         "When": e.at.strftime("%Y-%m-%d %H:%M:%S"),
         "Who": e.actor_email + (f" (as by {e.impersonator_email})" if e.impersonator_email else ""),
         "Action": e.action, "Record": f"{e.entity} #{e.entity_id}" if e.entity_id else e.entity,
-        "Account": e.account_id or "",
+        "Account": str(e.account_id or ""),
         "Before": json.dumps(e.before, ensure_ascii=False) if e.before else "",
         "After": json.dumps(e.after, ensure_ascii=False) if e.after else "",
     } for e in entries]), hide_index=True, use_container_width=True, key="audit_table")

@@ -112,10 +112,10 @@ def run_action(fn: Callable[..., T], *args: Any, success: str | None = None, **k
         with unit_of_work(engine()) as s:
             result = fn(s, *args, **kwargs)
     except ValidationError as exc:
+        # Rerun so that each message shows next to its field (forms render before their submit is handled).
         st.session_state["field_errors"] = exc.errors
-        form_error = exc.errors.get("_form")
-        st.error(form_error or "Please correct the highlighted fields.")
-        return None
+        st.session_state["flash"] = ("error", exc.errors.get("_form") or "Please correct the highlighted fields.")
+        st.rerun()
     except DomainError as exc:
         st.error(str(exc))
         return None
