@@ -23,7 +23,7 @@ from core.errors import Conflict, NotFound, PermissionDenied
 from core.permissions import authorize
 from core.rating import month_of, rate_account
 from db.models import CustomerAccount
-from db.models.billing import BillingAlert
+from db.models.billing import BillingAlert, PlanAssignment, PlanVersion
 
 
 def check_thresholds(session: Session, partner_id: int, account_ids: Iterable[int], day: date) -> int:
@@ -47,17 +47,39 @@ def check_thresholds(session: Session, partner_id: int, account_ids: Iterable[in
     return new
 
 
+def threshold_accounts(session: Session, partner_id: int, account_ids: Iterable[int], metrics: set[str],
+                       month_start: date, month_end: date) -> set[int]:
+    """Of these accounts, those with a plan in force in the month that has a threshold charge on one of
+    the metrics: the only ones worth re-rating when usage arrives (two queries, whatever the batch size)."""
+    ids = set(account_ids)
+    if not ids or not metrics:
+        return set()
+    rows = session.execute(
+        select(PlanAssignment.account_id, PlanAssignment.effective_from, PlanVersion.spec)
+        .join(PlanVersion, (PlanVersion.partner_id == PlanAssignment.plan_partner_id)
+              & (PlanVersion.plan_id == PlanAssignment.plan_id))
+        .where(PlanAssignment.partner_id == partner_id, PlanAssignment.subject == "account",
+               PlanAssignment.account_id.in_(ids), PlanAssignment.effective_from <= month_end))
+    # Coarse on purpose (any version of any assignment up to the month's end): check_thresholds decides.
+    return {acc for acc, _, spec in rows
+            if any(c.get("model") == "threshold" and c.get("metric") in metrics for c in spec.get("charges") or [])}
+
+
 def on_events_recorded(session: Session, partner_id: int, groups: list) -> None:
-    """core.usage hook (fn(session, partner_id, groups: list[UsageGroup])): check every touched month
-    (usually one) for the touched accounts, up to the latest day that received usage."""
-    touched: dict[date, tuple[set[int], date]] = {}
+    """core.usage hook (fn(session, partner_id, groups: list[UsageGroup])): for every touched month
+    (usually one), re-rate the accounts whose plan has a threshold on a touched metric, up to the latest
+    day that received usage."""
+    touched: dict[date, tuple[set[int], set[str], date]] = {}
     for g in groups:
         month = g.day.replace(day=1)
-        ids, last = touched.get(month, (set(), g.day))
+        ids, metrics, last = touched.get(month, (set(), set(), g.day))
         ids.add(g.account_id)
-        touched[month] = (ids, max(last, g.day))
-    for ids, last in touched.values():
-        check_thresholds(session, partner_id, ids, last)
+        metrics.add(g.metric)
+        touched[month] = (ids, metrics, max(last, g.day))
+    for month, (ids, metrics, last) in touched.items():
+        candidates = threshold_accounts(session, partner_id, ids, metrics, month, month_of(month)[1])
+        if candidates:
+            check_thresholds(session, partner_id, candidates, last)
 
 
 def _register() -> None:

@@ -91,3 +91,18 @@ def test_alert_visibility_and_acknowledge(api_world, db, session):
     assert alerts.list_alerts(session, a.staff, open_only=True) == []
     with pytest.raises(Conflict):
         alerts.acknowledge_alert(session, a.staff, a.partner_id, alert_id)
+
+
+def test_hook_only_rerates_accounts_with_a_threshold_on_touched_metrics(api_world, db, session):
+    a = api_world.a
+    _, pages_plan = make_plan(db, a.staff, code="pages")
+    with Session(db) as s, s.begin():
+        plans.assign_plan(s, a.staff, a.partner_id, a.other_account_id, plan_id=pages_plan,
+                          effective_from=date(2024, 1, 1))
+    may = (date(2024, 5, 1), date(2024, 5, 31))
+    both = {a.account_id, a.other_account_id}
+    assert alerts.threshold_accounts(session, a.partner_id, both, {"api_requests"}, *may) == {a.account_id}
+    assert alerts.threshold_accounts(session, a.partner_id, both, {"pages"}, *may) == set()
+    assert alerts.threshold_accounts(session, a.partner_id, both, {"api_requests"},
+                                     date(2023, 5, 1), date(2023, 5, 31)) == set()  # plan starts in 2024
+    assert alerts.threshold_accounts(session, api_world.b.partner_id, both, {"api_requests"}, *may) == set()
