@@ -62,7 +62,8 @@ def render_rating(r, sentence: str) -> None:
     if not r.lines:
         st.info("No plan is in force this month, so nothing would be charged.")
         return
-    st.dataframe(pd.DataFrame([{"Line": ln.label, "Metric": ln.metric or "", "Quantity": format_quantity(ln.quantity) if ln.metric else "",
+    st.dataframe(pd.DataFrame([{"Line": ln.label, "Metric": ln.metric or "",
+                                "Quantity": format_quantity(ln.quantity) if ln.metric else "",
                                 "Amount": format_money(ln.amount, r.currency), "Explanation": ln.explanation}
                                for ln in r.lines]), hide_index=True, use_container_width=True)
     st.markdown(f"**{sentence} {format_money(r.total, r.currency)}.**")
