@@ -12,6 +12,7 @@ import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+import core.alerts  # noqa: F401  (registers threshold alerts on usage ingestion)
 from core.actor import Actor
 from core.auth import load_actor
 from core.errors import DomainError, ValidationError
@@ -35,6 +36,7 @@ PAGES: list[tuple[str, str, str, str, str | None]] = [
     ("Usage", "pages/usage_import.py", "Import usage", ":material/upload_file:", "usage.import"),
 
     # -- pricing pages (issue 3) --
+    ("Billing", "pages/pricing.py", "Pricing", ":material/sell:", "plan.view"),
 
     # -- billing pages (issue 5) --
 
