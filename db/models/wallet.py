@@ -131,10 +131,8 @@ class WalletAutoBuyState(Base):
     gave_up: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
-    __table_args__ = (
-        ForeignKeyConstraint(["partner_id", "wallet_id"], ["wallets.partner_id", "wallets.id"],
-                             name="fk_wallet_auto_buy_state_wallet"),
-    )
+    # Deliberately no foreign key to `wallets`: the autonomous transaction that writes this row must never
+    # wait for the wallet row the draw holds (or has just inserted).
 
 
 class WalletLedgerEntry(Base):

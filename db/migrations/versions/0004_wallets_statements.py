@@ -214,7 +214,6 @@ def upgrade() -> None:
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('gave_up', sa.Boolean(), server_default='false', nullable=False),
     sa.Column('updated_at', postgresql.TIMESTAMP(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.ForeignKeyConstraint(['partner_id', 'wallet_id'], ['wallets.partner_id', 'wallets.id'], name='fk_wallet_auto_buy_state_wallet'),
     sa.ForeignKeyConstraint(['partner_id'], ['partners.id'], name=op.f('fk_wallet_auto_buy_state_partner_id_partners')),
     sa.PrimaryKeyConstraint('partner_id', 'wallet_id', name=op.f('pk_wallet_auto_buy_state'))
     )
