@@ -8,14 +8,14 @@ import time
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from core import wallet
 from db.engine import make_engine, unit_of_work
-from db.models.wallet import WalletLedgerEntry
+from db.models.wallet import OutboxMessage, WalletLedgerEntry
 from tests.wallet_helpers import balance_of, ledger_kinds, setup_wallet
 
 D = Decimal
@@ -109,9 +109,13 @@ def test_concurrent_same_keys_apply_once(world, db, engine8):
     assert balance_of(db, t.partner_id) == D(10000 - 60)
 
 
-def test_killed_connection_mid_draw_leaves_nothing_and_retry_applies_once(world, db, database_url):
+@pytest.mark.parametrize("path", ["fast", "slow"])
+def test_killed_connection_mid_draw_leaves_nothing_and_retry_applies_once(world, db, database_url, path):
+    """fast: killed right after the one-round-trip SQL draw; slow (reminder due): after the ledger insert,
+    before the reminder and the wallet update. Either way nothing is left and the retry applies once."""
     t = world.a
-    setup_wallet(db, t.staff, t.partner_id, buy=1000, low_balance_threshold=2000)
+    setup_wallet(db, t.staff, t.partner_id, buy=1000, low_balance_threshold=2000 if path == "slow" else None)
+    marker = "INSERT INTO WALLET_LEDGER" if path == "slow" else "SELECT STATUS, ENTRY_ID, BALANCE"
     victim_engine = make_engine(database_url, poolclass=NullPool)
     pids: queue.Queue[int] = queue.Queue()
     outcome: queue.Queue[BaseException | None] = queue.Queue()
@@ -124,7 +128,7 @@ def test_killed_connection_mid_draw_leaves_nothing_and_retry_applies_once(world,
 
                 @event.listens_for(conn, "after_cursor_execute")
                 def pause(c, cursor, statement, *args):  # after the ledger insert, before the rest + commit
-                    if statement.lstrip().upper().startswith("INSERT INTO WALLET_LEDGER"):
+                    if statement.lstrip().upper().startswith(marker):
                         c.connection.dbapi_connection.cursor().execute("select pg_advisory_lock(424242)")
 
                 wallet.draw(s, t.partner_id, t.account_id, D(300), "usage-batch-7", {"count": 3})
@@ -157,6 +161,7 @@ def test_killed_connection_mid_draw_leaves_nothing_and_retry_applies_once(world,
     assert balance_of(db, t.partner_id) == D(1000)
     with Session(db) as s:
         assert wallet.wallet_view(s, t.staff, t.partner_id).reminder_armed  # the reminder state rolled back too
+        assert not s.scalar(select(func.count()).select_from(OutboxMessage))
     with unit_of_work(db) as s:
         first = wallet.draw(s, t.partner_id, t.account_id, D(300), "usage-batch-7", {"count": 3})
     with unit_of_work(db) as s:

@@ -78,9 +78,51 @@ LANGUAGE sql STABLE AS $$
      GROUP BY w.partner_id, w.id, w.balance
     HAVING w.balance <> coalesce(sum(l.credits), 0)
 $$;
+
+-- Fast path of core.wallet.draw, in one round trip (the wallet row lock is held from here to commit, so
+-- fewer round trips mean more draws per second on one wallet). It locks the wallet, answers duplicates,
+-- refuses draws below the floor when no automatic purchase could help, and applies plain draws. Whenever
+-- the draw needs an automatic purchase or crosses the reminder threshold it returns 'slow' WITHOUT writing:
+-- core.wallet.draw then runs the full logic in Python under the lock this call already took.
+CREATE FUNCTION wallet_draw(p_partner_id bigint, p_account_id bigint, p_credits numeric, p_key text,
+                            p_event_ref jsonb)
+RETURNS TABLE (status text, entry_id bigint, balance numeric, overdraft boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+    w wallets%ROWTYPE;
+    v_floor numeric;
+    v_new numeric;
+BEGIN
+    SELECT * INTO w FROM wallets WHERE wallets.partner_id = p_partner_id FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT 'no_wallet'::text, NULL::bigint, NULL::numeric, false;
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT 'duplicate'::text, l.id, w.balance, l.overdraft FROM wallet_ledger l
+     WHERE l.partner_id = p_partner_id AND l.wallet_id = w.id AND l.idempotency_key = p_key;
+    IF FOUND THEN
+        RETURN;
+    END IF;
+    v_new := w.balance - p_credits;
+    v_floor := CASE WHEN w.overdraft_policy = 'overdraft' THEN -w.overdraft_limit ELSE 0 END;
+    IF (w.auto_buy_credits IS NOT NULL AND w.auto_buy_armed AND v_new <= 0)
+       OR (w.low_balance_threshold IS NOT NULL AND w.reminder_armed AND v_new < w.low_balance_threshold) THEN
+        RETURN QUERY SELECT 'slow'::text, NULL::bigint, w.balance, false;
+        RETURN;
+    END IF;
+    IF v_new < v_floor THEN
+        RETURN QUERY SELECT 'refused'::text, NULL::bigint, w.balance, false;
+        RETURN;
+    END IF;
+    RETURN QUERY INSERT INTO wallet_ledger AS l (partner_id, wallet_id, kind, credits, account_id,
+                                                 idempotency_key, event_ref, overdraft)
+        VALUES (p_partner_id, w.id, 'usage_draw', -p_credits, p_account_id, p_key, p_event_ref, v_new < 0)
+        RETURNING 'applied'::text, l.id, l.balance_after, l.overdraft;
+END $$;
 """
 
 TRIGGERS_DOWN = """
+DROP FUNCTION IF EXISTS wallet_draw(bigint, bigint, numeric, text, jsonb);
 DROP FUNCTION IF EXISTS wallet_verify(bigint);
 DROP TRIGGER IF EXISTS wallets_guard_balance ON wallets;
 DROP FUNCTION IF EXISTS wallets_guard_balance();
