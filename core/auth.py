@@ -9,7 +9,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from core import audit
-from core.accounts import _check_account_fields, _check_new_user, _insert_user, account_snapshot, house_partner
+from core.accounts import (
+    _check_account_fields,
+    _check_new_user,
+    _insert_user,
+    account_snapshot,
+    house_partner,
+)
 from core.actor import Actor
 from core.errors import AuthError, PermissionDenied, Throttled, ValidationError
 from core.passwords import burn_verify, hash_password, password_problem, verify_and_update

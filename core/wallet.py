@@ -567,6 +567,8 @@ def draw(session: Session, partner_id: int, account_id: int, credits: Any, idemp
         reminder_armed = True
     floor = _floor(w)
     if balance - c < floor:
+        if auto is not None and auto.outcome == "purchased":
+            changes["auto_buy_armed"] = balance > 0
         if reminder_armed != w.reminder_armed:
             changes["reminder_armed"] = reminder_armed
         _set_wallet(session, w, **changes)
