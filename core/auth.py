@@ -68,7 +68,8 @@ def signup(session: Session, *, email: str, display_name: str, password: str, or
 
 
 def _throttle_row(session: Session, email_norm: str) -> LoginThrottle | None:
-    return session.scalar(select(LoginThrottle).where(LoginThrottle.email_norm == email_norm).with_for_update())
+    return session.scalar(select(LoginThrottle).where(LoginThrottle.email_norm == email_norm).with_for_update()
+                          .execution_options(populate_existing=True))
 
 
 def _record_failure(session: Session, email_norm: str, now: datetime) -> None:
