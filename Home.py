@@ -8,45 +8,30 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.permissions import allowed
-from pages.common import current_actor, log_out, show_flash
+from pages.common import PUBLIC_PAGES, current_actor, log_out, show_flash, visible_pages
 
 st.set_page_config(page_title="Reseller Console", page_icon=":material/hub:", layout="wide")
-
-# (section, script, title, icon, action the role must allow; None = every logged-in user)
-PAGES: list[tuple[str, str, str, str, str | None]] = [
-    ("Home", "pages/overview.py", "Overview", ":material/home:", None),
-    ("Customers", "pages/customers.py", "Customers", ":material/apartment:", "account.create"),
-    ("Customers", "pages/users.py", "Users & roles", ":material/group:", "user.list"),
-    # -- usage pages (issue 4) --
-    # -- pricing pages (issue 3) --
-    # -- billing pages (issue 5) --
-    # -- lab pages (issue 6) --
-    ("Administration", "pages/partners.py", "Partners", ":material/handshake:", "partner.list"),
-    ("Administration", "pages/audit.py", "Audit log", ":material/history:", "audit.view"),
-    ("Account", "pages/profile.py", "My profile", ":material/person:", None),
-]
-
-PUBLIC_PAGES = [
-    ("pages/login.py", "Log in", ":material/login:"),
-    ("pages/signup.py", "Sign up", ":material/person_add:"),
-]
 
 actor = current_actor()
 
 if actor is None:
-    nav = st.navigation([st.Page(path, title=title, icon=icon, default=(i == 0))
-                         for i, (path, title, icon) in enumerate(PUBLIC_PAGES)])
+    pages = [st.Page(path, title=title, icon=icon, default=(i == 0)) for i, (path, title, icon) in enumerate(PUBLIC_PAGES)]
+    nav = st.navigation(pages)
 elif actor.must_change_password:
-    nav = st.navigation([st.Page("pages/profile.py", title="Set a new password", icon=":material/key:", default=True)])
+    pages = [st.Page("pages/profile.py", title="Set a new password", icon=":material/key:", default=True)]
+    nav = st.navigation(pages)
 else:
     sections: dict[str, list] = {}
-    first = True
-    for section, path, title, icon, action in PAGES:
-        if action is None or allowed(actor, action):
-            sections.setdefault(section, []).append(st.Page(path, title=title, icon=icon, default=first))
-            first = False
+    pages = []
+    for section, path, title, icon in visible_pages(actor):
+        page = st.Page(path, title=title, icon=icon, default=not pages)
+        sections.setdefault(section, []).append(page)
+        pages.append(page)
     nav = st.navigation(sections)
+
+# After logging in or out (or being logged out), start from the new navigation's first page.
+if st.session_state.pop("go_home", False) and nav is not pages[0]:
+    st.switch_page(pages[0])
 
 if actor is not None:
     with st.sidebar:

@@ -221,7 +221,7 @@ def list_accounts(session: Session, actor: Actor, *, search: str = "", statuses:
         partner_id = actor.partner_id
     elif not actor.is_admin:
         partner_id = actor.partner_id
-    authorize(actor, "account.list", partner_id)
+    authorize(actor, "account.list", partner_id, actor.account_id if actor.role in CUSTOMER_ROLES else None)
     users = (select(User.partner_id, User.account_id, func.count().label("n"))
              .where(User.account_id.is_not(None), User.active).group_by(User.partner_id, User.account_id).subquery())
     q = (select(CustomerAccount, Partner.name, func.coalesce(users.c.n, 0))
@@ -347,17 +347,26 @@ def _authorize_on_user(actor: Actor, action: str, user: User) -> None:
     authorize(actor, action, user.partner_id, user.account_id)
 
 
+def _one_time_password() -> str:
+    return "-".join(secrets.token_urlsafe(6) for _ in range(3))
+
+
 def create_user(session: Session, actor: Actor, *, partner_id: int, account_id: int, email: str,
-                display_name: str, role: str, password: str) -> User:
+                display_name: str, role: str, password: str | None = None) -> User:
+    """Add a user to a customer account. Without a password the user gets a one-time password
+    (returned as `user.one_time_password`, shown once) that must be replaced at first login."""
     authorize(actor, "user.create", partner_id, account_id)
     acc = get_account(session, actor, partner_id, account_id)
     if acc.status == "deleted":
         raise Conflict("Users cannot be added to a deleted account.")
     if role not in CUSTOMER_ROLES:
         raise ValidationError({"role": "Role must be Manager, User, Annotation Manager or Annotator."})
+    one_time = None if password else _one_time_password()
     email_v, name_v = _check_new_user(session, email, display_name, password)
     user = _insert_user(session, partner_id=partner_id, account_id=account_id, email=email_v,
-                        display_name=name_v, role=role, password=password, created_by=actor.user_id or None)
+                        display_name=name_v, role=role, password=password or one_time,
+                        created_by=actor.user_id or None, must_change=one_time is not None)
+    user.one_time_password = one_time  # type: ignore[attr-defined]  # transient, never stored in clear
     audit.record(session, actor, partner_id=partner_id, action="create", entity="user", entity_id=user.id,
                  account_id=account_id, after=user_snapshot(user))
     return user
@@ -414,7 +423,7 @@ def reset_password(session: Session, actor: Actor, partner_id: int, user_id: int
     """Give the user a one-time password, which they must replace at their next login. Returns it."""
     user = _get_user(session, partner_id, user_id)
     _authorize_on_user(actor, "user.reset_password", user)
-    temporary = "-".join(secrets.token_urlsafe(6) for _ in range(3))
+    temporary = _one_time_password()
     user.password_hash = hash_password(temporary)
     user.must_change_password = True
     user.session_version += 1

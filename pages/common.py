@@ -22,6 +22,36 @@ T = TypeVar("T")
 
 AUTH_KEYS = ("auth_partner_id", "auth_user_id", "auth_version")
 
+# The navigation: (section, script, title, icon, action the role must allow; None = every logged-in user).
+# Home.py shows a page only when the role allows its action; each page checks again with require().
+PAGES: list[tuple[str, str, str, str, str | None]] = [
+    ("Home", "pages/overview.py", "Overview", ":material/home:", None),
+    ("Customers", "pages/customers.py", "Customers", ":material/apartment:", "account.create"),
+    ("Customers", "pages/users.py", "Users & roles", ":material/group:", "user.list"),
+    # -- usage pages (issue 4) --
+
+    # -- pricing pages (issue 3) --
+
+    # -- billing pages (issue 5) --
+
+    # -- lab pages (issue 6) --
+
+    ("Administration", "pages/partners.py", "Partners", ":material/handshake:", "partner.list"),
+    ("Administration", "pages/audit.py", "Audit log", ":material/history:", "audit.view"),
+    ("Account", "pages/profile.py", "My profile", ":material/person:", None),
+]
+
+PUBLIC_PAGES = [
+    ("pages/login.py", "Log in", ":material/login:"),
+    ("pages/signup.py", "Sign up", ":material/person_add:"),
+]
+
+
+def visible_pages(actor: Actor) -> list[tuple[str, str, str, str]]:
+    """The pages this actor's role may open, in navigation order."""
+    return [(section, path, title, icon) for section, path, title, icon, action in PAGES
+            if action is None or allowed(actor, action)]
+
 
 @st.cache_resource(show_spinner=False)
 def _engine(url: str | None) -> Engine:
@@ -38,11 +68,13 @@ def log_in(actor: Actor) -> None:
     st.session_state["auth_partner_id"] = actor.partner_id
     st.session_state["auth_user_id"] = actor.user_id
     st.session_state["auth_version"] = actor.session_version
+    st.session_state["go_home"] = True
 
 
 def log_out() -> None:
     for key in list(st.session_state.keys()):
         del st.session_state[key]
+    st.session_state["go_home"] = True
 
 
 def current_actor() -> Actor | None:
@@ -78,10 +110,10 @@ def run_action(fn: Callable[..., T], *args: Any, success: str | None = None, **k
         with unit_of_work(engine()) as s:
             result = fn(s, *args, **kwargs)
     except ValidationError as exc:
+        # Rerun so that each message shows next to its field (forms render before their submit is handled).
         st.session_state["field_errors"] = exc.errors
-        form_error = exc.errors.get("_form")
-        st.error(form_error or "Please correct the highlighted fields.")
-        return None
+        st.session_state["flash"] = ("error", exc.errors.get("_form") or "Please correct the highlighted fields.")
+        st.rerun()
     except DomainError as exc:
         st.error(str(exc))
         return None

@@ -1,8 +1,29 @@
-"""users (being built)."""
+"""Users & roles: partner staff and admins manage users of any of their customer accounts; a Manager
+manages the users of their own account."""
+
+from __future__ import annotations
 
 import streamlit as st
 
-from pages.common import require
+from core import accounts
+from pages.common import read, require
+from pages.user_admin import render_users
 
-actor = require()
-st.title("users")
+actor = require("user.list")
+st.title("Users & roles")
+
+if actor.account_id is not None:  # a Manager: their own account only
+    st.caption(f"Users of {actor.account_name}")
+    render_users(actor, actor.partner_id, actor.account_id, key_prefix="own")
+else:
+    partner_id = actor.partner_id
+    if actor.is_admin:
+        partners = {p.id: p.name for p in read(accounts.list_partners, actor)}
+        partner_id = st.selectbox("Partner", list(partners), format_func=partners.get, key="users_partner")
+    rows = read(accounts.list_accounts, actor, partner_id=partner_id)
+    if not rows:
+        st.info("No customer accounts yet. Create one on the Customers page.")
+        st.stop()
+    names = {r.id: f"{r.name} (#{r.id})" for r in rows}
+    account_id = st.selectbox("Customer account", list(names), format_func=names.get, key="users_account")
+    render_users(actor, partner_id, account_id, key_prefix=f"ua{account_id}")

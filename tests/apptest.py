@@ -25,3 +25,14 @@ def texts(at: AppTest) -> str:
     for kind in ("title", "header", "subheader", "markdown", "caption", "info", "warning", "error", "success", "text"):
         parts += [str(e.value) for e in getattr(at, kind)]
     return "\n".join(parts)
+
+
+def page_alone(actor: Actor | None, page: str) -> AppTest:
+    """Run one page script on its own (bypassing the router), to check the page's own role check."""
+    at = AppTest.from_file(f"../{page}", default_timeout=60)
+    if actor is not None:
+        at.session_state["auth_partner_id"] = actor.partner_id
+        at.session_state["auth_user_id"] = actor.user_id
+        at.session_state["auth_version"] = actor.session_version
+    at.run()
+    return at

@@ -13,4 +13,5 @@ def test_login_flow(world):
     at.text_input(key="login_password").input("correct-horse-battery-staple")
     at.button[0].click().run()
     assert not at.exception
-    assert "Welcome, Staff a" in texts(at)
+    assert at.session_state["auth_user_id"] == world.a.staff.user_id
+    assert "Welcome, Staff a" in texts(app(world.a.staff))

@@ -6,6 +6,9 @@ small reference tables.
 """
 
 from db.base import Base
+
+# Domain model modules register their tables on import (each owns its own file and migration).
+from db.models import billing, usage, wallet  # noqa: E402,F401
 from db.models.accounts import (
     AuditEntry,
     CustomerAccount,
@@ -14,9 +17,6 @@ from db.models.accounts import (
     Partner,
     User,
 )
-
-# Domain model modules register their tables on import (each owns its own file and migration).
-from db.models import billing, usage, wallet  # noqa: E402,F401
 
 __all__ = [
     "AuditEntry",
