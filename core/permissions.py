@@ -50,7 +50,8 @@ ACTIONS: dict[str, str] = {
     "billing.manage": "Change billing mode, generate, finalise and void statements",
     "statement.view": "See billing statements",
     "wallet.view": "See the partner's credit wallet",
-    "wallet.manage": "Buy credits, adjust and configure the wallet",
+    "wallet.manage": "Buy credits, configure the wallet and its payment methods",
+    "wallet.adjust": "Adjust, refund or expire a partner's credits manually (platform only)",
 }
 
 _CUSTOMER_READ = {"account.view": ACCOUNT, "account.list": ACCOUNT, "usage.view": ACCOUNT}

@@ -39,6 +39,8 @@ PAGES: list[tuple[str, str, str, str, str | None]] = [
     ("Billing", "pages/pricing.py", "Pricing", ":material/sell:", "plan.view"),
 
     # -- billing pages (issue 5) --
+    ("Billing", "pages/wallet.py", "Credits wallet", ":material/account_balance_wallet:", "wallet.view"),
+    ("Billing", "pages/billing_modes.py", "Billing modes", ":material/payments:", "billing.manage"),
 
     # -- lab pages (issue 6) --
 
