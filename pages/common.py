@@ -42,6 +42,8 @@ PAGES: list[tuple[str, str, str, str, str | None]] = [
     ("Billing", "pages/wallet.py", "Credits wallet", ":material/account_balance_wallet:", "wallet.view"),
     ("Billing", "pages/billing_modes.py", "Billing modes", ":material/payments:", "billing.manage"),
 
+    # -- statements pages (issue 5) --
+
     # -- lab pages (issue 6) --
 
     ("Administration", "pages/partners.py", "Partners", ":material/handshake:", "partner.list"),
