@@ -199,7 +199,8 @@ class _Check:
         self.lines = source.splitlines()
         self.problems: list[Problem] = []
 
-    def line_of(self, key: str | None, value: Any) -> int | None:
+    def line_of(self, key: str | None, value: Any, after: int = 0) -> int | None:
+        """The first line (after line `after`) where `key = value` is written."""
         if key is None:
             return None
         if isinstance(value, str):
@@ -210,13 +211,13 @@ class _Check:
         else:
             pat = re.compile(rf"^\s*{re.escape(key)}\s*=")
         for n, text in enumerate(self.lines, start=1):
-            if pat.search(text):
+            if n > after and pat.search(text):
                 return n
         return None
 
-    def fail(self, path: str, message: str, value: Any = None, *, key: str | None = None) -> None:
+    def fail(self, path: str, message: str, value: Any = None, *, key: str | None = None, after: int = 0) -> None:
         key = key if key is not None else (path.rsplit(".", 1)[-1].split("[")[0] if path else None)
-        self.problems.append(Problem(self.file, path, message, self.line_of(key, value)))
+        self.problems.append(Problem(self.file, path, message, self.line_of(key, value, after)))
 
     def near(self, path: str, message: str, anchor_key: str, anchor_value: Any) -> None:
         """A problem about a whole table: point at its `name = ...` (or other identifying) line."""
@@ -380,9 +381,9 @@ def _generator(ck: _Check, path: str, raw: Any, sc: Scenario, metrics: set[str],
         metric = None
     daily = _dec(ck, f"{path}.daily", g.get("daily"))
     monthly = _dec(ck, f"{path}.monthly", g.get("monthly"))
-    if (daily is None) == (monthly is None):
+    if ("daily" in g) == ("monthly" in g):
         ck.near(path, "give exactly one of 'daily' (volume per day) or 'monthly' (volume per month)",
-                "metric", metric)
+                "metric", g.get("metric"))
     day = g.get("day", 1)
     if not isinstance(day, int) or isinstance(day, bool) or not 1 <= day <= 28:
         ck.fail(f"{path}.day", f"day of the month must be a whole number 1–28, got {day!r}", day)
@@ -452,7 +453,7 @@ class _Seen:
 
     def __init__(self, session: Session):
         self.session = session
-        self.emails: dict[str, str] = {}
+        self.emails: dict[str, tuple[str, str, int | None]] = {}  # e-mail -> (file, path, line)
         self.partners: dict[str, str] = {}
 
 
@@ -474,12 +475,15 @@ def _person(ck: _Check, path: str, raw: Any, seen: _Seen, password: str | None, 
             email = None
         else:
             norm = normalise_email(email)
-            where = f"{ck.file}: {path}.email"
             if norm in seen.emails:
-                ck.fail(f"{path}.email", f"duplicate e-mail {email!r} (also at {seen.emails[norm]})", email)
+                f0, p0, l0 = seen.emails[norm]
+                at = f"{f0}:{l0}" if l0 else f0
+                ck.fail(f"{path}.email", f"duplicate e-mail {email!r} (also at {at}: {p0})", email,
+                        after=(l0 or 0) if f0 == ck.file else 0)
             elif seen.session.get(LoginDirectory, norm) is not None:
                 ck.fail(f"{path}.email", f"a user with e-mail {email!r} already exists in the database", email)
-            seen.emails.setdefault(norm, where)
+            else:
+                seen.emails[norm] = (ck.file, f"{path}.email", ck.line_of("email", email))
             if password:
                 problem = password_problem(password, email)
                 if problem:
