@@ -561,7 +561,7 @@ def _customer(ck: _Check, path: str, c: dict[str, Any], key: str, sc: Scenario, 
         ok = False
     on_decline = c.get("on_decline")
     if on_decline is not None and (mode != "partner_on_demand" or on_decline not in ON_DECLINE):
-        ck.fail(f"{path}.on_decline", f"on_decline is 'block' or 'flag' and only for mode partner_on_demand",
+        ck.fail(f"{path}.on_decline", "on_decline is 'block' or 'flag' and only for mode partner_on_demand",
                 on_decline)
         ok = False
     if partner is not None and mode == "partner_prepaid" and partner.wallet is None:
@@ -639,7 +639,7 @@ def _partner(ck: _Check, path: str, raw: Any, sc: Scenario, seen: _Seen, metrics
     _unknown(ck, path, p, PARTNER_KEYS)
     name = _str(ck, f"{path}.name", p.get("name"))
     currency = _str(ck, f"{path}.currency", p.get("currency"))
-    from core.validation import currencies, countries
+    from core.validation import countries, currencies
 
     if currency and currency not in currencies():
         ck.fail(f"{path}.currency", f"unknown currency {currency!r}", currency)

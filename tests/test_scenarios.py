@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 from decimal import Decimal as D
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
