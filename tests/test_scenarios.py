@@ -92,7 +92,7 @@ def test_world3_newsletter(db):
     st = _statements(db)
     # prepaid: 2 mailings × 5,000 recipients × 1.05 = 10,500 credits drawn from Alpen's wallet, 0 on the bill
     mm = st[("Alpen Software GmbH", "Münchner Mandanten KG")]
-    assert D(mm["total"]) == D("0.00") and D(mm["credits"]["mailing_recipients"]) == D("10500")
+    assert D(mm["total"]) == D("0.00") and D(mm["credits"]["recipients"]) == D("10500")
     assert mm["bill_to"] == "partner (prepaid credits)"
     # on demand: one mailing to 5,000 = 5,250 credits × 0.009 = 47.25, charged to Postkasten's card
     kb = st[("Postkasten Digital GmbH", "Kaffeerösterei Braun")]
@@ -106,6 +106,10 @@ def test_world3_newsletter(db):
         assert w.low_balance_threshold == D("10000") and w.auto_buy_credits == D("50000")
         bought = s.execute(text("SELECT credits FROM wallet_ledger WHERE kind = 'purchase'")).scalars().all()
         assert bought == [D("50000")]
+        # the usage was settled as it was loaded: credits drawn, and automatic purchases when they ran low
+        kinds = dict(s.execute(text("SELECT kind, count(*) FROM wallet_ledger GROUP BY kind")).all())
+        assert kinds.get("usage_draw", 0) > 0 and kinds.get("auto_purchase", 0) > 0, kinds
+        assert w.balance >= 0
 
 
 def test_world4_sms(db):
