@@ -45,6 +45,7 @@ PAGES: list[tuple[str, str, str, str, str | None]] = [
     # -- statements pages (issue 5) --
 
     # -- lab pages (issue 6) --
+    ("Billing", "pages/lab.py", "Billing-model lab", ":material/science:", "plan.manage"),
 
     ("Administration", "pages/partners.py", "Partners", ":material/handshake:", "partner.list"),
     ("Administration", "pages/audit.py", "Audit log", ":material/history:", "audit.view"),
