@@ -156,7 +156,7 @@ if len(models) < 2:
 
 result = lab.reprice(usage, models)
 cur = result.currency
-BASE = " (current)" if current is not None else " (baseline)"
+BASE = "" if current is not None else " (baseline)"  # the current plan is named "Current: …"
 st.subheader("Side by side")
 cols = st.columns(len(result.models))
 for col, r in zip(cols, result.models, strict=True):
