@@ -342,6 +342,10 @@ def customers_tab() -> None:
         st.info("No customer accounts yet.")
         return
     by_id = {r.id: r for r in customers}
+    opened = st.session_state.pop("open_account", None)  # from the Customers page's "Pricing" button
+    if opened and opened[0] == partner_id and opened[1] in by_id:
+        st.session_state["pr_customer"] = opened[1]
+        st.info(f"Showing {by_id[opened[1]].name}: see the Customers tab.")
     account_id = st.selectbox("Customer", list(by_id), key="pr_customer",
                               format_func=lambda i: f"{by_id[i].name} (#{i}, {by_id[i].currency})")
     acc = by_id[account_id]

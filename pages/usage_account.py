@@ -33,8 +33,11 @@ else:
         st.info("This partner has no customer accounts yet.")
         st.stop()
     ids = [a for (_, a) in names]
-    wanted = st.query_params.get("account")
+    opened = st.session_state.pop("open_account", None)  # from the Customers page's "Reporting" button
+    wanted = str(opened[1]) if opened and opened[0] == partner_id else st.query_params.get("account")
     index = ids.index(int(wanted)) if wanted and wanted.isdigit() and int(wanted) in ids else 0
+    if opened:
+        st.session_state["usage_acc_account"] = ids[index]
     account_id = st.selectbox("Customer account", ids, index=index, format_func=lambda a: names[(partner_id, a)],
                               key="usage_acc_account")
     st.query_params["account"] = str(account_id)
