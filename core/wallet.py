@@ -43,6 +43,7 @@ from db.models.wallet import (
     OVERDRAFT_POLICIES,
     CreditPriceStep,
     PartnerCreditPriceStep,
+    PaymentCharge,
     PaymentMethod,
     Wallet,
     WalletAutoBuyState,
@@ -324,9 +325,15 @@ def buy_credits(session: Session, actor: Actor, partner_id: int, credits: Any,
                                                 L.c.idempotency_key == key)).scalar()
     if done is not None:
         return done
-    result = get_gateway().charge(method.token, q.amount, q.currency, key)
+    # Each declined attempt gets its own gateway key, so retrying the same form after fixing the card is a
+    # new attempt rather than a replay of the decline; an approval is recorded once under `key`.
+    declined = session.execute(select(func.count()).select_from(PaymentCharge).where(
+        PaymentCharge.partner_id == partner_id, PaymentCharge.idempotency_key.startswith(key + ":", autoescape=True),
+    )).scalar() or 0
+    charge_key = f"{key}:{declined}"
+    result = get_gateway().charge(method.token, q.amount, q.currency, charge_key)
     charge_values = dict(partner_id=partner_id, method_id=method.id, amount=q.amount, currency=q.currency,
-                         reason="purchase", credits=c, idempotency_key=key)
+                         reason="purchase", credits=c, idempotency_key=charge_key)
     if not result.approved:
         record_declined(session, {**charge_values, "decline_reason": result.decline_reason})
         raise PaymentDeclined(f"The payment of {format_money(q.amount, q.currency)} was declined: "

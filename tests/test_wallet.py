@@ -335,3 +335,18 @@ def test_declined_auto_buy_state_survives_rollback(world, db):
         assert wallet.draw(s, t.partner_id, t.account_id, D(50), "r1").auto_purchase == "declined"
         s.rollback()
     assert _draw(db, t, 50, "r2").auto_purchase == "waiting"
+
+
+def test_buy_retry_with_same_form_key_after_fixing_the_card(world, db):
+    t = world.a
+    setup_wallet(db, t.staff, t.partner_id, card=DECLINING_CARD)
+    with pytest.raises(payments.PaymentDeclined), unit_of_work(db) as s:
+        wallet.buy_credits(s, t.staff, t.partner_id, 500, idempotency_key="form-9")
+    with unit_of_work(db) as s:
+        payments.add_card(s, t.staff, t.partner_id, number="4242424242424242", exp_month=1, exp_year=2099)
+    for _ in range(2):
+        with unit_of_work(db) as s:
+            wallet.buy_credits(s, t.staff, t.partner_id, 500, idempotency_key="form-9")
+    assert balance_of(db, t.partner_id) == D(500)
+    with Session(db) as s:
+        assert sorted(c.status for c in s.scalars(select(PaymentCharge))) == ["approved", "declined"]
