@@ -598,6 +598,29 @@ def draw(session: Session, partner_id: int, account_id: int, credits: Any, idemp
                       auto.outcome if auto else None, auto.entry_id if auto else None, reminded)
 
 
+def retry_due_auto_purchases(session: Session, now: datetime | None = None) -> list[int]:
+    """For a scheduler (cron): retry declined automatic purchases whose back-off has passed on wallets
+    that are still used up, without waiting for the next draw. Returns the partner ids that bought.
+    Internal, like draw (no actor); one wallet lock at a time, in partner id order."""
+    now = now or _now()
+    due = session.execute(select(S.c.partner_id).where(S.c.gave_up.is_(False), S.c.failures > 0,
+                                                       S.c.next_retry_at <= now)
+                          .order_by(S.c.partner_id)).scalars().all()
+    bought = []
+    for partner_id in due:
+        w = _lock(session, partner_id)
+        if w.auto_buy_credits is None or not w.auto_buy_armed or w.balance > 0:
+            continue
+        auto = _auto_buy(session, w, now)
+        if auto.outcome == "purchased":
+            changes: dict[str, Any] = {"auto_buy_count": w.auto_buy_count + 1, "auto_buy_armed": auto.balance > 0}
+            if w.low_balance_threshold is not None and auto.balance >= w.low_balance_threshold:
+                changes["reminder_armed"] = True
+            _set_wallet(session, w, **changes)
+            bought.append(partner_id)
+    return bought
+
+
 # ---------------------------------------------------------------- reading
 
 
