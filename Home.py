@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.common import PUBLIC_PAGES, current_actor, log_out, show_flash, visible_pages
+from core import impersonation
+from pages.common import (
+    PUBLIC_PAGES,
+    current_actor,
+    end_impersonation,
+    log_out,
+    run_action,
+    show_flash,
+    visible_pages,
+)
 
 st.set_page_config(page_title="Reseller Console", page_icon=":material/hub:", layout="wide")
 
@@ -34,9 +43,15 @@ if st.session_state.pop("go_home", False) and nav is not pages[0]:
     st.switch_page(pages[0])
 
 if actor is not None:
+    if actor.impersonator_email:
+        st.warning(f"You are logged in as **{actor.display_name}** ({actor.email}), Manager of "
+                   f"**{actor.account_name}**. Everything you do is recorded under your name too.",
+                   icon=":material/visibility:")
+        if st.button("Back to my account", key="imp_back", icon=":material/undo:"):
+            run_action(impersonation.stop, actor)
+            end_impersonation()
+            st.rerun()
     with st.sidebar:
-        if actor.impersonator_email:
-            st.warning(f"Logged in as {actor.email} by {actor.impersonator_email}")
         st.markdown(f"**{actor.display_name}**  \n{actor.role_label} · {actor.account_name or actor.partner_name}")
         if st.button("Log out", key="logout", icon=":material/logout:", use_container_width=True):
             log_out()

@@ -12,9 +12,11 @@ import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+import core.alerts  # noqa: F401  (registers threshold alerts on usage ingestion)
 from core.actor import Actor
 from core.auth import load_actor
 from core.errors import DomainError, ValidationError
+from core.impersonation import impersonated_actor
 from core.permissions import allowed
 from db.engine import make_engine, unit_of_work
 
@@ -29,12 +31,18 @@ PAGES: list[tuple[str, str, str, str, str | None]] = [
     ("Customers", "pages/customers.py", "Customers", ":material/apartment:", "account.create"),
     ("Customers", "pages/users.py", "Users & roles", ":material/group:", "user.list"),
     # -- usage pages (issue 4) --
+    ("Usage", "pages/usage_dashboard.py", "Usage overview", ":material/monitoring:", "usage.view"),
+    ("Usage", "pages/usage_account.py", "Customer usage", ":material/query_stats:", "usage.view"),
+    ("Usage", "pages/usage_import.py", "Import usage", ":material/upload_file:", "usage.import"),
 
     # -- pricing pages (issue 3) --
+    ("Billing", "pages/pricing.py", "Pricing", ":material/sell:", "plan.view"),
 
     # -- billing pages (issue 5) --
     ("Billing", "pages/wallet.py", "Credits wallet", ":material/account_balance_wallet:", "wallet.view"),
     ("Billing", "pages/billing_modes.py", "Billing modes", ":material/payments:", "billing.manage"),
+
+    # -- statements pages (issue 5) --
 
     # -- lab pages (issue 6) --
 
@@ -80,16 +88,37 @@ def log_out() -> None:
 
 
 def current_actor() -> Actor | None:
-    """The logged-in user, re-read from the database on every rerun (so deactivation bites at once)."""
+    """The logged-in user, re-read from the database on every rerun (so deactivation bites at once).
+
+    While impersonating ("Log in as"), the actor is the customer's Manager with the staff member attached
+    as impersonator; if either loses access, impersonation ends."""
     pid, uid = st.session_state.get("auth_partner_id"), st.session_state.get("auth_user_id")
     actor = None
     if pid is not None and uid is not None:
         with Session(engine()) as s:
             actor = load_actor(s, int(pid), int(uid), st.session_state.get("auth_version"))
+            imp = st.session_state.get("auth_impersonating")
+            if actor is not None and imp:
+                target = impersonated_actor(s, actor, imp[0], imp[1])
+                if target is None:
+                    st.session_state.pop("auth_impersonating", None)
+                    st.session_state["flash"] = ("warning", "“Log in as” ended: access is no longer allowed.")
+                else:
+                    actor = target
         if actor is None:
             log_out()
             st.session_state["flash"] = ("warning", "Your session has ended. Please log in again.")
     return actor
+
+
+def start_impersonation(target: Actor) -> None:
+    st.session_state["auth_impersonating"] = (target.partner_id, target.user_id)
+    st.session_state["go_home"] = True
+
+
+def end_impersonation() -> None:
+    st.session_state.pop("auth_impersonating", None)
+    st.session_state["go_home"] = True
 
 
 def require(action: str | None = None) -> Actor:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import accounts
+from core import accounts, impersonation
 from core.permissions import allowed
 from core.validation import countries, currencies
-from pages.common import field_error, read, require, run_action
+from pages.common import field_error, read, require, run_action, start_impersonation, visible_pages
 from pages.user_admin import render_users
 
 actor = require("account.create")
@@ -56,6 +56,30 @@ def account_form(prefix: str, values: dict, submit_label: str) -> tuple[bool, di
     return submitted, data
 
 
+def render_client_actions(actor, partner_id: int, acc) -> None:
+    """The row actions for one client: Reporting, Billing, Log in as (Edit and Delete are the tabs below)."""
+    cols = st.columns(4)
+    for col, (path, label, icon) in zip(cols, CLIENT_LINKS, strict=False):
+        if any(p[1] == path for p in visible_pages(actor)):
+            if col.button(label, key=f"cust_go_{path}", icon=icon, use_container_width=True):
+                st.session_state["open_account"] = (partner_id, acc.id)
+                st.switch_page(path)
+    if allowed(actor, "impersonate", partner_id, acc.id) and acc.status == "active":
+        if cols[3].button("Log in as", key="cust_impersonate", icon=":material/login:", use_container_width=True,
+                          help="See the app as this customer's Manager. Every action is recorded under both names."):
+            target = run_action(impersonation.start, actor, partner_id, acc.id)
+            if target is not None:
+                start_impersonation(target)
+                st.rerun()
+
+
+# Pages a client row links to (they read st.session_state["open_account"] to preselect the client).
+CLIENT_LINKS = [
+    ("pages/usage_account.py", "Reporting", ":material/monitoring:"),
+    ("pages/statements.py", "Billing", ":material/receipt_long:"),
+    ("pages/pricing.py", "Pricing", ":material/sell:"),
+]
+
 # ------------------------------------------------------------------ list
 c1, c2 = st.columns([3, 2])
 search = c1.text_input("Search by name, e-mail or id", key="cust_search", placeholder="e.g. Fjord")
@@ -94,6 +118,7 @@ if rows:
     acc = read(accounts.get_account, actor, partner_id, open_id)
     st.subheader(acc.name)
     st.caption(f"Customer #{acc.id} · {acc.status} · {countries().get(acc.country, acc.country)} · {acc.currency}")
+    render_client_actions(actor, partner_id, acc)
     tab_details, tab_users, tab_actions = st.tabs(["Details", "Users", "Status"])
     with tab_details:
         if acc.status == "deleted":

@@ -7,8 +7,15 @@ from streamlit.testing.v1 import AppTest
 from core.actor import Actor
 
 
-def app(actor: Actor | None = None, page: str | None = None) -> AppTest:
+def app(actor: Actor | None = None, page: str | None = None, state: dict | None = None) -> AppTest:
+    """Run Home.py (the router) as `actor`, then switch to `page`.
+
+    Note: AppTest registers pages/ as classic multipage scripts, so after the first run, later runs of the
+    same AppTest (clicks) execute the page script alone, without Home.py. Pages check access themselves,
+    so that is still a faithful test of each page; the router itself is exercised by the first run."""
     at = AppTest.from_file("../Home.py", default_timeout=60)
+    for key, value in (state or {}).items():
+        at.session_state[key] = value
     if actor is not None:
         at.session_state["auth_partner_id"] = actor.partner_id
         at.session_state["auth_user_id"] = actor.user_id

@@ -1,0 +1,338 @@
+"""The benchmark: `python -m bench.run --events N` (what `make bench EVENTS=N` runs).
+
+Builds or reuses the data set (seeds/bulk.py, in the embedded PostgreSQL at .data/bench-pg), runs every
+measurement function in MEASUREMENTS and merges their figures into bench/results.json, keeping the keys
+other measurements (statements, wallets) wrote. A measurement function takes a BenchContext and returns
+{figure name: {"value": ..., "unit": ..., "target": ...}}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from core.actor import SYSTEM, Actor
+from core.usage import record_events
+from core.usage_reports import account_series, usage_history, usage_summary
+from seeds import bulk
+
+RESULTS = Path(__file__).resolve().parent / "results.json"
+RUNS = 25  # repetitions per dashboard query
+RAW_RUNS = 3
+
+
+@dataclass
+class BenchContext:
+    engine: Engine
+    url: str
+    events: int
+    start: datetime  # data window [start, end)
+    end: datetime
+    notes: dict = field(default_factory=dict)
+
+    @property
+    def last_day(self) -> date:
+        return (self.end - timedelta(days=1)).date()
+
+
+Figures = dict[str, dict]
+MEASUREMENTS: list[Callable[[BenchContext], Figures]] = []
+
+
+def measurement(fn: Callable[[BenchContext], Figures]) -> Callable[[BenchContext], Figures]:
+    """Register a measurement (other modules in bench/ may register theirs the same way)."""
+    MEASUREMENTS.append(fn)
+    return fn
+
+
+def fig(value, unit: str, target: str | None) -> dict:
+    return {"value": value, "unit": unit, "target": target}
+
+
+def _timed(fn: Callable[[], object], runs: int) -> list[float]:
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def _p95(xs: list[float]) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(round(0.95 * (len(s) - 1))))]
+
+
+# ---------------------------------------------------------------- ingestion
+
+
+INGEST_ACCOUNTS = 50
+INGEST_BATCH = 50_000
+
+
+def _ingest_rows(n: int, accounts: list[int], start: datetime) -> list[dict]:
+    """Deterministic events for the ingest test (the same rows go to the bare COPY)."""
+    metrics = ["pages", "documents", "credits", "messages", "api_requests"]
+    span = 28 * 86400
+    return [{"account_id": accounts[(i * 7919) % len(accounts)], "event_id": f"in-{i}", "metric": metrics[i % 5],
+             "quantity": Decimal(1 + i % 17), "occurred_at": start + timedelta(seconds=(i * 104729) % span),
+             "source": "bench", "properties": {"mailing": f"M{i % 97}"} if i % 3 == 0 else None}
+            for i in range(n)]
+
+
+def _ingest_partner(engine: Engine) -> tuple[int, list[int]]:
+    with engine.begin() as c:
+        c.execute(text("DELETE FROM usage_events WHERE partner_id IN (SELECT id FROM partners WHERE slug = 'bench-ingest')"))
+        for t in ("usage_daily", "usage_monthly", "usage_distinct", "audit_log"):
+            c.execute(text(f"DELETE FROM {t} WHERE partner_id IN (SELECT id FROM partners WHERE slug = 'bench-ingest')"))
+        c.execute(text("DELETE FROM customer_accounts WHERE partner_id IN (SELECT id FROM partners WHERE slug = 'bench-ingest')"))
+        c.execute(text("DELETE FROM partners WHERE slug = 'bench-ingest'"))
+        pid = c.execute(text("INSERT INTO partners (name, slug, currency) VALUES ('Bench ingest', 'bench-ingest', 'EUR') "
+                             "RETURNING id")).scalar_one()
+        accs = [r[0] for r in c.execute(text(
+            "INSERT INTO customer_accounts (partner_id, name, country, currency) "
+            "SELECT :p, 'Ingest ' || i, 'NO', 'EUR' FROM generate_series(1, :n) i RETURNING id"),
+            {"p": pid, "n": INGEST_ACCOUNTS})]
+    return pid, accs
+
+
+@measurement
+def ingestion(ctx: BenchContext) -> Figures:
+    n = max(100_000, min(500_000, ctx.events // 20))
+    pid, accs = _ingest_partner(ctx.engine)
+    rows = _ingest_rows(n, accs, ctx.end - timedelta(days=28))
+    staff = Actor(user_id=0, partner_id=pid, role="partner_staff", email="bench", display_name="Bench")
+    t0 = time.perf_counter()
+    inserted = 0
+    for i in range(0, n, INGEST_BATCH):
+        with Session(ctx.engine) as s, s.begin():
+            inserted += record_events(s, staff, pid, rows[i:i + INGEST_BATCH], default_source="bench").inserted
+    ingest_s = time.perf_counter() - t0
+    assert inserted == n, (inserted, n)
+    # the same batches again: all duplicates (the idempotent path's cost for retries)
+    t0 = time.perf_counter()
+    for i in range(0, n, INGEST_BATCH):
+        with Session(ctx.engine) as s, s.begin():
+            assert record_events(s, staff, pid, rows[i:i + INGEST_BATCH]).inserted == 0
+    dup_s = time.perf_counter() - t0
+    # bare COPY of the same rows (already typed) into an unindexed table
+    copy_rows = [(pid, r["account_id"], r["event_id"], r["metric"], r["quantity"], r["occurred_at"],
+                  r["occurred_at"].date(), r["source"],
+                  json.dumps(r["properties"]) if r["properties"] else None) for r in rows]
+    with ctx.engine.begin() as c:
+        c.execute(text("DROP TABLE IF EXISTS bench_bare_copy"))
+        c.execute(text("CREATE TABLE bench_bare_copy (partner_id bigint, account_id bigint, event_id text, "
+                       "metric text, quantity numeric(24,6), occurred_at timestamptz, day date, source text, "
+                       "properties jsonb)"))
+    t0 = time.perf_counter()
+    for i in range(0, n, INGEST_BATCH):
+        with ctx.engine.begin() as c:
+            raw = c.connection.driver_connection
+            with raw.cursor() as cur, cur.copy("COPY bench_bare_copy FROM STDIN") as cp:
+                for r in copy_rows[i:i + INGEST_BATCH]:
+                    cp.write_row(r)
+    copy_s = time.perf_counter() - t0
+    with ctx.engine.begin() as c:
+        c.execute(text("DROP TABLE bench_bare_copy"))
+    _ingest_partner(ctx.engine)  # remove the ingested rows again: the data set stays as generated
+    rate, copy_rate = n / ingest_s, n / copy_s
+    ctx.notes["ingest"] = {"events": n, "batch": INGEST_BATCH, "seconds": round(ingest_s, 2),
+                           "copy_seconds": round(copy_s, 2), "duplicate_resend_seconds": round(dup_s, 2)}
+    return {
+        "ingest_events_per_s": fig(round(rate), "events/s", ">= 100000"),
+        "ingest_copy_events_per_s": fig(round(copy_rate), "events/s", None),
+        "ingest_vs_copy_ratio": fig(round(rate / copy_rate, 3), "ratio", ">= 0.5"),
+        "ingest_duplicates_per_s": fig(round(n / dup_s), "events/s", None),
+    }
+
+
+# ---------------------------------------------------------------- dashboard queries
+
+
+def _biggest(ctx: BenchContext) -> tuple[int, int]:
+    """(partner with the most events, its biggest account)."""
+    with ctx.engine.connect() as c:
+        r = c.execute(text("""
+            SELECT partner_id, account_id FROM usage_monthly m
+            JOIN partners p ON p.id = m.partner_id AND p.slug LIKE 'bench-%' AND p.slug <> 'bench-ingest'
+            GROUP BY partner_id, account_id ORDER BY sum(events) DESC LIMIT 1""")).first()
+        assert r is not None, "empty data set"
+        return r.partner_id, r.account_id
+
+
+_RAW_TOTALS = """
+SELECT e.partner_id, e.account_id, e.metric,
+       CASE m.aggregation WHEN 'sum' THEN sum(quantity) WHEN 'count' THEN count(*) WHEN 'max' THEN max(quantity)
+            WHEN 'latest' THEN (array_agg(quantity ORDER BY occurred_at DESC, event_id DESC))[1]
+            ELSE count(DISTINCT properties ->> m.property) END AS v
+FROM usage_events e JOIN metrics m ON m.key = e.metric
+WHERE NOT correction AND day BETWEEN :s AND :e {where}
+GROUP BY e.partner_id, e.account_id, e.metric, m.aggregation, m.property
+"""
+
+_RAW_DAILY = """
+SELECT day, e.metric,
+       CASE m.aggregation WHEN 'sum' THEN sum(quantity) WHEN 'count' THEN count(*) WHEN 'max' THEN max(quantity)
+            WHEN 'latest' THEN (array_agg(quantity ORDER BY occurred_at DESC, event_id DESC))[1]
+            ELSE count(DISTINCT properties ->> m.property) END AS v
+FROM usage_events e JOIN metrics m ON m.key = e.metric
+WHERE NOT correction AND partner_id = :p AND account_id = :a AND day BETWEEN :s AND :e
+GROUP BY day, e.metric, m.aggregation, m.property
+"""
+
+
+def _raw_summary(session: Session, s: date, e: date, partner_id: int | None) -> dict:
+    """The overview's totals and previous-period totals straight from the events."""
+    where = "AND e.partner_id = :p" if partner_id else ""
+    out = {}
+    for a, b in ((s, e), (s - (e - s) - timedelta(days=1), s - timedelta(days=1))):
+        rows = session.execute(text(_RAW_TOTALS.format(where=where)), {"s": a, "e": b, "p": partner_id}).all()
+        tot: dict = {}
+        for r in rows:
+            tot[r.metric] = tot.get(r.metric, 0) + r.v
+        out[(a, b)] = tot
+    return out
+
+
+@measurement
+def dashboard_queries(ctx: BenchContext) -> Figures:
+    pid, acc = _biggest(ctx)
+    last = ctx.last_day
+    month_start = last.replace(day=1)
+    year_start = (ctx.end - timedelta(days=365)).date()
+    admin, staff = SYSTEM, Actor(user_id=0, partner_id=pid, role="partner_staff", email="b", display_name="B")
+    queries = {
+        "partner_overview_1m": (
+            lambda s: usage_summary(s, staff, start=month_start, end=last),
+            lambda s: _raw_summary(s, month_start, last, pid)),
+        "partner_overview_12m": (
+            lambda s: usage_summary(s, staff, start=year_start, end=last),
+            lambda s: _raw_summary(s, year_start, last, pid)),
+        "customer_daily_12m": (
+            lambda s: account_series(s, staff, pid, acc, start=year_start, end=last),
+            lambda s: s.execute(text(_RAW_DAILY), {"p": pid, "a": acc, "s": year_start, "e": last}).all()),
+        "platform_overview_12m": (
+            lambda s: usage_summary(s, admin, start=year_start, end=last),
+            lambda s: _raw_summary(s, year_start, last, None)),
+        "history_page": (
+            lambda s: usage_history(s, staff, pid, acc, start=year_start, end=last, limit=50, offset=100),
+            None),
+    }
+    figures: Figures = {}
+    worst_p95, least_speedup = 0.0, None
+    detail = {}
+    with Session(ctx.engine) as s:
+        for name, (fast, raw) in queries.items():
+            fast(s)  # warm
+            times = _timed(lambda f=fast: f(s), RUNS)
+            med, p95 = statistics.median(times), _p95(times)
+            d = {"median_ms": round(med, 2), "p95_ms": round(p95, 2)}
+            if raw is not None:
+                raw_times = _timed(lambda r=raw: r(s), RAW_RUNS)
+                d["raw_median_ms"] = round(statistics.median(raw_times), 1)
+                d["speedup"] = round(statistics.median(raw_times) / med, 1)
+                least_speedup = d["speedup"] if least_speedup is None else min(least_speedup, d["speedup"])
+            worst_p95 = max(worst_p95, p95)
+            detail[name] = d
+            figures[f"q_{name}_p95_ms"] = fig(d["p95_ms"], "ms", "<= 100")
+            figures[f"q_{name}_median_ms"] = fig(d["median_ms"], "ms", None)
+            if "speedup" in d:
+                figures[f"q_{name}_speedup_vs_raw"] = fig(d["speedup"], "x", ">= 20")
+    ctx.notes["queries"] = detail
+    figures["dashboard_p95_ms"] = fig(round(worst_p95, 2), "ms", "<= 100")
+    figures["dashboard_speedup_vs_raw"] = fig(least_speedup, "x", ">= 20")
+    return figures
+
+
+# ---------------------------------------------------------------- the dashboard page (AppTest)
+
+
+@measurement
+def dashboard_page(ctx: BenchContext) -> Figures:
+    """Run the partner dashboard page in AppTest in a separate process (its peak RSS is the page's)."""
+    pid, _ = _biggest(ctx)
+    last = ctx.last_day
+    args = [sys.executable, "-m", "bench.page_probe", "--url", ctx.url, "--partner", str(pid),
+            "--start", str((ctx.end - timedelta(days=365)).date()), "--end", str(last)]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=600, cwd=Path(__file__).parent.parent)
+    if out.returncode != 0:
+        raise RuntimeError(f"page probe failed: {out.stderr[-2000:]}")
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    ctx.notes["page"] = res
+    return {
+        "dashboard_page_s": fig(res["page_s"], "s", "< 1"),
+        "dashboard_page_peak_mb": fig(res["peak_mb"], "MB", None),
+    }
+
+
+# ---------------------------------------------------------------- running
+
+
+def machine() -> dict:
+    info = {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()}
+    try:
+        mem = Path("/proc/meminfo").read_text().split("\n")[0].split()[1]
+        info["memory_gb"] = round(int(mem) / 1024 / 1024, 1)
+        cpu = [ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("model name")]
+        info["cpu"] = cpu[0].split(":", 1)[1].strip() if cpu else None
+    except OSError:
+        pass
+    return info
+
+
+def write_results(figures: Figures, meta: dict) -> None:
+    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    data.update(figures)
+    data["_usage_run"] = meta
+    RESULTS.write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.run")
+    ap.add_argument("--events", type=int, default=10_000_000)
+    ap.add_argument("--only", nargs="*", help="names of measurement functions to run")
+    args = ap.parse_args(argv)
+    data_dir = Path(os.environ.get("BENCH_DATA_DIR", bulk.BENCH_DIR))
+    engine = bulk.bench_engine(data_dir)
+    t0 = time.perf_counter()
+    start, end, reused = bulk.ensure(engine, args.events)
+    build_s = time.perf_counter() - t0
+    ctx = BenchContext(engine, engine.url.render_as_string(hide_password=False), args.events, start, end)
+    figures: Figures = {
+        "dataset_events": fig(args.events, "events", None),
+        "dataset_accounts": fig(bulk.ACCOUNTS, "accounts", None),
+        "dataset_partners": fig(bulk.PARTNERS, "partners", None),
+    }
+    for fn in MEASUREMENTS:
+        if args.only and fn.__name__ not in args.only:
+            continue
+        print(f"- {fn.__name__} ...", flush=True)
+        got = fn(ctx)
+        for k, v in got.items():
+            print(f"    {k}: {v['value']} {v['unit']} (target {v['target']})", flush=True)
+        figures.update(got)
+    meta = {"events": args.events, "window": [str(start.date()), str(end.date())], "reused_dataset": reused,
+            "build_s": round(build_s, 1), "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": machine(), **ctx.notes}
+    write_results(figures, meta)
+    print(f"Wrote {RESULTS}")
+    engine.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

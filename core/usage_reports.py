@@ -1,0 +1,365 @@
+"""Usage dashboards: permission-checked, read-only queries over the usage aggregates.
+
+Every function takes the session and the acting user and decides the scope itself:
+platform admins may look at every partner (partner_id None = all partners), partner staff at their own
+partner, customer roles (Manager, User, Annotation Manager, Annotator) only at their own account.
+
+Where the numbers come from (all exactly equal to the raw events, see core.usage):
+- per-account queries and day/week buckets read `usage_daily`;
+- partner and platform totals over long ranges read `usage_monthly` for the whole months inside the range
+  and `usage_daily` for the partial months at either end;
+- unique_count metrics are counted from `usage_distinct` (distinct values cannot be added up).
+
+A metric's value for a customer over a bucket honours its aggregation (sum, count, max, latest,
+unique_count); values of several customers (partner totals, "other customers") are added up.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from core.actor import CUSTOMER_ROLES, Actor
+from core.errors import PermissionDenied, ValidationError
+from core.metrics import get_metrics
+from core.permissions import authorize
+
+PRESETS = {
+    "this_month": "This month",
+    "last_month": "Last month",
+    "last_30_days": "Last 30 days",
+    "this_quarter": "This quarter",
+    "this_year": "This year",
+    "custom": "Custom",
+}
+GRAINS = ("day", "week", "month")
+MAX_RANGE_DAYS = 3 * 366
+HISTORY_PAGE_MAX = 500
+
+
+# ---------------------------------------------------------------- date ranges
+
+
+def preset_range(preset: str, today: date) -> tuple[date, date]:
+    """The inclusive date range of a preset, relative to `today`."""
+    if preset == "this_month":
+        return today.replace(day=1), today
+    if preset == "last_month":
+        end = today.replace(day=1) - timedelta(days=1)
+        return end.replace(day=1), end
+    if preset == "last_30_days":
+        return today - timedelta(days=29), today
+    if preset == "this_quarter":
+        return date(today.year, 3 * ((today.month - 1) // 3) + 1, 1), today
+    if preset == "this_year":
+        return date(today.year, 1, 1), today
+    raise ValidationError({"preset": f"Unknown range preset {preset!r}."})
+
+
+def previous_period(start: date, end: date) -> tuple[date, date]:
+    """The period of the same length right before [start, end]."""
+    days = (end - start).days + 1
+    return start - timedelta(days=days), start - timedelta(days=1)
+
+
+def check_range(start: date, end: date) -> None:
+    if end < start:
+        raise ValidationError({"range": "The range ends before it starts."})
+    if (end - start).days + 1 > MAX_RANGE_DAYS:
+        raise ValidationError({"range": "Choose a range of at most three years."})
+
+
+# ---------------------------------------------------------------- scope
+
+
+@dataclass(frozen=True)
+class Scope:
+    partner_id: int | None  # None: all partners (platform admins)
+    account_id: int | None  # None: every account of the partner(s)
+
+
+def resolve_scope(actor: Actor, partner_id: int | None = None, account_id: int | None = None) -> Scope:
+    """What the actor may see for the requested partner/account; raises PermissionDenied otherwise."""
+    if actor.role in CUSTOMER_ROLES:
+        if account_id is not None and account_id != actor.account_id:
+            raise PermissionDenied("You can only see your own account's usage.")
+        partner_id, account_id = actor.partner_id, actor.account_id
+    elif not actor.is_admin and partner_id is None:
+        partner_id = actor.partner_id
+    if partner_id is None and account_id is not None:
+        raise ValidationError({"partner_id": "Choose the partner of the account."})
+    authorize(actor, "usage.view", partner_id, account_id)
+    return Scope(partner_id, account_id)
+
+
+# ---------------------------------------------------------------- the core query
+
+
+def _month_start(d: date) -> date:
+    return d.replace(day=1)
+
+
+def _next_month(d: date) -> date:
+    return date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+
+
+def _split(start: date, end: date) -> tuple[date | None, date | None]:
+    """The whole months inside [start, end] as (first month, last month), or (None, None)."""
+    first = start if start.day == 1 else _next_month(start)
+    last_excl = _next_month(end) if _next_month(end) - timedelta(days=1) == end else _month_start(end)
+    if first >= last_excl:
+        return None, None
+    return first, _month_start(last_excl - timedelta(days=1))
+
+
+_BUCKETS = {None: "CAST(NULL AS date)", "day": "day", "week": "CAST(date_trunc('week', day) AS date)",
+            "month": "CAST(date_trunc('month', day) AS date)"}
+_LEVELS = {"account": "partner_id, account_id", "partner": "partner_id", "total": ""}
+
+
+def _where(scope: Scope, params: dict[str, Any], alias: str = "") -> str:
+    conds = []
+    if scope.partner_id is not None:
+        conds.append(f"{alias}partner_id = :p")
+        params["p"] = scope.partner_id
+    if scope.account_id is not None:
+        conds.append(f"{alias}account_id = :a")
+        params["a"] = scope.account_id
+    return "".join(f" AND {c}" for c in conds)
+
+
+def _values(session: Session, scope: Scope, start: date, end: date, *, grain: str | None = None,
+            level: str = "account", metric: str | None = None) -> list[Any]:
+    """Rows (bucket, [partner_id, [account_id]], metric, value) for the range, aggregated correctly."""
+    check_range(start, end)
+    params: dict[str, Any] = {"s": start, "e": end}
+    w = _where(scope, params)
+    if metric is not None:
+        w += " AND metric = :m"
+        params["m"] = metric
+    bucket = _BUCKETS[grain]
+    stats = "partner_id, account_id, metric, qty_sum, events, qty_max, last_at, last_event_id, last_qty"
+    first, last = _split(start, end) if grain in (None, "month") and scope.account_id is None else (None, None)
+    if first is None:
+        src = f"SELECT {bucket} AS b, {stats} FROM usage_daily WHERE day BETWEEN :s AND :e{w}"
+    else:
+        params.update(mf=first, ml=last, he=first - timedelta(days=1), ts=_next_month(last))
+        mbucket = "month" if grain == "month" else "CAST(NULL AS date)"
+        src = (f"SELECT {mbucket} AS b, {stats} FROM usage_monthly WHERE month BETWEEN :mf AND :ml{w}"
+               f" UNION ALL SELECT {bucket} AS b, {stats} FROM usage_daily WHERE day BETWEEN :s AND :he{w}"
+               f" UNION ALL SELECT {bucket} AS b, {stats} FROM usage_daily WHERE day BETWEEN :ts AND :e{w}")
+    keys = _LEVELS[level]
+    keys_c = f"{keys}, " if keys else ""
+    by_agg: dict[str, list[str]] = defaultdict(list)
+    for k, m in get_metrics(session).items():
+        by_agg[m.aggregation].append(k)
+    params.update(add=by_agg["sum"] + by_agg["count"], cnt=by_agg["count"], mx=by_agg["max"], lt=by_agg["latest"])
+    # Additive metrics are summed straight to the requested level (one hash aggregate, no sort); max and
+    # latest are taken per account first (they are small subsets), unique counts come from usage_distinct.
+    per_account = "b, partner_id, account_id, metric"
+    sql = f"""
+    WITH src AS NOT MATERIALIZED ({src})
+    SELECT b, {keys_c}metric,
+           sum(CASE WHEN metric = ANY(:cnt) THEN events ELSE qty_sum END) AS value
+    FROM src WHERE metric = ANY(:add) GROUP BY b, {keys_c}metric
+    UNION ALL
+    SELECT b, {keys_c}metric, sum(v) FROM (
+      SELECT {per_account}, max(qty_max) AS v FROM src WHERE metric = ANY(:mx) GROUP BY {per_account}) x
+    GROUP BY b, {keys_c}metric
+    UNION ALL
+    SELECT b, {keys_c}metric, sum(v) FROM (
+      SELECT DISTINCT ON ({per_account}) {per_account}, last_qty AS v FROM src WHERE metric = ANY(:lt)
+      ORDER BY {per_account}, last_at DESC, last_event_id DESC) x
+    GROUP BY b, {keys_c}metric
+    UNION ALL
+    SELECT b, {keys_c}metric, sum(v) FROM (
+      SELECT {bucket} AS b, partner_id, account_id, metric, count(DISTINCT value) AS v
+      FROM usage_distinct WHERE day BETWEEN :s AND :e{w}
+      GROUP BY 1, partner_id, account_id, metric) x
+    GROUP BY b, {keys_c}metric
+    ORDER BY 1, {keys_c}metric
+    """
+    return list(session.execute(text(sql), params))
+
+
+# ---------------------------------------------------------------- names
+
+
+def account_names(session: Session, actor: Actor, partner_id: int | None = None) -> dict[tuple[int, int], str]:
+    """(partner_id, account_id) -> name of the accounts whose usage the actor may see."""
+    scope = resolve_scope(actor, partner_id)
+    params: dict[str, Any] = {}
+    w = _where(Scope(scope.partner_id, None), params)
+    if scope.account_id is not None:
+        w += " AND id = :a"
+        params["a"] = scope.account_id
+    rows = session.execute(text(f"SELECT partner_id, id, name FROM customer_accounts WHERE true{w} "
+                                "ORDER BY lower(name), id"), params)
+    return {(r.partner_id, r.id): r.name for r in rows}
+
+
+def partner_names(session: Session, actor: Actor) -> dict[int, str]:
+    """Partners whose usage the actor may see (every partner for admins, else their own)."""
+    if actor.is_admin:
+        rows = session.execute(text("SELECT id, name FROM partners ORDER BY is_house DESC, name"))
+    else:
+        authorize(actor, "usage.view", actor.partner_id, actor.account_id)
+        rows = session.execute(text("SELECT id, name FROM partners WHERE id = :p"), {"p": actor.partner_id})
+    return {r.id: r.name for r in rows}
+
+
+# ---------------------------------------------------------------- dashboards
+
+
+@dataclass
+class Summary:
+    start: date
+    end: date
+    previous: tuple[date, date]
+    totals: dict[str, Decimal]  # metric -> value over the scope
+    previous_totals: dict[str, Decimal]
+    # metric -> [(label, value)] biggest first: customers in a partner, partners platform-wide
+    top: dict[str, list[tuple[str, Decimal]]] = field(default_factory=dict)
+    by: str = "customer"
+
+    @property
+    def has_data(self) -> bool:
+        return any(self.totals.values())
+
+    def change(self, metric: str) -> Decimal | None:
+        """Relative change against the previous period (None when the previous period had none)."""
+        prev = self.previous_totals.get(metric, Decimal(0))
+        if not prev:
+            return None
+        return (self.totals.get(metric, Decimal(0)) - prev) / prev
+
+
+def _label_map(session: Session, actor: Actor, scope: Scope, level: str) -> dict:
+    if level == "partner":
+        return partner_names(session, actor)
+    return account_names(session, actor, scope.partner_id)
+
+
+def usage_summary(session: Session, actor: Actor, *, start: date, end: date, partner_id: int | None = None,
+                  account_id: int | None = None, top: int = 10) -> Summary:
+    """Totals per metric for the range and the previous period of the same length, and the top customers
+    (or partners, platform-wide) per metric."""
+    scope = resolve_scope(actor, partner_id, account_id)
+    prev = previous_period(start, end)
+    level = "partner" if scope.partner_id is None else "account"
+    rows = _values(session, scope, start, end, level=level)
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    per: dict[str, list[tuple[Any, Decimal]]] = defaultdict(list)
+    for r in rows:
+        totals[r.metric] += r.value
+        key = r.partner_id if level == "partner" else (r.partner_id, r.account_id)
+        per[r.metric].append((key, r.value))
+    prev_totals: dict[str, Decimal] = defaultdict(Decimal)
+    for r in _values(session, scope, prev[0], prev[1], level="total"):
+        prev_totals[r.metric] += r.value
+    labels = _label_map(session, actor, scope, level)
+    tops = {m: [(labels.get(k, str(k)), v) for k, v in sorted(lst, key=lambda kv: (-kv[1], str(kv[0])))[:top]]
+            for m, lst in per.items()}
+    return Summary(start, end, prev, dict(totals), dict(prev_totals), tops,
+                   by="partner" if level == "partner" else "customer")
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    bucket: date
+    label: str  # customer (or partner) name, or "Other customers"
+    value: Decimal
+
+
+def usage_trend(session: Session, actor: Actor, *, metric: str, start: date, end: date, grain: str = "day",
+                partner_id: int | None = None, account_id: int | None = None, top: int = 8) -> list[TrendPoint]:
+    """The metric per bucket (day, week or month), stacked by customer (partners platform-wide); the
+    biggest `top` keep their own series, the rest are summed as "Other ..."."""
+    if grain not in GRAINS:
+        raise ValidationError({"grain": f"Grain must be one of {', '.join(GRAINS)}."})
+    scope = resolve_scope(actor, partner_id, account_id)
+    level = "partner" if scope.partner_id is None else "account"
+    rows = _values(session, scope, start, end, grain=grain, level=level, metric=metric)
+    labels = _label_map(session, actor, scope, level)
+
+    def key(r: Any) -> Any:
+        return r.partner_id if level == "partner" else (r.partner_id, r.account_id)
+
+    size: dict[Any, Decimal] = defaultdict(Decimal)
+    for r in rows:
+        size[key(r)] += r.value
+    keep = {k for k, _ in sorted(size.items(), key=lambda kv: (-kv[1], str(kv[0])))[:top]}
+    other = "Other partners" if level == "partner" else "Other customers"
+    out: dict[tuple[date, str], Decimal] = defaultdict(Decimal)
+    for r in rows:
+        k = key(r)
+        out[(r.b, labels.get(k, str(k)) if k in keep else other)] += r.value
+    return [TrendPoint(b, label, v) for (b, label), v in sorted(out.items())]
+
+
+def account_series(session: Session, actor: Actor, partner_id: int, account_id: int, *, start: date,
+                   end: date, grain: str = "day") -> list[TrendPoint]:
+    """Every metric of one account per day (week, month): label = metric key."""
+    scope = resolve_scope(actor, partner_id, account_id)
+    rows = _values(session, scope, start, end, grain=grain, level="total")
+    return [TrendPoint(r.b, r.metric, r.value) for r in rows]
+
+
+def account_totals(session: Session, actor: Actor, partner_id: int, account_id: int, *, start: date,
+                   end: date) -> dict[str, Decimal]:
+    """Every metric of one account over the range (the same numbers billing uses)."""
+    scope = resolve_scope(actor, partner_id, account_id)
+    return {r.metric: r.value for r in _values(session, scope, start, end, level="total")}
+
+
+# ---------------------------------------------------------------- history (the events themselves)
+
+
+@dataclass
+class HistoryPage:
+    rows: list[dict[str, Any]]
+    has_more: bool
+    offset: int
+    limit: int
+
+
+def usage_history(session: Session, actor: Actor, partner_id: int, account_id: int, *, start: date, end: date,
+                  metric: str | None = None, prop_key: str | None = None, prop_value: str | None = None,
+                  limit: int = 50, offset: int = 0) -> HistoryPage:
+    """One page of an account's usage events in the range, newest first, optionally filtered on the metric
+    and on one property (key = value, or key present when value is empty)."""
+    scope = resolve_scope(actor, partner_id, account_id)
+    check_range(start, end)
+    limit = max(1, min(int(limit), HISTORY_PAGE_MAX))
+    offset = max(0, int(offset))
+    params: dict[str, Any] = {"p": scope.partner_id, "a": scope.account_id, "lim": limit + 1, "off": offset,
+                              "ts": datetime(start.year, start.month, start.day, tzinfo=UTC),
+                              "te": datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)}
+    conds = ""
+    if metric:
+        conds += " AND metric = :m"
+        params["m"] = metric
+    if prop_key:
+        if prop_value:
+            conds += " AND properties ->> :pk = :pv"
+            params.update(pk=prop_key, pv=prop_value)
+        else:
+            conds += " AND properties ? :pk"
+            params["pk"] = prop_key
+    rows = session.execute(text(f"""
+        SELECT occurred_at, metric, quantity, event_id, source, properties, correction, recorded_at
+        FROM usage_events
+        WHERE partner_id = :p AND account_id = :a AND occurred_at >= :ts AND occurred_at < :te{conds}
+        ORDER BY occurred_at DESC, event_id DESC LIMIT :lim OFFSET :off"""), params).mappings().all()
+    out = [dict(r) for r in rows[:limit]]
+    return HistoryPage(out, len(rows) > limit, offset, limit)
+
+
+def metric_labels(session: Session) -> dict[str, str]:
+    return {k: f"{m.name} ({m.unit})" for k, m in get_metrics(session).items()}

@@ -1,0 +1,421 @@
+"""Pricing: the plan catalogue (create, version, archive), each customer's plan with overrides and a live
+month-to-date preview, and threshold alerts. Managers see their own plan and preview, read-only.
+
+Thin: widgets → core.plans / core.rating / core.alerts → render. The plan being edited is kept as a draft
+in the stored form (`core.pricing.plan_to_dict`); core validates it when it is saved.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from core import accounts, alerts, plans, rating
+from core.metrics import list_metrics
+from core.pricing import FEE_KINDS, MODELS, format_money, format_quantity
+from core.validation import currencies
+from pages.common import read, require, run_action
+
+actor = require("plan.view")
+st.title("Pricing")
+
+TIER_COLUMNS = ["first", "last", "unit_price", "flat_fee"]
+CHARGE_FIELDS = ["unit_price", "package_size", "free_units", "included_units", "included_fee", "overage_price",
+                 "threshold", "threshold_price", "credit_rate", "min_amount"]
+FIELD_LABELS = {"unit_price": "Unit price (per block for package)", "package_size": "Package size",
+                "free_units": "Free units", "included_units": "Included units", "included_fee": "Included fee",
+                "overage_price": "Overage price", "threshold": "Threshold", "threshold_price": "Price above threshold",
+                "credit_rate": "Credits per unit", "min_amount": "Minimum amount"}
+
+
+# ------------------------------------------------------------------ shared rendering
+
+
+def text_or_none(value: Any) -> str | None:
+    """Widget text → stored form: blank means 'not set'."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    value = str(value).strip()
+    return value or None
+
+
+def show_spec_errors() -> None:
+    """Every problem of the last refused save, with its path (e.g. charges[0].tiers[1])."""
+    errors = st.session_state.get("field_errors") or {}
+    for key, msg in errors.items():
+        if key == "_form":
+            continue
+        where = key.removeprefix("spec.") if key.startswith("spec.") else key
+        st.error(f"{where}: {msg}")
+
+
+def render_spec(spec) -> None:
+    st.dataframe(pd.DataFrame(plans.describe_spec(spec)), hide_index=True, use_container_width=True)
+    st.caption(f"Currency {spec.currency} · fees billed {spec.timing.replace('_', ' ')} by default")
+
+
+def render_rating(r, sentence: str) -> None:
+    if not r.lines:
+        st.info("No plan is in force this month, so nothing would be charged.")
+        return
+    st.dataframe(pd.DataFrame([{"Line": ln.label, "Metric": ln.metric or "",
+                                "Quantity": format_quantity(ln.quantity) if ln.metric else "",
+                                "Amount": format_money(ln.amount, r.currency), "Explanation": ln.explanation}
+                               for ln in r.lines]), hide_index=True, use_container_width=True)
+    st.markdown(f"**{sentence} {format_money(r.total, r.currency)}.**")
+
+
+def render_alerts(partner_id: int | None, account_id: int | None, key: str) -> None:
+    rows = read(alerts.list_alerts, actor, partner_id, account_id)
+    if not rows:
+        st.info("No threshold alerts.")
+        return
+    st.dataframe(pd.DataFrame([{"Customer": r.account_name, "Month": r.period_start.strftime("%Y-%m"),
+                                "Metric": r.metric, "Alert": r.message, "Raised": r.created_at,
+                                "Acknowledged": r.acknowledged_at} for r in rows]),
+                 hide_index=True, use_container_width=True)
+    open_rows = {(r.partner_id, r.id): r for r in rows if r.acknowledged_at is None}
+    if open_rows:
+        pick = st.selectbox("Open alert", list(open_rows), key=f"{key}_pick",
+                            format_func=lambda k: f"{open_rows[k].account_name}: {open_rows[k].message}")
+        if st.button("Acknowledge", key=f"{key}_ack", icon=":material/done:"):
+            if run_action(alerts.acknowledge_alert, actor, pick[0], pick[1], success="Alert acknowledged."):
+                st.rerun()
+
+
+# ------------------------------------------------------------------ Manager: own plan, read-only
+
+
+if not actor.is_staff:
+    current = read(plans.current_assignment, actor, actor.partner_id, actor.account_id)
+    if current is None:
+        st.info("Your account has no price plan yet.")
+    else:
+        st.subheader(current.assignment.plan_name)
+        st.caption(f"In force since {current.assignment.effective_from.isoformat()} · prices of version "
+                   f"{current.version} (from {current.version_effective_from.isoformat()})")
+        render_spec(current.spec)
+        st.subheader("This month so far")
+        render_rating(read(rating.preview_month_to_date, actor, actor.partner_id, actor.account_id),
+                      "At this month's usage so far, you would pay")
+    st.subheader("Alerts")
+    render_alerts(actor.partner_id, actor.account_id, "mgr_alerts")
+    st.stop()
+
+
+# ------------------------------------------------------------------ staff and admins
+
+
+partner_id = actor.partner_id
+if actor.is_admin:
+    partners = read(accounts.list_partners, actor)
+    names = {p.id: ("Platform plans (offered to partners)" if p.is_house else p.name) for p in partners}
+    partner_id = st.selectbox("Partner", list(names), format_func=names.get, key="pr_partner")
+metric_keys = [m.key for m in read(list_metrics)]
+tab_plans, tab_customers, tab_alerts = st.tabs(["Plans", "Customers", "Alerts"])
+
+
+def draft() -> dict:
+    return st.session_state.setdefault("pr_draft", {"charges": [], "fees": []})
+
+
+def load_draft(key: Any, spec_dict: dict | None) -> None:
+    """Start editing another plan: its latest prices become the draft."""
+    if st.session_state.get("pr_draft_for") != key:
+        st.session_state["pr_draft_for"] = key
+        st.session_state["pr_draft"] = {"charges": list((spec_dict or {}).get("charges", [])),
+                                        "fees": list((spec_dict or {}).get("fees", []))}
+        if spec_dict:
+            st.session_state["pr_timing"] = spec_dict.get("timing") or "in_arrears"
+            st.session_state["pr_minimum"] = spec_dict.get("minimum_spend") or ""
+
+
+def charge_builder() -> None:
+    d = draft()
+    if d["charges"]:
+        st.dataframe(pd.DataFrame([{"id": c["id"], "metric": c["metric"], "model": c["model"],
+                                    **{k: c.get(k) for k in CHARGE_FIELDS if c.get(k) not in (None, "0")},
+                                    "tiers": len(c.get("tiers") or [])} for c in d["charges"]]),
+                     hide_index=True, use_container_width=True)
+        drop = st.multiselect("Remove charges", [c["id"] for c in d["charges"]], key="pr_drop_charges")
+        if drop and st.button("Remove selected charges", key="pr_drop_charges_btn"):
+            d["charges"] = [c for c in d["charges"] if c["id"] not in drop]
+            st.rerun()
+    with st.form("pr_charge_form", clear_on_submit=True):
+        st.markdown("**Add a charge**")
+        c1, c2, c3 = st.columns(3)
+        cid = c1.text_input("Charge id", key="pr_c_id", placeholder="pages")
+        metric = c2.selectbox("Metric", metric_keys, key="pr_c_metric")
+        model = c3.selectbox("Model", MODELS, key="pr_c_model")
+        cols = st.columns(5)
+        values = {f: cols[i % 5].text_input(FIELD_LABELS[f], key=f"pr_c_{f}") for i, f in enumerate(CHARGE_FIELDS)}
+        c1, c2, c3 = st.columns(3)
+        settle = c1.selectbox("Settle", ["money", "wallet"], key="pr_c_settle")
+        unit = c2.text_input("Unit label (plural)", key="pr_c_unit")
+        label = c3.text_input("Line label", key="pr_c_label")
+        st.caption("Tiers (graduated, volume; or overage tiers of an allowance without an overage price). "
+                   "Leave 'last' empty for an open-ended last tier.")
+        tiers = st.data_editor(pd.DataFrame({c: pd.Series(dtype="string") for c in TIER_COLUMNS}),
+                               num_rows="dynamic", key="pr_c_tiers", use_container_width=True)
+        if st.form_submit_button("Add charge", icon=":material/add:"):
+            tier_rows = [{k: text_or_none(row.get(k)) for k in TIER_COLUMNS} for row in tiers.to_dict("records")]
+            tier_rows = [t for t in tier_rows if any(t.values())]
+            charge = {"id": cid.strip(), "metric": metric, "model": model, "settle": settle,
+                      "unit": text_or_none(unit), "label": text_or_none(label),
+                      **{f: text_or_none(v) for f, v in values.items()}, "tiers": [], "overage_tiers": []}
+            uses_overage_tiers = model == "allowance" and not charge["overage_price"]
+            charge["overage_tiers" if uses_overage_tiers else "tiers"] = tier_rows
+            d["charges"] = [c for c in d["charges"] if c["id"] != charge["id"]] + [charge]
+            st.rerun()
+
+
+def fee_builder() -> None:
+    d = draft()
+    if d["fees"]:
+        st.dataframe(pd.DataFrame(d["fees"]), hide_index=True, use_container_width=True)
+        drop = st.multiselect("Remove fees", [f["id"] for f in d["fees"]], key="pr_drop_fees")
+        if drop and st.button("Remove selected fees", key="pr_drop_fees_btn"):
+            d["fees"] = [f for f in d["fees"] if f["id"] not in drop]
+            st.rerun()
+    with st.form("pr_fee_form", clear_on_submit=True):
+        st.markdown("**Add a recurring fee** (amounts per month; prorated by days when partly in force)")
+        c1, c2, c3, c4 = st.columns(4)
+        fid = c1.text_input("Fee id", key="pr_f_id", placeholder="base")
+        kind = c2.selectbox("Kind", FEE_KINDS, key="pr_f_kind",
+                            help="base: monthly base fee · feature: per unit of a metric (e.g. per keyword) · "
+                                 "access: per-client access fee · flat: any other fee")
+        amount = c3.text_input("Amount", key="pr_f_amount")
+        timing = c4.selectbox("Billed", ["plan default", "in_advance", "in_arrears"], key="pr_f_timing")
+        c1, c2, c3, c4 = st.columns(4)
+        metric = c1.selectbox("Metric (feature fees)", ["", *metric_keys], key="pr_f_metric")
+        start = c2.date_input("Starts (optional)", value=None, key="pr_f_start")
+        end = c3.date_input("Ends (optional)", value=None, key="pr_f_end")
+        label = c4.text_input("Line label", key="pr_f_label")
+        if st.form_submit_button("Add fee", icon=":material/add:"):
+            fee = {"id": fid.strip(), "kind": kind, "amount": text_or_none(amount), "metric": metric or None,
+                   "timing": None if timing == "plan default" else timing,
+                   "start": start.isoformat() if isinstance(start, date) else None,
+                   "end": end.isoformat() if isinstance(end, date) else None, "label": text_or_none(label)}
+            d["fees"] = [f for f in d["fees"] if f["id"] != fee["id"]] + [fee]
+            st.rerun()
+
+
+def apply_json() -> None:
+    """on_click callback (runs before the widgets exist, so it may set their values)."""
+    try:
+        data = json.loads(st.session_state.get("pr_json") or "", parse_float=str)  # prices stay exact strings
+    except json.JSONDecodeError as exc:
+        st.session_state["pr_json_error"] = f"Not valid JSON: {exc}"
+        return
+    if not isinstance(data, dict):
+        st.session_state["pr_json_error"] = "The plan must be a JSON object."
+        return
+    st.session_state["pr_draft"] = {"charges": data.get("charges") or [], "fees": data.get("fees") or []}
+    st.session_state["pr_timing"] = data.get("timing") or "in_arrears"
+    st.session_state["pr_minimum"] = data.get("minimum_spend") or ""
+    st.session_state.pop("pr_json", None)  # show the applied draft next time
+
+
+def json_editor(spec_dict: dict) -> None:
+    with st.expander("Advanced: edit the whole plan as JSON"):
+        st.text_area("Plan JSON", value=json.dumps(spec_dict, indent=2), height=300, key="pr_json")
+        st.button("Use this JSON", key="pr_json_apply", on_click=apply_json)
+        error = st.session_state.pop("pr_json_error", None)
+        if error:
+            st.error(error)
+
+
+def draft_spec(currency: str) -> dict:
+    minimum = text_or_none(st.session_state.get("pr_minimum"))
+    return {"currency": currency, "timing": st.session_state.get("pr_timing", "in_arrears"),
+            "minimum_spend": minimum, **draft()}
+
+
+def plans_tab() -> None:
+    show_archived = st.toggle("Show archived plans", key="pr_show_archived")
+    rows = read(plans.list_plans, actor, include_archived=show_archived)
+    if rows:
+        st.dataframe(pd.DataFrame([{"Plan": r.name, "Code": r.code, "Owner": r.owner, "Currency": r.currency,
+                                    "For": r.subject, "Version": r.version, "Since": r.effective_from,
+                                    "Archived": r.archived} for r in rows]), hide_index=True, use_container_width=True)
+    else:
+        st.info("No plans yet: create the first one below.")
+    editable = {(r.partner_id, r.id): r for r in rows if r.partner_id == partner_id}
+    choice = st.selectbox("Create or edit", ["new", *editable], key="pr_edit",
+                          format_func=lambda k: "➕ New plan" if k == "new" else
+                          f"{editable[k].name} ({editable[k].code}, v{editable[k].version})")
+    if choice == "new":
+        load_draft("new", None)
+        new_plan_form()
+    else:
+        detail = read(plans.get_plan, actor, *choice)
+        load_draft(choice, detail.latest.spec)
+        edit_plan_form(detail)
+
+
+def pricing_inputs(currency: str) -> dict:
+    c1, c2 = st.columns(2)
+    c1.selectbox("Fees billed by default", ["in_arrears", "in_advance"], key="pr_timing")
+    c2.text_input("Plan minimum spend per month (optional)", key="pr_minimum")
+    st.markdown("##### Usage charges")
+    charge_builder()
+    st.markdown("##### Recurring fees")
+    fee_builder()
+    spec_dict = draft_spec(currency)
+    json_editor(spec_dict)
+    return spec_dict
+
+
+def new_plan_form() -> None:
+    st.subheader("New plan")
+    c1, c2, c3 = st.columns(3)
+    name = c1.text_input("Plan name", key="pr_name")
+    code = c2.text_input("Code", key="pr_code", placeholder="standard-2025")
+    codes = sorted(currencies())
+    default_cur = read(accounts.get_partner, partner_id).currency
+    currency = c3.selectbox("Currency", codes, index=codes.index(default_cur), key="pr_currency")
+    description = st.text_input("Description (optional)", key="pr_desc")
+    subject = "account"
+    if actor.is_admin and read(accounts.get_partner, partner_id).is_house:
+        subject = st.radio("Prices", ["account", "partner"], horizontal=True, key="pr_subject",
+                           format_func=lambda s: "customer accounts" if s == "account"
+                           else "partners (partner-level fees, e.g. client-count bands)")
+    effective = st.date_input("Effective from", value=date.today(), key="pr_eff_new")
+    spec_dict = pricing_inputs(currency)
+    if st.button("Create plan", type="primary", key="pr_create", icon=":material/save:"):
+        plan = run_action(plans.create_plan, actor, partner_id=partner_id, name=name, code=code, currency=currency,
+                          description=description or None, subject=subject, spec=spec_dict,
+                          effective_from=effective, success=None)
+        if plan is not None:
+            st.session_state["flash"] = ("success", f"Plan “{plan.name}” created.")
+            st.session_state.pop("pr_draft_for", None)
+            st.rerun()
+    show_spec_errors()
+
+
+def edit_plan_form(detail) -> None:
+    plan = detail.plan
+    st.subheader(f"{plan.name} ({plan.code})")
+    st.caption(f"{plan.currency} · prices {plan.subject}s · " + ("archived" if plan.archived else "active"))
+    st.dataframe(pd.DataFrame([{"Version": v.version, "Effective from": v.effective_from, "Note": v.note or "",
+                                "Created": v.created_at} for v in reversed(detail.versions)]),
+                 hide_index=True, use_container_width=True)
+    if plan.archived:
+        render_spec(detail.spec())
+        if st.button("Unarchive plan", key="pr_unarchive", icon=":material/unarchive:"):
+            if run_action(plans.unarchive_plan, actor, plan.partner_id, plan.id, success="Plan unarchived."):
+                st.rerun()
+        return
+    spec_dict = pricing_inputs(plan.currency)
+    c1, c2 = st.columns(2)
+    effective = c1.date_input("New version effective from", value=date.today(), key="pr_eff_version")
+    note = c2.text_input("What changed (optional)", key="pr_note")
+    c1, c2 = st.columns(2)
+    if c1.button("Save as new version", type="primary", key="pr_save_version", icon=":material/save:"):
+        ver = run_action(plans.new_version, actor, plan.partner_id, plan.id, spec=spec_dict,
+                         effective_from=effective, note=note or None, success=None)
+        if ver is not None:
+            st.session_state["flash"] = ("success", f"Version {ver.version} saved, effective {ver.effective_from}.")
+            st.session_state.pop("pr_draft_for", None)
+            st.rerun()
+    if c2.button("Archive plan", key="pr_archive", icon=":material/archive:"):
+        if run_action(plans.archive_plan, actor, plan.partner_id, plan.id, success="Plan archived."):
+            st.session_state.pop("pr_draft_for", None)
+            st.rerun()
+    show_spec_errors()
+
+
+def assign_with_text(session, actor_, partner_id_, account_id, *, plan_key, effective_from, overrides_text):
+    """One action: parse the typed overrides and assign (both raise ValidationError before writing)."""
+    overrides = plans.parse_overrides_text(overrides_text)
+    return plans.assign_plan(session, actor_, partner_id_, account_id, plan_id=plan_key[1],
+                             plan_partner_id=plan_key[0], effective_from=effective_from, overrides=overrides)
+
+
+def customers_tab() -> None:
+    customers = read(accounts.list_accounts, actor, partner_id=partner_id)
+    if not customers:
+        st.info("No customer accounts yet.")
+        return
+    by_id = {r.id: r for r in customers}
+    opened = st.session_state.pop("open_account", None)  # from the Customers page's "Pricing" button
+    if opened and opened[0] == partner_id and opened[1] in by_id:
+        st.session_state["pr_customer"] = opened[1]
+        st.info(f"Showing {by_id[opened[1]].name}: see the Customers tab.")
+    account_id = st.selectbox("Customer", list(by_id), key="pr_customer",
+                              format_func=lambda i: f"{by_id[i].name} (#{i}, {by_id[i].currency})")
+    acc = by_id[account_id]
+    current = read(plans.current_assignment, actor, partner_id, account_id)
+    if current is None:
+        st.info(f"{acc.name} has no plan yet.")
+    else:
+        st.subheader(f"Current plan: {current.assignment.plan_name}")
+        st.caption(f"Since {current.assignment.effective_from.isoformat()} · version {current.version}"
+                   + (f" · overrides: {current.assignment.overrides}" if current.assignment.overrides else ""))
+        render_spec(current.spec)
+    history = read(plans.assignment_history, actor, partner_id, account_id)
+    if history:
+        st.markdown("**Plan history**")
+        st.dataframe(pd.DataFrame([{"From": h.effective_from, "Plan": h.plan_name, "Code": h.plan_code,
+                                    "Overrides": json.dumps(h.overrides) if h.overrides else ""} for h in history]),
+                     hide_index=True, use_container_width=True)
+    with st.expander("Assign a plan", icon=":material/assignment:", expanded=current is None):
+        options = {(r.partner_id, r.id): r for r in read(plans.list_plans, actor) if r.subject == "account"}
+        if not options:
+            st.info("Create a plan first (tab Plans).")
+        else:
+            with st.form("pr_assign_form"):
+                plan_key = st.selectbox("Plan", list(options), key="pr_assign_plan",
+                                        format_func=lambda k: f"{options[k].name} ({options[k].currency}, "
+                                                              f"{options[k].owner})")
+                effective = st.date_input("Effective from", value=date.today().replace(day=1), key="pr_assign_eff")
+                overrides = st.text_area("Price overrides for this customer (one per line: path = value)",
+                                         key="pr_assign_overrides",
+                                         placeholder="charges.pages.unit_price = 0.09\nfees.base.amount = 79")
+                if st.form_submit_button("Assign plan", type="primary"):
+                    if run_action(assign_with_text, actor, partner_id, account_id, plan_key=plan_key,
+                                  effective_from=effective, overrides_text=overrides, success="Plan assigned."):
+                        st.rerun()
+            show_spec_errors()
+    st.subheader("Live preview")
+    render_rating(read(rating.preview_month_to_date, actor, partner_id, account_id),
+                  "At this month's usage so far, this customer would pay")
+    partner_plan_section()
+
+
+def partner_plan_section() -> None:
+    """Partner-level fees (client-count bands): read-only for staff, assignable by platform admins."""
+    current = read(plans.current_assignment, actor, partner_id, None)
+    if current is None and not actor.is_admin:
+        return
+    st.divider()
+    st.subheader("Partner-level plan")
+    if current is not None:
+        st.caption(f"{current.assignment.plan_name} since {current.assignment.effective_from.isoformat()}")
+        start, end = rating.month_of(date.today())
+        st.metric("Active clients this month", read(rating.partner_active_clients, partner_id, start, end))
+        render_rating(read(rating.rate_partner, actor, partner_id, start, end, date.today()),
+                      "This month, the partner would pay")
+    if actor.is_admin:
+        options = {r.id: r for r in read(plans.list_plans, actor, subject="partner")}
+        if options:
+            with st.form("pr_partner_plan_form"):
+                plan_id = st.selectbox("Partner plan", list(options), format_func=lambda i: options[i].name,
+                                       key="pr_pplan")
+                eff = st.date_input("Effective from", value=date.today().replace(day=1), key="pr_pplan_eff")
+                if st.form_submit_button("Assign partner plan"):
+                    if run_action(plans.assign_partner_plan, actor, partner_id, plan_id=plan_id, effective_from=eff,
+                                  success="Partner plan assigned."):
+                        st.rerun()
+
+
+with tab_plans:
+    plans_tab()
+with tab_customers:
+    customers_tab()
+with tab_alerts:
+    render_alerts(partner_id, None, "staff_alerts")

@@ -1,0 +1,74 @@
+"""Shared widgets of the usage pages: the date range (kept in session state AND the URL) and charts.
+
+Not a page itself (it is not in the navigation). No SQL, no arithmetic: core returns the numbers.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from core.usage_reports import PRESETS, preset_range
+
+STATE_KEY = "usage_range"  # (preset, start, end), survives moving between pages
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+def _from_url() -> tuple[str, date, date] | None:
+    qp = st.query_params
+    preset = qp.get("preset")
+    try:
+        if preset in PRESETS and preset != "custom":
+            return (preset, *preset_range(preset, _today()))
+        if qp.get("from") and qp.get("to"):
+            a, b = date.fromisoformat(qp["from"]), date.fromisoformat(qp["to"])
+            if a <= b:
+                return "custom", a, b
+    except ValueError:
+        return None
+    return None
+
+
+def _to_url(preset: str, start: date, end: date) -> None:
+    st.query_params.update({"preset": preset, "from": start.isoformat(), "to": end.isoformat()})
+
+
+def date_range(key: str) -> tuple[date, date]:
+    """The range picker: presets plus custom dates. Returns the inclusive (start, end)."""
+    current = _from_url() or st.session_state.get(STATE_KEY) or ("this_month", *preset_range("this_month", _today()))
+    preset, start, end = current
+    keys = list(PRESETS)
+    c1, c2 = st.columns([1, 2])
+    choice = c1.selectbox("Date range", keys, index=keys.index(preset), format_func=PRESETS.get,
+                          key=f"{key}_preset")
+    if choice != "custom":
+        start, end = preset_range(choice, _today())
+    else:
+        picked = c2.date_input("From – to", value=(start, end), key=f"{key}_dates", format="YYYY-MM-DD")
+        if isinstance(picked, tuple | list) and len(picked) == 2:
+            start, end = picked
+        else:
+            c2.caption("Pick the end date too; the previous range is shown meanwhile.")
+    if choice != "custom":
+        c2.caption(f"{start:%d %b %Y} – {end:%d %b %Y}")
+    st.session_state[STATE_KEY] = (choice, start, end)
+    _to_url(choice, start, end)
+    return start, end
+
+
+def stacked_bars(points, *, title: str, legend: str):
+    """Plotly stacked bar chart of TrendPoint(bucket, label, value)."""
+    df = pd.DataFrame([{"date": p.bucket, legend: p.label, "value": float(p.value)} for p in points])
+    fig = px.bar(df, x="date", y="value", color=legend, title=title, barmode="stack")
+    fig.update_layout(height=380, margin=dict(l=10, r=10, t=40, b=10), legend_title_text=legend)
+    return fig
+
+
+def no_data(start: date, end: date, what: str = "usage") -> None:
+    st.info(f"No {what} recorded between {start:%d %b %Y} and {end:%d %b %Y}.")

@@ -1,0 +1,189 @@
+"""The benchmark data set: 20 partners, 2,000 customer accounts and N usage events over 13 months.
+
+Deterministic (fixed random seed, single-process generation) and skewed like real usage: an account's
+share of the events falls steeply with its rank (account rank r ~ 2000 * u^3 for uniform u: the top 1%
+of the accounts produce about a fifth of the events, the bottom half about 5%). Metrics are mixed as in
+the product (pages and documents dominate; a few gauges and unique-count events).
+
+The events are generated in SQL and the aggregates are built from them with one GROUP BY each: the
+generator is about the data set, the ingestion path is measured separately by bench.run.
+
+    python -m seeds.bulk --events 1000000 [--data-dir .data/bench-pg]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import UTC, date, datetime
+
+from sqlalchemy import Engine, text
+
+from db.engine import DATA_DIR, embedded_url, make_engine
+from db.migrate import upgrade
+
+PARTNERS = 20
+ACCOUNTS = 2000
+MONTHS = 13
+CHUNK = 1_000_000
+SEED = 0.42
+BENCH_DIR = DATA_DIR / "bench-pg"
+
+# (metric, cumulative probability upper bound)
+METRIC_MIX = [("pages", 0.35), ("documents", 0.65), ("credits", 0.80), ("messages", 0.90),
+              ("api_requests", 0.96), ("data_mb", 0.98), ("unique_recipients", 0.995), ("keywords", 1.0)]
+
+
+def bench_engine(data_dir=None) -> Engine:
+    url = embedded_url(data_dir or BENCH_DIR, cleanup_mode="stop")
+    return make_engine(url, pool_size=4)
+
+
+def window(today: date | None = None) -> tuple[datetime, datetime]:
+    """From the first day of the month 12 months before today's month up to today 00:00 UTC (exclusive):
+    12 whole months plus the current month so far."""
+    today = today or datetime.now(UTC).date()
+    y, m = today.year, today.month - (MONTHS - 1)
+    while m <= 0:
+        y, m = y - 1, m + 12
+    return datetime(y, m, 1, tzinfo=UTC), datetime(today.year, today.month, today.day, tzinfo=UTC)
+
+
+def existing_size(engine: Engine) -> tuple[int, datetime, datetime] | None:
+    with engine.begin() as c:
+        c.execute(text("CREATE TABLE IF NOT EXISTS bench_meta (events bigint, starts timestamptz, "
+                       "ends timestamptz, built_at timestamptz DEFAULT now())"))
+        row = c.execute(text("SELECT events, starts, ends FROM bench_meta")).first()
+    return (row.events, row.starts, row.ends) if row else None
+
+
+def _metric_case() -> str:
+    parts = " ".join(f"WHEN r < {p} THEN '{k}'" for k, p in METRIC_MIX)
+    return f"CASE {parts} END"
+
+
+def build(engine: Engine, events: int, log=print) -> tuple[datetime, datetime]:
+    """(Re)build the data set with `events` events; returns the time window."""
+    upgrade(engine)
+    start, end = window()
+    seconds = int((end - start).total_seconds())
+    with engine.begin() as c:
+        c.execute(text("TRUNCATE usage_events, usage_daily, usage_monthly, usage_distinct, usage_period_locks, "
+                       "bench_meta"))
+        c.execute(text("DELETE FROM customer_accounts WHERE partner_id IN "
+                       "(SELECT id FROM partners WHERE slug LIKE 'bench-%')"))
+        c.execute(text("DELETE FROM partners WHERE slug LIKE 'bench-%'"))
+        c.execute(text("INSERT INTO partners (name, slug, currency, country) "
+                       "SELECT 'Bench partner ' || i, 'bench-' || i, 'EUR', 'NO' FROM generate_series(1, :n) i"),
+                  {"n": PARTNERS})
+        # account rank i (0 = biggest) belongs to partner i % 20: every partner has big and small customers
+        c.execute(text("""
+            INSERT INTO customer_accounts (partner_id, name, country, currency)
+            SELECT p.id, 'Customer ' || lpad(i::text, 4, '0'), 'NO', 'EUR'
+            FROM generate_series(0, :n - 1) i
+            JOIN partners p ON p.slug = 'bench-' || (i % :np + 1)
+            ORDER BY i"""), {"n": ACCOUNTS, "np": PARTNERS})
+        c.execute(text("CREATE TABLE IF NOT EXISTS bench_accounts (rank int PRIMARY KEY, partner_id bigint, "
+                       "account_id bigint)"))
+        c.execute(text("TRUNCATE bench_accounts"))
+        c.execute(text("""
+            INSERT INTO bench_accounts
+            SELECT (regexp_replace(name, '\\D', '', 'g'))::int, partner_id, id FROM customer_accounts
+            WHERE partner_id IN (SELECT id FROM partners WHERE slug LIKE 'bench-%')"""))
+        # bulk load without the event indexes, then build them sorted (far faster than row by row)
+        c.execute(text("ALTER TABLE usage_events DROP CONSTRAINT IF EXISTS pk_usage_events"))
+        c.execute(text("DROP INDEX IF EXISTS ix_usage_events_account_time"))
+    t0 = time.perf_counter()
+    done = 0
+    while done < events:
+        n = min(CHUNK, events - done)
+        with engine.begin() as c:
+            c.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+            c.execute(text("SELECT setseed(:s)"), {"s": SEED - (done // CHUNK % 1000) / 1000})
+            c.execute(text(f"""
+                INSERT INTO usage_events (partner_id, account_id, event_id, metric, quantity, occurred_at, day,
+                                          source, properties)
+                SELECT a.partner_id, a.account_id, 'ev' || g.n, x.metric,
+                       CASE WHEN x.metric IN ('pages') THEN 1 + floor(x.r2 * 20)
+                            WHEN x.metric = 'data_mb' THEN round((x.r2 * 5000)::numeric, 3)
+                            WHEN x.metric = 'keywords' THEN 10 + floor(x.r2 * 90)
+                            WHEN x.metric = 'credits' THEN round((x.r2 * 10)::numeric, 2)
+                            ELSE 1 END,
+                       x.ts, CAST(x.ts AT TIME ZONE 'UTC' AS date), 'bench',
+                       CASE WHEN x.metric = 'unique_recipients' THEN jsonb_build_object('recipient', 'r' || floor(x.r2 * 300))
+                            WHEN x.metric = 'documents' THEN jsonb_build_object('doc_type',
+                                 (ARRAY['invoice','receipt','contract','letter'])[1 + floor(x.r2 * 4)::int])
+                            ELSE NULL END
+                FROM (SELECT n FROM generate_series(CAST(:d0 AS bigint), CAST(:d1 AS bigint)) n) g
+                CROSS JOIN LATERAL (
+                  SELECT floor(:acc * power(random(), 3))::int AS rank, random() AS r, random() AS r2,
+                         CAST(:start AS timestamptz) + make_interval(secs => floor(random() * :secs)) AS ts,
+                         g.n AS n2
+                ) y
+                CROSS JOIN LATERAL (SELECT {_metric_case().replace('r <', 'y.r <')} AS metric, y.r2, y.ts) x
+                JOIN bench_accounts a ON a.rank = y.rank
+            """), {"d0": done, "d1": done + n - 1, "acc": ACCOUNTS, "start": start, "secs": seconds})
+        done += n
+        log(f"  events: {done:,} ({done / (time.perf_counter() - t0):,.0f}/s)")
+    log("  building indexes and aggregates ...")
+    with engine.begin() as c:
+        c.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
+        c.execute(text("SET LOCAL work_mem = '256MB'"))
+        c.execute(text("ALTER TABLE usage_events ADD CONSTRAINT pk_usage_events "
+                       "PRIMARY KEY (partner_id, account_id, event_id)"))
+        c.execute(text("CREATE INDEX ix_usage_events_account_time ON usage_events "
+                       "(partner_id, account_id, occurred_at)"))
+        c.execute(text("""
+            INSERT INTO usage_daily (partner_id, account_id, metric, day, qty_sum, events, qty_max, last_at,
+                                     last_event_id, last_qty)
+            SELECT partner_id, account_id, metric, day, sum(quantity), count(*), max(quantity), max(occurred_at),
+                   (array_agg(event_id ORDER BY occurred_at DESC, event_id DESC))[1],
+                   (array_agg(quantity ORDER BY occurred_at DESC, event_id DESC))[1]
+            FROM usage_events GROUP BY partner_id, account_id, metric, day"""))
+        c.execute(text("""
+            INSERT INTO usage_distinct (partner_id, account_id, metric, day, value)
+            SELECT DISTINCT partner_id, account_id, metric, day, properties ->> 'recipient'
+            FROM usage_events WHERE metric = 'unique_recipients'"""))
+        c.execute(text("""
+            UPDATE usage_daily u SET distinct_values = d.n
+            FROM (SELECT partner_id, account_id, metric, day, count(*) n FROM usage_distinct
+                  GROUP BY 1, 2, 3, 4) d
+            WHERE (u.partner_id, u.account_id, u.metric, u.day) = (d.partner_id, d.account_id, d.metric, d.day)"""))
+        c.execute(text("""
+            INSERT INTO usage_monthly (partner_id, account_id, metric, month, qty_sum, events, qty_max, last_at,
+                                       last_event_id, last_qty)
+            SELECT partner_id, account_id, metric, CAST(date_trunc('month', day) AS date), sum(qty_sum), sum(events),
+                   max(qty_max), max(last_at), (array_agg(last_event_id ORDER BY last_at DESC, last_event_id DESC))[1],
+                   (array_agg(last_qty ORDER BY last_at DESC, last_event_id DESC))[1]
+            FROM usage_daily GROUP BY 1, 2, 3, 4"""))
+        c.execute(text("INSERT INTO bench_meta (events, starts, ends) VALUES (:n, :s, :e)"),
+                  {"n": events, "s": start, "e": end})
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+        c.execute(text("VACUUM ANALYZE"))
+    log(f"  data set ready in {time.perf_counter() - t0:,.0f} s")
+    return start, end
+
+
+def ensure(engine: Engine, events: int, log=print) -> tuple[datetime, datetime, bool]:
+    """Reuse the data set when it already has `events` events; returns (start, end, reused)."""
+    upgrade(engine)
+    have = existing_size(engine)
+    if have and have[0] == events:
+        log(f"Reusing the data set of {events:,} events.")
+        return have[1], have[2], True
+    log(f"Building a data set of {events:,} events (deterministic seed {SEED}) ...")
+    start, end = build(engine, events, log)
+    return start, end, False
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m seeds.bulk")
+    ap.add_argument("--events", type=int, default=10_000_000)
+    args = ap.parse_args()
+    eng = bench_engine()
+    ensure(eng, args.events)
+    eng.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""AppTest of the usage pages: dashboard, drill-down with history, import; per role."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.orm import Session
+
+from core.permissions import ROLES
+from core.usage import record_events
+from pages.common import visible_pages
+from tests.apptest import app, texts
+
+USAGE_PAGES = {
+    "pages/usage_dashboard.py": set(ROLES),
+    "pages/usage_account.py": set(ROLES),
+    "pages/usage_import.py": {"platform_admin", "partner_staff"},
+}
+
+
+def _today():
+    return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+@pytest.fixture
+def used(world, db):
+    a = world.a
+    t0 = _today()
+    with Session(db) as s:
+        events = [{"account_id": a.account_id if i % 3 else a.other_account_id, "event_id": f"p{i}",
+                   "metric": "documents" if i % 2 else "pages", "quantity": 1 + i % 4,
+                   "occurred_at": t0 - timedelta(hours=5 * i), "properties": {"mailing": f"M{i % 2}"}}
+                  for i in range(60)]
+        record_events(s, a.staff, a.partner_id, events)
+        s.commit()
+    return world
+
+
+def test_navigation_per_role(world):
+    for role in ROLES:
+        paths = {p[1] for p in visible_pages(world.actor(role))}
+        for page, roles in USAGE_PAGES.items():
+            assert (page in paths) == (role in roles), (role, page)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_pages_render_per_role(used, role):
+    actor = used.actor(role)
+    for page, roles in USAGE_PAGES.items():
+        if role not in roles:
+            continue
+        at = app(actor, page)
+        assert not at.exception, (role, page, at.exception)
+        body = texts(at)
+        assert "You do not have access" not in body
+        if role in ("manager", "user", "annotation_manager", "annotator") and page != "pages/usage_import.py":
+            assert "Customer a2" not in body  # never another account
+
+
+def test_dashboard_shows_chart_and_range_in_url(used):
+    at = app(used.a.staff, "pages/usage_dashboard.py")
+    assert not at.exception
+    assert at.get("plotly_chart"), texts(at)
+    assert at.query_params["preset"] == "this_month" or at.query_params["preset"] == ["this_month"]
+    names = {r for r in at.dataframe[0].value.iloc[:, 0]}
+    assert names <= {"Customer a1", "Customer a2"} and names
+    at.selectbox(key="usage_dash_preset").select("custom").run()
+    at.date_input(key="usage_dash_dates").set_value((datetime(2020, 1, 1).date(), datetime(2020, 1, 31).date())).run()
+    assert not at.exception
+    assert "No usage recorded between 01 Jan 2020 and 31 Jan 2020" in texts(at)
+    assert not at.get("plotly_chart")
+
+
+def test_range_survives_page_switch(used):
+    at = app(used.a.staff, "pages/usage_dashboard.py")
+    at.selectbox(key="usage_dash_preset").select("last_month").run()
+    at.switch_page("pages/usage_account.py").run()
+    assert not at.exception
+    assert at.selectbox(key="usage_acc_preset").value == "last_month"
+
+
+def test_drilldown_history_paging_and_filter(used):
+    at = app(used.a.staff, "pages/usage_account.py")
+    assert not at.exception
+    at.selectbox(key="usage_acc_preset").select("last_30_days").run()
+    at.selectbox(key="usage_hist_size").select(25).run()
+    df = at.dataframe[-1].value
+    assert len(df) == 25
+    at.button(key="usage_hist_next").click().run()
+    df2 = at.dataframe[-1].value
+    assert len(df2) == 15 and set(df2["event_id"]).isdisjoint(df["event_id"])
+    at.text_input(key="usage_hist_prop").input("mailing").run()
+    at.text_input(key="usage_hist_value").input("M1").run()
+    df3 = at.dataframe[-1].value
+    assert set(df3["properties"]) == {"mailing=M1"} and len(df3) == 20
+
+
+def test_import_page_preview_errors_and_import(used):
+    a = used.a
+    at = app(a.staff, "pages/usage_import.py")
+    assert not at.exception
+    assert "Import usage" in texts(at)
