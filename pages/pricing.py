@@ -246,7 +246,7 @@ def plans_tab() -> None:
         st.info("No plans yet: create the first one below.")
     editable = {(r.partner_id, r.id): r for r in rows if r.partner_id == partner_id}
     choice = st.selectbox("Create or edit", ["new", *editable], key="pr_edit",
-                          format_func=lambda k: "➕ New plan" if k == "new" else
+                          format_func=lambda k: "+ New plan" if k == "new" else
                           f"{editable[k].name} ({editable[k].code}, v{editable[k].version})")
     if choice == "new":
         load_draft("new", None)

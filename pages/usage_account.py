@@ -12,7 +12,7 @@ from core.metrics import list_metrics
 from core.pricing.money import format_quantity
 from core.usage_reports import account_names, account_series, account_totals, partner_names, usage_history
 from pages.common import read, require
-from pages.usage_ui import date_range, no_data
+from pages.usage_ui import daily_frame, date_range, no_data
 
 PAGE_SIZES = (25, 50, 100, 200)
 
@@ -61,8 +61,10 @@ else:
     if df.empty:
         st.caption("Choose at least one metric to draw.")
     else:
-        fig = px.line(df, x="day", y="value", color="metric", markers=True, title="Daily usage")
+        df = daily_frame(df, start, end)
+        fig = px.line(df, x="day", y="value", color="metric", markers=len(df) <= 62, title="Daily usage")
         fig.update_layout(height=360, margin=dict(l=10, r=10, t=40, b=10))
+        fig.update_xaxes(type="date", tickformat="%d %b %Y")
         st.plotly_chart(fig, width="stretch", key="usage_acc_chart")
 
 st.subheader("Usage history")
