@@ -97,7 +97,8 @@ def _ingest_rows(n: int, accounts: list[int], start: datetime) -> list[dict]:
 def _ingest_partner(engine: Engine) -> tuple[int, list[int]]:
     with engine.begin() as c:
         c.execute(text("DELETE FROM usage_events WHERE partner_id IN (SELECT id FROM partners WHERE slug = 'bench-ingest')"))
-        for t in ("usage_daily", "usage_monthly", "usage_distinct", "audit_log"):
+        for t in ("usage_daily", "usage_monthly", "usage_distinct", "usage_partner_daily", "usage_partner_monthly",
+                  "audit_log"):
             c.execute(text(f"DELETE FROM {t} WHERE partner_id IN (SELECT id FROM partners WHERE slug = 'bench-ingest')"))
         c.execute(text("DELETE FROM customer_accounts WHERE partner_id IN (SELECT id FROM partners WHERE slug = 'bench-ingest')"))
         c.execute(text("DELETE FROM partners WHERE slug = 'bench-ingest'"))
