@@ -190,7 +190,135 @@ def _as_int(value: Any) -> int | None:
     if isinstance(value, int):
         return value
     s = str(value).strip() if value is not None else ""
-    return int(s) if s.isdigit() and len(s) < 19 else None
+    return int(s) if s.isascii() and s.isdigit() and len(s) < 19 else None
+
+
+_KEYSET = frozenset(EVENT_KEYS)
+_SIX = -6
+_QMAX_INT = 10 ** 18
+_dump_props = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+
+
+class _Slow(Exception):
+    """The fast path met something it does not decide itself: the reference validation takes over."""
+
+
+def _fast_quantity(q: Any) -> Decimal:
+    t = type(q)
+    if t is Decimal:
+        pass
+    elif t is int:
+        if 0 <= q < _QMAX_INT:
+            return Decimal(q)
+        raise _Slow
+    elif t is str:
+        try:
+            q = Decimal(q)
+        except InvalidOperation:
+            raise _Slow from None
+    else:
+        raise _Slow
+    if not q.is_finite() or q < 0 or q >= QUANTITY_MAX or q.as_tuple().exponent < _SIX:  # type: ignore[operator]
+        raise _Slow
+    return q
+
+
+def _fast_time(ts: Any, lo: datetime, hi: datetime) -> datetime:
+    t = type(ts)
+    if t is str:
+        try:
+            ts = datetime.fromisoformat(ts)
+        except ValueError:
+            raise _Slow from None
+    elif t is not datetime:
+        raise _Slow
+    tz = ts.tzinfo
+    if tz is not UTC:
+        ts = ts.replace(tzinfo=UTC) if tz is None else ts.astimezone(UTC)
+    if not lo <= ts <= hi:
+        raise _Slow
+    return ts
+
+
+def _fast_rows(events: list, metrics: dict, default_source: str, now: datetime,
+               sink: Callable[[tuple], Any] | None = None) -> tuple[list[tuple], int, set[int]]:
+    """The common case in one tight loop: every row well-formed and valid. Produces exactly the rows the
+    reference validation (_check_reference) would — (rows, in-batch duplicates, account ids; the accounts
+    are checked by the caller) — and hands each row to `sink` (the staging COPY) as it goes, so the server
+    parses the batch while Python validates the rest. Raises _Slow at the first row it cannot decide alone
+    (a bad row, or an unusual but maybe valid type); the reference then validates the whole batch again and
+    reports every problem. Why: the reference costs ~20 µs a row; this ~3 µs."""
+    unique = {k: m.property for k, m in metrics.items() if m.aggregation == "unique_count"}
+    hi = now + MAX_FUTURE
+    keyset = _KEYSET
+    rows: list[tuple] = []
+    append = rows.append
+    seen: set[tuple[int, str]] = set()
+    add = seen.add
+    accounts: set[int] = set()
+    dups = 0
+    for ev in events:
+        if type(ev) is not dict or not ev.keys() <= keyset:
+            raise _Slow
+        acc = ev.get("account_id")
+        if type(acc) is not int:
+            if type(acc) is str and acc.isascii() and acc.isdigit() and len(acc) < 19:
+                acc = int(acc)
+            else:
+                raise _Slow
+        metric = ev.get("metric")
+        if metric not in metrics:
+            raise _Slow
+        qty = _fast_quantity(ev.get("quantity"))
+        ts = _fast_time(ev.get("occurred_at"), EARLIEST, hi)
+        eid = ev.get("event_id")
+        if type(eid) is not str:
+            raise _Slow
+        eid = eid.strip()
+        if not eid or len(eid) > MAX_EVENT_ID:
+            raise _Slow
+        source = ev.get("source")
+        if source is None:
+            source = default_source
+        elif type(source) is str:
+            source = source.strip() or default_source
+        else:
+            raise _Slow
+        if len(source) > MAX_SOURCE:
+            raise _Slow
+        props = ev.get("properties")
+        if props is None:
+            props_json = None
+            if metric in unique:
+                raise _Slow
+        elif type(props) is dict:
+            props_json = _dump_props(props)
+            if len(props_json) > MAX_PROPERTIES_CHARS:
+                raise _Slow
+            if metric in unique:
+                v = props.get(unique[metric])
+                if v is None or v == "":
+                    raise _Slow
+        else:
+            raise _Slow
+        key = (acc, eid)
+        if key in seen:
+            dups += 1
+            continue
+        add(key)
+        accounts.add(acc)
+        row = (acc, eid, metric, qty, ts, ts.date(), source, props_json)
+        append(row)
+        if sink is not None:
+            sink(row)
+    return rows, dups, accounts
+
+
+def _accounts_ok(session: Session, partner_id: int, accounts: set[int]) -> bool:
+    """Every account exists, belongs to the partner and is not deleted (one query)."""
+    infos = _account_info(session, accounts)
+    return all((i := infos.get(a)) is not None and i.partner_id == partner_id and i.status != "deleted"
+               for a in accounts)
 
 
 def check_events(session: Session, partner_id: int, events: Iterable[dict], *, default_source: str = "api",
@@ -202,6 +330,20 @@ def check_events(session: Session, partner_id: int, events: Iterable[dict], *, d
     """
     now = now or datetime.now(UTC)
     metrics = get_metrics(session)
+    events = events if isinstance(events, list) else list(events)
+    try:
+        rows, dups, accounts = _fast_rows(events, metrics, default_source, now)
+        if _accounts_ok(session, partner_id, accounts):
+            return rows, dups
+    except _Slow:
+        pass
+    return _check_reference(session, partner_id, events, metrics, default_source=default_source,
+                            first_row=first_row, now=now)
+
+
+def _check_reference(session: Session, partner_id: int, events: list, metrics: dict, *, default_source: str,
+                     first_row: int, now: datetime) -> tuple[list[tuple], int]:
+    """The reference validation: every row, every field, every message (the definition of "valid")."""
     problems: dict[int, list[str]] = {}
     bad = 0
     parsed: list[tuple[int, tuple]] = []
@@ -298,7 +440,7 @@ def check_events(session: Session, partner_id: int, events: Iterable[dict], *, d
 _STAGE_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS usage_stage (
   account_id bigint, event_id text, metric text, quantity numeric, occurred_at timestamptz, day date,
-  source text, properties jsonb, correction boolean) ON COMMIT DELETE ROWS;
+  source text, properties jsonb, correction boolean NOT NULL DEFAULT false) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS usage_groups (
   account_id bigint, metric text, day date, correction boolean, qty_sum numeric, events bigint,
   qty_max numeric, last_at timestamptz, last_event_id text, last_qty numeric, min_event_id text,
@@ -306,6 +448,14 @@ CREATE TEMP TABLE IF NOT EXISTS usage_groups (
 CREATE TEMP TABLE IF NOT EXISTS usage_new_distinct (
   account_id bigint, metric text, day date, value text) ON COMMIT DELETE ROWS;
 TRUNCATE usage_stage, usage_groups, usage_new_distinct;
+SET LOCAL work_mem = '64MB';
+"""
+# work_mem: the key-order sort and the group sort of a 50k-event batch stay in memory (the default 4 MB
+# spills them to disk). LOCAL: only for the ingesting transaction.
+
+_MARK_CORRECTIONS_SQL = """
+UPDATE usage_stage s SET correction = true FROM usage_period_locks l
+WHERE l.partner_id = :p AND l.account_id = s.account_id AND s.day BETWEEN l.period_start AND l.period_end
 """
 
 _INSERT_SQL = """
@@ -362,6 +512,23 @@ ORDER BY account_id, metric, 4
 ON CONFLICT (partner_id, account_id, metric, month) DO UPDATE SET {_UPSERT_SET}
 """
 
+# Partner-level additive rollups (migration 0008): one row per (metric, day) / (metric, month) of the batch.
+_PARTNER_DAILY_SQL = """
+INSERT INTO usage_partner_daily AS t (partner_id, metric, day, qty_sum, events)
+SELECT :p, metric, day, sum(qty_sum), sum(events) FROM usage_groups WHERE NOT correction
+GROUP BY metric, day ORDER BY metric, day
+ON CONFLICT (partner_id, metric, day) DO UPDATE SET qty_sum = t.qty_sum + EXCLUDED.qty_sum,
+                                                    events = t.events + EXCLUDED.events
+"""
+
+_PARTNER_MONTHLY_SQL = """
+INSERT INTO usage_partner_monthly AS t (partner_id, metric, month, qty_sum, events)
+SELECT :p, metric, CAST(date_trunc('month', day) AS date), sum(qty_sum), sum(events) FROM usage_groups
+WHERE NOT correction GROUP BY 2, 3 ORDER BY 2, 3
+ON CONFLICT (partner_id, metric, month) DO UPDATE SET qty_sum = t.qty_sum + EXCLUDED.qty_sum,
+                                                      events = t.events + EXCLUDED.events
+"""
+
 _DISTINCT_SQL = """
 WITH d AS (
   INSERT INTO usage_distinct (partner_id, account_id, metric, day, value)
@@ -401,21 +568,41 @@ def _locked_ranges(session: Session, partner_id: int, account_ids: set[int]) -> 
     return out
 
 
+_COPY_SQL = ("COPY usage_stage (account_id, event_id, metric, quantity, occurred_at, day, source, properties) "
+             "FROM STDIN")
+
+
 def _copy_rows(session: Session, rows: list[tuple]) -> None:
     raw = session.connection().connection.driver_connection
-    with raw.cursor() as cur, cur.copy(
-            "COPY usage_stage (account_id, event_id, metric, quantity, occurred_at, day, source, properties, "
-            "correction) FROM STDIN") as cp:
+    with raw.cursor() as cur, cur.copy(_COPY_SQL) as cp:
         for row in rows:
             cp.write_row(row)
 
 
-def _write(session: Session, partner_id: int, rows: list[tuple], unique_props: dict[str, str]) -> list:
+def _stage_fast(session: Session, events: list, metrics: dict, default_source: str,
+                now: datetime) -> tuple[list[tuple], int, set[int]] | None:
+    """Validate on the fast path while streaming the rows into the staging table (temporary: nothing is
+    written to the real tables here). None when the fast path gave up (the staging is emptied again)."""
     session.execute(text(_STAGE_DDL))
-    _copy_rows(session, rows)
+    raw = session.connection().connection.driver_connection
+    with raw.cursor() as cur, cur.copy(_COPY_SQL) as cp:
+        try:
+            return _fast_rows(events, metrics, default_source, now, sink=cp.write_row)
+        except _Slow:
+            pass
+    session.execute(text("TRUNCATE usage_stage"))
+    return None
+
+
+def _write(session: Session, partner_id: int, unique_props: dict[str, str], any_locks: bool) -> list:
+    """From the staged batch: insert the new events, upsert every aggregate, return the inserted groups."""
+    if any_locks:
+        session.execute(text(_MARK_CORRECTIONS_SQL), {"p": partner_id})
     session.execute(text(_INSERT_SQL), {"p": partner_id, "props": json.dumps(unique_props)})
     session.execute(text(_DAILY_SQL), {"p": partner_id})
     session.execute(text(_MONTHLY_SQL), {"p": partner_id})
+    session.execute(text(_PARTNER_DAILY_SQL), {"p": partner_id})
+    session.execute(text(_PARTNER_MONTHLY_SQL), {"p": partner_id})
     if unique_props:
         session.execute(text(_DISTINCT_SQL), {"p": partner_id})
     return list(session.execute(text(
@@ -432,18 +619,25 @@ def record_events(session: Session, actor: Actor, partner_id: int, events: Itera
     """
     authorize(actor, "usage.import", partner_id)
     events = events if isinstance(events, list) else list(events)
-    rows, in_batch_dups = check_events(session, partner_id, events, default_source=default_source,
-                                       first_row=first_row, now=now)
+    now = now or datetime.now(UTC)
+    metrics = get_metrics(session)
+    fast = _stage_fast(session, events, metrics, default_source, now)
+    if fast is not None and _accounts_ok(session, partner_id, fast[2]):
+        rows, in_batch_dups, account_ids = fast
+    else:
+        # an unusual or bad batch: the reference validation decides (and raises with every problem)
+        rows, in_batch_dups = _check_reference(session, partner_id, events, metrics, default_source=default_source,
+                                               first_row=first_row, now=now)
+        account_ids = {r[0] for r in rows}
+        session.execute(text(_STAGE_DDL))
+        _copy_rows(session, rows)
     result = IngestResult(received=len(events), duplicates=in_batch_dups)
     if not rows:
         return result
-    account_ids = {r[0] for r in rows}
     _period_guard(session, partner_id, account_ids)
-    locks = _locked_ranges(session, partner_id, account_ids)
-    staged = [(*r, _in_locked(locks.get(r[0]), r[5])) for r in rows]
-    metrics = get_metrics(session)
+    any_locks = bool(_locked_ranges(session, partner_id, account_ids))
     unique_props = {k: m.property for k, m in metrics.items() if m.aggregation == "unique_count" and m.property}
-    for r in _write(session, partner_id, staged, unique_props):
+    for r in _write(session, partner_id, unique_props, any_locks):
         g = UsageGroup(r.account_id, r.metric, r.day, r.qty_sum, r.events, r.min_event_id, r.max_event_id)
         if r.correction:
             result.correction_groups.append(g)

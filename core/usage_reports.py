@@ -6,8 +6,12 @@ partner, customer roles (Manager, User, Annotation Manager, Annotator) only at t
 
 Where the numbers come from (all exactly equal to the raw events, see core.usage):
 - per-account queries and day/week buckets read `usage_daily`;
-- partner and platform totals over long ranges read `usage_monthly` for the whole months inside the range
-  and `usage_daily` for the partial months at either end;
+- long ranges read the monthly table for the whole months inside the range and the daily table for the
+  partial months at either end;
+- partner and platform totals of additive metrics (sum, count) read the partner rollups
+  `usage_partner_daily` / `usage_partner_monthly` (a few rows per partner and day) instead of every
+  account's rows; per-customer breakdowns (top customers, stacked trends) read `usage_daily` /
+  `usage_monthly`;
 - unique_count metrics are counted from `usage_distinct` (distinct values cannot be added up).
 
 A metric's value for a customer over a bucket honours its aggregation (sum, count, max, latest,
@@ -134,57 +138,80 @@ def _where(scope: Scope, params: dict[str, Any], alias: str = "") -> str:
     return "".join(f" AND {c}" for c in conds)
 
 
+def _source(daily: str, monthly: str, cols: str, bucket: str, w: str, first: date | None, grain: str | None,
+            metrics_param: str) -> str:
+    """SELECT b, <cols> of one table family for the range: days only, or whole months from the monthly
+    table plus the partial months at either end from the daily table. Every branch names its metrics, so
+    the (partner_id, metric, day) / (metric, day) indexes read only those rows."""
+    mw = f" AND metric = ANY(:{metrics_param}){w}"
+    if first is None:
+        return f"SELECT {bucket} AS b, {cols} FROM {daily} WHERE day BETWEEN :s AND :e{mw}"
+    mbucket = "month" if grain == "month" else "CAST(NULL AS date)"
+    return (f"SELECT {mbucket} AS b, {cols} FROM {monthly} WHERE month BETWEEN :mf AND :ml{mw}"
+            f" UNION ALL SELECT {bucket} AS b, {cols} FROM {daily} WHERE day BETWEEN :s AND :he{mw}"
+            f" UNION ALL SELECT {bucket} AS b, {cols} FROM {daily} WHERE day BETWEEN :ts AND :e{mw}")
+
+
 def _values(session: Session, scope: Scope, start: date, end: date, *, grain: str | None = None,
             level: str = "account", metric: str | None = None) -> list[Any]:
-    """Rows (bucket, [partner_id, [account_id]], metric, value) for the range, aggregated correctly."""
+    """Rows (bucket, [partner_id, [account_id]], metric, value) for the range, aggregated correctly.
+
+    Additive metrics (sum, count) are summed straight to the requested level — from the partner rollups
+    (usage_partner_daily/monthly) when no per-account breakdown is asked for, else from the per-account
+    tables; max and latest are taken per account first (small subsets, read through the metric indexes);
+    unique counts come from usage_distinct. One round trip; parts without metrics are left out."""
     check_range(start, end)
     params: dict[str, Any] = {"s": start, "e": end}
     w = _where(scope, params)
-    if metric is not None:
-        w += " AND metric = :m"
-        params["m"] = metric
     bucket = _BUCKETS[grain]
-    stats = "partner_id, account_id, metric, qty_sum, events, qty_max, last_at, last_event_id, last_qty"
     first, last = _split(start, end) if grain in (None, "month") and scope.account_id is None else (None, None)
-    if first is None:
-        src = f"SELECT {bucket} AS b, {stats} FROM usage_daily WHERE day BETWEEN :s AND :e{w}"
-    else:
+    if first is not None:
         params.update(mf=first, ml=last, he=first - timedelta(days=1), ts=_next_month(last))
-        mbucket = "month" if grain == "month" else "CAST(NULL AS date)"
-        src = (f"SELECT {mbucket} AS b, {stats} FROM usage_monthly WHERE month BETWEEN :mf AND :ml{w}"
-               f" UNION ALL SELECT {bucket} AS b, {stats} FROM usage_daily WHERE day BETWEEN :s AND :he{w}"
-               f" UNION ALL SELECT {bucket} AS b, {stats} FROM usage_daily WHERE day BETWEEN :ts AND :e{w}")
-    keys = _LEVELS[level]
-    keys_c = f"{keys}, " if keys else ""
     by_agg: dict[str, list[str]] = defaultdict(list)
     for k, m in get_metrics(session).items():
-        by_agg[m.aggregation].append(k)
-    params.update(add=by_agg["sum"] + by_agg["count"], cnt=by_agg["count"], mx=by_agg["max"], lt=by_agg["latest"])
-    # Additive metrics are summed straight to the requested level (one hash aggregate, no sort); max and
-    # latest are taken per account first (they are small subsets), unique counts come from usage_distinct.
+        if metric is None or k == metric:
+            by_agg[m.aggregation].append(k)
+    params.update(add=by_agg["sum"] + by_agg["count"], cnt=by_agg["count"], mx=by_agg["max"], lt=by_agg["latest"],
+                  uq=by_agg["unique_count"])
+    keys = _LEVELS[level]
+    keys_c = f"{keys}, " if keys else ""
     per_account = "b, partner_id, account_id, metric"
-    sql = f"""
-    WITH src AS NOT MATERIALIZED ({src})
-    SELECT b, {keys_c}metric,
-           sum(CASE WHEN metric = ANY(:cnt) THEN events ELSE qty_sum END) AS value
-    FROM src WHERE metric = ANY(:add) GROUP BY b, {keys_c}metric
-    UNION ALL
+    stats = "partner_id, account_id, metric, qty_sum, events, qty_max, last_at, last_event_id, last_qty"
+    parts = []
+    if params["add"]:
+        if level == "account" or scope.account_id is not None:
+            src = _source("usage_daily", "usage_monthly", stats, bucket, w, first, grain, "add")
+        else:
+            src = _source("usage_partner_daily", "usage_partner_monthly", "partner_id, metric, qty_sum, events",
+                          bucket, w, first, grain, "add")
+        parts.append(f"""
+    SELECT b, {keys_c}metric, sum(CASE WHEN metric = ANY(:cnt) THEN events ELSE qty_sum END) AS value
+    FROM ({src}) x GROUP BY b, {keys_c}metric""")
+    if params["mx"]:
+        src = _source("usage_daily", "usage_monthly", stats, bucket, w, first, grain, "mx")
+        parts.append(f"""
     SELECT b, {keys_c}metric, sum(v) FROM (
-      SELECT {per_account}, max(qty_max) AS v FROM src WHERE metric = ANY(:mx) GROUP BY {per_account}) x
-    GROUP BY b, {keys_c}metric
-    UNION ALL
+      SELECT {per_account}, max(qty_max) AS v FROM ({src}) x GROUP BY {per_account}) y
+    GROUP BY b, {keys_c}metric""")
+    if params["lt"]:
+        src = _source("usage_daily", "usage_monthly", stats, bucket, w, first, grain, "lt")
+        parts.append(f"""
     SELECT b, {keys_c}metric, sum(v) FROM (
-      SELECT DISTINCT ON ({per_account}) {per_account}, last_qty AS v FROM src WHERE metric = ANY(:lt)
-      ORDER BY {per_account}, last_at DESC, last_event_id DESC) x
-    GROUP BY b, {keys_c}metric
-    UNION ALL
-    SELECT b, {keys_c}metric, sum(v) FROM (
-      SELECT {bucket} AS b, partner_id, account_id, metric, count(DISTINCT value) AS v
-      FROM usage_distinct WHERE day BETWEEN :s AND :e{w}
-      GROUP BY 1, partner_id, account_id, metric) x
-    GROUP BY b, {keys_c}metric
-    ORDER BY 1, {keys_c}metric
-    """
+      SELECT DISTINCT ON ({per_account}) {per_account}, last_qty AS v FROM ({src}) x
+      ORDER BY {per_account}, last_at DESC, last_event_id DESC) y
+    GROUP BY b, {keys_c}metric""")
+    if params["uq"]:
+        # distinct (account, value) pairs by hashing, then counted per account: cheaper than a sort per
+        # account (count(DISTINCT)) on the ~100k pairs of a platform-wide year; needs work_mem (below)
+        parts.append(f"""
+    SELECT b, {keys_c}metric, count(*) FROM (
+      SELECT DISTINCT {bucket} AS b, partner_id, account_id, metric, value
+      FROM usage_distinct WHERE day BETWEEN :s AND :e AND metric = ANY(:uq){w}) y
+    GROUP BY b, {keys_c}metric""")
+    if not parts:
+        return []
+    session.execute(text("SET LOCAL work_mem = '64MB'"))  # hash aggregates in memory; this transaction only
+    sql = " UNION ALL ".join(parts) + f" ORDER BY 1, {keys_c}metric"
     return list(session.execute(text(sql), params))
 
 

@@ -69,7 +69,7 @@ def build(engine: Engine, events: int, log=print) -> tuple[datetime, datetime]:
     seconds = int((end - start).total_seconds())
     with engine.begin() as c:
         c.execute(text("TRUNCATE usage_events, usage_daily, usage_monthly, usage_distinct, usage_period_locks, "
-                       "bench_meta"))
+                       "usage_partner_daily, usage_partner_monthly, bench_meta"))
         c.execute(text("DELETE FROM customer_accounts WHERE partner_id IN "
                        "(SELECT id FROM partners WHERE slug LIKE 'bench-%')"))
         c.execute(text("DELETE FROM partners WHERE slug LIKE 'bench-%'"))
@@ -156,6 +156,11 @@ def build(engine: Engine, events: int, log=print) -> tuple[datetime, datetime]:
                    max(qty_max), max(last_at), (array_agg(last_event_id ORDER BY last_at DESC, last_event_id DESC))[1],
                    (array_agg(last_qty ORDER BY last_at DESC, last_event_id DESC))[1]
             FROM usage_daily GROUP BY 1, 2, 3, 4"""))
+        c.execute(text("INSERT INTO usage_partner_daily (partner_id, metric, day, qty_sum, events) "
+                       "SELECT partner_id, metric, day, sum(qty_sum), sum(events) FROM usage_daily GROUP BY 1, 2, 3"))
+        c.execute(text("INSERT INTO usage_partner_monthly (partner_id, metric, month, qty_sum, events) "
+                       "SELECT partner_id, metric, month, sum(qty_sum), sum(events) FROM usage_monthly "
+                       "GROUP BY 1, 2, 3"))
         c.execute(text("INSERT INTO bench_meta (events, starts, ends) VALUES (:n, :s, :e)"),
                   {"n": events, "s": start, "e": end})
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:

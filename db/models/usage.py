@@ -9,6 +9,8 @@ Why the shapes are what they are (details in docs/performance.md):
   single ingestion path (core.usage.record_events) validates account and metric before writing.
 - `usage_daily` and `usage_monthly` are kept exactly consistent with the raw events in the same
   transaction. Each row keeps enough to answer every aggregation: sum, count, max and latest.
+- `usage_partner_daily` / `usage_partner_monthly` (migration 0008) keep the additive statistics (sum of
+  quantities, number of events) per partner: partner and platform totals of sum/count metrics.
 - `usage_distinct` keeps the distinct property values per day for `unique_count` metrics, because distinct
   counts cannot be added up from daily numbers.
 - `usage_period_locks` marks periods whose statement is final; events for those periods are stored with
@@ -111,8 +113,9 @@ class UsageDaily(Base):
     __table_args__ = (
         ForeignKeyConstraint(["partner_id", "account_id"], ["customer_accounts.partner_id", "customer_accounts.id"],
                              name="fk_usage_daily_account"),
-        Index("ix_usage_daily_partner_day", "partner_id", "day"),
-        Index("ix_usage_daily_day", "day"),
+        # dashboards always name the metrics they read (migration 0008)
+        Index("ix_usage_daily_partner_metric_day", "partner_id", "metric", "day"),
+        Index("ix_usage_daily_metric_day", "metric", "day"),
     )
 
 
@@ -135,8 +138,34 @@ class UsageMonthly(Base):
     __table_args__ = (
         ForeignKeyConstraint(["partner_id", "account_id"], ["customer_accounts.partner_id", "customer_accounts.id"],
                              name="fk_usage_monthly_account"),
-        Index("ix_usage_monthly_month", "month", "partner_id"),
+        Index("ix_usage_monthly_partner_metric_month", "partner_id", "metric", "month"),
+        Index("ix_usage_monthly_metric_month", "metric", "month"),
     )
+
+
+class UsagePartnerDaily(Base):
+    """Additive usage (sum of quantities, number of events) per partner, metric and UTC day: partner and
+    platform totals of sum/count metrics without reading every account's rows (migration 0008)."""
+
+    __tablename__ = "usage_partner_daily"
+
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), primary_key=True)
+    metric: Mapped[str] = mapped_column(ForeignKey("metrics.key"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True, index=True)
+    qty_sum: Mapped[Decimal] = mapped_column(TOTAL)
+    events: Mapped[int] = mapped_column(BigInteger)
+
+
+class UsagePartnerMonthly(Base):
+    """Additive usage per partner, metric and calendar month (UTC)."""
+
+    __tablename__ = "usage_partner_monthly"
+
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), primary_key=True)
+    metric: Mapped[str] = mapped_column(ForeignKey("metrics.key"), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True, index=True)
+    qty_sum: Mapped[Decimal] = mapped_column(TOTAL)
+    events: Mapped[int] = mapped_column(BigInteger)
 
 
 class UsageDistinct(Base):

@@ -53,12 +53,13 @@ def test_same_batch_from_two_connections_at_once(world, db):
 def test_hooks_get_inserted_groups_in_the_transaction(world, session):
     a = world.a
     seen = []
+    saved = list(usage.on_events_recorded)
     usage.on_events_recorded.append(lambda s, p, groups: seen.append((p, groups)))
     try:
         record_events(session, a.staff, a.partner_id, batch(a.account_id, 30), now=NOW)
         record_events(session, a.staff, a.partner_id, batch(a.account_id, 30), now=NOW)  # all duplicates
     finally:
-        usage.on_events_recorded.clear()
+        usage.on_events_recorded[:] = saved  # keep the billing hooks for the tests that follow
     (p, groups), (_, none) = seen
     assert p == a.partner_id and none == []
     assert sum(g.events for g in groups) == 30 and sum(g.quantity for g in groups) == 30
