@@ -594,3 +594,8 @@ __all__ = [
     "record_events", "usage_history", "usage_summary", "usage_trend", "value_for",
 ]
 
+
+# Wherever usage is recorded (app, CLI, imports, benchmarks), the billing hooks must run: threshold alerts
+# and the settlement of partner-paid usage. Imported last: both modules import this one.
+from core import alerts as _alerts  # noqa: E402,F401
+from core import settlement as _settlement  # noqa: E402,F401

@@ -15,8 +15,27 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_table(
+        "usage_settlements",
+        sa.Column("partner_id", sa.BigInteger(), nullable=False),
+        sa.Column("account_id", sa.BigInteger(), nullable=False),
+        sa.Column("period_start", sa.Date(), nullable=False),
+        sa.Column("mode_from", sa.Date(), nullable=False),
+        sa.Column("mode", sa.String(length=20), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("baseline_credits", sa.Numeric(24, 6), server_default="0", nullable=False),
+        sa.Column("baseline_amount", sa.Numeric(20, 4), server_default="0", nullable=False),
+        sa.Column("credits_settled", sa.Numeric(24, 6), server_default="0", nullable=False),
+        sa.Column("amount_settled", sa.Numeric(20, 4), server_default="0", nullable=False),
+        sa.Column("settlements", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("updated_at", sa.TIMESTAMP(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.ForeignKeyConstraint(["partner_id"], ["partners.id"], name=op.f("fk_usage_settlements_partner_id_partners")),
+        sa.ForeignKeyConstraint(["partner_id", "account_id"], ["customer_accounts.partner_id", "customer_accounts.id"],
+                                name="fk_usage_settlements_account"),
+        sa.PrimaryKeyConstraint("partner_id", "account_id", "period_start", "mode_from",
+                                name=op.f("pk_usage_settlements")),
+    )
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table("usage_settlements")

@@ -1,0 +1,147 @@
+"""Settling partner-paid usage as it is recorded.
+
+For a customer in mode *partner pays, prepaid* the credits its usage costs are drawn from the partner's
+wallet at once; in *partner pays, on demand* the partner's payment method is charged at once for exactly
+what the usage cost. Both run inside the ingestion transaction (hook `core.usage.on_events_recorded`):
+if the partner's credits do not cover the usage (and no overdraft or automatic purchase helps) or an
+on-demand charge is declined with "block", the whole batch is refused and nothing is written.
+
+Exactness: tiered and volume prices make the price of one event depend on the month's other events, so a
+batch is not priced alone. Each batch re-rates the customer's month to date with the billing engine and
+settles only the difference to what was settled before (kept in `usage_settlements`). The sum of all
+draws (charges) of a month is therefore exactly the month's usage credits (usage amount, each line rounded
+once) — the same figures the statement shows. A difference that would be negative (a `latest`-value metric
+going down) is not refunded automatically; the month's statement is the place to correct it.
+
+A mode that starts mid-month settles only what its own days add: the month-to-date figures at the day
+before the mode started are its baseline, because that usage is paid under the previous mode.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core import usage
+from core.billing_modes import SettlementResult, _mode_row, settle_new_usage
+from core.pricing import Rating, rate
+from core.rating import month_of, segments_for
+from db.models import CustomerAccount
+from db.models.settlement import UsageSettlement
+
+PARTNER_PAID = ("partner_prepaid", "partner_on_demand")
+
+
+@dataclass(frozen=True)
+class UsageCost:
+    credits: Decimal  # credits drawn from a prepaid wallet (charges with settle = "wallet")
+    amount: Decimal  # money for usage lines (rounded per line), without fees and minimums
+
+
+def usage_cost(rating: Rating) -> UsageCost:
+    credits = sum((Decimal(c) for c in rating.credits.values()), Decimal(0))
+    amount = sum((line.amount for line in rating.lines if line.kind == "usage"), Decimal(0))
+    return UsageCost(credits, amount)
+
+
+def month_to_date_cost(session: Session, partner_id: int, account_id: int, day: date,
+                       until: date | None = None) -> tuple[UsageCost, str]:
+    """The usage cost of the month containing `day`, with usage up to `until` (default: all recorded)."""
+    start, end = month_of(day)
+    acc = session.get(CustomerAccount, (partner_id, account_id))
+    assert acc is not None
+    segs = segments_for(session, partner_id, account_id, start, end, usage_until=until)
+    if not segs:
+        return UsageCost(Decimal(0), Decimal(0)), acc.currency
+    rating = rate(segs, start, end)
+    return usage_cost(rating), rating.currency
+
+
+def _settlement_row(session: Session, partner_id: int, account_id: int, period_start: date, mode: str,
+                    mode_from: date) -> UsageSettlement:
+    key = dict(partner_id=partner_id, account_id=account_id, period_start=period_start, mode_from=mode_from)
+    row = session.scalar(select(UsageSettlement).filter_by(**key).with_for_update()
+                         .execution_options(populate_existing=True))
+    if row is not None:
+        return row
+    if mode_from > period_start:
+        baseline, currency = month_to_date_cost(session, partner_id, account_id, period_start,
+                                                until=mode_from - timedelta(days=1))
+    else:
+        baseline, currency = UsageCost(Decimal(0), Decimal(0)), month_to_date_cost(
+            session, partner_id, account_id, period_start, until=period_start - timedelta(days=1))[1]
+    row = UsageSettlement(**key, mode=mode, currency=currency, baseline_credits=baseline.credits,
+                          baseline_amount=baseline.amount, credits_settled=baseline.credits,
+                          amount_settled=baseline.amount, settlements=0)
+    session.add(row)
+    session.flush()
+    # Concurrent first batches: the primary key makes the loser fail and retry its whole batch.
+    return session.scalar(select(UsageSettlement).filter_by(**key).with_for_update()
+                          .execution_options(populate_existing=True))
+
+
+def settle_month(session: Session, partner_id: int, account_id: int, day: date,
+                 event_ref: dict | None = None) -> SettlementResult | None:
+    """Settle what the customer's month (containing `day`) added since the last settlement, by the mode
+    in force on `day`. Internal (no actor): called from the ingestion path, which authorised the usage."""
+    mode_row = _mode_row(session, partner_id, account_id, day)
+    if mode_row is None or mode_row.mode not in PARTNER_PAID:
+        return None
+    period_start, _ = month_of(day)
+    mode_from = max(mode_row.effective_from, period_start)
+    row = _settlement_row(session, partner_id, account_id, period_start, mode_row.mode, mode_from)
+    cost, currency = month_to_date_cost(session, partner_id, account_id, day)
+    delta_credits = max(Decimal(0), cost.credits - row.credits_settled)
+    delta_amount = max(Decimal(0), cost.amount - row.amount_settled)
+    if delta_credits == 0 and delta_amount == 0:
+        return None
+    seq = row.settlements + 1
+    ref = {"period": period_start.isoformat(), "settlement": seq, **(event_ref or {})}
+    result = settle_new_usage(session, partner_id, account_id, day, delta_credits, delta_amount, currency, ref,
+                              idempotency_key=f"settle:{partner_id}:{account_id}:{period_start}:{mode_from}:{seq}")
+    row.settlements = seq
+    row.credits_settled = max(row.credits_settled, cost.credits)
+    row.amount_settled = max(row.amount_settled, cost.amount)
+    session.flush()
+    return result
+
+
+def on_events_recorded(session: Session, partner_id: int, groups: list) -> None:
+    """Hook: settle every (customer, month) the batch touched, once, at its latest day in the batch."""
+    latest: dict[tuple[int, date], date] = {}
+    refs: dict[tuple[int, date], dict] = defaultdict(lambda: {"events": 0})
+    for g in groups:
+        key = (g.account_id, month_of(g.day)[0])
+        latest[key] = max(latest.get(key, g.day), g.day)
+        ref = refs[key]
+        ref["events"] += g.events
+        ref["first_event_id"] = min(ref.get("first_event_id", g.first_event_id), g.first_event_id)
+        ref["last_event_id"] = max(ref.get("last_event_id", g.last_event_id), g.last_event_id)
+    if not latest:
+        return
+    partner_paid = _partner_paid_accounts(session, partner_id, {a for a, _ in latest})
+    for (account_id, month), day in sorted(latest.items()):
+        if account_id in partner_paid:
+            settle_month(session, partner_id, account_id, day, refs[(account_id, month)])
+
+
+def _partner_paid_accounts(session: Session, partner_id: int, account_ids: set[int]) -> set[int]:
+    """Accounts that ever had a partner-paid mode (one query; most batches skip all the rest)."""
+    from db.models.wallet import BillingMode
+
+    return set(session.scalars(select(BillingMode.account_id).where(
+        BillingMode.partner_id == partner_id, BillingMode.account_id.in_(account_ids),
+        BillingMode.mode.in_(PARTNER_PAID)).distinct()))
+
+
+def _register() -> None:
+    if on_events_recorded not in usage.on_events_recorded:
+        usage.on_events_recorded.append(on_events_recorded)
+
+
+_register()
