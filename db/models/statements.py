@@ -126,7 +126,7 @@ class Statement(Base):
         CheckConstraint("(kind = 'statement') = (account_id is not null) or kind = 'credit_note'",
                         name="addressee"),
         CheckConstraint("(kind = 'credit_note') = (credit_note_for is not null)", name="credit_note_for"),
-        CheckConstraint("status = 'draft' or (number is not null and sequence is not null and series is not null "
+        CheckConstraint("status <> 'final' or (number is not null and sequence is not null and series is not null "
                         "and snapshot is not null)", name="numbered_when_final"),
         CheckConstraint("series is null or series in ('invoice','credit_note')", name="series"),
         UniqueConstraint("partner_id", "issuer_partner_id", "series", "sequence", name="uq_statements_sequence"),

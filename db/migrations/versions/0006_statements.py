@@ -163,7 +163,7 @@ def upgrade() -> None:
     sa.CheckConstraint("kind in ('statement','collective','credit_note')", name=op.f('ck_statements_kind')),
     sa.CheckConstraint("language in ('en','de','nb')", name=op.f('ck_statements_language')),
     sa.CheckConstraint("series is null or series in ('invoice','credit_note')", name=op.f('ck_statements_series')),
-    sa.CheckConstraint("status = 'draft' or (number is not null and sequence is not null and series is not null and snapshot is not null)", name=op.f('ck_statements_numbered_when_final')),
+    sa.CheckConstraint("status <> 'final' or (number is not null and sequence is not null and series is not null and snapshot is not null)", name=op.f('ck_statements_numbered_when_final')),
     sa.CheckConstraint("status in ('draft','final','void')", name=op.f('ck_statements_status')),
     sa.CheckConstraint('period_end >= period_start', name=op.f('ck_statements_period')),
     sa.ForeignKeyConstraint(['issuer_partner_id'], ['partners.id'], name=op.f('fk_statements_issuer_partner_id_partners')),
