@@ -646,6 +646,14 @@ def _issuer_block(b: Branding) -> dict:
             "footer": b.footer}
 
 
+def _num(v: Decimal | None) -> str | None:
+    """A quantity as a plain string without trailing zeros ('5250', '0.5')."""
+    if v is None:
+        return None
+    v = Decimal(v)
+    return f"{(v.quantize(Decimal(1)) if v == v.to_integral_value() else v.normalize()):f}"
+
+
 def document_data(session: Session, st: Statement) -> dict:
     """Everything a rendering needs (issuer, addressee, labels, lines, totals, notes). For a final statement
     this is its snapshot; for a draft it is built from the current settings."""
@@ -672,13 +680,13 @@ def document_data(session: Session, st: Statement) -> dict:
         "labels": labels(st.language, issuer.labels),
         "lines": [{"line_no": ln.line_no, "section": ln.section, "section_account_id": ln.section_account_id,
                    "kind": ln.kind, "label": ln.label, "metric": ln.metric,
-                   "quantity": None if ln.quantity is None else str(ln.quantity), "amount": str(ln.amount),
-                   "explanation": ln.explanation or "", "credits": None if ln.credits is None else str(ln.credits),
+                   "quantity": _num(ln.quantity), "amount": str(ln.amount),
+                   "explanation": ln.explanation or "", "credits": _num(ln.credits),
                    "mode": ln.mode} for ln in lines],
         "modes": st.modes or [],
         "subtotal": str(st.subtotal), "tax_rate": None if st.tax_rate is None else str(st.tax_rate),
         "tax_amount": str(st.tax_amount), "total": str(st.total),
-        "credits_drawn": None if st.credits_drawn is None else str(st.credits_drawn),
+        "credits_drawn": _num(st.credits_drawn),
         "charged_on_demand": None if st.charged_on_demand is None else str(st.charged_on_demand),
         "credit_note_for": original, "reason": st.reason,
     }

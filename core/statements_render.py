@@ -59,12 +59,14 @@ class _Pdf(FPDF):
         self.unicode = font_dir is not None
         self.footer_text = footer_text
         self.page_label = page_label
+        self.family = "Helvetica"
         if font_dir is not None:
-            for style, name in FONT_FILES.items():
-                self.add_font("DejaVu", style, str(font_dir / name))
-            self.family = "DejaVu"
-        else:
-            self.family = "Helvetica"
+            try:
+                for style, name in FONT_FILES.items():
+                    self.add_font("DejaVu", style, str(font_dir / name))
+                self.family = "DejaVu"
+            except Exception:  # noqa: BLE001 - an unreadable font must not stop the statement: core font
+                self.unicode = False
         self.set_auto_page_break(True, margin=22)
         self.set_margins(18, 16, 18)
 
@@ -92,7 +94,10 @@ def _d(iso: str | None, lang: str) -> str:
 def render_pdf(doc: dict, *, font_dir: Path | None | bool = True) -> bytes:
     """An A4 invoice: issuer block with logo text, addressee, number and dates, period, the line table with
     explanations (sections for a collective invoice), totals with tax, notes on who paid, footer."""
-    fd = find_font_dir() if font_dir is True else (font_dir or None)
+    if font_dir is True:
+        fd = find_font_dir()
+    else:
+        fd = font_dir if font_dir and all((font_dir / f).exists() for f in FONT_FILES.values()) else None
     lab = doc["labels"]
     lang, cur = doc["language"], doc["currency"]
     issuer, to = doc["issuer"], doc["addressee"]

@@ -83,37 +83,58 @@ def doc(engine, actor: Actor, pid: int, sid: int) -> dict:
 # ---------------------------------------------------------------- PDF text
 
 
-def _streams(pdf: bytes) -> list[bytes]:
-    out = []
-    for m in re.finditer(rb"<<(.*?)>>\s*stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
-        data = m.group(2)
-        if b"FlateDecode" in m.group(1):
-            try:
-                data = zlib.decompress(data)
-            except zlib.error:
-                continue
-        out.append(data)
+def _objects(pdf: bytes) -> dict[int, tuple[bytes, bytes | None]]:
+    """object number -> (dictionary text, decoded stream or None)."""
+    out: dict[int, tuple[bytes, bytes | None]] = {}
+    for m in re.finditer(rb"(\d+) 0 obj(.*?)endobj", pdf, re.S):
+        body = m.group(2)
+        sm = re.search(rb"stream\r?\n(.*?)\r?\nendstream", body, re.S)
+        data = None
+        if sm:
+            data = sm.group(1)
+            if b"FlateDecode" in body[:sm.start()]:
+                try:
+                    data = zlib.decompress(data)
+                except zlib.error:
+                    data = None
+        out[int(m.group(1))] = (body if sm is None else body[:sm.start()], data)
+    return out
+
+
+def _cmap(data: bytes) -> dict[int, str]:
+    out = {}
+    for a, b in re.findall(rb"<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>", data):
+        try:
+            out[int(a, 16)] = bytes.fromhex(b.decode()).decode("utf-16-be")
+        except (ValueError, UnicodeDecodeError):
+            pass
     return out
 
 
 def pdf_text(pdf: bytes) -> str:
-    """The text shown by the PDF's content streams (enough for assertions, not a general PDF parser)."""
-    streams = _streams(pdf)
-    cmap: dict[int, str] = {}
-    for s in streams:
-        if b"beginbfchar" in s or b"beginbfrange" in s:
-            for a, b in re.findall(rb"<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>", s):
-                try:
-                    cmap[int(a, 16)] = bytes.fromhex(b.decode()).decode("utf-16-be")
-                except (ValueError, UnicodeDecodeError):
-                    pass
+    """The text shown by the PDF's pages (enough for assertions, not a general PDF parser): literal strings
+    of the core fonts, or two-byte glyph ids of embedded TrueType fonts decoded with each font's ToUnicode."""
+    objs = _objects(pdf)
+    fonts: dict[bytes, dict[int, str] | None] = {}
+    for head, _ in objs.values():
+        for fm in re.finditer(rb"/Font\s*<<(.*?)>>", head, re.S):
+            for name, num in re.findall(rb"/(\w+)\s+(\d+) 0 R", fm.group(1)):
+                fhead = objs.get(int(num), (b"", None))[0]
+                tu = re.search(rb"/ToUnicode\s+(\d+) 0 R", fhead)
+                fonts[name] = _cmap(objs[int(tu.group(1))][1] or b"") if tu else None
     parts = []
-    for s in streams:
-        if b"BT" not in s:
+    for _head, data in objs.values():
+        if not data or b"BT" not in data or b"Tj" not in data:
             continue
-        for hexs in re.findall(rb"<([0-9A-Fa-f]+)>\s*Tj", s):
-            h = hexs.decode()
-            parts.append("".join(cmap.get(int(h[i:i + 4], 16), "?") for i in range(0, len(h), 4)))
-        for lit in re.findall(rb"\(((?:\\.|[^\\)])*)\)\s*Tj", s):
-            parts.append(re.sub(rb"\\(.)", rb"\1", lit).decode("latin-1"))
+        cmap = None
+        for tok in re.finditer(rb"/(\w+)\s+[\d.]+\s+Tf|\(((?:\\.|[^\\)])*)\)\s*Tj", data, re.S):
+            if tok.group(1) is not None:
+                cmap = fonts.get(tok.group(1))
+                continue
+            raw = re.sub(rb"\\(.)", lambda m: b"\r" if m.group(1) == b"r" else m.group(1), tok.group(2))
+            if cmap is not None:
+                parts.append("".join(cmap.get(int.from_bytes(raw[i:i + 2], "big"), "?")
+                                     for i in range(0, len(raw) - 1, 2)))
+            else:
+                parts.append(raw.decode("latin-1"))
     return "\n".join(parts)
