@@ -251,7 +251,7 @@ def save_settings(session: Session, actor: Actor, partner_id: int, *, display_na
     clean_labels: dict[str, str] = {}
     for k, v in (labels_ or {}).items():
         if k not in LABEL_KEYS:
-            errors["labels"] = f"Unknown label {k!r}."
+            errors["labels"] = f"Unknown label {k!r}; known: {', '.join(LABEL_KEYS)}."
         elif v is not None and str(v).strip():
             if len(str(v)) > 200:
                 errors["labels"] = f"Label {k!r}: at most 200 characters."
@@ -932,3 +932,34 @@ def export_month_csv(session: Session, actor: Actor, partner_id: int, month: str
 
 def mode_label(mode: str | None) -> str:
     return MODE_LABELS.get(mode or "", mode or "")
+
+
+def may_issue(actor: Actor, partner_id: int, issuer_partner_id: int) -> bool:
+    """Whether the actor may finalise, void and credit a statement of this issuer (pages mirror the check)."""
+    return allowed(actor, "billing.manage", partner_id) and (actor.is_admin or issuer_partner_id == partner_id)
+
+
+def parse_label_overrides(text_: str | None) -> dict[str, str]:
+    """Label overrides typed as lines `key = text` (e.g. `total = Amount due`); blank lines and # comments
+    are skipped. Unknown keys are refused by save_settings with the list of known ones."""
+    out: dict[str, str] = {}
+    for raw in (text_ or "").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if "=" not in line:
+            raise ValidationError({"labels": f"Write each label as `key = text`: {line!r}."})
+        k, v = line.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def recent_months(today: date | None = None, count: int = 13) -> list[str]:
+    """'YYYY-MM' of the current month and the `count - 1` before it, newest first."""
+    day = today or datetime.now(UTC).date()
+    y, m = day.year, day.month
+    out = []
+    for _ in range(count):
+        out.append(f"{y:04d}-{m:02d}")
+        y, m = (y, m - 1) if m > 1 else (y - 1, 12)
+    return out
