@@ -77,8 +77,8 @@ with tabs["Statements"]:
 
         by_id = {r.id: r for r in rows}
         sid = st.selectbox("Open statement", list(by_id), key="stm_open",
-                           format_func=lambda i: f"{by_id[i].addressee} · {KIND[by_id[i].kind]} · "
-                                                 f"{by_id[i].number or by_id[i].status}")
+                           format_func=lambda i: f"{by_id[i].addressee} · {KIND[by_id[i].kind]} from "
+                                                 f"{by_id[i].issuer} · {by_id[i].number or by_id[i].status}")
         row = by_id[sid]
         doc = read(statements.get_statement, actor, partner_id, sid)
         st.subheader(f"{KIND[row.kind]} {doc.get('number') or '(draft)'}")
