@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -36,13 +36,14 @@ from core.accounts import house_partner
 from core.actor import Actor
 from core.billing_modes import DEFAULT_MODE, MODE_LABELS, modes_in_period
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from core.metrics import get_metrics
 from core.permissions import allowed, authorize
 from core.pricing import Line, rate
 from core.pricing.money import round_money
-from core.rating import month_of, segments_for
+from core.rating import RatingSource, month_of, segments_for
 from core.statements_i18n import LANGUAGES, labels
 from db.models import CustomerAccount, Partner
-from db.models.billing import PlanAssignment
+from db.models.billing import Plan, PlanAssignment, PlanVersion
 from db.models.statements import (
     Statement,
     StatementLine,
@@ -133,20 +134,26 @@ def _accounts_with_modes(session: Session, partner_id: int, end: date) -> set[in
         BillingMode.partner_id == partner_id, BillingMode.effective_from <= end).distinct()))
 
 
-def plan_month(session: Session, actor: Actor, partner_id: int, month: str | date) -> list[Key]:
+def plan_month(session: Session, actor: Actor, partner_id: int, month: str | date,
+               data: MonthData | None = None) -> list[Key]:
     """Every statement the partner's month should have (in a stable order): customer statements by issuer,
     then the collective invoice when there are agency days or a partner-level plan."""
     authorize(actor, "billing.manage", partner_id)
+    if data is not None:
+        data.session = session
     start, end = month_period(month)
     if session.get(Partner, partner_id) is None:
         raise NotFound(f"Partner {partner_id} does not exist.")
-    house_id = house_partner(session).id
-    moded = _accounts_with_modes(session, partner_id, end)
+    house_id = data.house_id if data else house_partner(session).id
+    moded = set(data._modes) if data else _accounts_with_modes(session, partner_id, end)
     keys: list[Key] = []
     collective = False
-    for account_id, _name in _billable_accounts(session, partner_id, start, end):
+    billable = data.accounts if data else _billable_accounts(session, partner_id, start, end)
+    for account_id, _name in billable:
         seen: list[tuple[str, int]] = []
-        for p in _pieces(session, partner_id, account_id, start, end, account_id in moded):
+        pieces = data.pieces(account_id) if data else _pieces(session, partner_id, account_id, start, end,
+                                                               account_id in moded)
+        for p in pieces:
             ik = _issuer_kind(p.mode, partner_id, house_id)
             if ik not in seen:
                 seen.append(ik)
@@ -155,9 +162,142 @@ def plan_month(session: Session, actor: Actor, partner_id: int, month: str | dat
                 collective = True
             else:
                 keys.append(Key(partner_id, kind, issuer, account_id, start, end))
-    if collective or _has_partner_plan(session, partner_id, end):
+    partner_plan = (any(r.effective_from <= end for r in data._assignments.get(None, [])) if data
+                    else _has_partner_plan(session, partner_id, end))
+    if collective or partner_plan:
         keys.append(Key(partner_id, "collective", house_id, None, start, end))
     return keys
+
+
+class MonthData(RatingSource):
+    """A partner's month prefetched in a few queries (modes, plan assignments and versions, daily usage,
+    settlement totals, branding), giving the same answers as the per-account queries. Used by the monthly
+    run to compute drafts; finalisation always re-reads under the period lock instead."""
+
+    def __init__(self, session: Session, partner_id: int, month: str | date):
+        super().__init__(session)
+        self.partner_id = partner_id
+        self.start, self.end = month_period(month)
+        self.house_id = house_partner(session).id
+        self._branding: dict[int, Branding] = {}
+        self.accounts = _billable_accounts(session, partner_id, self.start, self.end)
+        self._modes: dict[int, list[tuple[date, str]]] = {}
+        for r in session.execute(select(BillingMode.account_id, BillingMode.effective_from, BillingMode.mode).where(
+                BillingMode.partner_id == partner_id, BillingMode.effective_from <= self.end)
+                .order_by(BillingMode.account_id, BillingMode.effective_from)):
+            self._modes.setdefault(r.account_id, []).append((r.effective_from, r.mode))
+        self._assignments: dict[int | None, list] = {}
+        for row in _all_assignments(session, partner_id):
+            self._assignments.setdefault(row.account_id, []).append(row)
+        self._versions: dict[tuple[int, int], list] = {}
+        plans_used = {(a.plan_partner_id, a.plan_id) for rows in self._assignments.values() for a in rows}
+        if plans_used:
+            for v in session.scalars(select(PlanVersion).where(
+                    tuple_(PlanVersion.partner_id, PlanVersion.plan_id).in_(list(plans_used)))
+                    .order_by(PlanVersion.version)):
+                self._versions.setdefault((v.partner_id, v.plan_id), []).append(v)
+        self._metrics = get_metrics(session)
+        self._daily: dict[int, list] = {}
+        for r in session.execute(text(
+                "SELECT account_id, metric, day, qty_sum, events, qty_max, last_qty, last_at, last_event_id "
+                "FROM usage_daily WHERE partner_id = :p AND day BETWEEN :s AND :e"),
+                {"p": partner_id, "s": self.start, "e": self.end}):
+            self._daily.setdefault(r.account_id, []).append(r)
+        self._distinct: dict[int, list] = {}
+        for r in session.execute(text(
+                "SELECT account_id, metric, day, value FROM usage_distinct "
+                "WHERE partner_id = :p AND day BETWEEN :s AND :e"), {"p": partner_id, "s": self.start, "e": self.end}):
+            self._distinct.setdefault(r.account_id, []).append(r)
+        self.credits = _period_totals(session, "wallet_ledger", "-credits", partner_id, self.start, self.end,
+                                      "kind = 'usage_draw'")
+        self.charges = _period_totals(session, "payment_charges", "amount", partner_id, self.start, self.end,
+                                      "reason = 'usage_on_demand' AND status = 'approved'")
+        for pid in (self.house_id, partner_id):
+            self.branding(pid)
+
+    def branding(self, partner_id: int) -> Branding:
+        if partner_id not in self._branding:
+            self._branding[partner_id] = branding(self.session, partner_id)
+        return self._branding[partner_id]
+
+    def pieces(self, account_id: int) -> list[Piece]:
+        """The same split as core.billing_modes.modes_in_period, from the prefetched mode rows."""
+        rows = self._modes.get(account_id, [])
+        current = DEFAULT_MODE
+        for day, mode in rows:
+            if day <= self.start:
+                current = mode
+        out: list[Piece] = []
+        cur_from = self.start
+        for day, mode in rows:
+            if self.start < day <= self.end:
+                out.append(Piece(cur_from, day - timedelta(days=1), current))
+                cur_from, current = day, mode
+        out.append(Piece(cur_from, self.end, current))
+        return out
+
+    def assignments(self, partner_id: int, account_id: int | None) -> list:
+        if partner_id != self.partner_id:
+            return super().assignments(partner_id, account_id)
+        by_day: dict[date, Any] = {}
+        for r in self._assignments.get(account_id, []):
+            by_day[r.effective_from] = r
+        return sorted(by_day.values(), key=lambda r: r.effective_from)
+
+    def versions(self, plan_partner_id: int, plan_id: int) -> list:
+        got = self._versions.get((plan_partner_id, plan_id))
+        return got if got is not None else super().versions(plan_partner_id, plan_id)
+
+    def usage(self, partner_id: int, account_id: int, start: date, end: date) -> dict[str, Decimal]:
+        if partner_id != self.partner_id or start < self.start or end > self.end:
+            return super().usage(partner_id, account_id, start, end)
+        out = {k: Decimal(0) for k in self._metrics}
+        stats: dict[str, list] = {}
+        for r in self._daily.get(account_id, []):
+            if start <= r.day <= end:
+                st = stats.setdefault(r.metric, [Decimal(0), 0, None, None])
+                st[0] += r.qty_sum
+                st[1] += r.events
+                st[2] = r.qty_max if st[2] is None else max(st[2], r.qty_max)
+                if st[3] is None or (r.last_at, r.last_event_id) > (st[3].last_at, st[3].last_event_id):
+                    st[3] = r
+        distinct: dict[str, set] = {}
+        for r in self._distinct.get(account_id, []):
+            if start <= r.day <= end:
+                distinct.setdefault(r.metric, set()).add(r.value)
+        for metric, (qsum, n, qmax, last) in stats.items():
+            m = self._metrics.get(metric)
+            if m is not None:
+                out[metric] = usage.value_for(m.aggregation, qsum, n, qmax, last.last_qty,
+                                              len(distinct.get(metric, ())))
+        return out
+
+
+def _all_assignments(session: Session, partner_id: int) -> list:
+    """Every plan assignment of the partner (accounts and the partner itself), ordered like
+    core.plans.assignments_in_force expects (effective date, id)."""
+    from core.plans import AssignmentRow
+
+    q = (select(PlanAssignment, Plan).join(Plan, (Plan.partner_id == PlanAssignment.plan_partner_id)
+                                          & (Plan.id == PlanAssignment.plan_id))
+         .where(PlanAssignment.partner_id == partner_id)
+         .order_by(PlanAssignment.effective_from, PlanAssignment.id))
+    return [AssignmentRow(a.id, a.partner_id, a.subject, a.account_id, p.partner_id, p.id, p.name, p.code,
+                          p.currency, a.effective_from, dict(a.overrides or {}), a.created_at)
+            for a, p in session.execute(q)]
+
+
+def _period_totals(session: Session, table: str, value: str, partner_id: int, start: date, end: date,
+                   extra: str) -> dict[int, Decimal]:
+    t0 = datetime.combine(start, time.min, tzinfo=UTC)
+    t1 = datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC)
+    rows = session.execute(text(f"""
+        SELECT account_id, coalesce(sum({value}), 0) FROM {table}
+        WHERE partner_id = :p AND account_id IS NOT NULL AND {extra}
+          AND CASE WHEN event_ref ? 'period' THEN event_ref ->> 'period' = :ps
+                   ELSE created_at >= :t0 AND created_at < :t1 END
+        GROUP BY account_id"""), {"p": partner_id, "ps": start.isoformat(), "t0": t0, "t1": t1})
+    return {a: Decimal(v) for a, v in rows}
 
 
 # ---------------------------------------------------------------- settings (branding)
@@ -347,11 +487,11 @@ def _line(ln: Line, pieces: list[Piece], **kw: Any) -> LineData:
 
 
 def _rate_pieces(session: Session, partner_id: int, account_id: int | None, pieces: list[Piece], start: date,
-                 end: date) -> tuple[str | None, list[Line]]:
+                 end: date, source: RatingSource | None = None) -> tuple[str | None, list[Line]]:
     """Rate the days of `pieces` within the month [start, end]: fees are prorated by the days covered."""
     segs = []
     for p in pieces:
-        segs += segments_for(session, partner_id, account_id, p.start, p.end)
+        segs += segments_for(session, partner_id, account_id, p.start, p.end, source=source)
     if not segs:
         return None, []
     r = rate(segs, start, end)
@@ -392,14 +532,19 @@ def _account_currency(session: Session, partner_id: int, account_id: int) -> str
     return acc.currency
 
 
-def _agency_accounts(session: Session, key: Key, house_id: int) -> list[tuple[int, str, list[Piece]]]:
-    moded = _accounts_with_modes(session, key.partner_id, key.period_end)
+def _agency_accounts(session: Session, key: Key, data: MonthData | None = None) -> list[tuple[int, str, list[Piece]]]:
+    if data is not None:
+        moded, billable = set(data._modes), data.accounts
+    else:
+        moded = _accounts_with_modes(session, key.partner_id, key.period_end)
+        billable = _billable_accounts(session, key.partner_id, key.period_start, key.period_end)
     out = []
-    for account_id, name in _billable_accounts(session, key.partner_id, key.period_start, key.period_end):
+    for account_id, name in billable:
         if account_id not in moded:
             continue
-        pieces = [p for p in _pieces(session, key.partner_id, account_id, key.period_start, key.period_end)
-                  if p.mode == "agency"]
+        all_pieces = (data.pieces(account_id) if data is not None else
+                      _pieces(session, key.partner_id, account_id, key.period_start, key.period_end))
+        pieces = [p for p in all_pieces if p.mode == "agency"]
         if pieces:
             out.append((account_id, name, pieces))
     return out
@@ -409,29 +554,38 @@ def involved_accounts(session: Session, key: Key) -> list[int]:
     """The accounts whose usage a statement prices (their periods are locked at finalisation)."""
     if key.kind == "statement":
         return [key.account_id] if key.account_id is not None else []
-    return [a for a, _, _ in _agency_accounts(session, key, key.issuer_partner_id)]
+    return [a for a, _, _ in _agency_accounts(session, key)]
 
 
-def compute(session: Session, key: Key) -> Content | None:
-    """What the statement for `key` contains now (None: nothing to bill under this key any more)."""
+def compute(session: Session, key: Key, data: MonthData | None = None) -> Content | None:
+    """What the statement for `key` contains now (None: nothing to bill under this key any more). `data`: the
+    month prefetched (drafts of the monthly run); without it everything is read from the database."""
     start, end = key.period_start, key.period_end
-    house_id = house_partner(session).id
-    issuer = branding(session, key.issuer_partner_id)
+    if data is not None and (data.partner_id, data.start) != (key.partner_id, start):
+        data = None
+    if data is not None:
+        data.session = session  # anything not prefetched is read in the caller's transaction
+    house_id = data.house_id if data else house_partner(session).id
+    issuer = data.branding(key.issuer_partner_id) if data else branding(session, key.issuer_partner_id)
     if key.kind == "statement":
         assert key.account_id is not None
-        pieces = [p for p in _pieces(session, key.partner_id, key.account_id, start, end)
+        all_pieces = data.pieces(key.account_id) if data else _pieces(session, key.partner_id, key.account_id,
+                                                                       start, end)
+        pieces = [p for p in all_pieces
                   if _issuer_kind(p.mode, key.partner_id, house_id) == (key.kind, key.issuer_partner_id)]
         if not pieces:
             return None
-        currency, lines = _rate_pieces(session, key.partner_id, key.account_id, pieces, start, end)
+        currency, lines = _rate_pieces(session, key.partner_id, key.account_id, pieces, start, end, data)
         content = Content(currency=currency or _account_currency(session, key.partner_id, key.account_id),
                           language=issuer.language, lines=[_line(ln, pieces) for ln in lines],
                           modes=[[p.start.isoformat(), p.end.isoformat(), p.mode] for p in pieces],
                           tax_rate=issuer.tax_rate, accounts=[key.account_id])
         if any(p.mode == "partner_prepaid" for p in pieces):
-            content.credits_drawn = credits_drawn(session, key.partner_id, key.account_id, start, end)
+            content.credits_drawn = (data.credits.get(key.account_id, ZERO) if data else
+                                     credits_drawn(session, key.partner_id, key.account_id, start, end))
         if any(p.mode == "partner_on_demand" for p in pieces):
-            content.charged_on_demand = charged_on_demand(session, key.partner_id, key.account_id, start, end)
+            content.charged_on_demand = (data.charges.get(key.account_id, ZERO) if data else
+                                         charged_on_demand(session, key.partner_id, key.account_id, start, end))
         return content
     # collective invoice: one section per agency customer, then the partner-level fees
     partner = session.get(Partner, key.partner_id)
@@ -439,15 +593,15 @@ def compute(session: Session, key: Key) -> Content | None:
     lines: list[LineData] = []
     modes: list[list[str]] = []
     accounts: list[int] = []
-    for account_id, name, pieces in _agency_accounts(session, key, house_id):
-        currency, rated = _rate_pieces(session, key.partner_id, account_id, pieces, start, end)
+    for account_id, name, pieces in _agency_accounts(session, key, data):
+        currency, rated = _rate_pieces(session, key.partner_id, account_id, pieces, start, end, data)
         if currency is not None and currency != partner.currency:
             raise Conflict(f"{name} is priced in {currency}, but {partner.name}'s collective invoice is in "
                            f"{partner.currency}: assign {name} a plan in {partner.currency}.")
         lines += [_line(ln, pieces, section=name, section_account_id=account_id) for ln in rated]
         modes += [[p.start.isoformat(), p.end.isoformat(), "agency", str(account_id)] for p in pieces]
         accounts.append(account_id)
-    segs = segments_for(session, key.partner_id, None, start, end)
+    segs = segments_for(session, key.partner_id, None, start, end, source=data)
     if segs:
         r = rate(segs, start, end)
         if r.currency != partner.currency:
@@ -497,9 +651,10 @@ def key_of(st: Statement) -> Key:
     return Key(st.partner_id, st.kind, st.issuer_partner_id, st.account_id, st.period_start, st.period_end)
 
 
-def _write_lines(session: Session, st: Statement, lines: list[LineData]) -> None:
-    session.execute(delete(StatementLine).where(StatementLine.partner_id == st.partner_id,
-                                                StatementLine.statement_id == st.id))
+def _write_lines(session: Session, st: Statement, lines: list[LineData], *, new: bool = False) -> None:
+    if not new:
+        session.execute(delete(StatementLine).where(StatementLine.partner_id == st.partner_id,
+                                                    StatementLine.statement_id == st.id))
     if lines:
         session.execute(insert(StatementLine), [
             {"partner_id": st.partner_id, "statement_id": st.id, "line_no": i, "section": ln.section,
@@ -549,15 +704,17 @@ def _upsert_draft(session: Session, actor: Actor, key: Key, content: Content | N
     session.flush()
     for hook in list(on_header_written):
         hook(session, st)
-    _write_lines(session, st, content.lines)
+    _write_lines(session, st, content.lines, new=True)
     audit.record(session, actor, partner_id=key.partner_id, action="generate", entity="statement",
                  entity_id=st.id, account_id=key.account_id, after=_summary(st))
     return Outcome(key, "created", st.id, None, st.total)
 
 
-def generate(session: Session, actor: Actor, key: Key, *, finalise: bool = False) -> Outcome:
+def generate(session: Session, actor: Actor, key: Key, *, finalise: bool = False,
+             data: MonthData | None = None) -> Outcome:
     """Create or recompute the draft for `key` (idempotent: an unchanged draft is not written; a final one is
-    left alone). With finalise=True the draft is finalised in the same transaction."""
+    left alone). With finalise=True the draft is finalised in the same transaction, always from fresh reads
+    under the period lock (`data`, a prefetched month, is only used for drafts)."""
     authorize(actor, "billing.manage", key.partner_id, key.account_id)
     _key_lock(session, key)
     existing = _live(session, key, lock=True)
@@ -567,7 +724,7 @@ def generate(session: Session, actor: Actor, key: Key, *, finalise: bool = False
         _authorize_issuer(actor, key.partner_id, key.issuer_partner_id)
         for account_id in involved_accounts(session, key):
             usage.lock_period(session, key.partner_id, account_id, key.period_start, key.period_end)
-    out = _upsert_draft(session, actor, key, compute(session, key), existing)
+    out = _upsert_draft(session, actor, key, compute(session, key, None if finalise else data), existing)
     if finalise and out.statement_id is not None and out.action != "removed":
         st = _get(session, key.partner_id, out.statement_id, lock=True)
         _finalise_locked(session, actor, st)
@@ -589,7 +746,10 @@ def generate_month(session: Session, actor: Actor, partner_id: int, month: str |
                    finalise: bool = False) -> list[Outcome]:
     """All of a partner's drafts for a month in this one transaction (the page's "Generate drafts");
     the CLI uses plan_month + generate, one transaction per statement."""
-    return [generate(session, actor, k, finalise=finalise) for k in plan_month(session, actor, partner_id, month)]
+    authorize(actor, "billing.manage", partner_id)
+    data = MonthData(session, partner_id, month)
+    return [generate(session, actor, k, finalise=finalise, data=data)
+            for k in plan_month(session, actor, partner_id, month, data)]
 
 
 # ---------------------------------------------------------------- finalising and numbering
@@ -787,7 +947,7 @@ def create_credit_note(session: Session, actor: Actor, partner_id: int, statemen
     _apply(cn, content)
     session.add(cn)
     session.flush()
-    _write_lines(session, cn, credit_lines)
+    _write_lines(session, cn, credit_lines, new=True)
     session.flush()
     credited = {str(n): str(open_lines[n].amount - done.get(n, ZERO)) for n in wanted}
     _finalise_locked(session, actor, cn, extra={"credited_lines": credited, "credit_note_for": st.number})

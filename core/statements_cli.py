@@ -47,14 +47,15 @@ def _partners(engine: Engine, partner_id: int | None) -> list[int]:
         return list(s.scalars(q))
 
 
-def _one(engine: Engine, actor: Actor, key: statements.Key, finalise: bool) -> statements.Outcome:
+def _one(engine: Engine, actor: Actor, key: statements.Key, finalise: bool,
+         data: statements.MonthData | None) -> statements.Outcome:
     try:
         with unit_of_work(engine) as s:
-            return statements.generate(s, actor, key, finalise=finalise)
+            return statements.generate(s, actor, key, finalise=finalise, data=data)
     except IntegrityError:
         # a concurrent run created the same draft first: its row is now visible, recompute against it
         with unit_of_work(engine) as s:
-            return statements.generate(s, actor, key, finalise=finalise)
+            return statements.generate(s, actor, key, finalise=finalise, data=data)
 
 
 def run_month(engine: Engine, month: str | date, *, partner_id: int | None = None, finalise: bool = False,
@@ -64,10 +65,13 @@ def run_month(engine: Engine, month: str | date, *, partner_id: int | None = Non
     statements.month_period(month)  # bad month -> ValidationError before anything happens
     for pid in _partners(engine, partner_id):
         with Session(engine) as s:
-            keys = statements.plan_month(s, actor, pid, month)
+            statements.authorize(actor, "billing.manage", pid)
+            data = statements.MonthData(s, pid, month)  # the month prefetched once: drafts computed from it
+            keys = statements.plan_month(s, actor, pid, month, data)
+            s.expunge_all()
         for key in keys:
             try:
-                out = _one(engine, actor, key, finalise)
+                out = _one(engine, actor, key, finalise, data)
             except (DomainError, DBAPIError) as exc:
                 what = f"partner {pid}, {key.kind} for account {key.account_id or '-'}"
                 msg = str(exc).splitlines()[0]
