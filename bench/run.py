@@ -290,6 +290,18 @@ def statements_month(ctx: BenchContext) -> Figures:
     return measure(ctx.engine, last_full_month(ctx.end.date()))
 
 
+# ---------------------------------------------------------------- the billing-model lab (issue 6)
+
+
+@measurement
+def lab_reprice(ctx: BenchContext) -> Figures:
+    """13 months of the biggest account re-priced under four models (bench/lab.py)."""
+    from bench.lab import measure
+
+    pid, acc = _biggest(ctx)
+    return measure(ctx.engine, pid, acc, ctx.start.date(), ctx.last_day)
+
+
 # ---------------------------------------------------------------- running
 
 

@@ -95,7 +95,7 @@ def measure(engine: Engine) -> dict:
 def _merge(figures: dict) -> None:
     data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     data.update(figures)
-    RESULTS.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    RESULTS.write_text(json.dumps(data, indent=2) + "\n")  # keep the order other figures were written in
 
 
 def main() -> int:

@@ -4,7 +4,7 @@ Aggregations (the quantity of a metric over a period, per customer account):
 - ``sum``: the sum of the events' quantities (documents, pages, credits ...);
 - ``count``: the number of events (the quantity is recorded but not used);
 - ``max``: the largest quantity of any event in the period (peak storage);
-- ``unique_count``: the number of distinct values of the event property ``property`` (recipients);
+- ``unique_count``: the number of distinct values of the event property ``property`` (unique_recipients);
 - ``latest``: the quantity of the last event in the period, by (occurred_at, event_id) (gauges).
 
 Built-in metrics ship with migration 0002; platform admins add more with :func:`add_metric`.

@@ -38,6 +38,7 @@ def notify(conn: Session | Connection, partner_id: int, kind: str, subject: str,
 def notify_now(engine: Engine, partner_id: int, kind: str, subject: str, body: str) -> None:
     """Queue a message in its own committed transaction (for facts that survive a rollback)."""
     with engine.begin() as conn:
+        conn.exec_driver_sql("SET LOCAL lock_timeout = '10s'")
         notify(conn, partner_id, kind, subject, body)
 
 

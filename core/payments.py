@@ -189,6 +189,8 @@ def record_declined(session: Session, values: dict[str, Any]) -> None:
     """Write a declined charge in its own committed transaction (see module docstring)."""
     stmt = pg_insert(PaymentCharge).values(status="declined", **values).on_conflict_do_nothing()
     with engine_of(session).begin() as conn:
+        # Never wait long for rows the caller's own open transaction may hold (it is waiting for us).
+        conn.exec_driver_sql("SET LOCAL lock_timeout = '10s'")
         conn.execute(stmt)
 
 

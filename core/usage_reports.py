@@ -156,25 +156,34 @@ def _values(session: Session, scope: Scope, start: date, end: date, *, grain: st
                f" UNION ALL SELECT {bucket} AS b, {stats} FROM usage_daily WHERE day BETWEEN :ts AND :e{w}")
     keys = _LEVELS[level]
     keys_c = f"{keys}, " if keys else ""
+    by_agg: dict[str, list[str]] = defaultdict(list)
+    for k, m in get_metrics(session).items():
+        by_agg[m.aggregation].append(k)
+    params.update(add=by_agg["sum"] + by_agg["count"], cnt=by_agg["count"], mx=by_agg["max"], lt=by_agg["latest"])
+    # Additive metrics are summed straight to the requested level (one hash aggregate, no sort); max and
+    # latest are taken per account first (they are small subsets), unique counts come from usage_distinct.
+    per_account = "b, partner_id, account_id, metric"
     sql = f"""
-    WITH src AS ({src}),
-    per AS (
-      SELECT b, partner_id, account_id, metric, m.aggregation,
-             sum(qty_sum) AS qs, sum(events) AS n, max(qty_max) AS mx,
-             (array_agg(last_qty ORDER BY last_at DESC, last_event_id DESC)
-                FILTER (WHERE m.aggregation = 'latest'))[1] AS lq
-      FROM src JOIN metrics m ON m.key = src.metric AND m.aggregation <> 'unique_count'
-      GROUP BY b, partner_id, account_id, metric, m.aggregation
-    ), vals AS (
-      SELECT b, partner_id, account_id, metric,
-             CASE aggregation WHEN 'sum' THEN qs WHEN 'count' THEN n WHEN 'max' THEN mx ELSE lq END AS v
-      FROM per
-      UNION ALL
+    WITH src AS NOT MATERIALIZED ({src})
+    SELECT b, {keys_c}metric,
+           sum(CASE WHEN metric = ANY(:cnt) THEN events ELSE qty_sum END) AS value
+    FROM src WHERE metric = ANY(:add) GROUP BY b, {keys_c}metric
+    UNION ALL
+    SELECT b, {keys_c}metric, sum(v) FROM (
+      SELECT {per_account}, max(qty_max) AS v FROM src WHERE metric = ANY(:mx) GROUP BY {per_account}) x
+    GROUP BY b, {keys_c}metric
+    UNION ALL
+    SELECT b, {keys_c}metric, sum(v) FROM (
+      SELECT DISTINCT ON ({per_account}) {per_account}, last_qty AS v FROM src WHERE metric = ANY(:lt)
+      ORDER BY {per_account}, last_at DESC, last_event_id DESC) x
+    GROUP BY b, {keys_c}metric
+    UNION ALL
+    SELECT b, {keys_c}metric, sum(v) FROM (
       SELECT {bucket} AS b, partner_id, account_id, metric, count(DISTINCT value) AS v
       FROM usage_distinct WHERE day BETWEEN :s AND :e{w}
-      GROUP BY 1, partner_id, account_id, metric
-    )
-    SELECT b, {keys_c}metric, sum(v) AS value FROM vals GROUP BY b, {keys_c}metric ORDER BY b, {keys_c}metric
+      GROUP BY 1, partner_id, account_id, metric) x
+    GROUP BY b, {keys_c}metric
+    ORDER BY 1, {keys_c}metric
     """
     return list(session.execute(text(sql), params))
 

@@ -43,6 +43,7 @@ from db.models.wallet import (
     OVERDRAFT_POLICIES,
     CreditPriceStep,
     PartnerCreditPriceStep,
+    PaymentCharge,
     PaymentMethod,
     Wallet,
     WalletAutoBuyState,
@@ -324,9 +325,15 @@ def buy_credits(session: Session, actor: Actor, partner_id: int, credits: Any,
                                                 L.c.idempotency_key == key)).scalar()
     if done is not None:
         return done
-    result = get_gateway().charge(method.token, q.amount, q.currency, key)
+    # Each declined attempt gets its own gateway key, so retrying the same form after fixing the card is a
+    # new attempt rather than a replay of the decline; an approval is recorded once under `key`.
+    declined = session.execute(select(func.count()).select_from(PaymentCharge).where(
+        PaymentCharge.partner_id == partner_id, PaymentCharge.idempotency_key.startswith(key + ":", autoescape=True),
+    )).scalar() or 0
+    charge_key = f"{key}:{declined}"
+    result = get_gateway().charge(method.token, q.amount, q.currency, charge_key)
     charge_values = dict(partner_id=partner_id, method_id=method.id, amount=q.amount, currency=q.currency,
-                         reason="purchase", credits=c, idempotency_key=key)
+                         reason="purchase", credits=c, idempotency_key=charge_key)
     if not result.approved:
         record_declined(session, {**charge_values, "decline_reason": result.decline_reason})
         raise PaymentDeclined(f"The payment of {format_money(q.amount, q.currency)} was declined: "
@@ -589,6 +596,29 @@ def draw(session: Session, partner_id: int, account_id: int, credits: Any, idemp
     _set_wallet(session, w, **changes)
     return DrawResult("applied", c, new_balance, entry_id, new_balance < 0,
                       auto.outcome if auto else None, auto.entry_id if auto else None, reminded)
+
+
+def retry_due_auto_purchases(session: Session, now: datetime | None = None) -> list[int]:
+    """For a scheduler (cron): retry declined automatic purchases whose back-off has passed on wallets
+    that are still used up, without waiting for the next draw. Returns the partner ids that bought.
+    Internal, like draw (no actor); one wallet lock at a time, in partner id order."""
+    now = now or _now()
+    due = session.execute(select(S.c.partner_id).where(S.c.gave_up.is_(False), S.c.failures > 0,
+                                                       S.c.next_retry_at <= now)
+                          .order_by(S.c.partner_id)).scalars().all()
+    bought = []
+    for partner_id in due:
+        w = _lock(session, partner_id)
+        if w.auto_buy_credits is None or not w.auto_buy_armed or w.balance > 0:
+            continue
+        auto = _auto_buy(session, w, now)
+        if auto.outcome == "purchased":
+            changes: dict[str, Any] = {"auto_buy_count": w.auto_buy_count + 1, "auto_buy_armed": auto.balance > 0}
+            if w.low_balance_threshold is not None and auto.balance >= w.low_balance_threshold:
+                changes["reminder_armed"] = True
+            _set_wallet(session, w, **changes)
+            bought.append(partner_id)
+    return bought
 
 
 # ---------------------------------------------------------------- reading

@@ -46,6 +46,7 @@ PAGES: list[tuple[str, str, str, str, str | None]] = [
     ("Billing", "pages/statements.py", "Statements", ":material/receipt_long:", "statement.view"),
 
     # -- lab pages (issue 6) --
+    ("Billing", "pages/lab.py", "Billing-model lab", ":material/science:", "plan.manage"),
 
     ("Administration", "pages/partners.py", "Partners", ":material/handshake:", "partner.list"),
     ("Administration", "pages/audit.py", "Audit log", ":material/history:", "audit.view"),
@@ -58,10 +59,22 @@ PUBLIC_PAGES = [
 ]
 
 
+# A customer sees one account: the customer drill-down is their usage page, the partner overview is not shown.
+CUSTOMER_VIEW = {"pages/usage_dashboard.py": None, "pages/usage_account.py": "Usage"}
+
+
 def visible_pages(actor: Actor) -> list[tuple[str, str, str, str]]:
     """The pages this actor's role may open, in navigation order."""
-    return [(section, path, title, icon) for section, path, title, icon, action in PAGES
-            if action is None or allowed(actor, action)]
+    out = []
+    for section, path, title, icon, action in PAGES:
+        if action is not None and not allowed(actor, action):
+            continue
+        if actor.account_id is not None and path in CUSTOMER_VIEW:
+            if CUSTOMER_VIEW[path] is None:
+                continue
+            title = CUSTOMER_VIEW[path]
+        out.append((section, path, title, icon))
+    return out
 
 
 @st.cache_resource(show_spinner=False)

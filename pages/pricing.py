@@ -246,7 +246,7 @@ def plans_tab() -> None:
         st.info("No plans yet: create the first one below.")
     editable = {(r.partner_id, r.id): r for r in rows if r.partner_id == partner_id}
     choice = st.selectbox("Create or edit", ["new", *editable], key="pr_edit",
-                          format_func=lambda k: "➕ New plan" if k == "new" else
+                          format_func=lambda k: "+ New plan" if k == "new" else
                           f"{editable[k].name} ({editable[k].code}, v{editable[k].version})")
     if choice == "new":
         load_draft("new", None)
@@ -342,6 +342,10 @@ def customers_tab() -> None:
         st.info("No customer accounts yet.")
         return
     by_id = {r.id: r for r in customers}
+    opened = st.session_state.pop("open_account", None)  # from the Customers page's "Pricing" button
+    if opened and opened[0] == partner_id and opened[1] in by_id:
+        st.session_state["pr_customer"] = opened[1]
+        st.info(f"Showing {by_id[opened[1]].name}: see the Customers tab.")
     account_id = st.selectbox("Customer", list(by_id), key="pr_customer",
                               format_func=lambda i: f"{by_id[i].name} (#{i}, {by_id[i].currency})")
     acc = by_id[account_id]

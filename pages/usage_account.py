@@ -12,7 +12,7 @@ from core.metrics import list_metrics
 from core.pricing.money import format_quantity
 from core.usage_reports import account_names, account_series, account_totals, partner_names, usage_history
 from pages.common import read, require
-from pages.usage_ui import date_range, no_data
+from pages.usage_ui import daily_frame, date_range, no_data
 
 PAGE_SIZES = (25, 50, 100, 200)
 
@@ -33,8 +33,11 @@ else:
         st.info("This partner has no customer accounts yet.")
         st.stop()
     ids = [a for (_, a) in names]
-    wanted = st.query_params.get("account")
+    opened = st.session_state.pop("open_account", None)  # from the Customers page's "Reporting" button
+    wanted = str(opened[1]) if opened and opened[0] == partner_id else st.query_params.get("account")
     index = ids.index(int(wanted)) if wanted and wanted.isdigit() and int(wanted) in ids else 0
+    if opened:
+        st.session_state["usage_acc_account"] = ids[index]
     account_id = st.selectbox("Customer account", ids, index=index, format_func=lambda a: names[(partner_id, a)],
                               key="usage_acc_account")
     st.query_params["account"] = str(account_id)
@@ -58,8 +61,10 @@ else:
     if df.empty:
         st.caption("Choose at least one metric to draw.")
     else:
-        fig = px.line(df, x="day", y="value", color="metric", markers=True, title="Daily usage")
+        df = daily_frame(df, start, end)
+        fig = px.line(df, x="day", y="value", color="metric", markers=len(df) <= 62, title="Daily usage")
         fig.update_layout(height=360, margin=dict(l=10, r=10, t=40, b=10))
+        fig.update_xaxes(type="date", tickformat="%d %b %Y")
         st.plotly_chart(fig, width="stretch", key="usage_acc_chart")
 
 st.subheader("Usage history")

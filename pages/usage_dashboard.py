@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from core.actor import CUSTOMER_ROLES
+from core.alerts import list_alerts
 from core.pricing.money import format_quantity
 from core.usage_reports import GRAINS, metric_labels, partner_names, usage_summary, usage_trend
 from pages.common import read, require
@@ -52,14 +53,13 @@ else:
     st.dataframe(top, hide_index=True, width="stretch", key="usage_dash_top")
 
 st.subheader("Alerts")
-try:
-    from core.alerts import list_alerts  # provided by the billing engine (issue 5)
-except ImportError:
-    st.caption("Threshold alerts appear here once billing is set up.")
+alerts = read(list_alerts, actor, partner_id=partner_id, start=start, end=end)
+if alerts:
+    st.caption("Customers whose usage crossed a threshold in their price plan: a good moment to talk to them.")
+    st.dataframe(pd.DataFrame([{
+        "When": a.created_at.strftime("%Y-%m-%d %H:%M"), "Customer": a.account_name, "Metric": a.metric,
+        "Threshold": format_quantity(a.threshold), "Usage": format_quantity(a.quantity), "Message": a.message,
+        "Acknowledged": a.acknowledged_at.strftime("%Y-%m-%d") if a.acknowledged_at else "",
+    } for a in alerts]), hide_index=True, width="stretch", key="usage_dash_alerts")
 else:
-    alerts = read(list_alerts, actor, partner_id=partner_id, start=start, end=end)
-    if alerts:
-        st.dataframe(pd.DataFrame([a if isinstance(a, dict) else getattr(a, "__dict__", {"alert": str(a)})
-                                   for a in alerts]), hide_index=True, width="stretch")
-    else:
-        st.caption("No threshold alerts in this range.")
+    st.caption("No threshold alerts in this range.")

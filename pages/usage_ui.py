@@ -62,6 +62,16 @@ def date_range(key: str) -> tuple[date, date]:
     return start, end
 
 
+def daily_frame(df: pd.DataFrame, start: date, end: date) -> pd.DataFrame:
+    """Fill days without usage with 0, so a daily series shows the whole range (not one lonely point)."""
+    days = pd.date_range(start, end, freq="D")
+    wide = df.assign(day=pd.to_datetime(df["day"])).pivot_table(index="day", columns="metric", values="value",
+                                                                 aggfunc="sum")
+    wide = wide.reindex(days, fill_value=0).fillna(0)
+    wide.index.name = "day"
+    return wide.reset_index().melt(id_vars="day", var_name="metric", value_name="value")
+
+
 def stacked_bars(points, *, title: str, legend: str):
     """Plotly stacked bar chart of TrendPoint(bucket, label, value)."""
     df = pd.DataFrame([{"date": p.bucket, legend: p.label, "value": float(p.value)} for p in points])

@@ -31,7 +31,7 @@ BENCH_DIR = DATA_DIR / "bench-pg"
 
 # (metric, cumulative probability upper bound)
 METRIC_MIX = [("pages", 0.35), ("documents", 0.65), ("credits", 0.80), ("messages", 0.90),
-              ("api_requests", 0.96), ("data_mb", 0.98), ("recipients", 0.995), ("keywords", 1.0)]
+              ("api_requests", 0.96), ("data_mb", 0.98), ("unique_recipients", 0.995), ("keywords", 1.0)]
 
 
 def bench_engine(data_dir=None) -> Engine:
@@ -110,7 +110,7 @@ def build(engine: Engine, events: int, log=print) -> tuple[datetime, datetime]:
                             WHEN x.metric = 'credits' THEN round((x.r2 * 10)::numeric, 2)
                             ELSE 1 END,
                        x.ts, CAST(x.ts AT TIME ZONE 'UTC' AS date), 'bench',
-                       CASE WHEN x.metric = 'recipients' THEN jsonb_build_object('recipient', 'r' || floor(x.r2 * 300))
+                       CASE WHEN x.metric = 'unique_recipients' THEN jsonb_build_object('recipient', 'r' || floor(x.r2 * 300))
                             WHEN x.metric = 'documents' THEN jsonb_build_object('doc_type',
                                  (ARRAY['invoice','receipt','contract','letter'])[1 + floor(x.r2 * 4)::int])
                             ELSE NULL END
@@ -143,7 +143,7 @@ def build(engine: Engine, events: int, log=print) -> tuple[datetime, datetime]:
         c.execute(text("""
             INSERT INTO usage_distinct (partner_id, account_id, metric, day, value)
             SELECT DISTINCT partner_id, account_id, metric, day, properties ->> 'recipient'
-            FROM usage_events WHERE metric = 'recipients'"""))
+            FROM usage_events WHERE metric = 'unique_recipients'"""))
         c.execute(text("""
             UPDATE usage_daily u SET distinct_values = d.n
             FROM (SELECT partner_id, account_id, metric, day, count(*) n FROM usage_distinct

@@ -1,4 +1,8 @@
-"""Loads demo data files into the database through the core services (so every rule applies)."""
+"""Loads demo data files into the database through the core services (so every rule applies).
+
+The default demo is a scenario (seeds/scenario.py, seeds/scenarios/default.toml); `load_foundation` keeps
+loading the small foundation file (seeds/foundation.toml) for whoever still wants only that.
+"""
 
 from __future__ import annotations
 
@@ -57,16 +61,14 @@ def demo_logins(path: Path = FOUNDATION) -> tuple[str, list[tuple[str, str]]]:
 
 
 def load_default_demo_if_empty(engine: Engine) -> bool:
-    with Session(engine) as session, session.begin():
-        if not database_is_empty(session):
-            print("Database already has data: demo not loaded.")
-            loaded = False
-        else:
-            counts = load_foundation(session)
-            print("Demo data loaded:", ", ".join(f"{v} {k}" for k, v in counts.items()))
-            loaded = True
-    password, rows = demo_logins()
-    print(f"\nDemo logins (password for all: {password}):")
-    for email, what in rows:
-        print(f"  {email:38s} {what}")
-    return loaded
+    """`make run`: load the default demo (seeds/scenarios/default.toml: the four reseller worlds with 13 months
+    of usage ending today, and the demo logins) into an empty database, in one transaction."""
+    from seeds.scenario import DEFAULT_SCENARIO, RefusedNonEmpty, load_file
+
+    try:
+        summary = load_file(engine, DEFAULT_SCENARIO)
+    except RefusedNonEmpty:
+        print("Database already has data: demo not loaded.")
+        return False
+    print("Demo data loaded.", summary.text())
+    return True

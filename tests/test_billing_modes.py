@@ -175,10 +175,10 @@ def test_wallet_permission_matrix(world, db):
         actor = world.actor(role)
         for target in (a, b):
             checks = {
-                "wallet.view": lambda s, t=target: wallet.list_ledger(s, actor, t.partner_id),
-                "wallet.manage": lambda s, t=target: wallet.configure(s, actor, t.partner_id, low_balance_threshold=1),
-                "wallet.adjust": lambda s, t=target: wallet.adjust(s, actor, t.partner_id, 1, "test"),
-                "billing.manage": lambda s, t=target: bm.set_mode(s, actor, t.partner_id, t.account_id, "agency",
+                "wallet.view": lambda s, t=target, actor=actor: wallet.list_ledger(s, actor, t.partner_id),
+                "wallet.manage": lambda s, t=target, actor=actor: wallet.configure(s, actor, t.partner_id, low_balance_threshold=1),
+                "wallet.adjust": lambda s, t=target, actor=actor: wallet.adjust(s, actor, t.partner_id, 1, "test"),
+                "billing.manage": lambda s, t=target, actor=actor: bm.set_mode(s, actor, t.partner_id, t.account_id, "agency",
                                                                   TODAY),
             }
             for action, call in checks.items():

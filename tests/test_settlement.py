@@ -21,7 +21,7 @@ from tests.wallet_helpers import DECLINING_CARD, balance_of, setup_wallet
 
 MAILING_SPEC = {
     "currency": "EUR",
-    "charges": [{"id": "mail", "metric": "documents", "model": "per_unit", "unit_price": "0", "unit": "recipients",
+    "charges": [{"id": "mail", "metric": "recipients", "model": "per_unit", "unit_price": "0", "unit": "recipients",
                  "credit_rate": "1.05", "settle": "wallet"}],
     "fees": [{"id": "base", "kind": "base", "amount": "10"}],
 }
@@ -52,13 +52,13 @@ def test_prepaid_mailing_draws_5250_credits_from_50000(world, engine):
     setup_wallet(engine, a.staff, a.partner_id, buy=50_000)
     _assign(engine, a.staff, a.partner_id, a.account_id, MAILING_SPEC, "mail")
     _mode(engine, a.staff, a.partner_id, a.account_id, "partner_prepaid")
-    _record(engine, a.staff, a.partner_id, a.account_id, "documents", 5000, "mailing-1")
+    _record(engine, a.staff, a.partner_id, a.account_id, "recipients", 5000, "mailing-1")
     assert balance_of(engine, a.partner_id) == Decimal("44750")
     # the same batch again: a duplicate, nothing drawn twice
-    res = _record(engine, a.staff, a.partner_id, a.account_id, "documents", 5000, "mailing-1")
+    res = _record(engine, a.staff, a.partner_id, a.account_id, "recipients", 5000, "mailing-1")
     assert res.duplicates == 1
     assert balance_of(engine, a.partner_id) == Decimal("44750")
-    _record(engine, a.staff, a.partner_id, a.account_id, "documents", 1000, "mailing-2")
+    _record(engine, a.staff, a.partner_id, a.account_id, "recipients", 1000, "mailing-2")
     assert balance_of(engine, a.partner_id) == Decimal("43700")
 
 
@@ -68,17 +68,17 @@ def test_prepaid_refused_when_credits_do_not_cover_and_nothing_written(world, en
     _assign(engine, a.staff, a.partner_id, a.account_id, MAILING_SPEC, "mail")
     _mode(engine, a.staff, a.partner_id, a.account_id, "partner_prepaid")
     with pytest.raises(UsageBlocked):
-        _record(engine, a.staff, a.partner_id, a.account_id, "documents", 5000, "too-big")
+        _record(engine, a.staff, a.partner_id, a.account_id, "recipients", 5000, "too-big")
     assert balance_of(engine, a.partner_id) == Decimal("1000")
     with Session(engine) as s:
-        assert usage.period_usage(s, a.partner_id, a.account_id, *month_of(TODAY)).get("documents", 0) == 0
+        assert usage.period_usage(s, a.partner_id, a.account_id, *month_of(TODAY)).get("recipients", 0) == 0
 
 
 def test_customer_pays_draws_nothing(world, engine):
     a = world.a
     setup_wallet(engine, a.staff, a.partner_id, buy=50_000)
     _assign(engine, a.staff, a.partner_id, a.account_id, MAILING_SPEC, "mail")
-    _record(engine, a.staff, a.partner_id, a.account_id, "documents", 5000, "m1")
+    _record(engine, a.staff, a.partner_id, a.account_id, "recipients", 5000, "m1")
     assert balance_of(engine, a.partner_id) == Decimal("50000")
 
 
@@ -131,8 +131,8 @@ def test_mode_started_mid_month_settles_only_its_own_days(world, engine):
     setup_wallet(engine, a.staff, a.partner_id, buy=50_000)
     _assign(engine, a.staff, a.partner_id, a.account_id, MAILING_SPEC, "mail")
     # usage before the switch is the customer's own (customer pays)
-    _record(engine, a.staff, a.partner_id, a.account_id, "documents", 2000, "before",
+    _record(engine, a.staff, a.partner_id, a.account_id, "recipients", 2000, "before",
             when=datetime.combine(start, datetime.min.time(), UTC) + timedelta(hours=1))
     _mode(engine, a.staff, a.partner_id, a.account_id, "partner_prepaid")
-    _record(engine, a.staff, a.partner_id, a.account_id, "documents", 1000, "after")
+    _record(engine, a.staff, a.partner_id, a.account_id, "recipients", 1000, "after")
     assert balance_of(engine, a.partner_id) == Decimal("50000") - Decimal("1050")

@@ -335,3 +335,41 @@ def test_declined_auto_buy_state_survives_rollback(world, db):
         assert wallet.draw(s, t.partner_id, t.account_id, D(50), "r1").auto_purchase == "declined"
         s.rollback()
     assert _draw(db, t, 50, "r2").auto_purchase == "waiting"
+
+
+def test_buy_retry_with_same_form_key_after_fixing_the_card(world, db):
+    t = world.a
+    setup_wallet(db, t.staff, t.partner_id, card=DECLINING_CARD)
+    with pytest.raises(payments.PaymentDeclined), unit_of_work(db) as s:
+        wallet.buy_credits(s, t.staff, t.partner_id, 500, idempotency_key="form-9")
+    with unit_of_work(db) as s:
+        payments.add_card(s, t.staff, t.partner_id, number="4242424242424242", exp_month=1, exp_year=2099)
+    for _ in range(2):
+        with unit_of_work(db) as s:
+            wallet.buy_credits(s, t.staff, t.partner_id, 500, idempotency_key="form-9")
+    assert balance_of(db, t.partner_id) == D(500)
+    with Session(db) as s:
+        assert sorted(c.status for c in s.scalars(select(PaymentCharge))) == ["approved", "declined"]
+
+
+def test_scheduler_retries_due_auto_purchase_without_a_draw(world, db):
+    t = world.a
+    setup_wallet(db, t.staff, t.partner_id, buy=100, auto_buy_credits=1000)
+    with unit_of_work(db) as s:
+        good = s.scalars(select(PaymentMethod)).one()
+        payments.add_card(s, t.staff, t.partner_id, number=DECLINING_CARD, exp_month=1, exp_year=2099)
+    now = datetime.now(UTC)
+    r = _draw(db, t, 100, "a", now=now)  # uses the credits up: the purchase is tried, declined
+    assert (r.status, r.balance, r.auto_purchase) == ("applied", D(0), "declined")
+    with unit_of_work(db) as s:
+        assert wallet.retry_due_auto_purchases(s, now + timedelta(seconds=10)) == []  # not due yet
+    with unit_of_work(db) as s:  # the partner removes the declining card: the good one is the default again
+        payments.remove_method(s, t.staff, t.partner_id,
+                               s.scalars(select(PaymentMethod).where(PaymentMethod.is_default)).one().id)
+        assert payments.default_method(s, t.partner_id).id == good.id
+    with unit_of_work(db) as s:
+        assert wallet.retry_due_auto_purchases(s, now + timedelta(minutes=2)) == [t.partner_id]
+    with unit_of_work(db) as s:
+        assert wallet.retry_due_auto_purchases(s, now + timedelta(minutes=3)) == []  # done, nothing due
+    assert balance_of(db, t.partner_id) == D(1000)
+    assert ledger_kinds(db, t.partner_id) == ["purchase", "usage_draw", "auto_purchase"]

@@ -11,7 +11,13 @@ from decimal import Decimal
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -90,6 +96,15 @@ class WalletMachine(RuleBasedStateMachine):
                                          price_per_credit=D("0.01")))
             payments.add_card(s, SYSTEM, p.id, number="4242424242424242", exp_month=12, exp_year=2099)
 
+    @initialize(credits=st.integers(0, 3000), threshold=st.none() | st.integers(0, 1500),
+                auto=st.none() | st.integers(1, 1500), policy=st.sampled_from(["refuse", "overdraft"]),
+                limit=st.integers(0, 1500))
+    def start(self, credits, threshold, auto, policy, limit):
+        """Start from a random funded and configured wallet, so every feature is exercised early."""
+        if credits:
+            self.buy(credits)
+        self.configure(threshold, auto, policy, limit)
+
     @rule(credits=st.integers(1, 5000))
     def buy(self, credits):
         with unit_of_work(self.engine) as s:
@@ -98,14 +113,7 @@ class WalletMachine(RuleBasedStateMachine):
         self.m.purchases.append([entry, D(credits), D(0)])
         self.m.top_up()
 
-    @rule(credits=st.integers(1, 3000), reuse=st.booleans())
-    def draw(self, credits, reuse):
-        if reuse and self.m.keys:
-            key = self.m.keys[credits % len(self.m.keys)]
-            with unit_of_work(self.engine) as s:
-                r = wallet.draw(s, self.partner_id, self.account_id, D(credits), key)
-            assert r.status == "duplicate"
-            return
+    def _draw(self, credits: int) -> None:
         key = uuid.uuid4().hex
         with unit_of_work(self.engine) as s:
             r = wallet.draw(s, self.partner_id, self.account_id, D(credits), key)
@@ -113,6 +121,23 @@ class WalletMachine(RuleBasedStateMachine):
         assert r.status == expected, (r, self.m)
         if r.status == "applied":
             self.m.keys.append(key)
+
+    @rule(credits=st.integers(1, 800))
+    def draw(self, credits):
+        self._draw(credits)
+
+    @rule(credits=st.integers(1, 150))
+    def draw_small(self, credits):
+        self._draw(credits)
+
+    @rule(pick=st.integers(0, 1000), credits=st.integers(1, 800))
+    def draw_again(self, pick, credits):
+        """A retried draw (same idempotency key) changes nothing, whatever the credits say."""
+        if not self.m.keys:
+            return
+        with unit_of_work(self.engine) as s:
+            r = wallet.draw(s, self.partner_id, self.account_id, D(credits), self.m.keys[pick % len(self.m.keys)])
+        assert r.status == "duplicate"
 
     @rule(credits=st.integers(-2000, 2000).filter(bool))
     def adjust(self, credits):
@@ -188,5 +213,5 @@ class WalletMachine(RuleBasedStateMachine):
 def test_wallet_state_machine(db):
     WalletMachine.engine = db
     run_state_machine_as_test(WalletMachine, settings=settings(
-        max_examples=20, stateful_step_count=25, deadline=None,
+        max_examples=40, stateful_step_count=30, deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]))

@@ -111,7 +111,8 @@ class UsageDaily(Base):
     __table_args__ = (
         ForeignKeyConstraint(["partner_id", "account_id"], ["customer_accounts.partner_id", "customer_accounts.id"],
                              name="fk_usage_daily_account"),
-        Index("ix_usage_daily_partner_metric_day", "partner_id", "metric", "day"),
+        Index("ix_usage_daily_partner_day", "partner_id", "day"),
+        Index("ix_usage_daily_day", "day"),
     )
 
 

@@ -45,3 +45,18 @@ def test_annotator_cannot_reach_customers(world, app_url, page):
     page.get_by_text("Page not found").wait_for(timeout=20000)
     shot(page, "foundation-annotator-customers-url")
     assert page.get_by_role("heading", name="Customers").count() == 0
+
+
+def test_partner_logs_in_as_customer_manager_and_back(world, app_url, page):
+    login(page, app_url, "staff-a@test.example", PASSWORD)
+    page.get_by_role("link", name="Customers").first.click()
+    page.get_by_role("heading", name="Customers").wait_for()
+    page.get_by_role("button", name="Log in as").click()
+    page.get_by_text("You are logged in as").wait_for(timeout=20000)
+    page.get_by_text("Welcome, manager a").wait_for(timeout=20000)
+    shot(page, "foundation-impersonating")
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    assert sidebar.get_by_role("link", name="Customers", exact=True).count() == 0
+    page.get_by_role("button", name="Back to my account").click()
+    page.get_by_text("Welcome, Staff a").wait_for(timeout=20000)
+    assert page.get_by_text("You are logged in as").count() == 0

@@ -15,7 +15,7 @@ from db.testing import reset_data
 from tests.factories import build_world
 from tests.usage.raw import raw_values
 
-METRICS = ["documents", "api_requests", "data_mb", "keywords", "recipients"]
+METRICS = ["documents", "api_requests", "data_mb", "keywords", "unique_recipients"]
 BASE = datetime(2025, 12, 20, tzinfo=UTC)
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 

@@ -12,8 +12,8 @@ from core.usage_csv import parse_csv
 
 GOOD = """account_id,metric,quantity,occurred_at,event_id,prop.mailing,prop.recipient
 {a},documents,2,2026-01-05T09:15:00Z,d1,,
-{a},recipients,1,2026-01-05T09:16:00Z,r1,M-1,ola@example.no
-{a},recipients,1,2026-01-06T09:16:00Z,r2,M-1,ola@example.no
+{a},unique_recipients,1,2026-01-05T09:16:00Z,r1,M-1,ola@example.no
+{a},unique_recipients,1,2026-01-06T09:16:00Z,r2,M-1,ola@example.no
 """
 
 
@@ -39,7 +39,7 @@ def test_cli_import_twice_and_errors(world, db, tmp_path, capsys):
     assert "inserted=0 duplicates=3" in capsys.readouterr().out
     with Session(db) as s:
         u = period_usage(s, a.partner_id, a.account_id, date(2026, 1, 1), date(2026, 1, 31))
-    assert u["documents"] == 2 and u["recipients"] == 1
+    assert u["documents"] == 2 and u["unique_recipients"] == 1
     bad = tmp_path / "bad.csv"
     bad.write_text(GOOD.format(a=a.account_id) + f"{world.b.account_id},documents,1,2026-01-05T00:00:00Z,x,,\n\n")
     assert main(["import", str(bad), "--partner", str(a.partner_id)]) == 1

@@ -25,20 +25,21 @@ def test_record_and_period_usage(world, session):
         ev(a.account_id, "e4", metric="data_mb", q="7"),
         ev(a.account_id, "e5", metric="keywords", q="5", at="2026-01-06T00:00:00Z"),
         ev(a.account_id, "e6", metric="keywords", q="4", at="2026-01-07T00:00:00Z"),
-        ev(a.account_id, "e7", metric="recipients", properties={"recipient": "x"}),
-        ev(a.account_id, "e8", metric="recipients", properties={"recipient": "x"}, at="2026-01-09T00:00:00Z"),
-        ev(a.account_id, "e9", metric="recipients", properties={"recipient": "y"}),
+        ev(a.account_id, "e7", metric="unique_recipients", properties={"recipient": "x"}),
+        ev(a.account_id, "e8", metric="unique_recipients", properties={"recipient": "x"}, at="2026-01-09T00:00:00Z"),
+        ev(a.account_id, "e9", metric="unique_recipients", properties={"recipient": "y"}),
         ev(a.account_id, "e10", metric="api_requests", q="0"),
+        ev(a.account_id, "e11", metric="api_requests", q="1500"),
         ev(a.account_id, "e1", q="99"),  # in-batch duplicate
     ], now=NOW)
     session.commit()
-    assert (res.inserted, res.duplicates, res.corrections) == (10, 1, 0)
+    assert (res.inserted, res.duplicates, res.corrections) == (11, 1, 0)
     u = period_usage(session, a.partner_id, a.account_id, date(2026, 1, 1), date(2026, 1, 31))
     assert u["documents"] == Decimal("5.5")
-    assert u["data_mb"] == Decimal("10")
-    assert u["keywords"] == Decimal("4")
-    assert u["recipients"] == 2
-    assert u["api_requests"] == 1
+    assert u["data_mb"] == Decimal("17")  # MB transferred: summed
+    assert u["keywords"] == Decimal("4")  # latest value
+    assert u["unique_recipients"] == 2  # distinct values of the property
+    assert u["api_requests"] == 1500  # requests reported per event: summed
     assert u["pages"] == 0
     again = record_events(session, a.staff, a.partner_id, [ev(a.account_id, "e1", q="2.5")], now=NOW)
     assert (again.inserted, again.duplicates) == (0, 1)

@@ -13,7 +13,7 @@ from pages.common import visible_pages
 from tests.apptest import app, texts
 
 USAGE_PAGES = {
-    "pages/usage_dashboard.py": set(ROLES),
+    "pages/usage_dashboard.py": {"platform_admin", "partner_staff"},  # customers: their drill-down instead
     "pages/usage_account.py": set(ROLES),
     "pages/usage_import.py": {"platform_admin", "partner_staff"},
 }

@@ -90,7 +90,9 @@ def upgrade() -> None:
                             name='fk_usage_daily_account'),
     sa.PrimaryKeyConstraint('partner_id', 'account_id', 'metric', 'day', name=op.f('pk_usage_daily'))
     )
-    op.create_index('ix_usage_daily_partner_metric_day', 'usage_daily', ['partner_id', 'metric', 'day'])
+    # partner ranges (the overview's partial months) and platform-wide ranges
+    op.create_index('ix_usage_daily_partner_day', 'usage_daily', ['partner_id', 'day'])
+    op.create_index('ix_usage_daily_day', 'usage_daily', ['day'])
 
     op.create_table('usage_monthly',
     sa.Column('partner_id', sa.BigInteger(), nullable=False),
@@ -133,7 +135,8 @@ def downgrade() -> None:
     op.drop_table('usage_distinct')
     op.drop_index('ix_usage_monthly_month', table_name='usage_monthly')
     op.drop_table('usage_monthly')
-    op.drop_index('ix_usage_daily_partner_metric_day', table_name='usage_daily')
+    op.drop_index('ix_usage_daily_day', table_name='usage_daily')
+    op.drop_index('ix_usage_daily_partner_day', table_name='usage_daily')
     op.drop_table('usage_daily')
     op.drop_index('ix_usage_events_account_time', table_name='usage_events')
     op.drop_table('usage_events')

@@ -15,6 +15,18 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # Metric semantics for billing: an API-usage or data event reports how many requests / MB it covers,
+    # and a mailing event how many recipients it went to, so these metrics sum their quantities. The
+    # distinct-recipient count stays available as its own metric.
+    op.execute("UPDATE metrics SET aggregation = 'sum', property = NULL, name = 'API requests' "
+               "WHERE key = 'api_requests'")
+    op.execute("UPDATE metrics SET aggregation = 'sum', property = NULL, name = 'Data transferred' "
+               "WHERE key = 'data_mb'")
+    op.execute("UPDATE metrics SET aggregation = 'sum', property = NULL, name = 'Mailing recipients' "
+               "WHERE key = 'recipients'")
+    op.execute("INSERT INTO metrics (key, name, unit, aggregation, property, builtin, counts_as_active) "
+               "VALUES ('unique_recipients', 'Unique recipients', 'recipients', 'unique_count', 'recipient', "
+               "true, false) ON CONFLICT (key) DO NOTHING")
     op.create_table(
         "usage_settlements",
         sa.Column("partner_id", sa.BigInteger(), nullable=False),
@@ -39,3 +51,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("usage_settlements")
+    op.execute("DELETE FROM metrics WHERE key = 'unique_recipients'")
+    op.execute("UPDATE metrics SET aggregation = 'count', name = 'API requests' WHERE key = 'api_requests'")
+    op.execute("UPDATE metrics SET aggregation = 'max', name = 'Stored data (peak)' WHERE key = 'data_mb'")
+    op.execute("UPDATE metrics SET aggregation = 'unique_count', property = 'recipient', name = 'Unique recipients' "
+               "WHERE key = 'recipients'")

@@ -1,0 +1,68 @@
+"""Run the usage dashboard page once in AppTest against the bench database and print JSON with the
+page's server-side run time and this process's peak memory (bench.run calls this in a subprocess)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import time
+
+os.environ.setdefault("RC_PASSWORD_PROFILE", "fast")
+
+
+def _staff(url: str, partner_id: int):
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from core import accounts
+    from core.actor import SYSTEM
+    from core.auth import load_actor
+    from db.engine import make_engine
+    from db.models import User
+
+    eng = make_engine(url)
+    email = f"bench-staff-{partner_id}@bench.example"
+    with Session(eng) as s, s.begin():
+        user = s.scalar(select(User).where(User.email == email))
+        if user is None:
+            user = accounts.create_staff(s, SYSTEM, partner_id=partner_id, email=email, display_name="Bench staff",
+                                         password="bench-password-not-secret-123")
+        actor = load_actor(s, user.partner_id, user.id)
+    eng.dispose()
+    return actor
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--url", required=True)
+    ap.add_argument("--partner", type=int, required=True)
+    ap.add_argument("--start", required=True)
+    ap.add_argument("--end", required=True)
+    args = ap.parse_args()
+    os.environ["DATABASE_URL"] = args.url
+    actor = _staff(args.url, args.partner)
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file("../Home.py", default_timeout=120)
+    at.session_state["auth_partner_id"] = actor.partner_id
+    at.session_state["auth_user_id"] = actor.user_id
+    at.session_state["auth_version"] = actor.session_version
+    at.run()  # the router and the imports (pandas, plotly) once
+    at.query_params.update({"preset": "custom", "from": args.start, "to": args.end})
+    t0 = time.perf_counter()
+    at.switch_page("pages/usage_dashboard.py").run()
+    page_s = time.perf_counter() - t0
+    assert not at.exception, at.exception
+    assert at.get("plotly_chart"), "no chart drawn"
+    t0 = time.perf_counter()
+    at.run()
+    rerun_s = time.perf_counter() - t0
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"page_s": round(page_s, 3), "rerun_s": round(rerun_s, 3), "peak_mb": round(peak_mb, 1),
+                      "range": [args.start, args.end]}))
+
+
+if __name__ == "__main__":
+    main()
