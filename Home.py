@@ -36,7 +36,7 @@ else:
         page = st.Page(path, title=title, icon=icon, default=not pages)
         sections.setdefault(section, []).append(page)
         pages.append(page)
-    nav = st.navigation(sections)
+    nav = st.navigation(sections, expanded=True)  # staff have more than 12 pages: never hide any
 
 # After logging in or out (or being logged out), start from the new navigation's first page.
 if st.session_state.pop("go_home", False) and nav is not pages[0]:

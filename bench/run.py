@@ -349,6 +349,17 @@ def dashboard_page(ctx: BenchContext) -> Figures:
     }
 
 
+# ---------------------------------------------------------------- statements (bench/statements.py)
+
+
+@measurement
+def statements_month(ctx: BenchContext) -> Figures:
+    """Statements for all customer accounts of the data set for the last full month of the window."""
+    from bench.statements import last_full_month, measure
+
+    return measure(ctx.engine, last_full_month(ctx.end.date()))
+
+
 # ---------------------------------------------------------------- the billing-model lab (issue 6)
 
 

@@ -90,16 +90,35 @@ def partner_active_clients(session: Session, partner_id: int, period_start: date
 # ---------------------------------------------------------------- segments
 
 
+class RatingSource:
+    """Where rating reads assignments, plan versions and usage: the database by default. Batch callers (the
+    monthly statement run) pass a prefetched source with the same answers, to rate thousands of accounts
+    without three queries each."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def assignments(self, partner_id: int, account_id: int | None) -> list:
+        return assignments_in_force(self.session, partner_id, account_id)
+
+    def versions(self, plan_partner_id: int, plan_id: int) -> list:
+        return versions_of(self.session, plan_partner_id, plan_id)
+
+    def usage(self, partner_id: int, account_id: int, start: date, end: date) -> dict[str, Decimal]:
+        return _period_usage(self.session, partner_id, account_id, start, end)
+
+
 def _segments(session: Session, partner_id: int, account_id: int | None, period_start: date, period_end: date,
-              usage_until: date | None) -> list[Segment]:
-    rows = assignments_in_force(session, partner_id, account_id)
+              usage_until: date | None, source: RatingSource | None = None) -> list[Segment]:
+    src = source or RatingSource(session)
+    rows = src.assignments(partner_id, account_id)
     out: list[Segment] = []
     for i, a in enumerate(rows):
         a_end = rows[i + 1].effective_from - timedelta(days=1) if i + 1 < len(rows) else period_end
         start, end = max(a.effective_from, period_start), min(a_end, period_end)
         if end < start:
             continue
-        versions = versions_of(session, a.plan_partner_id, a.plan_id)
+        versions = src.versions(a.plan_partner_id, a.plan_id)
         # version boundaries inside [start, end]: the first version also covers days before its date
         cuts = sorted({start, *(v.effective_from for v in versions if start < v.effective_from <= end)})
         for j, s_start in enumerate(cuts):
@@ -117,18 +136,19 @@ def _segments(session: Session, partner_id: int, account_id: int | None, period_
             elif account_id is None:
                 usage = {ACTIVE_CLIENTS: Decimal(partner_active_clients(session, partner_id, s_start, u_end))}
             else:
-                usage = _period_usage(session, partner_id, account_id, s_start, u_end)
+                usage = src.usage(partner_id, account_id, s_start, u_end)
             out.append(Segment(spec, s_start, s_end, usage))
     return out
 
 
 def segments_for(session: Session, partner_id: int, account_id: int | None, period_start: date,
-                 period_end: date, usage_until: date | None = None) -> list[Segment]:
+                 period_end: date, usage_until: date | None = None,
+                 source: RatingSource | None = None) -> list[Segment]:
     """The parts of the period priced under one plan version each (assignment changes and new versions
     split the period), each with its own usage. account_id None = the partner's own partner-level plan.
     `usage_until` stops usage at that day (month-to-date previews); fees still cover the whole period."""
     _check_period(period_start, period_end)
-    return _segments(session, partner_id, account_id, period_start, period_end, usage_until)
+    return _segments(session, partner_id, account_id, period_start, period_end, usage_until, source)
 
 
 def _empty(currency: str, period_start: date, period_end: date) -> Rating:

@@ -43,6 +43,7 @@ PAGES: list[tuple[str, str, str, str, str | None]] = [
     ("Billing", "pages/billing_modes.py", "Billing modes", ":material/payments:", "billing.manage"),
 
     # -- statements pages (issue 5) --
+    ("Billing", "pages/statements.py", "Statements", ":material/receipt_long:", "statement.view"),
 
     # -- lab pages (issue 6) --
     ("Billing", "pages/lab.py", "Billing-model lab", ":material/science:", "plan.manage"),

@@ -1,0 +1,115 @@
+"""Generate a month's statements, for scheduling:
+
+    python -m core.statements_cli generate --month 2026-10 [--partner ID] [--finalise]
+
+Idempotent: drafts whose content did not change are not written, final statements are left alone, so running
+it twice changes nothing. One transaction per statement: a crash or a killed connection leaves every
+statement either fully written or not at all, and the next run picks up where this one stopped. Prints a
+summary; the exit code is 1 when any statement failed (the others are still done), 2 on bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session
+
+from core import statements
+from core.actor import SYSTEM, Actor
+from core.errors import DomainError
+from db.engine import database_url, make_engine, unit_of_work
+from db.models import Partner
+
+
+@dataclass
+class RunResult:
+    counts: Counter = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+    outcomes: list[statements.Outcome] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _partners(engine: Engine, partner_id: int | None) -> list[int]:
+    with Session(engine) as s:
+        q = select(Partner.id).order_by(Partner.id)
+        if partner_id is not None:
+            q = q.where(Partner.id == partner_id)
+        return list(s.scalars(q))
+
+
+def _one(engine: Engine, actor: Actor, key: statements.Key, finalise: bool,
+         data: statements.MonthData | None) -> statements.Outcome:
+    try:
+        with unit_of_work(engine) as s:
+            return statements.generate(s, actor, key, finalise=finalise, data=data)
+    except IntegrityError:
+        # a concurrent run created the same draft first: its row is now visible, recompute against it
+        with unit_of_work(engine) as s:
+            return statements.generate(s, actor, key, finalise=finalise, data=data)
+
+
+def run_month(engine: Engine, month: str | date, *, partner_id: int | None = None, finalise: bool = False,
+              actor: Actor = SYSTEM, log: Callable[[str], None] | None = None) -> RunResult:
+    """Generate (and optionally finalise) every statement of the month, one transaction each."""
+    result = RunResult()
+    statements.month_period(month)  # bad month -> ValidationError before anything happens
+    for pid in _partners(engine, partner_id):
+        with Session(engine) as s:
+            statements.authorize(actor, "billing.manage", pid)
+            data = statements.MonthData(s, pid, month)  # the month prefetched once: drafts computed from it
+            keys = statements.plan_month(s, actor, pid, month, data)
+            s.expunge_all()
+        for key in keys:
+            try:
+                out = _one(engine, actor, key, finalise, data)
+            except (DomainError, DBAPIError) as exc:
+                what = f"partner {pid}, {key.kind} for account {key.account_id or '-'}"
+                msg = str(exc).splitlines()[0]
+                result.errors.append(f"{what}: {msg}")
+                result.counts["error"] += 1
+                if log:
+                    log(f"ERROR {what}: {msg}")
+                continue
+            result.outcomes.append(out)
+            result.counts[out.action] += 1
+    return result
+
+
+def main(argv: list[str] | None = None, engine: Engine | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m core.statements_cli")
+    sub = ap.add_subparsers(dest="command", required=True)
+    g = sub.add_parser("generate", help="generate the statements of a month")
+    g.add_argument("--month", required=True, help="YYYY-MM")
+    g.add_argument("--partner", type=int, help="only this partner (id)")
+    g.add_argument("--finalise", action="store_true", help="also finalise (number) every statement")
+    args = ap.parse_args(argv)
+    try:
+        statements.month_period(args.month)
+    except DomainError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    own = engine is None
+    eng = engine or make_engine(database_url())
+    try:
+        res = run_month(eng, args.month, partner_id=args.partner, finalise=args.finalise,
+                        log=lambda m: print(m, file=sys.stderr))
+    finally:
+        if own:
+            eng.dispose()
+    parts = ", ".join(f"{k} {v}" for k, v in sorted(res.counts.items())) or "nothing to do"
+    print(f"Statements {args.month}: {parts}")
+    return 0 if res.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

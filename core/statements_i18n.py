@@ -1,0 +1,94 @@
+"""Statement labels in English, German and Norwegian (Bokmål), and locale formatting of dates and quantities.
+
+Partners may override any label (statement settings, `labels`); overrides sit on top of these defaults.
+Amounts are formatted by core.pricing.money.format_money (the one money formatter).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from decimal import Decimal
+
+from core.pricing.money import format_money, format_number
+
+LANGUAGES = {"en": "English", "de": "Deutsch", "nb": "Norsk (bokmål)"}
+
+LABELS: dict[str, dict[str, str]] = {
+    "en": {
+        "statement": "Statement", "collective": "Invoice", "credit_note": "Credit note", "draft": "DRAFT",
+        "void": "VOID", "number": "Number", "issued": "Date", "due": "Due date", "period": "Period",
+        "bill_to": "Bill to", "description": "Description", "quantity": "Quantity", "amount": "Amount",
+        "subtotal": "Subtotal", "tax": "Tax", "total": "Total", "usage": "Usage", "fees": "Fees",
+        "minimum": "Minimum spend", "partner_fees": "Partner fees", "credits_drawn": "Credits drawn",
+        "paid_prepaid": "Paid by {partner} with prepaid credits: {credits} credits drawn.",
+        "paid_on_demand": "Paid by {partner}: {amount} charged on demand.",
+        "credit_note_for": "Credit note for {number}", "reason": "Reason", "page": "Page",
+        "no_lines": "No charges in this period.", "section_total": "Total {name}", "credits": "credits",
+        "customer": "Customer", "status": "Status", "currency": "Currency", "kind": "Kind",
+    },
+    "de": {
+        "statement": "Abrechnung", "collective": "Rechnung", "credit_note": "Gutschrift", "draft": "ENTWURF",
+        "void": "STORNIERT", "number": "Nummer", "issued": "Datum", "due": "Fällig am", "period": "Zeitraum",
+        "bill_to": "Rechnungsempfänger", "description": "Beschreibung", "quantity": "Menge", "amount": "Betrag",
+        "subtotal": "Zwischensumme", "tax": "MwSt.", "total": "Gesamtbetrag", "usage": "Nutzung",
+        "fees": "Gebühren", "minimum": "Mindestumsatz", "partner_fees": "Partnergebühren",
+        "credits_drawn": "Verbrauchte Credits",
+        "paid_prepaid": "Bezahlt von {partner} mit Prepaid-Credits: {credits} Credits verbraucht.",
+        "paid_on_demand": "Bezahlt von {partner}: {amount} sofort belastet.",
+        "credit_note_for": "Gutschrift zu {number}", "reason": "Grund", "page": "Seite",
+        "no_lines": "Keine Kosten in diesem Zeitraum.", "section_total": "Summe {name}", "credits": "Credits",
+        "customer": "Kunde", "status": "Status", "currency": "Währung", "kind": "Art",
+    },
+    "nb": {
+        "statement": "Kontoutskrift", "collective": "Faktura", "credit_note": "Kreditnota", "draft": "UTKAST",
+        "void": "ANNULLERT", "number": "Nummer", "issued": "Dato", "due": "Forfallsdato", "period": "Periode",
+        "bill_to": "Fakturamottaker", "description": "Beskrivelse", "quantity": "Antall", "amount": "Beløp",
+        "subtotal": "Sum før mva.", "tax": "Mva.", "total": "Å betale", "usage": "Forbruk", "fees": "Gebyrer",
+        "minimum": "Minstebeløp", "partner_fees": "Partnergebyrer", "credits_drawn": "Kreditter trukket",
+        "paid_prepaid": "Betalt av {partner} med forhåndsbetalte kreditter: {credits} kreditter trukket.",
+        "paid_on_demand": "Betalt av {partner}: {amount} belastet fortløpende.",
+        "credit_note_for": "Kreditnota for {number}", "reason": "Årsak", "page": "Side",
+        "no_lines": "Ingen kostnader i perioden.", "section_total": "Sum {name}", "credits": "kreditter",
+        "customer": "Kunde", "status": "Status", "currency": "Valuta", "kind": "Type",
+    },
+}
+
+_MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def labels(language: str, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The label set of a language with the partner's overrides on top (unknown keys are ignored)."""
+    base = dict(LABELS.get(language, LABELS["en"]))
+    for key, value in (overrides or {}).items():
+        if key in base and isinstance(value, str) and value.strip():
+            base[key] = value
+    return base
+
+
+def format_date(day: date, language: str) -> str:
+    """en: 31 Oct 2026 · de: 31.10.2026 · nb: 31.10.2026."""
+    if language in ("de", "nb"):
+        return f"{day.day:02d}.{day.month:02d}.{day.year}"
+    return f"{day.day} {_MONTHS_EN[day.month - 1]} {day.year}"
+
+
+def format_period(start: date, end: date, language: str) -> str:
+    return f"{format_date(start, language)} – {format_date(end, language)}"
+
+
+def format_qty(value: Decimal | None, language: str) -> str:
+    """A quantity with the locale's separators, trailing zeros dropped ('1,200.5' / '1.200,5' / '1 200,5')."""
+    if value is None:
+        return ""
+    v = Decimal(value)
+    v = v.quantize(Decimal(1)) if v == v.to_integral_value() else v.normalize()
+    if language == "de":
+        return format_number(v, None, ".", ",")
+    if language == "nb":
+        return format_number(v, None, " ", ",")
+    return format_number(v, None, ",", ".")
+
+
+def money(amount: Decimal, currency: str, language: str) -> str:
+    return format_money(Decimal(amount), currency, language)

@@ -1,0 +1,283 @@
+"""Rendering a statement document (core.statements.document_data) as an A4 PDF (fpdf2) and as CSV.
+
+Pure functions of the document dict: a final statement renders from its snapshot, so its PDF never changes.
+The PDF uses DejaVu Sans when the font is installed (every character: ø, €, ×, –); otherwise the PDF core
+font with a safe transliteration (€ -> EUR, – -> -, ...), never a crash.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import unicodedata
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+from fpdf import FPDF
+
+from core.pricing.money import round_money
+from core.statements_i18n import format_date, format_period, format_qty, money
+
+FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"),
+             Path("/usr/local/share/fonts/dejavu"))
+FONT_FILES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf"}
+
+_TRANSLIT = {"€": "EUR", "–": "-", "—": "-", "→": "->", "…": "...", "“": '"', "”": '"', "‘": "'", "’": "'",
+             "•": "*", "\u00a0": " ", "\u202f": " ", "≥": ">=", "≤": "<="}
+
+CSV_COLUMNS = ["number", "statement_id", "kind", "status", "issuer", "addressee", "period_start", "period_end",
+               "issued_on", "due_on", "currency", "line_no", "section", "line_kind", "label", "metric", "quantity",
+               "amount", "credits", "mode", "explanation", "subtotal", "tax_rate", "tax_amount", "total",
+               "credits_drawn", "charged_on_demand", "credit_note_for", "reason"]
+
+
+def find_font_dir() -> Path | None:
+    for d in FONT_DIRS:
+        if all((d / f).exists() for f in FONT_FILES.values()):
+            return d
+    return None
+
+
+def transliterate(text: str) -> str:
+    """Latin-1 safe text for the PDF core fonts."""
+    out = []
+    for ch in text:
+        ch = _TRANSLIT.get(ch, ch)
+        try:
+            ch.encode("latin-1")
+            out.append(ch)
+        except UnicodeEncodeError:
+            plain = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode() or "?"
+            out.append(plain)
+    return "".join(out)
+
+
+class _Pdf(FPDF):
+    def __init__(self, font_dir: Path | None, footer_text: str, page_label: str):
+        super().__init__(orientation="P", unit="mm", format="A4")
+        self.unicode = font_dir is not None
+        self.footer_text = footer_text
+        self.page_label = page_label
+        self.family = "Helvetica"
+        if font_dir is not None:
+            try:
+                for style, name in FONT_FILES.items():
+                    self.add_font("DejaVu", style, str(font_dir / name))
+                self.family = "DejaVu"
+            except Exception:  # noqa: BLE001 - an unreadable font must not stop the statement: core font
+                self.unicode = False
+        self.set_auto_page_break(True, margin=22)
+        self.set_margins(18, 16, 18)
+
+    def t(self, text: object) -> str:
+        s = "" if text is None else str(text)
+        return s if self.unicode else transliterate(s)
+
+    def font(self, size: float, bold: bool = False, grey: bool = False) -> None:
+        self.set_font(self.family, "B" if bold else "", size)
+        self.set_text_color(110, 110, 110) if grey else self.set_text_color(20, 20, 20)
+
+    def footer(self) -> None:
+        self.set_y(-16)
+        self.font(7.5, grey=True)
+        if self.footer_text:
+            self.multi_cell(0, 3.6, self.t(self.footer_text), align="C")
+        self.set_y(-9)
+        self.cell(0, 4, self.t(f"{self.page_label} {self.page_no()}/{{nb}}"), align="R")
+
+
+def _d(iso: str | None, lang: str) -> str:
+    return format_date(date.fromisoformat(iso), lang) if iso else "–"
+
+
+def render_pdf(doc: dict, *, font_dir: Path | None | bool = True) -> bytes:
+    """An A4 invoice: issuer block with logo text, addressee, number and dates, period, the line table with
+    explanations (sections for a collective invoice), totals with tax, notes on who paid, footer."""
+    if font_dir is True:
+        fd = find_font_dir()
+    else:
+        fd = font_dir if font_dir and all((font_dir / f).exists() for f in FONT_FILES.values()) else None
+    lab = doc["labels"]
+    lang, cur = doc["language"], doc["currency"]
+    issuer, to = doc["issuer"], doc["addressee"]
+    pdf = _Pdf(fd, issuer.get("footer") or "", lab["page"])
+    pdf.set_title(pdf.t(f"{lab[doc['kind']]} {doc.get('number') or ''}".strip()))
+    pdf.set_author(pdf.t(issuer["name"]))
+    pdf.set_creator(pdf.t(issuer["name"]))
+    pdf.alias_nb_pages()
+    pdf.add_page()
+    width = pdf.w - pdf.l_margin - pdf.r_margin
+
+    # -- header: logo text / issuer name left, document title right
+    pdf.font(18, bold=True)
+    pdf.cell(width * 0.6, 9, pdf.t(issuer.get("logo_text") or issuer["name"]))
+    pdf.font(16, bold=True)
+    pdf.cell(width * 0.4, 9, pdf.t(lab[doc["kind"]]), align="R", new_x="LMARGIN", new_y="NEXT")
+    status = doc.get("status")
+    if status in ("draft", "void"):
+        pdf.font(11, bold=True)
+        pdf.set_text_color(200, 30, 30)
+        pdf.cell(0, 6, pdf.t(lab[status]), align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+    pdf.font(9)
+    y0 = pdf.get_y()
+    issuer_lines = [issuer["name"], *[s for s in (issuer.get("address") or "").splitlines() if s.strip()]]
+    pdf.font(9, bold=True)
+    pdf.cell(width / 2, 4.5, pdf.t(issuer_lines[0]), new_x="LMARGIN", new_y="NEXT")
+    pdf.font(9)
+    for s in issuer_lines[1:]:
+        pdf.cell(width / 2, 4.5, pdf.t(s), new_x="LMARGIN", new_y="NEXT")
+    y_issuer = pdf.get_y()
+
+    # -- meta, right column
+    meta = [(lab["number"], doc.get("number") or "–"), (lab["issued"], _d(doc.get("issued_on"), lang)),
+            (lab["due"], _d(doc.get("due_on"), lang)),
+            (lab["period"], format_period(date.fromisoformat(doc["period_start"]),
+                                          date.fromisoformat(doc["period_end"]), lang))]
+    if doc.get("credit_note_for"):
+        meta.append((lab["credit_note_for"].format(number=""), doc["credit_note_for"]))
+    pdf.set_y(y0)
+    for k, v in meta:
+        pdf.set_x(pdf.l_margin + width * 0.55)
+        pdf.font(9, grey=True)
+        pdf.cell(width * 0.18, 4.5, pdf.t(k))
+        pdf.font(9, bold=True)
+        pdf.cell(width * 0.27, 4.5, pdf.t(v), align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_y(max(y_issuer, pdf.get_y()) + 6)
+
+    # -- addressee
+    pdf.font(8, grey=True)
+    pdf.cell(0, 4, pdf.t(lab["bill_to"]), new_x="LMARGIN", new_y="NEXT")
+    pdf.font(10, bold=True)
+    pdf.cell(0, 5, pdf.t(to["name"]), new_x="LMARGIN", new_y="NEXT")
+    pdf.font(9)
+    for s in [to.get("contact"), *(to.get("address") or "").splitlines(), to.get("country"),
+              to.get("vat_id"), to.get("email")]:
+        if s and str(s).strip():
+            pdf.cell(0, 4.5, pdf.t(s), new_x="LMARGIN", new_y="NEXT")
+    if doc.get("reason"):
+        pdf.ln(2)
+        pdf.font(9, bold=True)
+        pdf.multi_cell(0, 4.5, pdf.t(f"{lab['reason']}: {doc['reason']}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(5)
+
+    # -- line table
+    cw = (width * 0.62, width * 0.14, width * 0.24)
+
+    def head() -> None:
+        pdf.set_fill_color(235, 238, 242)
+        pdf.font(9, bold=True)
+        pdf.cell(cw[0], 7, pdf.t(lab["description"]), fill=True)
+        pdf.cell(cw[1], 7, pdf.t(lab["quantity"]), fill=True, align="R")
+        pdf.cell(cw[2], 7, pdf.t(lab["amount"]), fill=True, align="R", new_x="LMARGIN", new_y="NEXT")
+
+    head()
+    section = object()
+    section_sum = Decimal(0)
+    lines = doc["lines"]
+
+    def section_total(name: str | None) -> None:
+        if name:
+            pdf.font(9, bold=True)
+            pdf.cell(cw[0] + cw[1], 6, pdf.t(lab["section_total"].format(name=name)), align="R")
+            pdf.cell(cw[2], 6, pdf.t(money(section_sum, cur, lang)), align="R", new_x="LMARGIN", new_y="NEXT")
+
+    if not lines:
+        pdf.font(9, grey=True)
+        pdf.cell(0, 7, pdf.t(lab["no_lines"]), new_x="LMARGIN", new_y="NEXT")
+    for ln in lines:
+        if ln.get("section") != section:
+            if section is not object() and isinstance(section, str):
+                section_total(section)
+            section = ln.get("section")
+            section_sum = Decimal(0)
+            title = section or (lab["partner_fees"] if ln["kind"] == "partner_fee" else None)
+            if title:
+                pdf.ln(1)
+                pdf.font(10, bold=True)
+                pdf.cell(0, 7, pdf.t(title), new_x="LMARGIN", new_y="NEXT")
+        if pdf.will_page_break(14):
+            pdf.add_page()
+            head()
+        amount = Decimal(ln["amount"])
+        section_sum += amount
+        y = pdf.get_y()
+        pdf.font(9, bold=True)
+        pdf.multi_cell(cw[0], 4.8, pdf.t(ln["label"]), new_x="RIGHT", new_y="TOP")
+        pdf.font(9)
+        qty = format_qty(Decimal(ln["quantity"]), lang) if ln.get("quantity") not in (None, "") else ""
+        pdf.cell(cw[1], 4.8, pdf.t(qty), align="R")
+        pdf.cell(cw[2], 4.8, pdf.t(money(amount, cur, lang)), align="R", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_y(max(pdf.get_y(), y + 4.8))
+        expl = ln.get("explanation") or ""
+        if ln.get("credits") not in (None, "") and "credit" not in expl:
+            expl = f"{expl} ({format_qty(Decimal(ln['credits']), lang)} {lab['credits']})".strip()
+        if expl:
+            pdf.font(7.5, grey=True)
+            pdf.multi_cell(cw[0], 3.8, pdf.t(expl), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_draw_color(225, 225, 225)
+        pdf.line(pdf.l_margin, pdf.get_y() + 0.8, pdf.l_margin + width, pdf.get_y() + 0.8)
+        pdf.ln(1.6)
+    if isinstance(section, str):
+        section_total(section)
+
+    # -- totals
+    pdf.ln(3)
+    totals = [(lab["subtotal"], money(Decimal(doc["subtotal"]), cur, lang), False)]
+    if doc.get("tax_rate") not in (None, "") and Decimal(doc["tax_rate"]) != 0:
+        rate_txt = format_qty(Decimal(doc["tax_rate"]), lang)
+        totals.append((f"{lab['tax']} {rate_txt} %", money(Decimal(doc["tax_amount"]), cur, lang), False))
+    totals.append((lab["total"], money(Decimal(doc["total"]), cur, lang), True))
+    for k, v, bold in totals:
+        pdf.set_x(pdf.l_margin + width * 0.5)
+        pdf.font(10 if bold else 9, bold=bold)
+        pdf.cell(width * 0.26, 6, pdf.t(k), align="R")
+        pdf.cell(width * 0.24, 6, pdf.t(v), align="R", new_x="LMARGIN", new_y="NEXT")
+
+    # -- who paid (partner-paid statements)
+    notes = []
+    if doc.get("credits_drawn") not in (None, ""):
+        notes.append(lab["paid_prepaid"].format(partner=doc["issuer"]["name"],
+                                                credits=format_qty(Decimal(doc["credits_drawn"]), lang)))
+    if doc.get("charged_on_demand") not in (None, ""):
+        amt = round_money(Decimal(doc["charged_on_demand"]), cur)
+        notes.append(lab["paid_on_demand"].format(partner=doc["issuer"]["name"], amount=money(amt, cur, lang)))
+    if notes:
+        pdf.ln(4)
+        pdf.font(9)
+        for n in notes:
+            pdf.multi_cell(0, 4.8, pdf.t(n), new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
+
+
+def _plain(amount: str | None, currency: str) -> str:
+    return "" if amount in (None, "") else str(round_money(Decimal(amount), currency))
+
+
+def render_csv(docs: list[dict]) -> str:
+    """One row per statement line (a statement without lines gets one row); amounts as plain decimals
+    rounded to the currency, dates ISO: for spreadsheets and accounting imports."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for d in docs:
+        cur = d["currency"]
+        head = {"number": d.get("number") or "", "statement_id": d["id"], "kind": d["kind"], "status": d["status"],
+                "issuer": d["issuer"]["name"], "addressee": d["addressee"]["name"],
+                "period_start": d["period_start"], "period_end": d["period_end"], "issued_on": d.get("issued_on") or "",
+                "due_on": d.get("due_on") or "", "currency": cur, "subtotal": _plain(d["subtotal"], cur),
+                "tax_rate": d.get("tax_rate") or "", "tax_amount": _plain(d["tax_amount"], cur),
+                "total": _plain(d["total"], cur), "credits_drawn": d.get("credits_drawn") or "",
+                "charged_on_demand": _plain(d.get("charged_on_demand"), cur),
+                "credit_note_for": d.get("credit_note_for") or "", "reason": d.get("reason") or ""}
+        for ln in d["lines"] or [{}]:
+            row = dict(head)
+            if ln:
+                row.update({"line_no": ln["line_no"], "section": ln.get("section") or "", "line_kind": ln["kind"],
+                            "label": ln["label"], "metric": ln.get("metric") or "",
+                            "quantity": ln.get("quantity") or "", "amount": _plain(ln["amount"], cur),
+                            "credits": ln.get("credits") or "", "mode": ln.get("mode") or "",
+                            "explanation": ln.get("explanation") or ""})
+            w.writerow([row.get(c, "") for c in CSV_COLUMNS])
+    return buf.getvalue()

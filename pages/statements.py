@@ -1,0 +1,192 @@
+"""Statements: a month's statements per customer (and the partner's collective invoice) — generate drafts,
+open one with its lines and explanations, finalise, void, credit notes, PDF / CSV downloads — and the
+partner's statement branding and language. Managers see their own account's final statements, read-only."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pandas as pd
+import streamlit as st
+
+from core import accounts, statements
+from core.errors import DomainError
+from core.permissions import allowed
+from core.pricing.money import format_money, format_quantity
+from core.statements_i18n import LANGUAGES
+from pages.common import field_error, read, require, run_action, show_flash
+
+actor = require("statement.view")
+st.title("Statements")
+show_flash()
+
+opened = st.session_state.get("open_account")  # (partner_id, account_id) from the Customers page
+partner_id = actor.partner_id
+if actor.is_admin:
+    options = {p.id: p.name for p in read(accounts.list_partners, actor)}
+    ids = list(options)
+    default = ids.index(opened[0]) if opened and opened[0] in options else 0
+    partner_id = st.selectbox("Partner", ids, index=default, format_func=options.get, key="stm_partner")
+
+KIND = {"statement": "Statement", "collective": "Collective invoice", "credit_note": "Credit note"}
+can_manage = allowed(actor, "billing.manage", partner_id)
+can_brand = allowed(actor, "partner.settings", partner_id)
+tab_names = ["Statements"] + (["Branding & language"] if can_brand else [])
+tabs = dict(zip(tab_names, st.tabs(tab_names), strict=True))
+
+with tabs["Statements"]:
+    months = statements.recent_months()
+    c1, c2 = st.columns([1, 2])
+    month = c1.selectbox("Month", months, index=1, key="stm_month")
+    account_filter = None
+    if actor.is_staff:
+        accs = read(accounts.list_accounts, actor, partner_id=partner_id, statuses=("active", "suspended", "deleted"))
+        names = {a.id: a.name for a in accs}
+        choices = [None, *names]
+        pre = opened[1] if opened and opened[0] == partner_id and opened[1] in names else None
+        account_filter = c2.selectbox("Customer", choices, index=choices.index(pre),
+                                      format_func=lambda i: "(all customers and the collective invoice)"
+                                      if i is None else names[i], key="stm_customer")
+    if can_manage:
+        if st.button(f"Generate drafts for {month}", type="primary", key="stm_generate",
+                     help="Creates or recomputes every draft of the month; final statements are left alone."):
+            out = run_action(statements.generate_month, actor, partner_id, month)
+            if out is not None:
+                counts: dict[str, int] = {}
+                for o in out:
+                    counts[o.action] = counts.get(o.action, 0) + 1
+                summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing to bill"
+                st.session_state["flash"] = ("success", f"Drafts for {month}: {summary}.")
+                st.rerun()
+
+    rows = read(statements.list_statements, actor, partner_id, month=month, account_id=account_filter)
+    if not rows:
+        st.info(f"No statements for {month} yet." + (" Generate the drafts above." if can_manage else ""))
+    else:
+        st.dataframe(pd.DataFrame([{
+            "Customer": r.addressee, "Kind": KIND[r.kind], "Status": r.status, "Number": r.number or "",
+            "Issuer": r.issuer, "Total": format_money(r.total, r.currency),
+            "Credits drawn": format_quantity(r.credits_drawn) if r.credits_drawn is not None else "",
+        } for r in rows]), hide_index=True, width="stretch", key="stm_table")
+        try:
+            month_csv = read(statements.export_month_csv, actor, partner_id, month)
+            st.download_button(f"Export {month} as CSV", month_csv, file_name=f"statements-{month}.csv",
+                               mime="text/csv", key="stm_month_csv")
+        except DomainError as exc:
+            st.error(str(exc))
+
+        by_id = {r.id: r for r in rows}
+        sid = st.selectbox("Open statement", list(by_id), key="stm_open",
+                           format_func=lambda i: f"{by_id[i].addressee} · {KIND[by_id[i].kind]} from "
+                                                 f"{by_id[i].issuer} · {by_id[i].number or by_id[i].status}")
+        row = by_id[sid]
+        doc = read(statements.get_statement, actor, partner_id, sid)
+        st.subheader(f"{KIND[row.kind]} {doc.get('number') or '(draft)'}")
+        st.markdown(f"**Issuer:** {doc['issuer']['name']} · **To:** {doc['addressee']['name']} · "
+                    f"**Period:** {doc['period_start']} – {doc['period_end']} · **Status:** {row.status}")
+        if doc.get("modes") and row.kind == "statement":
+            st.caption("Billing mode: " + "; ".join(f"{statements.mode_label(m[2])} {m[0]} – {m[1]}"
+                                                    for m in doc["modes"]))
+        if doc.get("reason"):
+            st.caption(f"Reason: {doc['reason']} (credit note for {doc.get('credit_note_for')})")
+        if doc.get("void_reason"):
+            st.warning(f"Void: {doc['void_reason']}")
+        cur = doc["currency"]
+        if doc["lines"]:
+            st.dataframe(pd.DataFrame([{
+                "#": ln["line_no"], "Section": ln.get("section") or "", "Description": ln["label"],
+                "Quantity": ln.get("quantity") or "", "Amount": format_money(Decimal(ln["amount"]), cur),
+                "Explanation": ln.get("explanation") or "",
+            } for ln in doc["lines"]]), hide_index=True, width="stretch", key="stm_lines")
+        else:
+            st.info("No charges in this period.")
+        t1, t2, t3 = st.columns(3)
+        t1.metric("Subtotal", format_money(Decimal(doc["subtotal"]), cur))
+        tax_label = f"Tax {doc['tax_rate'].rstrip('0').rstrip('.')} %" if doc.get("tax_rate") else "Tax"
+        t2.metric(tax_label, format_money(Decimal(doc["tax_amount"]), cur))
+        t3.metric("Total", format_money(Decimal(doc["total"]), cur))
+        if doc.get("credits_drawn"):
+            st.caption(f"Paid by {doc['issuer']['name']} with prepaid credits: {doc['credits_drawn']} credits drawn.")
+        if doc.get("charged_on_demand"):
+            st.caption(f"Charged on demand to {doc['issuer']['name']}: "
+                       f"{format_money(Decimal(doc['charged_on_demand']), cur)}.")
+
+        d1, d2 = st.columns(2)
+        stem = (doc.get("number") or f"draft-{sid}").lower()
+        try:
+            d1.download_button("Download PDF", read(statements.export_pdf, actor, partner_id, sid),
+                               file_name=f"{stem}.pdf", mime="application/pdf", key="stm_pdf")
+            d2.download_button("Download CSV", read(statements.export_csv, actor, partner_id, sid),
+                               file_name=f"{stem}.csv", mime="text/csv", key="stm_csv")
+        except DomainError as exc:
+            st.error(str(exc))
+
+        if statements.may_issue(actor, partner_id, row.issuer_partner_id) and row.kind != "credit_note":
+            if row.status == "draft":
+                b1, b2 = st.columns(2)
+                if b1.button("Finalise", type="primary", key="stm_finalise",
+                             help="Numbers the statement and freezes it; late usage becomes a correction."):
+                    if run_action(statements.finalise, actor, partner_id, sid, success="Statement finalised."):
+                        st.rerun()
+                if b2.button("Void draft", key="stm_void_draft"):
+                    if run_action(statements.void, actor, partner_id, sid, success="Draft voided."):
+                        st.rerun()
+            elif row.status == "final":
+                with st.expander("Credit note or void"):
+                    reason = st.text_input("Reason", key="stm_reason")
+                    field_error("reason")
+                    picked = st.multiselect("Lines to credit (none = all open lines)",
+                                            [ln["line_no"] for ln in doc["lines"]], key="stm_cn_lines",
+                                            format_func=lambda n: f"{n}: {doc['lines'][n - 1]['label']}")
+                    field_error("lines")
+                    b1, b2 = st.columns(2)
+                    if b1.button("Issue credit note", key="stm_credit"):
+                        if run_action(statements.create_credit_note, actor, partner_id, sid, reason,
+                                      picked or None, success="Credit note issued."):
+                            st.rerun()
+                    if b2.button("Void with full credit note", key="stm_void"):
+                        if run_action(statements.void, actor, partner_id, sid, reason,
+                                      success="Statement voided; credit note issued."):
+                            st.rerun()
+        elif can_manage and row.status == "draft" and row.kind != "credit_note":
+            st.caption("The platform issues this statement: it finalises it.")
+
+if "Branding & language" in tabs:
+    with tabs["Branding & language"]:
+        b = read(statements.get_settings, actor, partner_id)
+        st.caption("How your statements look to the customers you bill yourself (partner-pays modes). "
+                   "Final statements keep the branding they were issued with.")
+        with st.form("stm_settings"):
+            c1, c2 = st.columns(2)
+            display_name = c1.text_input("Name on statements", value=b.display_name, key="set_name")
+            with c1:
+                field_error("display_name")
+            logo_text = c2.text_input("Logo text", value=b.logo_text, key="set_logo")
+            address = c1.text_area("Address", value=b.address, key="set_address", height=90)
+            footer = c2.text_area("Footer", value=b.footer, key="set_footer", height=90)
+            langs = list(LANGUAGES)
+            language = c1.selectbox("Language", langs, index=langs.index(b.language), format_func=LANGUAGES.get,
+                                    key="set_language")
+            tax = c2.text_input("Tax rate % (empty = no tax line)",
+                                value="" if b.tax_rate is None else format_quantity(b.tax_rate), key="set_tax")
+            with c2:
+                field_error("tax_rate")
+            terms = c1.number_input("Payment terms (days)", min_value=0, max_value=365,
+                                    value=int(b.payment_terms_days), key="set_terms")
+            prefix = c2.text_input("Number prefix", value=b.number_prefix, key="set_prefix")
+            with c2:
+                field_error("number_prefix")
+            overrides = st.text_area("Label overrides (one `key = text` per line, e.g. `total = Amount due`)",
+                                     value="\n".join(f"{k} = {v}" for k, v in b.labels.items()), key="set_labels")
+            field_error("labels")
+            if st.form_submit_button("Save branding", type="primary"):
+                try:
+                    parsed = statements.parse_label_overrides(overrides)
+                except DomainError as exc:
+                    st.session_state["field_errors"] = {"labels": str(exc)}
+                    parsed = None
+                if parsed is not None and run_action(
+                        statements.save_settings, actor, partner_id, display_name=display_name, address=address,
+                        logo_text=logo_text, footer=footer, labels_=parsed, language=language, tax_rate=tax,
+                        payment_terms_days=terms, number_prefix=prefix, success="Branding saved."):
+                    st.rerun()
