@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from core.actor import SYSTEM, Actor
 from core.usage import record_events
 from core.usage_reports import account_series, usage_history, usage_summary
+from db.engine import make_engine
 from seeds import bulk
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
@@ -358,6 +359,21 @@ def statements_month(ctx: BenchContext) -> Figures:
     from bench.statements import last_full_month, measure
 
     return measure(ctx.engine, last_full_month(ctx.end.date()))
+
+
+# ---------------------------------------------------------------- wallet draws (bench/wallet.py)
+
+
+@measurement
+def wallet_draws(ctx: BenchContext) -> Figures:
+    """Concurrent prepaid-credit draws from 8 workers (bench/wallet.py), on the benchmark database."""
+    from bench.wallet import WORKERS, measure
+
+    engine = make_engine(ctx.url, pool_size=WORKERS + 2)
+    try:
+        return measure(engine)
+    finally:
+        engine.dispose()
 
 
 # ---------------------------------------------------------------- the billing-model lab (issue 6)
