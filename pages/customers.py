@@ -1,4 +1,5 @@
-"""Customers: the partner's customer accounts — search, filter, create, edit, suspend, delete, restore."""
+"""Customers: the partner's customer accounts — search, filter, create; per client: Edit, Delete,
+Suspend/Reactivate, Reporting, Billing, Pricing, Log in as; and the client's users."""
 
 from __future__ import annotations
 
@@ -24,6 +25,13 @@ if actor.is_admin:
 country_codes = sorted(countries(), key=lambda c: countries()[c])
 currency_codes = sorted(currencies())
 STATUS_OPTIONS = ["active", "suspended", "deleted"]
+
+# Pages a client row links to (they read st.session_state["open_account"] to preselect the client).
+CLIENT_LINKS = [
+    ("pages/usage_account.py", "Reporting", ":material/monitoring:"),
+    ("pages/statements.py", "Billing", ":material/receipt_long:"),
+    ("pages/pricing.py", "Pricing", ":material/sell:"),
+]
 
 
 def account_form(prefix: str, values: dict, submit_label: str) -> tuple[bool, dict]:
@@ -53,32 +61,88 @@ def account_form(prefix: str, values: dict, submit_label: str) -> tuple[bool, di
         data["currency"] = c2.selectbox("Currency", currency_codes, index=currency_codes.index(currency),
                                         key=f"{prefix}_currency")
         submitted = st.form_submit_button(submit_label, type="primary")
-    return submitted, data
+    return submitted, {k: v or None for k, v in data.items()}
 
 
-def render_client_actions(actor, partner_id: int, acc) -> None:
-    """The row actions for one client: Reporting, Billing, Log in as (Edit and Delete are the tabs below)."""
-    cols = st.columns(4)
-    for col, (path, label, icon) in zip(cols, CLIENT_LINKS, strict=False):
+def close_dialog() -> None:
+    st.session_state.pop("cust_dialog", None)
+
+
+@st.dialog("Edit customer account", width="large", on_dismiss=close_dialog)
+def edit_dialog(acc) -> None:
+    submitted, data = account_form(f"edit{acc.id}", accounts.account_snapshot(acc), "Save changes")
+    if submitted and run_action(accounts.update_account, actor, partner_id, acc.id, success="Changes saved.",
+                                **data) is not None:
+        close_dialog()
+        st.rerun()
+
+
+@st.dialog("Delete customer account", on_dismiss=close_dialog)
+def delete_dialog(acc) -> None:
+    st.write(f"Deleting **{acc.name}** ends its users' access. The account and its history are kept; "
+             "a platform admin can restore it.")
+    confirm = st.text_input(f"Type the account name “{acc.name}” to confirm", key="cust_del_confirm")
+    c1, c2 = st.columns(2)
+    if c1.button("Delete account", key="cust_delete", type="primary", icon=":material/delete:",
+                 disabled=confirm.strip() != acc.name):
+        if run_action(accounts.delete_account, actor, partner_id, acc.id, success=f"“{acc.name}” deleted."):
+            close_dialog()
+            st.session_state.pop("cust_open", None)
+            st.rerun()
+    if c2.button("Cancel", key="cust_delete_cancel"):
+        close_dialog()
+        st.rerun()
+
+
+def client_actions(acc) -> None:
+    """Everything one can do with a client, in one bar."""
+    active = acc.status != "deleted"
+    buttons = []
+    if active:
+        buttons.append(("Edit", ":material/edit:", "cust_edit"))
+    for path, label, icon in CLIENT_LINKS:
         if any(p[1] == path for p in visible_pages(actor)):
-            if col.button(label, key=f"cust_go_{path}", icon=icon, use_container_width=True):
-                st.session_state["open_account"] = (partner_id, acc.id)
-                st.switch_page(path)
-    if allowed(actor, "impersonate", partner_id, acc.id) and acc.status == "active":
-        if cols[3].button("Log in as", key="cust_impersonate", icon=":material/login:", use_container_width=True,
-                          help="See the app as this customer's Manager. Every action is recorded under both names."):
-            target = run_action(impersonation.start, actor, partner_id, acc.id)
-            if target is not None:
-                start_impersonation(target)
-                st.rerun()
+            buttons.append((label, icon, f"cust_go_{label.lower()}"))
+    if acc.status == "active" and allowed(actor, "impersonate", partner_id, acc.id):
+        buttons.append(("Log in as", ":material/login:", "cust_impersonate"))
+    if acc.status == "active":
+        buttons.append(("Suspend", ":material/pause_circle:", "cust_suspend"))
+    elif acc.status == "suspended":
+        buttons.append(("Reactivate", ":material/play_circle:", "cust_reactivate"))
+    if active:
+        buttons.append(("Delete", ":material/delete:", "cust_delete_open"))
+    elif allowed(actor, "account.restore", partner_id, acc.id):
+        buttons.append(("Restore", ":material/restore:", "cust_restore"))
+    cols = st.columns(len(buttons))
+    clicked = None
+    for col, (label, icon, key) in zip(cols, buttons, strict=True):
+        if col.button(label, key=key, icon=icon, use_container_width=True):
+            clicked = key
+    if clicked == "cust_edit":
+        st.session_state["cust_dialog"] = ("edit", acc.id)
+    elif clicked == "cust_delete_open":
+        st.session_state["cust_dialog"] = ("delete", acc.id)
+    elif clicked and clicked.startswith("cust_go_"):
+        path = next(p for p, label, _ in CLIENT_LINKS if f"cust_go_{label.lower()}" == clicked)
+        st.session_state["open_account"] = (partner_id, acc.id)
+        st.switch_page(path)
+    elif clicked == "cust_impersonate":
+        target = run_action(impersonation.start, actor, partner_id, acc.id)
+        if target is not None:
+            start_impersonation(target)
+            st.rerun()
+    elif clicked in ("cust_suspend", "cust_reactivate", "cust_restore"):
+        fn, msg = {"cust_suspend": (accounts.suspend_account, "Account suspended: its users cannot log in."),
+                   "cust_reactivate": (accounts.reactivate_account, "Account reactivated."),
+                   "cust_restore": (accounts.restore_account, "Account restored.")}[clicked]
+        if run_action(fn, actor, partner_id, acc.id, success=msg):
+            st.rerun()
+    dialog = st.session_state.get("cust_dialog")
+    if dialog == ("edit", acc.id):
+        edit_dialog(acc)
+    elif dialog == ("delete", acc.id):
+        delete_dialog(acc)
 
-
-# Pages a client row links to (they read st.session_state["open_account"] to preselect the client).
-CLIENT_LINKS = [
-    ("pages/usage_account.py", "Reporting", ":material/monitoring:"),
-    ("pages/statements.py", "Billing", ":material/receipt_long:"),
-    ("pages/pricing.py", "Pricing", ":material/sell:"),
-]
 
 # ------------------------------------------------------------------ list
 c1, c2 = st.columns([3, 2])
@@ -90,66 +154,44 @@ if rows:
     df = pd.DataFrame([{"Id": r.id, "Customer": r.name, "Contact": r.contact_email or "", "Country": r.country,
                         "Currency": r.currency, "Status": r.status, "Users": r.users,
                         "Created": r.created_at.date()} for r in rows])
-    st.dataframe(df, hide_index=True, use_container_width=True, key="cust_table")
-    st.caption(f"{len(rows)} customer account(s)")
+    event = st.dataframe(df, hide_index=True, use_container_width=True, key="cust_table", on_select="rerun",
+                         selection_mode="single-row")
+    picked = event.selection.rows if event is not None and hasattr(event, "selection") else []
+    if picked and picked[0] < len(rows):
+        st.session_state["cust_pick"] = rows[picked[0]].id
+    st.caption(f"{len(rows)} customer account(s) · select a row to work with it")
 else:
     st.info("No customer accounts match." if search or statuses != ["active", "suspended"]
             else "No customer accounts yet: create the first one below.")
 
 # ------------------------------------------------------------------ create
 with st.expander("New customer account", icon=":material/add:", expanded=not rows):
-    submitted, data = account_form("new", {"currency": read(accounts.get_partner, partner_id).currency}, "Create customer")
+    submitted, data = account_form("new", {"currency": read(accounts.get_partner, partner_id).currency},
+                                   "Create customer")
     if submitted:
-        acc = run_action(accounts.create_account, actor, partner_id=partner_id, success=None,
-                         **{k: v or None for k, v in data.items()})
+        acc = run_action(accounts.create_account, actor, partner_id=partner_id, **data)
         if acc is not None:
             st.session_state["flash"] = ("success", f"Customer account “{acc.name}” created.")
             st.session_state["cust_open"] = acc.id
+            st.session_state.pop("cust_pick", None)
             st.rerun()
 
-# ------------------------------------------------------------------ detail
+# ------------------------------------------------------------------ one client
 if rows:
     ids = [r.id for r in rows]
     by_id = {r.id: r for r in rows}
-    default = st.session_state.get("cust_open")
+    opened = st.session_state.pop("cust_open", None)
+    if opened in ids:
+        st.session_state["cust_pick"] = opened
+    if st.session_state.get("cust_pick") not in ids:
+        st.session_state.pop("cust_pick", None)
     st.divider()
-    open_id = st.selectbox("Open customer account", ids, index=ids.index(default) if default in ids else 0,
+    open_id = st.selectbox("Customer account", ids,
                            format_func=lambda i: f"{by_id[i].name} (#{i}, {by_id[i].status})", key="cust_pick")
     acc = read(accounts.get_account, actor, partner_id, open_id)
     st.subheader(acc.name)
-    st.caption(f"Customer #{acc.id} · {acc.status} · {countries().get(acc.country, acc.country)} · {acc.currency}")
-    render_client_actions(actor, partner_id, acc)
-    tab_details, tab_users, tab_actions = st.tabs(["Details", "Users", "Status"])
-    with tab_details:
-        if acc.status == "deleted":
-            st.info("This account is deleted. A platform admin can restore it.")
-        else:
-            submitted, data = account_form(f"edit{acc.id}", accounts.account_snapshot(acc), "Save changes")
-            if submitted:
-                if run_action(accounts.update_account, actor, partner_id, acc.id, success="Changes saved.",
-                              **{k: v or None for k, v in data.items()}) is not None:
-                    st.rerun()
-    with tab_users:
-        render_users(actor, partner_id, acc.id, key_prefix=f"cu{acc.id}")
-    with tab_actions:
-        if acc.status == "active":
-            if st.button("Suspend account", key="cust_suspend", icon=":material/pause_circle:"):
-                if run_action(accounts.suspend_account, actor, partner_id, acc.id, success="Account suspended."):
-                    st.rerun()
-            st.caption("Suspending blocks the account's users from logging in until it is reactivated.")
-        elif acc.status == "suspended":
-            if st.button("Reactivate account", key="cust_reactivate", icon=":material/play_circle:"):
-                if run_action(accounts.reactivate_account, actor, partner_id, acc.id, success="Account reactivated."):
-                    st.rerun()
-        if acc.status in ("active", "suspended"):
-            st.markdown("**Delete account**")
-            confirm = st.text_input(f"Type the account name “{acc.name}” to confirm deletion", key="cust_del_confirm")
-            if st.button("Delete account", key="cust_delete", type="primary", icon=":material/delete:",
-                         disabled=confirm.strip() != acc.name):
-                if run_action(accounts.delete_account, actor, partner_id, acc.id, success=f"“{acc.name}” deleted."):
-                    st.session_state.pop("cust_open", None)
-                    st.rerun()
-        if acc.status == "deleted" and allowed(actor, "account.restore", partner_id, acc.id):
-            if st.button("Restore account", key="cust_restore", icon=":material/restore:"):
-                if run_action(accounts.restore_account, actor, partner_id, acc.id, success="Account restored."):
-                    st.rerun()
+    st.caption(f"Customer #{acc.id} · {acc.status} · {countries().get(acc.country, acc.country)} · {acc.currency}"
+               + (f" · {acc.contact_email}" if acc.contact_email else ""))
+    client_actions(acc)
+    st.markdown("#### Users")
+    render_users(actor, partner_id, acc.id, key_prefix=f"cu{acc.id}")

@@ -121,10 +121,9 @@ def test_customers_search_filter_and_suspend_delete(world, engine):
     assert not at.exception
     with Session(engine) as s:
         assert s.get(CustomerAccount, (world.a.partner_id, world.a.other_account_id)).status == "suspended"
-    at.run()
     at.selectbox(key="cust_pick").select(world.a.other_account_id).run()
-    # deletion needs the name typed
-    assert at.button(key="cust_delete").disabled
+    at.button(key="cust_delete_open").click().run()
+    assert at.button(key="cust_delete").disabled  # deletion needs the name typed
     at.text_input(key="cust_del_confirm").input("Customer a2").run()
     at.button(key="cust_delete").click().run()
     with Session(engine) as s:
@@ -136,11 +135,29 @@ def test_customers_detail_lists_users_and_edit(world, engine):
     at.selectbox(key="cust_pick").select(world.a.account_id).run()
     emails = at.dataframe[1].value["E-mail"].tolist()
     assert "annotator-a@test.example" in emails
+    at.button(key="cust_edit").click().run()
     key = f"edit{world.a.account_id}"
+    at.text_input(key=f"{key}_name").input("")
+    at.button(key=f"FormSubmitter:{key}_form-Save changes").click().run()
+    assert "Organisation name is required." in texts(at)  # shown in the dialog, nothing written
     at.text_input(key=f"{key}_name").input("Customer a1 Renamed")
     at.button(key=f"FormSubmitter:{key}_form-Save changes").click().run()
     with Session(engine) as s:
         assert s.get(CustomerAccount, (world.a.partner_id, world.a.account_id)).name == "Customer a1 Renamed"
+
+
+def test_admin_restores_a_deleted_customer(world, engine):
+    from core import accounts
+
+    with Session(engine) as s, s.begin():
+        accounts.delete_account(s, world.a.staff, world.a.partner_id, world.a.other_account_id)
+    at = app(world.admin, "pages/customers.py")
+    at.selectbox(key="cust_partner").select(world.a.partner_id).run()
+    at.multiselect(key="cust_status").select("deleted").run()
+    at.selectbox(key="cust_pick").select(world.a.other_account_id).run()
+    at.button(key="cust_restore").click().run()
+    with Session(engine) as s:
+        assert s.get(CustomerAccount, (world.a.partner_id, world.a.other_account_id)).status == "active"
 
 
 def test_users_page_manager_adds_user_and_bad_email(world, engine):

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import CustomerAccount
-from tests.browser.conftest import login, shot, wait_app
+from tests.browser.conftest import login, settle, shot, wait_app
 from tests.factories import PASSWORD
 
 
@@ -60,3 +60,22 @@ def test_partner_logs_in_as_customer_manager_and_back(world, app_url, page):
     page.get_by_role("button", name="Back to my account").click()
     page.get_by_text("Welcome, Staff a").wait_for(timeout=20000)
     assert page.get_by_text("You are logged in as").count() == 0
+
+
+def test_client_actions_edit_dialog_and_reporting(world, app_url, page, engine):
+    login(page, app_url, "staff-a@test.example", PASSWORD)
+    page.get_by_role("link", name="Customers").first.click()
+    page.get_by_role("heading", name="Customer a1").wait_for(timeout=20000)
+    page.get_by_role("button", name="Edit").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Organisation name").fill("Customer a1 Edited")
+    dialog.get_by_role("button", name="Save changes").click()
+    page.get_by_text("Changes saved.").first.wait_for(timeout=20000)
+    with Session(engine) as s:
+        assert s.get(CustomerAccount, (world.a.partner_id, world.a.account_id)).name == "Customer a1 Edited"
+    shot(page, "foundation-client-edited")
+    page.get_by_role("button", name="Reporting").click()
+    page.get_by_role("heading", name="Customer usage").wait_for(timeout=20000)
+    settle(page)
+    assert "account=%d" % world.a.account_id in page.url
+    shot(page, "foundation-client-reporting")
