@@ -7,6 +7,7 @@ loading the small foundation file (seeds/foundation.toml) for whoever still want
 from __future__ import annotations
 
 import tomllib
+from datetime import date, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine, func, select
@@ -71,4 +72,26 @@ def load_default_demo_if_empty(engine: Engine) -> bool:
         print("Database already has data: demo not loaded.")
         return False
     print("Demo data loaded.", summary.text())
+    demo_statements(engine)
     return True
+
+
+def demo_statements(engine: Engine, today: date | None = None) -> None:
+    """Give the demo a billing history: final (numbered) statements for the month before last and drafts
+    for the last full month, for every partner, as the monthly run would have made them."""
+    from core import statements
+    from core.actor import SYSTEM
+    from db.engine import unit_of_work
+    from db.models import Partner
+
+    first = (today or date.today()).replace(day=1)
+    last_month = (first - timedelta(days=1)).replace(day=1)
+    month_before = (last_month - timedelta(days=1)).replace(day=1)
+    with Session(engine) as s:
+        partner_ids = list(s.scalars(select(Partner.id).where(~Partner.is_house).order_by(Partner.id)))
+    made = 0
+    for month, finalise in ((month_before, True), (last_month, False)):
+        for pid in partner_ids:
+            with unit_of_work(engine) as s:
+                made += len(statements.generate_month(s, SYSTEM, pid, month, finalise=finalise))
+    print(f"Statements: {month_before:%Y-%m} final, {last_month:%Y-%m} drafts ({made} in all).")
