@@ -200,19 +200,43 @@ def _values(session: Session, scope: Scope, start: date, end: date, *, grain: st
       SELECT DISTINCT ON ({per_account}) {per_account}, last_qty AS v FROM ({src}) x
       ORDER BY {per_account}, last_at DESC, last_event_id DESC) y
     GROUP BY b, {keys_c}metric""")
+    uq_sql = None
     if params["uq"]:
-        # distinct (account, value) pairs by hashing, then counted per account: cheaper than a sort per
-        # account (count(DISTINCT)) on the ~100k pairs of a platform-wide year; needs work_mem (below)
-        parts.append(f"""
-    SELECT b, {keys_c}metric, count(*) FROM (
-      SELECT DISTINCT {bucket} AS b, partner_id, account_id, metric, value
+        # distinct (account, value) pairs, read in the order of ix_usage_distinct_count_order so that a
+        # Unique step over a sorted index-only scan does it (no hash of ~100k groups); see _run_unique
+        if grain is None:  # no bucket: the DISTINCT follows the index order exactly (no sort at all)
+            uq_sql = f"""
+    SELECT CAST(NULL AS date) AS b, {keys_c}metric, count(*) AS value FROM (
+      SELECT DISTINCT partner_id, metric, account_id, value
       FROM usage_distinct WHERE day BETWEEN :s AND :e AND metric = ANY(:uq){w}) y
-    GROUP BY b, {keys_c}metric""")
-    if not parts:
+    GROUP BY {keys_c}metric"""
+        else:
+            uq_sql = f"""
+    SELECT b, {keys_c}metric, count(*) AS value FROM (
+      SELECT DISTINCT {bucket} AS b, partner_id, metric, account_id, value
+      FROM usage_distinct WHERE day BETWEEN :s AND :e AND metric = ANY(:uq){w}) y
+    GROUP BY b, {keys_c}metric"""
+    if not parts and uq_sql is None:
         return []
     session.execute(text("SET LOCAL work_mem = '64MB'"))  # hash aggregates in memory; this transaction only
-    sql = " UNION ALL ".join(parts) + f" ORDER BY 1, {keys_c}metric"
-    return list(session.execute(text(sql), params))
+    rows = []
+    if parts:
+        rows = list(session.execute(text(" UNION ALL ".join(parts)), params))
+    if uq_sql is not None:
+        rows += _run_unique(session, uq_sql, params)
+    width = len(keys.split(", ")) if keys else 0
+    # the order the single query had: ORDER BY bucket (NULLS LAST), the level keys, metric
+    return sorted(rows, key=lambda r: (r[0] is None, r[0] or date.min, *r[1:1 + width], r[1 + width]))
+
+
+def _run_unique(session: Session, sql: str, params: dict[str, Any]) -> list[Any]:
+    """The distinct-count query with hash aggregation off for it alone: the planner underestimates the
+    number of distinct pairs and would otherwise hash them, which is twice as slow as the sorted scan."""
+    session.execute(text("SET LOCAL enable_hashagg = off"))
+    try:
+        return list(session.execute(text(sql), params))
+    finally:
+        session.execute(text("SET LOCAL enable_hashagg = on"))
 
 
 # ---------------------------------------------------------------- names
