@@ -203,9 +203,9 @@ def _value(params: Mapping[str, Any], name: str, fmt: str, locale: str) -> str:
         return f"{lo}+" if last is None else f"{lo}–{format_quantity(Decimal(str(last)), locale)}"
     v = params[name]
     if fmt == "q":
-        return format_quantity(Decimal(str(v)), locale)
+        return format_quantity(v if isinstance(v, Decimal) else Decimal(str(v)), locale)
     if fmt == "p":
-        return format_price(Decimal(str(v)), locale)
+        return format_price(v if isinstance(v, Decimal) else Decimal(str(v)), locale)
     if fmt == "d":
         return _date(v, locale)
     if fmt in ("u", "u1"):
@@ -213,19 +213,27 @@ def _value(params: Mapping[str, Any], name: str, fmt: str, locale: str) -> str:
     return str(v)
 
 
-def _render(template: str, params: Mapping[str, Any], locale: str) -> str:
-    out: list[str] = []
+def _compile(template: str) -> tuple[tuple[str, str, str], ...]:
+    """Split a template once into (literal, placeholder name, format) pieces (name "" = literal only)."""
+    out: list[tuple[str, str, str]] = []
     i = 0
     while True:
         j = template.find("{", i)
         if j < 0:
-            out.append(template[i:])
-            return "".join(out)
+            out.append((template[i:], "", ""))
+            return tuple(out)
         k = template.index("}", j)
-        out.append(template[i:j])
         name, _, fmt = template[j + 1:k].partition(":")
-        out.append(_value(params, name, fmt, locale))
+        out.append((template[i:j], name, fmt))
         i = k + 1
+
+
+_COMPILED: dict[str, dict[str, tuple[tuple[str, str, str], ...]]] = {
+    loc: {key: _compile(t) for key, t in table.items()} for loc, table in TEMPLATES.items()}
+
+
+def _render(pieces: tuple[tuple[str, str, str], ...], params: Mapping[str, Any], locale: str) -> str:
+    return "".join(lit + (_value(params, name, fmt, locale) if name else "") for lit, name, fmt in pieces)
 
 
 def _parts_of(obj: Any, attr: str) -> Sequence[Any] | None:
@@ -263,7 +271,7 @@ def render_parts(parts: Sequence[Any], locale: str = "en") -> str:
     """Concatenate the rendered templates. Raises KeyError for an unknown template key, ValueError for a locale."""
     if locale not in TEMPLATES:
         raise ValueError(f"unsupported locale {locale!r}; use 'en', 'de' or 'nb'")
-    table = TEMPLATES[locale]
+    table = _COMPILED[locale]
     return "".join(_render(table[key], params or {}, locale) for key, params in parts)
 
 

@@ -1,8 +1,9 @@
 """The charge models as small pure functions.
 
-Every function takes Decimal quantities/prices and returns ``Priced(amount, parts)`` where
-``amount`` is the UNROUNDED Decimal amount and ``parts`` are plain-language pieces of the
-explanation (joined with " + " by the engine), e.g. ["1,000 × 0.10", "200 × 0.08"].
+Every function takes Decimal quantities/prices and returns ``Priced(amount, items)`` where
+``amount`` is the UNROUNDED Decimal amount and ``items`` are the pieces of the explanation as structured
+parts (core.pricing.explain; joined with " + " by the engine); ``.parts`` renders them in English,
+e.g. ("1,000 × 0.10", "200 × 0.08").
 
 Tier-bound semantics (whole units, inclusive): a tier [first, last] covers the quantity
 interval (first-1, last]; a tier starting at 0 covers [0, last]. A tier is "entered" when the
@@ -52,14 +53,16 @@ def _exact(fn: _F) -> _F:
 
 class Priced(NamedTuple):
     amount: Decimal  # unrounded
-    parts: tuple[str, ...]  # English pieces of the explanation
-    items: tuple[tuple[Part, ...], ...] = ()  # the same pieces, structured (see core.pricing.explain)
+    items: tuple[tuple[Part, ...], ...] = ()  # the explanation pieces, structured (see core.pricing.explain)
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """The explanation pieces in English, e.g. ("1,000 × 0.10", "200 × 0.08") (rendered on demand)."""
+        return tuple(render_parts(i, "en") for i in self.items)
 
 
 def _priced(amount: Decimal, items: Sequence[Sequence[Part]]) -> Priced:
-    """Priced whose English parts are rendered from the structured items (one source for every language)."""
-    its = tuple(tuple(i) for i in items)
-    return Priced(amount, tuple(render_parts(i, "en") for i in its), its)
+    return Priced(amount, tuple(tuple(i) for i in items))
 
 
 def _tier(t: Tier) -> dict[str, int | None]:
