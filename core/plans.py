@@ -560,6 +560,13 @@ def describe_spec(spec: PlanSpec) -> list[dict[str, str]]:
         if f.start or f.end:
             price += f", from {f.start.isoformat() if f.start else '…'} to {f.end.isoformat() if f.end else '…'}"
         rows.append({"item": f.label or f.id, "metric": f.metric or "", "model": f"{f.kind} fee", "price": price})
+    for d in spec.discounts:
+        value = f"{format_quantity(d.percent)}%" if d.percent is not None else f"{format_price(d.amount)} per month"
+        scope = ", ".join(d.charges) if d.charges else {"all": "usage and fees"}.get(d.applies_to, d.applies_to)
+        price = f"−{value} on {scope}"
+        if d.start or d.end:
+            price += f", from {d.start.isoformat() if d.start else '…'} to {d.end.isoformat() if d.end else '…'}"
+        rows.append({"item": d.label or d.id, "metric": "", "model": "discount", "price": price})
     if spec.minimum_spend is not None:
         rows.append({"item": "Minimum spend", "metric": "", "model": "minimum",
                      "price": f"{format_price(spec.minimum_spend)} per month"})

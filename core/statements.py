@@ -38,7 +38,8 @@ from core.billing_modes import DEFAULT_MODE, MODE_LABELS, modes_in_period
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from core.metrics import get_metrics
 from core.permissions import allowed, authorize
-from core.pricing import Line, rate
+from core.pricing import Line, explain, explain_label, rate
+from core.pricing.explain import parts_to_json
 from core.pricing.money import round_money
 from core.rating import RatingSource, month_of, segments_for
 from core.statements_i18n import LANGUAGES, labels
@@ -439,6 +440,11 @@ class LineData:
     mode: str | None = None
     section: str | None = None
     section_account_id: int | None = None
+    # the engine's structured label / explanation (JSON form, see core.pricing.explain); kept in the snapshot so
+    # a final statement can be rendered in any language. label / explanation hold the text in the statement's
+    # language (what drafts show).
+    label_parts: list | None = None
+    explanation_parts: list | None = None
 
     def as_tuple(self) -> tuple:
         return (self.kind, self.label, str(self.amount), self.explanation, self.metric,
@@ -478,12 +484,15 @@ class Content:
         return hashlib.sha256(json.dumps(payload, default=str).encode()).hexdigest()
 
 
-def _line(ln: Line, pieces: list[Piece], **kw: Any) -> LineData:
+def _line(ln: Line, pieces: list[Piece], language: str, **kw: Any) -> LineData:
+    """A statement line from an engine line, its label and explanation in the statement's language."""
     mode = next((p.mode for p in pieces if ln.segment_start is not None and p.start <= ln.segment_start <= p.end),
                 None)
-    return LineData(kind=ln.kind, label=ln.label, amount=ln.amount, explanation=ln.explanation, metric=ln.metric,
+    return LineData(kind=ln.kind, label=explain_label(ln, language), amount=ln.amount,
+                    explanation=explain(ln, language), metric=ln.metric,
                     quantity=ln.quantity if (ln.metric or ln.kind == "usage") else None, credits=ln.credits,
-                    mode=mode, **kw)
+                    mode=mode, label_parts=parts_to_json(ln.label_parts) or None,
+                    explanation_parts=parts_to_json(ln.explanation_parts) or None, **kw)
 
 
 def _rate_pieces(session: Session, partner_id: int, account_id: int | None, pieces: list[Piece], start: date,
@@ -577,7 +586,7 @@ def compute(session: Session, key: Key, data: MonthData | None = None) -> Conten
             return None
         currency, lines = _rate_pieces(session, key.partner_id, key.account_id, pieces, start, end, data)
         content = Content(currency=currency or _account_currency(session, key.partner_id, key.account_id),
-                          language=issuer.language, lines=[_line(ln, pieces) for ln in lines],
+                          language=issuer.language, lines=[_line(ln, pieces, issuer.language) for ln in lines],
                           modes=[[p.start.isoformat(), p.end.isoformat(), p.mode] for p in pieces],
                           tax_rate=issuer.tax_rate, accounts=[key.account_id])
         if any(p.mode == "partner_prepaid" for p in pieces):
@@ -598,7 +607,7 @@ def compute(session: Session, key: Key, data: MonthData | None = None) -> Conten
         if currency is not None and currency != partner.currency:
             raise Conflict(f"{name} is priced in {currency}, but {partner.name}'s collective invoice is in "
                            f"{partner.currency}: assign {name} a plan in {partner.currency}.")
-        lines += [_line(ln, pieces, section=name, section_account_id=account_id) for ln in rated]
+        lines += [_line(ln, pieces, issuer.language, section=name, section_account_id=account_id) for ln in rated]
         modes += [[p.start.isoformat(), p.end.isoformat(), "agency", str(account_id)] for p in pieces]
         accounts.append(account_id)
     segs = segments_for(session, key.partner_id, None, start, end, source=data)
@@ -608,8 +617,8 @@ def compute(session: Session, key: Key, data: MonthData | None = None) -> Conten
             raise Conflict(f"The partner plan is priced in {r.currency}, but the collective invoice is in "
                            f"{partner.currency}.")
         for ln in r.lines:
-            d = _line(ln, [Piece(start, end, "partner")])
-            d.kind = "minimum" if ln.kind == "minimum" else "partner_fee"
+            d = _line(ln, [Piece(start, end, "partner")], issuer.language)
+            d.kind = ln.kind if ln.kind in ("minimum", "discount") else "partner_fee"
             lines.append(d)
     if not accounts and not segs:
         return None
@@ -724,10 +733,11 @@ def generate(session: Session, actor: Actor, key: Key, *, finalise: bool = False
         _authorize_issuer(actor, key.partner_id, key.issuer_partner_id)
         for account_id in involved_accounts(session, key):
             usage.lock_period(session, key.partner_id, account_id, key.period_start, key.period_end)
-    out = _upsert_draft(session, actor, key, compute(session, key, None if finalise else data), existing)
+    content = compute(session, key, None if finalise else data)
+    out = _upsert_draft(session, actor, key, content, existing)
     if finalise and out.statement_id is not None and out.action != "removed":
         st = _get(session, key.partner_id, out.statement_id, lock=True)
-        _finalise_locked(session, actor, st)
+        _finalise_locked(session, actor, st, lines=content.lines if content else None)
         return Outcome(key, "finalised", st.id, st.number, st.total)
     return out
 
@@ -852,8 +862,19 @@ def document_data(session: Session, st: Statement) -> dict:
     }
 
 
+def _keep_parts(snap: dict, lines: list[LineData] | None) -> None:
+    """Store the engine's structured label / explanation of each line in the snapshot (same order as written)."""
+    if not lines or len(lines) != len(snap.get("lines") or []):
+        return
+    for out, ln in zip(snap["lines"], lines, strict=True):
+        if ln.label_parts:
+            out["label_parts"] = ln.label_parts
+        if ln.explanation_parts:
+            out["explanation_parts"] = ln.explanation_parts
+
+
 def _finalise_locked(session: Session, actor: Actor, st: Statement, *, today: date | None = None,
-                     extra: dict | None = None) -> Statement:
+                     extra: dict | None = None, lines: list[LineData] | None = None) -> Statement:
     issuer = branding(session, st.issuer_partner_id)
     day = today or datetime.now(UTC).date()
     series = "credit_note" if st.kind == "credit_note" else "invoice"
@@ -864,6 +885,7 @@ def _finalise_locked(session: Session, actor: Actor, st: Statement, *, today: da
     st.issued_on, st.due_on = day, day + timedelta(days=issuer.payment_terms_days)
     snap = document_data(session, st)
     snap["status"] = "final"
+    _keep_parts(snap, lines)
     snap.update(extra or {})
     st.snapshot = json.loads(json.dumps(snap, default=str))
     st.status = "final"
@@ -933,12 +955,16 @@ def create_credit_note(session: Session, actor: Actor, partner_id: int, statemen
     if errors:
         raise ValidationError(errors)
     credit_lines = []
+    orig_parts = {int(x["line_no"]): x for x in (st.snapshot or {}).get("lines", []) if "line_no" in x}
     for n in wanted:
         ln = open_lines[n]
         left = ln.amount - done.get(n, ZERO)
+        snap_line = orig_parts.get(n, {})
         credit_lines.append(LineData(kind="credit", label=ln.label, amount=-left, explanation=ln.explanation or "",
                                      metric=ln.metric, quantity=ln.quantity, credits=ln.credits, mode=ln.mode,
-                                     section=ln.section, section_account_id=ln.section_account_id))
+                                     section=ln.section, section_account_id=ln.section_account_id,
+                                     label_parts=snap_line.get("label_parts"),
+                                     explanation_parts=snap_line.get("explanation_parts")))
     content = Content(currency=st.currency, language=st.language, lines=credit_lines, modes=st.modes or [],
                       tax_rate=st.tax_rate)
     cn = Statement(partner_id=partner_id, kind="credit_note", status="draft", issuer_partner_id=st.issuer_partner_id,
@@ -950,7 +976,8 @@ def create_credit_note(session: Session, actor: Actor, partner_id: int, statemen
     _write_lines(session, cn, credit_lines, new=True)
     session.flush()
     credited = {str(n): str(open_lines[n].amount - done.get(n, ZERO)) for n in wanted}
-    _finalise_locked(session, actor, cn, extra={"credited_lines": credited, "credit_note_for": st.number})
+    _finalise_locked(session, actor, cn, extra={"credited_lines": credited, "credit_note_for": st.number},
+                     lines=credit_lines)
     return cn
 
 

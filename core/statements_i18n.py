@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 
+from core.pricing.explain import explain, explain_label
 from core.pricing.money import format_money, format_number
 
 LANGUAGES = {"en": "English", "de": "Deutsch", "nb": "Norsk (bokmål)"}
@@ -92,3 +93,20 @@ def format_qty(value: Decimal | None, language: str) -> str:
 
 def money(amount: Decimal, currency: str, language: str) -> str:
     return format_money(Decimal(amount), currency, language)
+
+
+def line_label(line: Mapping, language: str) -> str:
+    """A statement line's label in the language: from the engine's structured label when the snapshot keeps it
+    (engine-made labels such as "Discount" are translated), else the stored label."""
+    try:
+        return explain_label(line, language)
+    except (KeyError, ValueError):  # an unknown template or language: show what was stored
+        return str(line.get("label") or "")
+
+
+def line_explanation(line: Mapping, language: str) -> str:
+    """A statement line's rating explanation in the language (older snapshots without parts: the stored text)."""
+    try:
+        return explain(line, language)
+    except (KeyError, ValueError):
+        return str(line.get("explanation") or "")

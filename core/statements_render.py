@@ -17,7 +17,7 @@ from pathlib import Path
 from fpdf import FPDF
 
 from core.pricing.money import round_money
-from core.statements_i18n import format_date, format_period, format_qty, money
+from core.statements_i18n import format_date, format_period, format_qty, line_explanation, line_label, money
 
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"),
              Path("/usr/local/share/fonts/dejavu"))
@@ -204,14 +204,14 @@ def render_pdf(doc: dict, *, font_dir: Path | None | bool = True) -> bytes:
         section_sum += amount
         y = pdf.get_y()
         pdf.font(9, bold=True)
-        pdf.multi_cell(cw[0], 4.8, pdf.t(ln["label"]), new_x="RIGHT", new_y="TOP")
+        pdf.multi_cell(cw[0], 4.8, pdf.t(line_label(ln, lang)), new_x="RIGHT", new_y="TOP")
         pdf.font(9)
         qty = format_qty(Decimal(ln["quantity"]), lang) if ln.get("quantity") not in (None, "") else ""
         pdf.cell(cw[1], 4.8, pdf.t(qty), align="R")
         pdf.cell(cw[2], 4.8, pdf.t(money(amount, cur, lang)), align="R", new_x="LMARGIN", new_y="NEXT")
         pdf.set_y(max(pdf.get_y(), y + 4.8))
-        expl = ln.get("explanation") or ""
-        if ln.get("credits") not in (None, "") and "credit" not in expl:
+        expl = line_explanation(ln, lang)
+        if ln.get("credits") not in (None, "") and "credit" not in expl and "→" not in expl:
             expl = f"{expl} ({format_qty(Decimal(ln['credits']), lang)} {lab['credits']})".strip()
         if expl:
             pdf.font(7.5, grey=True)
@@ -263,6 +263,7 @@ def render_csv(docs: list[dict]) -> str:
     w.writerow(CSV_COLUMNS)
     for d in docs:
         cur = d["currency"]
+        lang = d.get("language") or "en"
         head = {"number": d.get("number") or "", "statement_id": d["id"], "kind": d["kind"], "status": d["status"],
                 "issuer": d["issuer"]["name"], "addressee": d["addressee"]["name"],
                 "period_start": d["period_start"], "period_end": d["period_end"], "issued_on": d.get("issued_on") or "",
@@ -275,9 +276,9 @@ def render_csv(docs: list[dict]) -> str:
             row = dict(head)
             if ln:
                 row.update({"line_no": ln["line_no"], "section": ln.get("section") or "", "line_kind": ln["kind"],
-                            "label": ln["label"], "metric": ln.get("metric") or "",
+                            "label": line_label(ln, lang), "metric": ln.get("metric") or "",
                             "quantity": ln.get("quantity") or "", "amount": _plain(ln["amount"], cur),
                             "credits": ln.get("credits") or "", "mode": ln.get("mode") or "",
-                            "explanation": ln.get("explanation") or ""})
+                            "explanation": line_explanation(ln, lang)})
             w.writerow([row.get(c, "") for c in CSV_COLUMNS])
     return buf.getvalue()

@@ -16,7 +16,7 @@ import streamlit as st
 
 from core import accounts, alerts, plans, rating
 from core.metrics import list_metrics
-from core.pricing import FEE_KINDS, MODELS, format_money, format_quantity
+from core.pricing import DISCOUNT_TARGETS, FEE_KINDS, MODELS, format_money, format_quantity
 from core.validation import currencies
 from pages.common import read, require, run_action
 
@@ -120,7 +120,9 @@ tab_plans, tab_customers, tab_alerts = st.tabs(["Plans", "Customers", "Alerts"])
 
 
 def draft() -> dict:
-    return st.session_state.setdefault("pr_draft", {"charges": [], "fees": []})
+    d = st.session_state.setdefault("pr_draft", {"charges": [], "fees": []})
+    d.setdefault("discounts", [])
+    return d
 
 
 def load_draft(key: Any, spec_dict: dict | None) -> None:
@@ -128,7 +130,8 @@ def load_draft(key: Any, spec_dict: dict | None) -> None:
     if st.session_state.get("pr_draft_for") != key:
         st.session_state["pr_draft_for"] = key
         st.session_state["pr_draft"] = {"charges": list((spec_dict or {}).get("charges", [])),
-                                        "fees": list((spec_dict or {}).get("fees", []))}
+                                        "fees": list((spec_dict or {}).get("fees", [])),
+                                        "discounts": list((spec_dict or {}).get("discounts") or [])}
         if spec_dict:
             st.session_state["pr_timing"] = spec_dict.get("timing") or "in_arrears"
             st.session_state["pr_minimum"] = spec_dict.get("minimum_spend") or ""
@@ -204,6 +207,32 @@ def fee_builder() -> None:
             st.rerun()
 
 
+def discount_builder() -> None:
+    d = draft()
+    if d["discounts"]:
+        st.dataframe(pd.DataFrame(d["discounts"]), hide_index=True, use_container_width=True)
+        drop = st.multiselect("Remove discounts", [x["id"] for x in d["discounts"]], key="pr_drop_discounts")
+        if drop and st.button("Remove selected discounts", key="pr_drop_discounts_btn"):
+            d["discounts"] = [x for x in d["discounts"] if x["id"] not in drop]
+            st.rerun()
+    with st.form("pr_discount_form", clear_on_submit=True):
+        st.markdown("**Add a discount** (a negative line; a percent of the lines it applies to, or a fixed amount "
+                    "per month; never below zero; customers can get their own value with an override such as "
+                    "`discounts.loyal.percent = 15`)")
+        c1, c2, c3, c4, c5 = st.columns(5)
+        did = c1.text_input("Discount id", key="pr_d_id", placeholder="loyal")
+        label = c2.text_input("Line label", key="pr_d_label", placeholder="Discount")
+        percent = c3.text_input("Percent", key="pr_d_percent", placeholder="10")
+        amount = c4.text_input("or fixed amount", key="pr_d_amount")
+        applies = c5.selectbox("Applies to", list(DISCOUNT_TARGETS), index=2, key="pr_d_applies")
+        if st.form_submit_button("Add discount", icon=":material/add:"):
+            disc = {"id": did.strip(), "label": text_or_none(label), "percent": text_or_none(percent),
+                    "amount": text_or_none(amount), "applies_to": applies, "charges": [], "start": None,
+                    "end": None}
+            d["discounts"] = [x for x in d["discounts"] if x["id"] != disc["id"]] + [disc]
+            st.rerun()
+
+
 def apply_json() -> None:
     """on_click callback (runs before the widgets exist, so it may set their values)."""
     try:
@@ -214,7 +243,8 @@ def apply_json() -> None:
     if not isinstance(data, dict):
         st.session_state["pr_json_error"] = "The plan must be a JSON object."
         return
-    st.session_state["pr_draft"] = {"charges": data.get("charges") or [], "fees": data.get("fees") or []}
+    st.session_state["pr_draft"] = {"charges": data.get("charges") or [], "fees": data.get("fees") or [],
+                                    "discounts": data.get("discounts") or []}
     st.session_state["pr_timing"] = data.get("timing") or "in_arrears"
     st.session_state["pr_minimum"] = data.get("minimum_spend") or ""
     st.session_state.pop("pr_json", None)  # show the applied draft next time
@@ -265,6 +295,8 @@ def pricing_inputs(currency: str) -> dict:
     charge_builder()
     st.markdown("##### Recurring fees")
     fee_builder()
+    st.markdown("##### Discounts")
+    discount_builder()
     spec_dict = draft_spec(currency)
     json_editor(spec_dict)
     return spec_dict

@@ -13,7 +13,7 @@ from core import accounts, statements
 from core.errors import DomainError
 from core.permissions import allowed
 from core.pricing.money import format_money, format_quantity
-from core.statements_i18n import LANGUAGES
+from core.statements_i18n import LANGUAGES, line_explanation, line_label
 from pages.common import field_error, read, require, run_action, show_flash
 
 actor = require("statement.view")
@@ -94,9 +94,10 @@ with tabs["Statements"]:
         cur = doc["currency"]
         if doc["lines"]:
             st.dataframe(pd.DataFrame([{
-                "#": ln["line_no"], "Section": ln.get("section") or "", "Description": ln["label"],
+                "#": ln["line_no"], "Section": ln.get("section") or "",
+                "Description": line_label(ln, doc.get("language") or "en"),
                 "Quantity": ln.get("quantity") or "", "Amount": format_money(Decimal(ln["amount"]), cur),
-                "Explanation": ln.get("explanation") or "",
+                "Explanation": line_explanation(ln, doc.get("language") or "en"),
             } for ln in doc["lines"]]), hide_index=True, width="stretch", key="stm_lines")
         else:
             st.info("No charges in this period.")

@@ -16,6 +16,7 @@ from .engine import (
     rate_plan,
     rating_to_dict,
 )
+from .explain import LOCALES, TEMPLATES, explain, explain_label
 from .models import (
     Priced,
     price_allowance,
@@ -37,11 +38,13 @@ from .money import (
     round_money,
 )
 from .spec import (
+    DISCOUNT_TARGETS,
     FEE_KINDS,
     MODELS,
     SETTLE_MODES,
     TIMINGS,
     ChargeSpec,
+    DiscountSpec,
     FeeSpec,
     PlanSpec,
     PlanValidationError,
@@ -54,11 +57,11 @@ from .spec import (
 
 __all__ = [
     "Alert", "Line", "Rating", "RatingError", "Segment", "break_even", "next_period", "price_charge",
-    "rate", "rate_plan", "rating_to_dict",
+    "rate", "rate_plan", "rating_to_dict", "LOCALES", "TEMPLATES", "explain", "explain_label",
     "Priced", "price_allowance", "price_graduated", "price_package", "price_per_unit", "price_threshold",
     "price_volume", "threshold_crossed", "tier_for",
     "CURRENCY_MINOR_UNITS", "UnknownCurrencyError", "format_money", "format_price", "format_quantity",
     "minor_unit", "round_money",
-    "FEE_KINDS", "MODELS", "SETTLE_MODES", "TIMINGS", "ChargeSpec", "FeeSpec", "PlanSpec",
+    "DISCOUNT_TARGETS", "DiscountSpec", "FEE_KINDS", "MODELS", "SETTLE_MODES", "TIMINGS", "ChargeSpec", "FeeSpec", "PlanSpec",
     "PlanValidationError", "Tier", "apply_overrides", "plan_from_dict", "plan_to_dict", "validate_plan",
 ]

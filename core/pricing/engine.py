@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from datetime import date, timedelta
 from decimal import Context, Decimal, localcontext
 
+from .explain import Part, part, parts_to_json, render_parts
 from .models import (
     Priced,
     price_allowance,
@@ -21,8 +22,8 @@ from .models import (
     price_threshold,
     price_volume,
 )
-from .money import format_price, format_quantity, minor_unit, round_money
-from .spec import ChargeSpec, PlanSpec
+from .money import format_quantity, minor_unit, round_money
+from .spec import ChargeSpec, DiscountSpec, PlanSpec
 
 __all__ = [
     "RatingError",
@@ -72,7 +73,7 @@ class Alert:
 
 @dataclass(frozen=True)
 class Line:
-    kind: str  # "usage" | "fee" | "minimum"
+    kind: str  # "usage" | "fee" | "discount" | "minimum"
     label: str
     amount: Decimal  # rounded once, half up, to the currency's minor unit
     unrounded: Decimal
@@ -87,6 +88,11 @@ class Line:
     segment_end: date | None = None
     covers_start: date | None = None  # fees: the dates the fee covers (next period for in-advance)
     covers_end: date | None = None
+    discount_id: str | None = None
+    # structured forms of explanation / label for other languages: [(template key, params), ...]
+    # (core.pricing.explain.explain / explain_label render them; English = explanation / label)
+    explanation_parts: tuple[Part, ...] = ()
+    label_parts: tuple[Part, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -108,14 +114,6 @@ class Rating:
 
 def _days(start: date, end: date) -> int:
     return (end - start).days + 1
-
-
-def _singular(noun: str) -> str:
-    if noun.endswith("ies"):
-        return noun[:-3] + "y"
-    if noun.endswith("s") and not noun.endswith("ss"):
-        return noun[:-1]
-    return noun
 
 
 def next_period(period_start: date, period_end: date) -> tuple[date, date]:
@@ -168,11 +166,8 @@ def price_charge(charge: ChargeSpec, quantity: Decimal) -> Priced:
     raise RatingError(f"unknown charge model {m!r}")
 
 
-def _prorate_text(covered: int, total: int) -> str:
-    return f", prorated {covered}/{total} days" if covered != total else ""
-
-
-_FEE_NAMES = {"base": "Base fee", "access": "Access fee", "flat": "Fee", "feature": "Feature fee"}
+def _prorated(covered: int, total: int) -> list[Part]:
+    return [part("prorated", covered=covered, total=total)] if covered != total else []
 
 
 # --------------------------------------------------------------------------- rating
@@ -223,15 +218,18 @@ def rate_plan(spec: PlanSpec, usage: Mapping[str, Decimal], period_start: date, 
 def _rate_segment(s: Segment, currency: str, period_start: date, period_end: date, multi: bool,
                   lines: list[Line], alerts: list[Alert], credits: dict[str, Decimal]) -> None:
     spec = s.spec
-    suffix = f" ({s.start.isoformat()} – {s.end.isoformat()})" if multi else ""
+    suffix = [part("segment", start=s.start.isoformat(), end=s.end.isoformat())] if multi else []
     period_days = _days(period_start, period_end)
     seg_days = _days(s.start, s.end)
     seg_lines_start = len(lines)
 
-    def add(kind: str, label: str, unrounded: Decimal, explanation: str, **kw: object) -> Line:
-        ln = Line(kind=kind, label=label + suffix, amount=round_money(unrounded, currency),
-                  unrounded=unrounded, explanation=explanation, segment_start=s.start,
-                  segment_end=s.end, **kw)
+    def add(kind: str, label: Sequence[Part], unrounded: Decimal, explanation: Sequence[Part],
+            amount: Decimal | None = None, **kw: object) -> Line:
+        label_parts = (*label, *suffix)
+        ln = Line(kind=kind, label=render_parts(label_parts, "en"),
+                  amount=round_money(unrounded, currency) if amount is None else amount,
+                  unrounded=unrounded, explanation=render_parts(explanation, "en"), segment_start=s.start,
+                  segment_end=s.end, explanation_parts=tuple(explanation), label_parts=label_parts, **kw)
         lines.append(ln)
         return ln
 
@@ -240,22 +238,25 @@ def _rate_segment(s: Segment, currency: str, period_start: date, period_end: dat
         q = _usage_value(s.usage, c.metric)
         unit = c.unit or c.metric
         label = c.label or c.id
-        head = f"{format_quantity(q)} {unit}"
+        head: list[Part] = [part("usage_head", qty=q, unit=unit)]
         cq: Decimal | None = None
         if c.credit_rate is not None:
             cq = q * c.credit_rate
-            head += (f" → {format_quantity(cq)} credits at {format_quantity(c.credit_rate)} "
-                     f"per {_singular(unit)}")
+            head.append(part("credit_conversion", credits=cq, rate=c.credit_rate, unit=unit))
         if c.settle == "wallet":
             assert cq is not None
             credits[c.metric] = credits.get(c.metric, ZERO) + cq
-            add("usage", label, ZERO, head + ", drawn from prepaid credits", quantity=q, metric=c.metric,
-                charge_id=c.id, credits=cq, settle="wallet")
+            add("usage", [part("text", text=label)], ZERO, [*head, part("wallet_drawn")], quantity=q,
+                metric=c.metric, charge_id=c.id, credits=cq, settle="wallet")
             continue
         priced = price_charge(c, cq if cq is not None else q)
-        sep = "; " if cq is not None else ": "
-        ln = add("usage", label, priced.amount, head + sep + " + ".join(priced.parts), quantity=q,
-                 metric=c.metric, charge_id=c.id, credits=cq)
+        expl = [*head, part("semi" if cq is not None else "colon")]
+        for k, item in enumerate(priced.items):
+            if k:
+                expl.append(part("plus"))
+            expl.extend(item)
+        ln = add("usage", [part("text", text=label)], priced.amount, expl, quantity=q, metric=c.metric,
+                 charge_id=c.id, credits=cq)
         pq = cq if cq is not None else q  # the quantity the model priced
         if c.model == "threshold" and pq > c.threshold:
             over = pq - c.threshold
@@ -268,10 +269,9 @@ def _rate_segment(s: Segment, currency: str, period_start: date, period_end: dat
         if c.min_amount is not None:
             minimum = c.min_amount * seg_days / period_days
             if ln.amount < round_money(minimum, currency):
-                pr = _prorate_text(seg_days, period_days)
-                add("minimum", f"{label} minimum spend top-up", minimum - ln.amount,
-                    f"minimum spend top-up: minimum {format_price(c.min_amount)}{pr}, "
-                    f"charged {format_price(ln.amount)}", metric=c.metric, charge_id=c.id)
+                add("minimum", [part("label_charge_minimum", label=label)], minimum - ln.amount,
+                    [part("charge_minimum", minimum=c.min_amount), *_prorated(seg_days, period_days),
+                     part("charged", amount=ln.amount)], metric=c.metric, charge_id=c.id)
 
     # ---- recurring fees
     nxt: tuple[date, date] | None = None
@@ -294,32 +294,86 @@ def _rate_segment(s: Segment, currency: str, period_start: date, period_end: dat
         if win_end < win_start:
             continue  # fee not active in this window
         covered = _days(win_start, win_end)
-        name = f.label or _FEE_NAMES.get(f.kind, "Fee")
+        name = part("text", text=f.label) if f.label else part(f"fee_name_{f.kind}" if f.kind in _FEE_KINDS
+                                                               else "fee_name_flat")
         qty = ZERO
         if f.kind == "feature":
             qty = _usage_value(s.usage, f.metric or "")
-            unit = f.metric or ""
             base = qty * f.amount
-            text = f"{name}: {format_quantity(qty)} {unit} × {format_price(f.amount)}"
+            expl = [name, part("fee_feature", qty=qty, unit=f.metric or "", amount=f.amount)]
         else:
             base = f.amount
-            text = f"{name} {format_price(f.amount)}"
+            expl = [name, part("fee_amount", amount=f.amount)]
         unrounded = base if covered == basis else base * covered / basis
-        text += _prorate_text(covered, basis)
+        expl += _prorated(covered, basis)
         if timing == "in_advance":
-            text += f", billed in advance for {win_start.isoformat()} – {win_end.isoformat()}"
-        add("fee", f.label or f.id, unrounded, text, quantity=qty, metric=f.metric, fee_id=f.id,
-            covers_start=win_start, covers_end=win_end)
+            expl.append(part("in_advance", start=win_start.isoformat(), end=win_end.isoformat()))
+        add("fee", [part("text", text=f.label or f.id)], unrounded, expl, quantity=qty, metric=f.metric,
+            fee_id=f.id, covers_start=win_start, covers_end=win_end)
 
-    # ---- plan minimum spend
+    # ---- discounts (from the segment's rounded usage / fee lines; before the plan minimum)
+    charged = lines[seg_lines_start:]
+    for d in spec.discounts:
+        _discount(d, s, currency, period_days, charged, lines, seg_lines_start, add)
+
+    # ---- plan minimum spend (compared with the total after discounts)
     if spec.minimum_spend is not None:
         spent = sum((ln.amount for ln in lines[seg_lines_start:]), ZERO)
         minimum = spec.minimum_spend * seg_days / period_days
         if spent < round_money(minimum, currency):
-            pr = _prorate_text(seg_days, period_days)
-            add("minimum", "Plan minimum spend top-up", minimum - spent,
-                f"minimum spend top-up: plan minimum {format_price(spec.minimum_spend)}{pr}, "
-                f"lines total {format_price(spent)}")
+            add("minimum", [part("label_plan_minimum")], minimum - spent,
+                [part("plan_minimum", minimum=spec.minimum_spend), *_prorated(seg_days, period_days),
+                 part("lines_total", amount=spent)])
+
+
+_FEE_KINDS = ("base", "access", "flat", "feature")
+
+
+def _discount_base(d: DiscountSpec, charged: Sequence[Line]) -> Decimal:
+    """Sum of the rounded lines a discount applies to: usage lines (and their charge minimum top-ups) for
+    "usage" (only `d.charges` when given), fee lines for "fees", both for "all"."""
+    total = ZERO
+    for ln in charged:
+        is_usage = ln.kind == "usage" or (ln.kind == "minimum" and ln.charge_id is not None)
+        if d.applies_to in ("usage", "all") and is_usage and (not d.charges or ln.charge_id in d.charges):
+            total += ln.amount
+        elif d.applies_to in ("fees", "all") and ln.kind == "fee":
+            total += ln.amount
+    return total
+
+
+def _discount(d: DiscountSpec, s: Segment, currency: str, period_days: int, charged: Sequence[Line],
+              lines: list[Line], seg_lines_start: int, add) -> None:  # type: ignore[no-untyped-def]
+    """One discount line: percent of the base, or a fixed amount prorated by days; capped so that neither the
+    base nor the segment's running total goes below zero; rounded once, half up."""
+    win_start = max(s.start, d.start) if d.start is not None else s.start
+    win_end = min(s.end, d.end) if d.end is not None else s.end
+    if win_end < win_start:
+        return  # not active in this segment
+    covered, seg_days = _days(win_start, win_end), _days(s.start, s.end)
+    base = _discount_base(d, charged)
+    scope = part("discount_on_charges", charges=", ".join(d.charges)) if d.charges else \
+        part(f"discount_on_{d.applies_to}")
+    if d.percent is not None:
+        raw = base * d.percent / 100
+        if covered != seg_days:
+            raw = raw * covered / seg_days
+        expl = [part("discount_percent", percent=d.percent, base=base), scope, *_prorated(covered, seg_days)]
+    else:
+        assert d.amount is not None
+        raw = d.amount if covered == period_days else d.amount * covered / period_days
+        expl = [part("discount_fixed", amount=d.amount), scope, *_prorated(covered, period_days)]
+    running = sum((ln.amount for ln in lines[seg_lines_start:]), ZERO)
+    cap = max(ZERO, min(base, running))
+    amount = round_money(raw, currency)
+    unrounded = raw
+    if amount > cap:
+        amount, unrounded = cap, cap
+        expl.append(part("discount_capped", amount=cap))
+    if amount == 0:
+        return  # nothing to discount (no line of -0.00)
+    label = [part("text", text=d.label)] if d.label else [part("label_discount")]
+    add("discount", label, -unrounded, expl, amount=-amount, discount_id=d.id)
 
 
 def _js(v: object) -> object:
@@ -337,7 +391,8 @@ def rating_to_dict(rating: Rating) -> dict[str, object]:
         "period_start": rating.period_start.isoformat(),
         "period_end": rating.period_end.isoformat(),
         "total": str(rating.total),
-        "lines": [{f.name: _js(getattr(ln, f.name)) for f in fields(Line)} for ln in rating.lines],
+        "lines": [{f.name: (parts_to_json(getattr(ln, f.name)) if f.name.endswith("_parts")
+                            else _js(getattr(ln, f.name))) for f in fields(Line)} for ln in rating.lines],
         "alerts": [{f.name: _js(getattr(a, f.name)) for f in fields(Alert)} for a in rating.alerts],
         "credits": {k: str(v) for k, v in rating.credits.items()},
     }

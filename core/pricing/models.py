@@ -1,8 +1,9 @@
 """The charge models as small pure functions.
 
-Every function takes Decimal quantities/prices and returns ``Priced(amount, parts)`` where
-``amount`` is the UNROUNDED Decimal amount and ``parts`` are plain-language pieces of the
-explanation (joined with " + " by the engine), e.g. ["1,000 × 0.10", "200 × 0.08"].
+Every function takes Decimal quantities/prices and returns ``Priced(amount, items)`` where
+``amount`` is the UNROUNDED Decimal amount and ``items`` are the pieces of the explanation as structured
+parts (core.pricing.explain; joined with " + " by the engine); ``.parts`` renders them in English,
+e.g. ("1,000 × 0.10", "200 × 0.08").
 
 Tier-bound semantics (whole units, inclusive): a tier [first, last] covers the quantity
 interval (first-1, last]; a tier starting at 0 covers [0, last]. A tier is "entered" when the
@@ -18,7 +19,7 @@ from collections.abc import Callable, Sequence
 from decimal import ROUND_CEILING, Context, Decimal, localcontext
 from typing import NamedTuple, TypeVar
 
-from .money import format_price, format_quantity
+from .explain import Part, part, render_parts
 from .spec import Tier
 
 __all__ = [
@@ -52,7 +53,20 @@ def _exact(fn: _F) -> _F:
 
 class Priced(NamedTuple):
     amount: Decimal  # unrounded
-    parts: tuple[str, ...]
+    items: tuple[tuple[Part, ...], ...] = ()  # the explanation pieces, structured (see core.pricing.explain)
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """The explanation pieces in English, e.g. ("1,000 × 0.10", "200 × 0.08") (rendered on demand)."""
+        return tuple(render_parts(i, "en") for i in self.items)
+
+
+def _priced(amount: Decimal, items: Sequence[Sequence[Part]]) -> Priced:
+    return Priced(amount, tuple(tuple(i) for i in items))
+
+
+def _tier(t: Tier) -> dict[str, int | None]:
+    return {"first": t.first, "last": t.last}
 
 
 def _q(quantity: Decimal) -> Decimal:
@@ -67,12 +81,6 @@ def _q(quantity: Decimal) -> Decimal:
 def tier_lower(t: Tier) -> int:
     """Exclusive lower bound of the tier's interval (first-1), 0 for a tier starting at 0."""
     return t.first - 1 if t.first > 0 else 0
-
-
-def _range(t: Tier) -> str:
-    if t.last is None:
-        return f"{format_quantity(Decimal(t.first))}+"
-    return f"{format_quantity(Decimal(t.first))}–{format_quantity(Decimal(t.last))}"
 
 
 def _entered(q: Decimal, t: Tier) -> bool:
@@ -97,7 +105,7 @@ def tier_for(quantity: Decimal, tiers: Sequence[Tier]) -> Tier | None:
 @_exact
 def price_per_unit(quantity: Decimal, unit_price: Decimal) -> Priced:
     q = _q(quantity)
-    return Priced(q * unit_price, (f"{format_quantity(q)} × {format_price(unit_price)}",))
+    return _priced(q * unit_price, [[part("times", qty=q, price=unit_price)]])
 
 
 @_exact
@@ -105,7 +113,7 @@ def price_graduated(quantity: Decimal, tiers: Sequence[Tier]) -> Priced:
     """Each unit priced by the tier it falls in; a tier's flat fee once when usage enters it."""
     q = _q(quantity)
     amount = ZERO
-    parts: list[str] = []
+    items: list[list[Part]] = []
     n = len(tiers)
     for i, t in enumerate(tiers):
         if not _entered(q, t):
@@ -115,13 +123,13 @@ def price_graduated(quantity: Decimal, tiers: Sequence[Tier]) -> Priced:
         units = top - lo if top > lo else ZERO
         if units > 0:
             amount += units * t.unit_price
-            parts.append(f"{format_quantity(units)} × {format_price(t.unit_price)}")
+            items.append([part("times", qty=units, price=t.unit_price)])
         if t.flat_fee:
             amount += t.flat_fee
-            parts.append(f"{format_price(t.flat_fee)} flat (tier {_range(t)})")
-    if not parts:
-        parts.append("no charge")
-    return Priced(amount, tuple(parts))
+            items.append([part("tier_flat", fee=t.flat_fee, **_tier(t))])
+    if not items:
+        items.append([part("no_charge")])
+    return _priced(amount, items)
 
 
 @_exact
@@ -130,16 +138,16 @@ def price_volume(quantity: Decimal, tiers: Sequence[Tier]) -> Priced:
     q = _q(quantity)
     t = tier_for(q, tiers)
     if t is None:
-        return Priced(ZERO, ("no charge",))
-    parts: list[str] = []
+        return _priced(ZERO, [[part("no_charge")]])
+    items: list[list[Part]] = []
     amount = q * t.unit_price + t.flat_fee
     if t.unit_price or not t.flat_fee:
-        parts.append(f"{format_quantity(q)} × {format_price(t.unit_price)} (tier {_range(t)})")
+        items.append([part("volume_tier", qty=q, price=t.unit_price, **_tier(t))])
         if t.flat_fee:
-            parts.append(f"{format_price(t.flat_fee)} flat")
+            items.append([part("flat", fee=t.flat_fee)])
     else:
-        parts.append(f"band {_range(t)}: {format_price(t.flat_fee)} flat")
-    return Priced(amount, tuple(parts))
+        items.append([part("band", fee=t.flat_fee, **_tier(t))])
+    return _priced(amount, items)
 
 
 @_exact
@@ -151,13 +159,12 @@ def price_package(quantity: Decimal, package_size: Decimal, block_price: Decimal
         raise ValueError("package size must be at least 1")
     billable = q - free_units if q > free_units else ZERO
     blocks = (billable / package_size).to_integral_value(rounding=ROUND_CEILING)
-    head = f"{format_quantity(billable)}"
+    head = part("package_billable", billable=billable)
     if free_units:
-        head = f"{format_quantity(min(q, free_units))} free, {format_quantity(billable)} billable"
-    size = format_quantity(package_size)
-    noun = "block" if blocks == 1 else "blocks"
-    return Priced(blocks * block_price,
-                  (f"{head} → {format_quantity(blocks)} {noun} of {size} × {format_price(block_price)}",))
+        head = part("package_free", free=min(q, free_units), billable=billable)
+    tail = part("package_block" if blocks == 1 else "package_blocks", blocks=blocks, size=package_size,
+                price=block_price)
+    return _priced(blocks * block_price, [[head, tail]])
 
 
 @_exact
@@ -168,21 +175,26 @@ def price_allowance(quantity: Decimal, included_units: Decimal, overage_price: D
     q = _q(quantity)
     over = q - included_units if q > included_units else ZERO
     amount = ZERO
-    head = f"{format_quantity(min(q, included_units))} of {format_quantity(included_units)} included"
+    head = [part("included", used=min(q, included_units), included=included_units)]
     if included_fee is not None:
-        head += f" (included fee {format_price(included_fee)})"
+        head.append(part("included_fee", fee=included_fee))
         amount += included_fee
-    parts = [head]
+    items = [head]
     if over > 0:
         if overage_tiers:
             sub = price_graduated(over, overage_tiers)
             amount += sub.amount
-            parts.append(f"{format_quantity(over)} over: " + " + ".join(sub.parts))
+            tail: list[Part] = [part("over_head", over=over)]
+            for k, it in enumerate(sub.items):
+                if k:
+                    tail.append(part("plus"))
+                tail.extend(it)
+            items.append(tail)
         else:
             price = overage_price if overage_price is not None else ZERO
             amount += over * price
-            parts.append(f"{format_quantity(over)} over × {format_price(price)}")
-    return Priced(amount, tuple(parts))
+            items.append([part("over_price", over=over, price=price)])
+    return _priced(amount, items)
 
 
 def threshold_crossed(quantity: Decimal, threshold: Decimal) -> bool:
@@ -195,7 +207,5 @@ def price_threshold(quantity: Decimal, threshold: Decimal, price: Decimal) -> Pr
     q = _q(quantity)
     over = q - threshold if q > threshold else ZERO
     if over == 0:
-        return Priced(ZERO, (f"within the threshold of {format_quantity(threshold)}",))
-    return Priced(over * price,
-                  (f"{format_quantity(over)} above the threshold of {format_quantity(threshold)} "
-                   f"× {format_price(price)}",))
+        return _priced(ZERO, [[part("within_threshold", threshold=threshold)]])
+    return _priced(over * price, [[part("above_threshold", over=over, threshold=threshold, price=price)]])

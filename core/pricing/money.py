@@ -96,23 +96,34 @@ def format_number(value: Decimal, places: int | None = None, thousands: str = ",
     return sign + body
 
 
-def format_quantity(value: Decimal) -> str:
-    """Quantity for explanations: '1,200', '30.5', '0' (trailing zeros dropped)."""
+# (thousands, decimal) separators per statement locale: en "1,234.50", de "1.234,50", nb "1 234,50"
+SEPARATORS: dict[str, tuple[str, str]] = {"en": (",", "."), "de": (".", ","), "nb": (" ", ",")}
+
+
+def _seps(locale: str) -> tuple[str, str]:
+    try:
+        return SEPARATORS[locale]
+    except KeyError:
+        raise ValueError(f"unsupported locale {locale!r}; use 'en', 'de' or 'nb'") from None
+
+
+def format_quantity(value: Decimal, locale: str = "en") -> str:
+    """Quantity for explanations: '1,200', '30.5', '0' (trailing zeros dropped); de '1.200', nb '1 200'."""
     value = Decimal(value)
     if value == value.to_integral_value():
         value = value.quantize(Decimal(1))
     else:
         value = value.normalize()
-    return format_number(value)
+    return format_number(value, None, *_seps(locale))
 
 
-def format_price(value: Decimal) -> str:
-    """Price for explanations: at least 2 decimals, more only if significant ('0.10', '0.017')."""
+def format_price(value: Decimal, locale: str = "en") -> str:
+    """Price for explanations: at least 2 decimals, more only if significant ('0.10', '0.017'; de '0,10')."""
     value = Decimal(value)
     norm = value.normalize()
     exp = norm.as_tuple().exponent
     places = max(2, -exp) if isinstance(exp, int) else 2
-    return format_number(value.quantize(Decimal(1).scaleb(-places), context=_CTX))
+    return format_number(value.quantize(Decimal(1).scaleb(-places), context=_CTX), None, *_seps(locale))
 
 
 def format_money(amount: Decimal, currency: str, locale: str = "en") -> str:

@@ -22,6 +22,8 @@ __all__ = [
     "Tier",
     "ChargeSpec",
     "FeeSpec",
+    "DiscountSpec",
+    "DISCOUNT_TARGETS",
     "PlanSpec",
     "PlanValidationError",
     "validate_plan",
@@ -34,6 +36,7 @@ MODELS = ("per_unit", "graduated", "volume", "package", "allowance", "threshold"
 SETTLE_MODES = ("money", "wallet")
 FEE_KINDS = ("base", "feature", "access", "flat")
 TIMINGS = ("in_advance", "in_arrears")
+DISCOUNT_TARGETS = ("usage", "fees", "all")
 MAX_DECIMALS = 10  # prices/quantities in a plan may carry at most 10 decimal places
 
 ZERO = Decimal(0)
@@ -175,6 +178,33 @@ class FeeSpec:
 
 
 @dataclass(frozen=True)
+class DiscountSpec:
+    """A plan-level discount: a separate negative line of kind "discount" (see docs/pricing.md, Discounts).
+
+    Exactly one of `percent` (0 < p <= 100, of the rounded lines it applies to) or `amount` (fixed per billing
+    period, prorated by days like an in-arrears flat fee). applies_to: "usage" | "fees" | "all"; `charges`
+    restricts a usage discount to these charge ids. start/end: the discount only applies on these dates.
+    """
+
+    id: str
+    percent: Decimal | None = None
+    amount: Decimal | None = None
+    applies_to: str = "all"
+    charges: tuple[str, ...] = ()
+    start: date | None = None
+    end: date | None = None
+    label: str | None = None
+
+    def __post_init__(self) -> None:
+        _set(self, "percent", _coerce_dec(self.percent))
+        _set(self, "amount", _coerce_dec(self.amount))
+        _set(self, "start", _coerce_date(self.start))
+        _set(self, "end", _coerce_date(self.end))
+        if isinstance(self.charges, list):
+            _set(self, "charges", tuple(self.charges))
+
+
+@dataclass(frozen=True)
 class PlanSpec:
     """A plan template in one currency."""
 
@@ -183,13 +213,19 @@ class PlanSpec:
     charges: tuple[ChargeSpec, ...] = ()
     fees: tuple[FeeSpec, ...] = ()
     minimum_spend: Decimal | None = None
+    discounts: tuple[DiscountSpec, ...] = ()
 
     def __post_init__(self) -> None:
         _set(self, "minimum_spend", _coerce_dec(self.minimum_spend))
-        if isinstance(self.charges, list):
-            _set(self, "charges", tuple(self.charges))
-        if isinstance(self.fees, list):
-            _set(self, "fees", tuple(self.fees))
+        for name in ("charges", "fees", "discounts"):
+            if isinstance(getattr(self, name), list):
+                _set(self, name, tuple(getattr(self, name)))
+
+    def discount(self, discount_id: str) -> DiscountSpec:
+        for d in self.discounts:
+            if d.id == discount_id:
+                return d
+        raise KeyError(discount_id)
 
     def charge(self, charge_id: str) -> ChargeSpec:
         for c in self.charges:
@@ -361,6 +397,48 @@ def _validate(spec: PlanSpec, p: _Problems, known_metrics: set[str] | None,
                 p.add(f"{fp}.end", f"fee ends {f.end.isoformat()} before it starts {f.start.isoformat()}")
             if f.label is not None and not isinstance(f.label, str):
                 p.add(f"{fp}.label", "label must be a string")
+    _validate_discounts(p, spec)
+
+
+def _validate_discounts(p: _Problems, spec: PlanSpec) -> None:
+    if not isinstance(spec.discounts, tuple) or not all(isinstance(d, DiscountSpec) for d in spec.discounts):
+        p.add("discounts", "discounts must be a list of DiscountSpec")
+        return
+    charge_ids = {c.id for c in spec.charges} if isinstance(spec.charges, tuple) else set()
+    seen: dict[str, int] = {}
+    for i, d in enumerate(spec.discounts):
+        dp = f"discounts[{i}]"
+        if _check_str(p, f"{dp}.id", d.id, "discount id"):
+            if "." in d.id:
+                p.add(f"{dp}.id", f"discount id {d.id!r} must not contain '.'")
+            if d.id in seen:
+                p.add(f"{dp}.id", f"duplicate discount id {d.id!r} (also discounts[{seen[d.id]}])")
+            else:
+                seen[d.id] = i
+        if (d.percent is None) == (d.amount is None):
+            p.add(f"{dp}.percent", "a discount needs exactly one of percent or amount")
+        if _check_dec(p, f"{dp}.percent", d.percent, required=False, what="discount percent", positive=True) \
+                and d.percent > 100:
+            p.add(f"{dp}.percent", f"discount percent must be at most 100, got {d.percent}")
+        _check_dec(p, f"{dp}.amount", d.amount, required=False, what="discount amount", positive=True)
+        if d.applies_to not in DISCOUNT_TARGETS:
+            p.add(f"{dp}.applies_to", f"applies_to must be one of {', '.join(DISCOUNT_TARGETS)}, got {d.applies_to!r}")
+        if not isinstance(d.charges, tuple) or not all(isinstance(c, str) for c in d.charges):
+            p.add(f"{dp}.charges", "charges must be a list of charge ids")
+        else:
+            if d.charges and d.applies_to != "usage":
+                p.add(f"{dp}.charges", "only a discount that applies to usage can be restricted to charges")
+            for cid in d.charges:
+                if cid not in charge_ids:
+                    p.add(f"{dp}.charges", f"unknown charge id {cid!r}")
+        for name in ("start", "end"):
+            v = getattr(d, name)
+            if v is not None and not isinstance(v, date):
+                p.add(f"{dp}.{name}", f"{name} must be a date (YYYY-MM-DD), got {v!r}")
+        if isinstance(d.start, date) and isinstance(d.end, date) and d.end < d.start:
+            p.add(f"{dp}.end", f"discount ends {d.end.isoformat()} before it starts {d.start.isoformat()}")
+        if d.label is not None and not isinstance(d.label, str):
+            p.add(f"{dp}.label", "label must be a string")
 
 
 def _validate_charge(p: _Problems, cp: str, c: ChargeSpec) -> None:
@@ -434,7 +512,8 @@ def validate_plan(spec_or_dict: PlanSpec | Mapping[str, Any], known_metrics: set
 _TIER_KEYS = ("first", "last", "unit_price", "flat_fee")
 _CHARGE_KEYS = tuple(f.name for f in fields(ChargeSpec))
 _FEE_KEYS = tuple(f.name for f in fields(FeeSpec))
-_PLAN_KEYS = ("currency", "timing", "minimum_spend", "charges", "fees")
+_DISCOUNT_KEYS = tuple(f.name for f in fields(DiscountSpec))
+_PLAN_KEYS = ("currency", "timing", "minimum_spend", "charges", "fees", "discounts")
 
 
 def _parse_dec(p: _Problems, path: str, v: Any) -> Any:
@@ -577,7 +656,35 @@ def _parse_plan(d: Mapping[str, Any], p: _Problems) -> PlanSpec | None:
         charges=tuple(charges),
         fees=tuple(fees),
         minimum_spend=_parse_dec(p, "minimum_spend", d.get("minimum_spend")),
+        discounts=_parse_discounts(p, d.get("discounts")),
     )
+
+
+def _parse_discounts(p: _Problems, raw: Any) -> tuple[DiscountSpec, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, (list, tuple)):
+        p.add("discounts", "discounts must be a list")
+        return ()
+    out = []
+    for i, x in enumerate(raw):
+        dp = f"discounts[{i}]"
+        if not isinstance(x, Mapping):
+            p.add(dp, "discount must be an object")
+            continue
+        _unknown_keys(p, dp, x, _DISCOUNT_KEYS)
+        if "id" not in x:
+            p.add(f"{dp}.id", "id is required")
+        charges = x.get("charges") or ()
+        out.append(DiscountSpec(
+            id=x.get("id"), label=x.get("label"), applies_to=x.get("applies_to") or "all",
+            percent=_parse_dec(p, f"{dp}.percent", x.get("percent")),
+            amount=_parse_dec(p, f"{dp}.amount", x.get("amount")),
+            charges=tuple(charges) if isinstance(charges, (list, tuple)) else charges,
+            start=_parse_date(p, f"{dp}.start", x.get("start")),
+            end=_parse_date(p, f"{dp}.end", x.get("end")),
+        ))
+    return tuple(out)
 
 
 def plan_from_dict(d: Mapping[str, Any], known_metrics: set[str] | None = None,
@@ -609,12 +716,15 @@ def plan_to_dict(spec: PlanSpec) -> dict[str, Any]:
             cd[name] = _tiers_to_list(v) if name in ("tiers", "overage_tiers") else _s(v)
         charges.append(cd)
     fees = [{name: _s(getattr(f, name)) for name in _FEE_KEYS} for f in spec.fees]
+    discounts = [{name: (list(getattr(x, name)) if name == "charges" else _s(getattr(x, name)))
+                  for name in _DISCOUNT_KEYS} for x in spec.discounts]
     return {
         "currency": spec.currency,
         "timing": spec.timing,
         "minimum_spend": _s(spec.minimum_spend),
         "charges": charges,
         "fees": fees,
+        "discounts": discounts,
     }
 
 
@@ -639,7 +749,7 @@ def apply_overrides(spec: PlanSpec, overrides: Mapping[str, Any] | None,
 
     Paths are dotted; charges and fees are addressed by id, tiers by 0-based index:
       {"charges.pages.unit_price": "0.09", "charges.pages.tiers.1.unit_price": "0.07",
-       "fees.base.amount": "99", "minimum_spend": "500"}
+       "fees.base.amount": "99", "minimum_spend": "500", "discounts.loyal.percent": "15"}
     Values may be strings, ints, Decimals, dates or None (floats are rejected).
     Raises PlanValidationError (path, message) for a bad path or value.
     """
@@ -669,7 +779,7 @@ def _apply_one(d: dict[str, Any], path: Any, value: Any) -> str | None:
     i = 0
     while i < len(parts) - 1:
         key = parts[i]
-        if isinstance(node, dict) and key in ("charges", "fees") and node is d:
+        if isinstance(node, dict) and key in ("charges", "fees", "discounts") and node is d:
             wanted = parts[i + 1]
             match = [x for x in node[key] if x.get("id") == wanted]
             if not match:
@@ -697,7 +807,7 @@ def _apply_one(d: dict[str, Any], path: Any, value: Any) -> str | None:
         return "path must end with a field name"
     last = parts[-1]
     if isinstance(node, dict):
-        if last not in node or (node is d and last in ("charges", "fees") and not isinstance(value, list)):
+        if last not in node or (node is d and last in ("charges", "fees", "discounts") and not isinstance(value, list)):
             return f"unknown field {last!r}"
         if last == "id":
             return "ids cannot be overridden"
