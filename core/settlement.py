@@ -10,7 +10,7 @@ Exactness: tiered and volume prices make the price of one event depend on the mo
 batch is not priced alone. Each batch re-rates the customer's month to date with the billing engine and
 settles only the difference to what was settled before (kept in `usage_settlements`). The sum of all
 draws (charges) of a month is therefore exactly the month's usage credits (usage amount, each line rounded
-once) — the same figures the statement shows. A difference that would be negative (a `latest`-value metric
+once, less the plan's discounts on usage) — the same figures the statement shows. A difference that would be negative (a `latest`-value metric
 going down) is not refunded automatically; the month's statement is the place to correct it.
 
 A mode that starts mid-month settles only what its own days add: the month-to-date figures at the day
@@ -43,10 +43,13 @@ class UsageCost:
     amount: Decimal  # money for usage lines (rounded per line), without fees and minimums
 
 
-def usage_cost(rating: Rating) -> UsageCost:
+def usage_cost(rating: Rating, usage_discounts: frozenset[str] = frozenset()) -> UsageCost:
+    """Credits and money of the usage lines, net of the plan's discounts that apply to usage only
+    (discounts on fees or on the whole bill are settled on the statement, with the fees)."""
     credits = sum((Decimal(c) for c in rating.credits.values()), Decimal(0))
-    amount = sum((line.amount for line in rating.lines if line.kind == "usage"), Decimal(0))
-    return UsageCost(credits, amount)
+    amount = sum((line.amount for line in rating.lines if line.kind == "usage"
+                  or (line.kind == "discount" and line.discount_id in usage_discounts)), Decimal(0))
+    return UsageCost(credits, max(amount, Decimal(0)))
 
 
 def month_to_date_cost(session: Session, partner_id: int, account_id: int, day: date,
@@ -59,7 +62,8 @@ def month_to_date_cost(session: Session, partner_id: int, account_id: int, day: 
     if not segs:
         return UsageCost(Decimal(0), Decimal(0)), acc.currency
     rating = rate(segs, start, end)
-    return usage_cost(rating), rating.currency
+    usage_discounts = frozenset(d.id for seg in segs for d in seg.spec.discounts if d.applies_to == "usage")
+    return usage_cost(rating, usage_discounts), rating.currency
 
 
 def _settlement_row(session: Session, partner_id: int, account_id: int, period_start: date, mode: str,

@@ -136,3 +136,17 @@ def test_mode_started_mid_month_settles_only_its_own_days(world, engine):
     _mode(engine, a.staff, a.partner_id, a.account_id, "partner_prepaid")
     _record(engine, a.staff, a.partner_id, a.account_id, "recipients", 1000, "after")
     assert balance_of(engine, a.partner_id) == Decimal("50000") - Decimal("1050")
+
+
+def test_on_demand_charges_are_net_of_usage_discounts(world, engine):
+    a = world.a
+    setup_wallet(engine, a.staff, a.partner_id)
+    spec = {**PAGES_SPEC, "discounts": [{"id": "loyal", "percent": "10", "applies_to": "usage"}]}
+    _assign(engine, a.staff, a.partner_id, a.account_id, spec, "pages-disc")
+    _mode(engine, a.staff, a.partner_id, a.account_id, "partner_on_demand", "block")
+    _record(engine, a.staff, a.partner_id, a.account_id, "pages", 1200, "d-1")
+    with Session(engine) as s:
+        charges = s.scalars(select(PaymentCharge.amount).where(PaymentCharge.partner_id == a.partner_id,
+                                                               PaymentCharge.status == "approved")).all()
+    # 1,000 × 0.10 + 200 × 0.08 = 116.00, less 10 % = 11.60 → 104.40
+    assert charges == [Decimal("104.40")]
