@@ -38,6 +38,7 @@ from core import accounts, billing_modes, metrics, payments, plans, statements, 
 from core.accounts import house_partner
 from core.actor import ROLE_LABELS, SYSTEM, Actor
 from core.errors import DomainError, NotFound
+from core.pricing.money import round_money
 from db.models import CustomerAccount, Partner, User
 from seeds.scenario_format import (
     CustomerDef,
@@ -288,9 +289,15 @@ def generate_statements(engine, month: str | date, pids: list[int], *, finalise:
     return dict(counts)
 
 
-def _line_json(ln: dict[str, Any]) -> dict[str, Any]:
+def _money(amount: Any, currency: str) -> str | None:
+    """An amount as the exact decimal string in the currency's minor unit ('99.00', not the stored '99.0000')."""
+    return None if amount is None else str(round_money(Decimal(str(amount)), currency))
+
+
+def _line_json(ln: dict[str, Any], currency: str) -> dict[str, Any]:
     return {"label": ln["label"], "kind": ln["kind"], "metric": ln["metric"], "quantity": ln["quantity"],
-            "amount": ln["amount"], "explanation": ln["explanation"], "credits": ln["credits"], "mode": ln["mode"]}
+            "amount": _money(ln["amount"], currency), "explanation": ln["explanation"], "credits": ln["credits"],
+            "mode": ln["mode"]}
 
 
 def _sections(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -301,10 +308,10 @@ def _sections(doc: dict[str, Any]) -> list[dict[str, Any]]:
         name = ln["section"]
         if not out or out[-1]["section"] != name:
             out.append({"section": name, "account_id": ln["section_account_id"], "lines": [], "total": Decimal(0)})
-        out[-1]["lines"].append(_line_json(ln))
+        out[-1]["lines"].append(_line_json(ln, doc["currency"]))
         out[-1]["total"] += Decimal(ln["amount"])
     for sec in out:
-        sec["total"] = str(sec["total"])
+        sec["total"] = _money(sec["total"], doc["currency"])
     return out
 
 
@@ -312,6 +319,7 @@ def statement_json(doc: dict[str, Any], partner_name: str, customer: str | None,
                    account_id: int | None) -> dict[str, Any]:
     """One statement (core.statements.get_statement's document) as JSON-safe plain values. Amounts are strings
     (exact decimals); no database timestamps, so the same statement always gives the same JSON."""
+    cur = doc["currency"]
     return {
         "partner": partner_name, "customer": customer, "account_id": account_id,
         "kind": doc["kind"], "status": doc["status"], "number": doc["number"],
@@ -320,8 +328,9 @@ def statement_json(doc: dict[str, Any], partner_name: str, customer: str | None,
         "issuer": {"name": doc["issuer"]["name"], "address": doc["issuer"]["address"]},
         "addressee": doc["addressee"], "payer": doc["payer"], "modes": doc["modes"],
         "sections": _sections(doc),
-        "subtotal": doc["subtotal"], "tax_rate": doc["tax_rate"], "tax": doc["tax_amount"], "total": doc["total"],
-        "credits_drawn": doc["credits_drawn"], "charged_on_demand": doc["charged_on_demand"],
+        "subtotal": _money(doc["subtotal"], cur), "tax_rate": doc["tax_rate"], "tax": _money(doc["tax_amount"], cur),
+        "total": _money(doc["total"], cur), "credits_drawn": doc["credits_drawn"],
+        "charged_on_demand": _money(doc["charged_on_demand"], cur),
         "credit_note_for": doc["credit_note_for"],
     }
 
