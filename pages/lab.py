@@ -110,8 +110,6 @@ if before != (whose, default_kind, default_metric):
         if before is None or before[0] != whose or st.session_state.get(f"lab_kind_{i}") in (None, before[1]):
             st.session_state[f"lab_kind_{i}"] = default_kind
             st.session_state[f"lab_metric_{i}"] = default_metric
-            for k in (f"lab_price_{i}", f"lab_rate_{i}"):  # back to the defaults of the new type
-                st.session_state.pop(k, None)
     st.session_state["lab_defaults"] = (whose, default_kind, default_metric)
 
 custom: list[lab.LabModel] = []
@@ -125,15 +123,17 @@ for i in range(int(n_custom)):
         if kind in ("credits", "tiers", "allowance", "package", "per_unit"):
             params["metric"] = st.selectbox("Metric", metric_options, key=f"lab_metric_{i}")
         if kind in ("per_document", "per_page", "per_unit"):
-            params["unit_price"] = st.text_input("Price per unit", key=f"lab_price_{i}",
+            # one widget per type (its own default price): a shared key would keep another type's price
+            params["unit_price"] = st.text_input("Price per unit", key=f"lab_price_{i}_{kind}",
                                                  value={"per_document": "0.30", "per_page": "0.06"}.get(kind, "0.01"))
         elif kind == "credits":
             a, b = st.columns(2)
             per_credit = params["metric"] == "credits"  # the customer already uses credits: 1 credit per credit
+            tag = "credits" if per_credit else "units"
             params["credit_rate"] = a.text_input("Credits per unit", value="1" if per_credit else "5",
-                                                 key=f"lab_rate_{i}")
+                                                 key=f"lab_rate_{i}_{tag}")
             params["unit_price"] = b.text_input("Price per credit", value="0.01" if per_credit else "0.06",
-                                                key=f"lab_price_{i}")
+                                                key=f"lab_price_{i}_credits_{tag}")
         elif kind == "tiers":
             params["tier_mode"] = st.radio("Tiers price", ["volume", "graduated"], horizontal=True,
                                            key=f"lab_tmode_{i}",
@@ -150,7 +150,7 @@ for i in range(int(n_custom)):
         else:
             a, b = st.columns(2)
             params["package_size"] = a.text_input("Package size", value="1000", key=f"lab_size_{i}")
-            params["unit_price"] = b.text_input("Price per package", value="280", key=f"lab_price_{i}")
+            params["unit_price"] = b.text_input("Price per package", value="280", key=f"lab_price_{i}_package")
         try:
             custom.append(lab.LabModel(name.strip() or f"Model {i + 1}", lab.model_spec(currency, kind, **params)))
         except ValidationError as exc:
@@ -185,10 +185,16 @@ def compared(r: lab.ModelResult) -> bool:
 
 cols = st.columns(len(result.models))
 for col, r in zip(cols, result.models, strict=True):
-    delta = (f"{'saves' if r.saving > 0 else 'costs'} {format_money(abs(r.saving), cur)}" if compared(r)
-             else None if r.current else "not comparable")
+    if r.current:
+        delta = None
+    elif not compared(r):
+        delta = "not comparable"
+    elif r.saving == 0:
+        delta = "same cost"
+    else:
+        delta = f"{'saves' if r.saving > 0 else 'costs'} {format_money(abs(r.saving), cur)}"
     col.metric(r.name + (BASE if r.current else ""), format_money(r.total, cur), delta=delta,
-               delta_color="normal" if r.current else ("off" if not compared(r)
+               delta_color="normal" if r.current else ("off" if not compared(r) or r.saving == 0
                                                         else "normal" if r.saving > 0 else "inverse"))
 whom = chosen.name if account_id is not None else "this profile"
 for r in result.models:

@@ -22,7 +22,7 @@ def test_staff_compare_and_apply(world, db, customer):  # noqa: F811
     assert not at.exception
     at.date_input(key="lab_range").set_value((date(2024, 1, 1), date(2024, 3, 31))).run()
     at.selectbox(key="lab_kind_0").select("per_page").run()
-    at.text_input(key="lab_price_0").input("0.09").run()
+    at.text_input(key="lab_price_0_per_page").input("0.09").run()
     assert not at.exception, at.exception
     body = texts(at)
     # the same numbers as tests/test_lab.py computes by hand
