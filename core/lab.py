@@ -42,7 +42,11 @@ MODEL_KINDS = {
     "tiers": "Tiers",
     "allowance": "Allowance + overage",
     "package": "Package",
+    "per_unit": "Per unit (any metric)",
 }
+# The on-the-spot model that fits a customer's dominant billable metric (default_model); other metrics get
+# a per-unit price on that metric.
+KIND_FOR_METRIC = {"documents": "per_document", "pages": "per_page", "credits": "credits"}
 # Synthetic document customers: (documents, pages) in the first month, growing 3 % a month.
 PROFILES: dict[str, tuple[int, int]] = {"small": (300, 1_200), "medium": (2_500, 10_000), "large": (15_000, 60_000)}
 PROFILE_GROWTH = Decimal("0.03")
@@ -116,8 +120,8 @@ def model_spec(currency: str, kind: str, *, metric: str | None = None, unit_pric
                credit_rate: Any = None, base_fee: Any = None) -> PlanSpec:
     """A plan built from a few simple settings (the lab's on-the-spot models), validated like any plan.
 
-    per_document / per_page: unit_price per document / page; credits: credit_rate credits per unit of
-    `metric` (default documents) at unit_price per credit; tiers: `tiers` [{first, last, unit_price}]
+    per_document / per_page: unit_price per document / page; per_unit: unit_price per unit of `metric`;
+    credits: credit_rate credits per unit of `metric` (default documents) at unit_price per credit; tiers: `tiers` [{first, last, unit_price}]
     graduated or volume on `metric`; allowance: included_units then overage_price; package: blocks of
     package_size at unit_price per block. base_fee: an optional monthly fee."""
     errors: dict[str, str] = {}
@@ -125,7 +129,7 @@ def model_spec(currency: str, kind: str, *, metric: str | None = None, unit_pric
         raise ValidationError({"kind": f"Choose one of: {', '.join(MODEL_KINDS.values())}."})
     metric = metric or {"per_document": "documents", "per_page": "pages"}.get(kind, "documents")
     charge: dict[str, Any] = {"id": "usage", "metric": metric, "label": MODEL_KINDS[kind]}
-    if kind in ("per_document", "per_page"):
+    if kind in ("per_document", "per_page", "per_unit"):
         charge.update(model="per_unit", unit_price=_dec(errors, "unit_price", unit_price, "Unit price"))
     elif kind == "credits":
         charge.update(model="per_unit", credit_rate=_dec(errors, "credit_rate", credit_rate, "Credits per unit"),
@@ -189,6 +193,10 @@ class ModelResult:
     saving_pct: Decimal | None
     per_document: Decimal | None  # effective price: total / documents
     per_page: Decimal | None
+    # The model's metrics the usage never has. When it prices NONE of the metrics used (`comparable` False)
+    # its total is only its fees: comparing it (a "saving") would be meaningless, the page says so instead.
+    unused_metrics: tuple[str, ...] = ()
+    comparable: bool = True
 
 
 @dataclass(frozen=True)
@@ -215,6 +223,31 @@ class LabResult:
 
 def _effective(total: Decimal, qty: Decimal) -> Decimal | None:
     return (total / qty).quantize(Decimal("0.0001"), ROUND_HALF_UP) if qty > 0 else None
+
+
+def used_metrics(usage: Mapping[date, Mapping[str, Decimal]]) -> set[str]:
+    """The metrics with any non-zero usage in the months."""
+    return {k for u in usage.values() for k, v in u.items() if v}
+
+
+def dominant_metric(usage: Mapping[date, Mapping[str, Decimal]], current: LabModel | None = None) -> str | None:
+    """The customer's dominant billable metric: of the metrics it used that its current plan prices (all it
+    used when the plan prices none of them, or without a plan), the one with the largest volume."""
+    totals: dict[str, Decimal] = {}
+    for u in usage.values():
+        for k, v in u.items():
+            if v:
+                totals[k] = totals.get(k, ZERO) + Decimal(v)
+    if current is not None and set(totals) & current.spec.metrics:
+        totals = {k: v for k, v in totals.items() if k in current.spec.metrics}
+    return max(sorted(totals), key=lambda k: totals[k]) if totals else None
+
+
+def default_model(usage: Mapping[date, Mapping[str, Decimal]], current: LabModel | None = None) -> tuple[str, str]:
+    """(kind, metric) of the first on-the-spot model for this usage: pages → per page, documents → per
+    document, credits → credits, any other metric → per unit of it; per document without usage."""
+    metric = dominant_metric(usage, current) or "documents"
+    return KIND_FOR_METRIC.get(metric, "per_unit"), metric
 
 
 def _break_even_metric(models: Sequence[LabModel], usage: Mapping[date, Mapping[str, Decimal]]) -> str | None:
@@ -245,12 +278,15 @@ def reprice(usage: Mapping[date, Mapping[str, Decimal]], models: Sequence[LabMod
         amounts = {m: rate_plan(model.spec, usage[m], m, month_end(m)).total for m in months}
         per_model.append((model, amounts, sum(amounts.values(), ZERO)))
     base_total = next(t for mdl, _, t in per_model if mdl is base)
+    used = used_metrics(usage)
     results = []
     for model, amounts, total in per_model:
         diff = total - base_total
         pct = (-diff * 100 / base_total).quantize(Decimal("0.1"), ROUND_HALF_UP) if base_total else None
+        priced = model.spec.metrics
         results.append(ModelResult(model.name, model is base, amounts, total, diff, -diff, pct,
-                                   _effective(total, docs), _effective(total, pages)))
+                                   _effective(total, docs), _effective(total, pages),
+                                   tuple(sorted(priced - used)), not priced or bool(priced & used)))
     return LabResult(currency, months, {m: dict(usage[m]) for m in months}, results,
                      _break_evens(usage, models, base))
 

@@ -98,6 +98,20 @@ by_name = {m.name: m for m in existing}
 picked = st.multiselect(f"Existing plans ({currency})", list(by_name), key="lab_plans")
 n_custom = st.number_input("Models built here", min_value=0, max_value=MAX_CUSTOM, value=1, step=1, key="lab_n")
 
+# The models built here start as the customer's dominant billable metric (pages → per page, documents → per
+# document, credits → credits, others → per unit of it). Another customer or profile resets them; a new date
+# range with another dominant metric changes only the models whose type nobody changed.
+default_kind, default_metric = lab.default_model(usage, current)
+metric_options = ["documents", "pages", *[k for k in metrics_used if k not in ("documents", "pages")]]
+whose = (source, account_id, st.session_state.get("lab_profile"))
+before = st.session_state.get("lab_defaults")
+if before != (whose, default_kind, default_metric):
+    for i in range(MAX_CUSTOM):
+        if before is None or before[0] != whose or st.session_state.get(f"lab_kind_{i}") in (None, before[1]):
+            st.session_state[f"lab_kind_{i}"] = default_kind
+            st.session_state[f"lab_metric_{i}"] = default_metric
+    st.session_state["lab_defaults"] = (whose, default_kind, default_metric)
+
 custom: list[lab.LabModel] = []
 for i in range(int(n_custom)):
     with st.expander(f"Model {i + 1}", expanded=True):
@@ -106,17 +120,20 @@ for i in range(int(n_custom)):
         kind = c2.selectbox("Model", list(lab.MODEL_KINDS), format_func=lab.MODEL_KINDS.get, key=f"lab_kind_{i}")
         fee = c3.text_input("Monthly fee", value="", key=f"lab_fee_{i}", placeholder="none")
         params: dict = {"base_fee": fee}
-        if kind in ("credits", "tiers", "allowance", "package"):
-            params["metric"] = st.selectbox("Metric", ["documents", "pages", *[k for k in metrics_used
-                                                                             if k not in ("documents", "pages")]],
-                                            key=f"lab_metric_{i}")
-        if kind in ("per_document", "per_page"):
-            params["unit_price"] = st.text_input("Price per unit", value="0.30" if kind == "per_document" else "0.06",
-                                                 key=f"lab_price_{i}")
+        if kind in ("credits", "tiers", "allowance", "package", "per_unit"):
+            params["metric"] = st.selectbox("Metric", metric_options, key=f"lab_metric_{i}")
+        if kind in ("per_document", "per_page", "per_unit"):
+            # one widget per type (its own default price): a shared key would keep another type's price
+            params["unit_price"] = st.text_input("Price per unit", key=f"lab_price_{i}_{kind}",
+                                                 value={"per_document": "0.30", "per_page": "0.06"}.get(kind, "0.01"))
         elif kind == "credits":
             a, b = st.columns(2)
-            params["credit_rate"] = a.text_input("Credits per unit", value="5", key=f"lab_rate_{i}")
-            params["unit_price"] = b.text_input("Price per credit", value="0.06", key=f"lab_price_{i}")
+            per_credit = params["metric"] == "credits"  # the customer already uses credits: 1 credit per credit
+            tag = "credits" if per_credit else "units"
+            params["credit_rate"] = a.text_input("Credits per unit", value="1" if per_credit else "5",
+                                                 key=f"lab_rate_{i}_{tag}")
+            params["unit_price"] = b.text_input("Price per credit", value="0.01" if per_credit else "0.06",
+                                                key=f"lab_price_{i}_credits_{tag}")
         elif kind == "tiers":
             params["tier_mode"] = st.radio("Tiers price", ["volume", "graduated"], horizontal=True,
                                            key=f"lab_tmode_{i}",
@@ -133,7 +150,7 @@ for i in range(int(n_custom)):
         else:
             a, b = st.columns(2)
             params["package_size"] = a.text_input("Package size", value="1000", key=f"lab_size_{i}")
-            params["unit_price"] = b.text_input("Price per package", value="280", key=f"lab_price_{i}")
+            params["unit_price"] = b.text_input("Price per package", value="280", key=f"lab_price_{i}_package")
         try:
             custom.append(lab.LabModel(name.strip() or f"Model {i + 1}", lab.model_spec(currency, kind, **params)))
         except ValidationError as exc:
@@ -158,16 +175,39 @@ result = lab.reprice(usage, models)
 cur = result.currency
 BASE = "" if current is not None else " (baseline)"  # the current plan is named "Current: …"
 st.subheader("Side by side")
+base_comparable = next(r.comparable for r in result.models if r.current)
+
+
+def compared(r: lab.ModelResult) -> bool:
+    """A saving means something only when both this model and the baseline price usage the customer has."""
+    return not r.current and r.comparable and base_comparable
+
+
 cols = st.columns(len(result.models))
 for col, r in zip(cols, result.models, strict=True):
-    delta = None if r.current else f"{'saves' if r.saving > 0 else 'costs'} {format_money(abs(r.saving), cur)}"
+    if r.current:
+        delta = None
+    elif not compared(r):
+        delta = "not comparable"
+    elif r.saving == 0:
+        delta = "same cost"
+    else:
+        delta = f"{'saves' if r.saving > 0 else 'costs'} {format_money(abs(r.saving), cur)}"
     col.metric(r.name + (BASE if r.current else ""), format_money(r.total, cur), delta=delta,
-               delta_color="normal" if r.current else ("normal" if r.saving > 0 else "inverse"))
+               delta_color="normal" if r.current else ("off" if not compared(r) or r.saving == 0
+                                                        else "normal" if r.saving > 0 else "inverse"))
+whom = chosen.name if account_id is not None else "this profile"
+for r in result.models:
+    if not r.comparable:
+        st.warning(f"**{r.name}** prices {', '.join(r.unused_metrics)}, which {whom} did not use in this date "
+                   f"range: it would bill only its fees ({format_money(r.total, cur)}). That is not a saving — "
+                   "choose a model on a metric the customer uses to compare.")
 
 st.dataframe(pd.DataFrame([{
     "Model": r.name + (BASE if r.current else ""), "Total": format_money(r.total, cur),
-    "Difference": format_money(r.difference, cur), "Saving": format_money(r.saving, cur),
-    "Saving %": "" if r.saving_pct is None else f"{r.saving_pct} %",
+    "Difference": format_money(r.difference, cur) if compared(r) or r.current else "—",
+    "Saving": format_money(r.saving, cur) if compared(r) or r.current else "—",
+    "Saving %": "" if r.saving_pct is None or not (compared(r) or r.current) else f"{r.saving_pct} %",
     "Per document": "" if r.per_document is None else format_quantity(r.per_document),
     "Per page": "" if r.per_page is None else format_quantity(r.per_page)} for r in result.models]),
     hide_index=True, use_container_width=True)

@@ -1,7 +1,7 @@
 """Demo scenarios: load a scenario file into the database, and export a month's statements as JSON.
 
     python -m seeds.scenario load seeds/scenarios/default.toml [--add] [--today YYYY-MM-DD] [--check]
-    python -m seeds.scenario export-statements --month 2025-05 [--partner "Nordic Docs AS"] [--out FILE]
+    python -m seeds.scenario export-statements --month 2025-05 [--partner "Nordic Docs AS"] [--finalise] [--out FILE]
 
 A file is checked completely first (seeds.scenario_format: every problem with its place, nothing written),
 then loaded in ONE transaction through the core services as the system actor, so every rule of the product
@@ -10,6 +10,10 @@ core.usage.record_events in batches, chronologically, so the ingestion hooks (th
 settlement of partner-paid usage when that module is installed) see it as they would live.
 
 The usage generator is deterministic: the same file, seed and "today" always produce the same events.
+
+`export-statements` generates the month's statements with core.statements as the system actor (drafts, or
+final statements with --finalise: the very documents the Statements page shows and finalises) and prints
+them as JSON, sorted; running it again writes nothing new and prints the same JSON.
 """
 
 from __future__ import annotations
@@ -30,11 +34,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import core.alerts  # noqa: F401  (threshold alerts are recorded while the usage is loaded)
-from core import accounts, billing_modes, metrics, payments, plans, usage, wallet
+from core import accounts, billing_modes, metrics, payments, plans, statements, usage, wallet
 from core.accounts import house_partner
 from core.actor import ROLE_LABELS, SYSTEM, Actor
-from core.pricing import Rating
-from core.rating import month_of, rate_account, rate_partner
+from core.errors import DomainError, NotFound
+from core.pricing.money import round_money
 from db.models import CustomerAccount, Partner, User
 from seeds.scenario_format import (
     CustomerDef,
@@ -255,50 +259,116 @@ def load_scenario(session: Session, sc: Scenario, actor: Actor = SYSTEM) -> Load
 # ---------------------------------------------------------------- statements as JSON
 
 
-def _rating_json(r: Rating) -> dict[str, Any]:
+KIND_ORDER = {"statement": 0, "collective": 1, "credit_note": 2}
+
+
+def partner_ids(session: Session, partner: str | None = None) -> list[int]:
+    """The partners to export: all (the house partner too: it may have direct customers), or the one named
+    by `partner` (its name or id). Raises NotFound for an unknown partner."""
+    q = select(Partner.id).order_by(Partner.id)
+    if partner:
+        q = q.where(Partner.id == int(partner)) if partner.strip().isdigit() else q.where(Partner.name == partner)
+    ids = list(session.scalars(q))
+    if partner and not ids:
+        raise NotFound(f"No partner named {partner!r}.")
+    return ids
+
+
+def generate_statements(engine, month: str | date, pids: list[int], *, finalise: bool = False,
+                        actor: Actor = SYSTEM) -> dict[str, int]:
+    """Generate the month's statements through core.statements (drafts, or final ones with `finalise`), one
+    transaction per partner. Idempotent: unchanged drafts are not written and finals are left alone, so
+    running it again creates nothing. Returns the counts of the outcomes (created, unchanged, final ...)."""
+    from db.engine import unit_of_work
+
+    counts: dict[str, int] = defaultdict(int)
+    for pid in pids:
+        with unit_of_work(engine) as session:
+            for out in statements.generate_month(session, actor, pid, month, finalise=finalise):
+                counts[out.action] += 1
+    return dict(counts)
+
+
+def _money(amount: Any, currency: str) -> str | None:
+    """An amount as the exact decimal string in the currency's minor unit ('99.00', not the stored '99.0000')."""
+    return None if amount is None else str(round_money(Decimal(str(amount)), currency))
+
+
+def _line_json(ln: dict[str, Any], currency: str) -> dict[str, Any]:
+    return {"label": ln["label"], "kind": ln["kind"], "metric": ln["metric"], "quantity": ln["quantity"],
+            "amount": _money(ln["amount"], currency), "explanation": ln["explanation"], "credits": ln["credits"],
+            "mode": ln["mode"]}
+
+
+def _sections(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The lines grouped as printed: a customer statement has one section (name None); a collective invoice
+    one per agency customer (its name) and then the partner-level fees (name None). Each with its total."""
+    out: list[dict[str, Any]] = []
+    for ln in doc["lines"]:
+        name = ln["section"]
+        if not out or out[-1]["section"] != name:
+            out.append({"section": name, "account_id": ln["section_account_id"], "lines": [], "total": Decimal(0)})
+        out[-1]["lines"].append(_line_json(ln, doc["currency"]))
+        out[-1]["total"] += Decimal(ln["amount"])
+    for sec in out:
+        sec["total"] = _money(sec["total"], doc["currency"])
+    return out
+
+
+def statement_json(doc: dict[str, Any], partner_name: str, customer: str | None,
+                   account_id: int | None) -> dict[str, Any]:
+    """One statement (core.statements.get_statement's document) as JSON-safe plain values. Amounts are strings
+    (exact decimals); no database timestamps, so the same statement always gives the same JSON."""
+    cur = doc["currency"]
     return {
-        "currency": r.currency,
-        "lines": [{"label": ln.label, "kind": ln.kind, "metric": ln.metric,
-                   "quantity": str(ln.quantity) if ln.quantity is not None else None,
-                   "credits": str(ln.credits) if ln.credits is not None else None,
-                   "amount": str(ln.amount), "explanation": ln.explanation} for ln in r.lines],
-        "total": str(r.total),
-        "credits": {k: str(v) for k, v in r.credits.items()},
-        "alerts": [a.message for a in r.alerts],
+        "partner": partner_name, "customer": customer, "account_id": account_id,
+        "kind": doc["kind"], "status": doc["status"], "number": doc["number"],
+        "period": [doc["period_start"], doc["period_end"]], "issued_on": doc["issued_on"], "due_on": doc["due_on"],
+        "currency": doc["currency"], "language": doc["language"],
+        "issuer": {"name": doc["issuer"]["name"], "address": doc["issuer"]["address"]},
+        "addressee": doc["addressee"], "payer": doc["payer"], "modes": doc["modes"],
+        "sections": _sections(doc),
+        "subtotal": _money(doc["subtotal"], cur), "tax_rate": doc["tax_rate"], "tax": _money(doc["tax_amount"], cur),
+        "total": _money(doc["total"], cur), "credits_drawn": doc["credits_drawn"],
+        "charged_on_demand": _money(doc["charged_on_demand"], cur),
+        "credit_note_for": doc["credit_note_for"],
     }
 
 
-BILL_TO = {"customer_pays": "customer", "agency": "partner (collective invoice)",
-           "partner_prepaid": "partner (prepaid credits)", "partner_on_demand": "partner (charged on demand)"}
-
-
-def month_statements(session: Session, month: date, partner: str | None = None,
+def month_statements(session: Session, month: str | date, pids: list[int],
                      actor: Actor = SYSTEM) -> list[dict[str, Any]]:
-    """Every customer's statement for the month (and each partner's partner-level fees), as JSON-safe
-    dicts: partner, customer, account id, who is billed, lines, totals. Rated by core.rating, the same
-    engine the statements use."""
-    start, end = month_of(month)
-    q = select(Partner).where(~Partner.is_house).order_by(Partner.id)
-    if partner:
-        q = q.where(Partner.id == int(partner)) if partner.isdigit() else q.where(Partner.name == partner)
-    out: list[dict[str, Any]] = []
-    for p in session.scalars(q):
-        pr = rate_partner(session, actor, p.id, start, end)
-        if pr.lines:
-            out.append({"partner": p.name, "partner_id": p.id, "customer": None, "account_id": None,
-                        "period": [start.isoformat(), end.isoformat()], "bill_to": "partner",
-                        **_rating_json(pr)})
-        accs = session.scalars(select(CustomerAccount).where(CustomerAccount.partner_id == p.id,
-                                                             CustomerAccount.status != "deleted")
-                               .order_by(CustomerAccount.id))
-        for a in accs:
-            r = rate_account(session, actor, p.id, a.id, start, end)
-            modes = billing_modes.modes_in_period(session, p.id, a.id, start, end)
-            out.append({"partner": p.name, "partner_id": p.id, "customer": a.name, "account_id": a.id,
-                        "period": [start.isoformat(), end.isoformat()],
-                        "modes": [{"from": f.isoformat(), "to": t.isoformat(), "mode": m} for f, t, m in modes],
-                        "bill_to": BILL_TO[modes[-1][2]], **_rating_json(r)})
-    return out
+    """The live (not void) statements, collective invoices and credit notes of the partners' month, as JSON,
+    sorted by partner, kind, addressee and number. Reads only: generate them first (generate_statements)."""
+    out: list[tuple[tuple, dict[str, Any]]] = []
+    for pid in pids:
+        partner_name = session.get(Partner, pid).name  # type: ignore[union-attr]
+        names = dict(session.execute(select(CustomerAccount.id, CustomerAccount.name)
+                                     .where(CustomerAccount.partner_id == pid)).all())
+        for row in statements.list_statements(session, actor, pid, month=month):
+            if row.status == "void":
+                continue
+            doc = statements.get_statement(session, actor, pid, row.id)
+            data = statement_json(doc, partner_name, names.get(row.account_id) if row.account_id else None,
+                                  row.account_id)
+            key = (partner_name, pid, KIND_ORDER.get(row.kind, 9), (data["customer"] or "").lower(),
+                   row.account_id or 0, row.number or "", row.id)
+            out.append((key, data))
+    return [d for _, d in sorted(out, key=lambda kv: kv[0])]
+
+
+def export_statements(engine, month: str | date, partner: str | None = None, *, finalise: bool = False,
+                      actor: Actor = SYSTEM) -> tuple[dict[str, Any], dict[str, int]]:
+    """Generate (drafts, or final statements) and export the month's statements: what `export-statements`
+    prints, and the counts of what generating did (created, unchanged, finalised, final ...). Running it twice
+    gives the same JSON and creates nothing the second time."""
+    start, end = statements.month_period(month)
+    with Session(engine) as session:
+        pids = partner_ids(session, partner)
+    generated = generate_statements(engine, start, pids, finalise=finalise, actor=actor)
+    with Session(engine) as session:
+        data = month_statements(session, start, pids, actor)
+    return {"month": start.strftime("%Y-%m"), "period": [start.isoformat(), end.isoformat()],
+            "statements": data}, generated
 
 
 # ---------------------------------------------------------------- commands
@@ -346,9 +416,11 @@ def main(argv: list[str] | None = None) -> int:
     ld.add_argument("--add", action="store_true", help="add to a database that already has data")
     ld.add_argument("--today", type=date.fromisoformat, help="the day relative dates are counted from")
     ld.add_argument("--check", action="store_true", help="only check the file; write nothing")
-    ex = sub.add_parser("export-statements", help="the statements of a month as JSON")
+    ex = sub.add_parser("export-statements", help="generate a month's statements and print them as JSON")
     ex.add_argument("--month", required=True, help="YYYY-MM")
     ex.add_argument("--partner", help="a partner's name or id (default: all)")
+    ex.add_argument("--finalise", action="store_true",
+                    help="finalise the statements (numbers, immutable) instead of leaving drafts")
     ex.add_argument("--out", type=Path, help="write to this file instead of standard output")
     args = ap.parse_args(argv)
     engine = _engine()
@@ -370,12 +442,17 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError:
             print("--month must look like 2025-05", file=sys.stderr)
             return 2
-        with Session(engine) as session:
-            data = month_statements(session, month, args.partner)
-        text = json.dumps({"month": args.month, "statements": data}, indent=2, ensure_ascii=False)
+        try:
+            data, generated = export_statements(engine, month, args.partner, finalise=args.finalise)
+        except DomainError as exc:
+            print(str(exc), file=sys.stderr)
+            return 2
+        text = json.dumps(data, indent=2, ensure_ascii=False)
+        done = ", ".join(f"{v} {k}" for k, v in sorted(generated.items())) or "nothing to bill"
+        print(f"Statements {data['month']}: {done}", file=sys.stderr)
         if args.out:
             args.out.write_text(text + "\n", encoding="utf-8")
-            print(f"{len(data)} statements written to {args.out}")
+            print(f"{len(data['statements'])} statements written to {args.out}")
         else:
             print(text)
         return 0

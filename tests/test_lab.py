@@ -143,3 +143,29 @@ def test_lab_permissions(world, db, customer):
         with pytest.raises(PermissionDenied):
             lab.apply_model(s, world.b.staff, t.partner_id, t.account_id, plan_id=1, effective_from=date(2024, 5, 1))
         assert lab.lab_for_account(s, world.admin, t.partner_id, t.account_id, date(2024, 1, 1), date(2024, 1, 31))
+
+
+def test_default_model_follows_the_dominant_billable_metric():
+    pages_only = {date(2024, 1, 1): {"pages": D(12000)}, date(2024, 2, 1): {"pages": D(11000)}}
+    assert lab.default_model(pages_only) == ("per_page", "pages")
+    assert lab.default_model({date(2024, 1, 1): {"credits": D(30000)}}) == ("credits", "credits")
+    assert lab.default_model({date(2024, 1, 1): {"messages": D(3000), "keywords": D(4)}}) == ("per_unit", "messages")
+    assert lab.default_model({date(2024, 1, 1): {}}) == ("per_document", "documents")
+    # more pages than documents, but the current plan bills documents: documents are what is billed
+    both = {date(2024, 1, 1): {"documents": D(900), "pages": D(3600)}}
+    assert lab.default_model(both) == ("per_page", "pages")
+    docs_plan = lab.LabModel("Current", lab.model_spec("EUR", "per_document", unit_price="0.30"), current=True)
+    assert lab.default_model(both, docs_plan) == ("per_document", "documents")
+    # per unit of any metric
+    sms = lab.model_spec("USD", "per_unit", metric="messages", unit_price="0.02")
+    assert lab.reprice({date(2024, 1, 1): {"messages": D(3000)}}, [lab.LabModel("S", sms)]).models[0].total == D("60.00")
+
+
+def test_a_model_on_a_metric_never_used_is_not_comparable():
+    pages_only = {date(2024, 1, 1): {"pages": D(12000)}}
+    per_page = lab.LabModel("Current", lab.model_spec("EUR", "per_page", unit_price="0.05"), current=True)
+    per_doc = lab.LabModel("Per document", lab.model_spec("EUR", "per_document", unit_price="0.30"))
+    cur, docs = lab.reprice(pages_only, [per_page, per_doc]).models
+    # 0.00 against 600.00 would look like a saving of 600.00: flagged instead, with the metric it lacks
+    assert docs.total == D("0.00") and docs.comparable is False and docs.unused_metrics == ("documents",)
+    assert cur.comparable is True and cur.unused_metrics == ()

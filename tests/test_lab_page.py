@@ -22,7 +22,7 @@ def test_staff_compare_and_apply(world, db, customer):  # noqa: F811
     assert not at.exception
     at.date_input(key="lab_range").set_value((date(2024, 1, 1), date(2024, 3, 31))).run()
     at.selectbox(key="lab_kind_0").select("per_page").run()
-    at.text_input(key="lab_price_0").input("0.09").run()
+    at.text_input(key="lab_price_0_per_page").input("0.09").run()
     assert not at.exception, at.exception
     body = texts(at)
     # the same numbers as tests/test_lab.py computes by hand
@@ -59,3 +59,34 @@ def test_customer_roles_have_no_access(world, db):
     for role in ("manager", "annotator"):
         at = page_alone(world.actor(role), PAGE)
         assert "You do not have access to this page." in texts(at)
+
+
+def test_pages_only_customer_defaults_to_per_page_and_no_fake_saving(world, db):
+    """A customer that only uses pages: the first model is per page; a per-document model shows a note, not a
+    EUR 0.00 'saving'."""
+    from datetime import UTC, datetime
+
+    from core.usage import record_events
+    from tests.billing_factories import PAGES_SPEC, make_plan
+
+    t = world.a
+    _, plan_id = make_plan(db, t.staff, code="pages", spec_=PAGES_SPEC)
+    with Session(db) as s, s.begin():
+        plans.assign_plan(s, t.staff, t.partner_id, t.account_id, plan_id=plan_id, effective_from=date(2024, 1, 1))
+        record_events(s, t.staff, t.partner_id, [
+            {"account_id": t.account_id, "metric": "pages", "quantity": 2000, "event_id": f"p{m}",
+             "occurred_at": datetime(2024, m, 10, tzinfo=UTC)} for m in (1, 2, 3)])
+    at = app(t.staff, PAGE)
+    at.date_input(key="lab_range").set_value((date(2024, 1, 1), date(2024, 3, 31))).run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="lab_kind_0").value == "per_page"
+    # current: 3 × (1,000 × 0.10 + 1,000 × 0.08 + 90) = 3 × 270 = 810.00; per page at 0.06: 6,000 × 0.06 = 360.00
+    summary = at.dataframe[1].value
+    assert summary["Total"].tolist() == ["EUR 810.00", "EUR 360.00"] and summary["Saving"].tolist()[1] == "EUR 450.00"
+    assert not at.warning
+    at.selectbox(key="lab_kind_0").select("per_document").run()
+    assert not at.exception, at.exception
+    summary = at.dataframe[1].value
+    assert summary["Total"].tolist() == ["EUR 810.00", "EUR 0.00"] and summary["Saving"].tolist()[1] == "—"
+    assert any("prices documents" in w.value and "not a saving" in w.value for w in at.warning)
+    assert [m.delta for m in at.metric][1] == "not comparable"

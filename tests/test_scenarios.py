@@ -4,37 +4,53 @@ from the scenario file; broken files are refused with the place of every problem
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from core.actor import SYSTEM
+from core.auth import load_actor
+from core.pricing.money import round_money
 from core.rating import month_of
+from core.statements import list_statements
+from core.usage_reports import usage_history
 from db.models import CustomerAccount, Partner, User
+from db.models.statements import Statement
 from seeds.scenario import (
     SCENARIOS_DIR,
     RefusedNonEmpty,
     customer_events,
+    export_statements,
     generate,
     load_file,
     main,
-    month_statements,
 )
-from seeds.scenario_format import ScenarioError, add_months, resolve_date
+from seeds.scenario_format import ScenarioError, add_months, read_scenario, resolve_date
 
 TODAY = datetime.now(UTC).date()
 LAST_MONTH = month_of(add_months(TODAY.replace(day=1), -1))[0]
+PLATFORM = "Platform direct"  # the house partner: the issuer when the customer pays, never otherwise
 
 
-def _statements(db, partner: str | None = None) -> dict[tuple[str, str | None], dict]:
-    with Session(db) as s:
-        return {(st["partner"], st["customer"]): st for st in month_statements(s, LAST_MONTH, partner)}
+def _statements(db, partner: str | None = None, month: date = LAST_MONTH,
+                finalise: bool = False) -> dict[tuple[str, str, str | None], dict]:
+    """The month's statements generated through core.statements (export-statements), by
+    (partner, kind, customer); the collective invoice has customer None."""
+    data, _ = export_statements(db, month, partner, finalise=finalise)
+    return {(st["partner"], st["kind"], st["customer"]): st for st in data["statements"]}
 
 
-def _lines(st: dict) -> dict[str, D]:
-    return {ln["label"]: D(ln["amount"]) for ln in st["lines"]}
+def _lines(st: dict, section: str | None = None) -> dict[str, D]:
+    """label -> amount of one section (a customer statement has just the section None)."""
+    sec = next(sc for sc in st["sections"] if sc["section"] == section)
+    return {ln["label"]: D(ln["amount"]) for ln in sec["lines"]}
+
+
+def _section_total(st: dict, section: str | None) -> D:
+    return D(next(sc for sc in st["sections"] if sc["section"] == section)["total"])
 
 
 # ---------------------------------------------------------------- the four worlds
@@ -43,15 +59,28 @@ def _lines(st: dict) -> dict[str, D]:
 def test_world1_document_ai(db):
     load_file(db, SCENARIOS_DIR / "docai.toml")
     st = _statements(db, "Nordic Docs AS")
+    p = "Nordic Docs AS"
     # Oslo Revisjon, per document (volume): 2,400 documents reach the 1,001–5,000 band, so every document
-    # costs 0.32: 2,400 × 0.32 = 768.00; platform fee 49.00 → 817.00
-    oslo = st[("Nordic Docs AS", "Oslo Revisjon AS")]
+    # costs 0.32: 2,400 × 0.32 = 768.00; platform fee 49.00 → 817.00 (no tax configured)
+    oslo = st[(p, "statement", "Oslo Revisjon AS")]
     assert _lines(oslo) == {"Documents": D("768.00"), "Platform fee": D("49.00")}
-    assert D(oslo["total"]) == D("817.00")
+    assert D(oslo["subtotal"]) == D(oslo["total"]) == D("817.00") and D(oslo["tax"]) == 0
+    # the customer pays: the platform issues the statement to the customer, as a draft for the month
+    assert oslo["issuer"]["name"] == PLATFORM and oslo["addressee"]["name"] == "Oslo Revisjon AS"
+    assert oslo["status"] == "draft" and oslo["number"] is None and oslo["currency"] == "EUR"
+    assert oslo["period"] == [d.isoformat() for d in month_of(LAST_MONTH)] and oslo["language"] == "en"
+    docs = next(ln for ln in oslo["sections"][0]["lines"] if ln["label"] == "Documents")
+    assert docs["metric"] == "documents" and D(docs["quantity"]) == 2400 and "0.32" in docs["explanation"]
     # Bergen Bygg, per page (graduated): 10,000 × 0.05 = 500.00 + 2,000 × 0.035 = 70.00 → 570.00; fee 29 → 599.00
-    assert D(st[("Nordic Docs AS", "Bergen Bygg")]["total"]) == D("599.00")
+    bergen = st[(p, "statement", "Bergen Bygg")]
+    assert _lines(bergen) == {"Pages": D("570.00"), "Platform fee": D("29.00")}
+    assert D(bergen["total"]) == D("599.00")
     # Tromsø Tech, credits (volume): 30,000 credits in the 20,001–100,000 band: 30,000 × 0.010 = 300.00
-    assert D(st[("Nordic Docs AS", "Tromsø Tech")]["total"]) == D("300.00")
+    assert _lines(st[(p, "statement", "Tromsø Tech")]) == {"Credits": D("300.00")}
+    assert D(st[(p, "statement", "Tromsø Tech")]["total"]) == D("300.00")
+    # every customer of the partner has its statement, and no collective invoice (no agency, no partner plan)
+    assert {k[2] for k in st} == {"Fjord Logistics", "Oslo Revisjon AS", "Bergen Bygg", "Tromsø Tech",
+                                  "Stavanger Shipping", "Lillehammer Legal"}
     # the foundation logins are there, in the first partner's customer Fjord Logistics
     with Session(db) as s:
         roles = dict(s.execute(select(User.email, User.role)).all())
@@ -62,44 +91,85 @@ def test_world1_document_ai(db):
 
 
 def test_world2_accounting_api_programme(db):
+    with Session(db) as s:  # read before loading (afterwards its partners exist and the file is refused)
+        sc = read_scenario(SCENARIOS_DIR / "accounting.toml", s, today=TODAY)
     load_file(db, SCENARIOS_DIR / "accounting.toml")
     st = _statements(db)
     # Fjellheim: 620,000 requests − 500,000 free = 120,000 × 0.017 = 2,040.00; 12,000 MB is under 30,720 MB
-    # → 0.00; access to external integrations 149.00 → 2,189.00 (billed to the customer)
-    fj = st[("Regnskap Nord AS", "Fjellheim Regnskap")]
+    # → 0.00; access to external integrations 149.00 → 2,189.00 (the customer pays: the platform bills it)
+    fj = st[("Regnskap Nord AS", "statement", "Fjellheim Regnskap")]
     assert _lines(fj) == {"Always-included integrations": D("0.00"), "API requests above 500,000": D("2040.00"),
                           "Data above 30 GB": D("0.00"), "Access to external integrations": D("149.00")}
-    assert D(fj["total"]) == D("2189.00") and fj["bill_to"] == "customer"
-    assert fj["alerts"] and "exceeds the threshold of 500,000" in fj["alerts"][0]
-    # Byrå Agenda (agency): 31,720 − 30,720 = 1,000 MB × 0.017 = 17.00 + 149.00 = 166.00, on the partner's
-    # collective invoice
-    ag = st[("Regnskap Nord AS", "Byrå Agenda")]
-    assert D(ag["total"]) == D("166.00") and ag["bill_to"] == "partner (collective invoice)"
+    assert D(fj["total"]) == D("2189.00")
+    assert fj["issuer"]["name"] == PLATFORM and fj["addressee"]["name"] == "Fjellheim Regnskap"
     # a generated client: only the 149.00 access fee
-    assert D(st[("Regnskap Nord AS", "Nord klient 001")]["total"]) == D("149.00")
-    # client bands: 2 named + 97 generated = 99 active (the 3 year-end-only clients never count) → T1 200;
-    # 2 + 248 = 250 → T2 500; 1 + 260 = 261 → T3 1,000
-    assert D(st[("Regnskap Nord AS", None)]["total"]) == D("200.00")
-    assert D(st[("Tall & Tid AS", None)]["total"]) == D("500.00")
-    assert D(st[("Kontohuset AS", None)]["total"]) == D("1000.00")
+    assert D(st[("Regnskap Nord AS", "statement", "Nord klient 001")]["total"]) == D("149.00")
+    # agency customers get no statement of their own: they are sections of the partner's collective invoice
+    assert ("Regnskap Nord AS", "statement", "Byrå Agenda") not in st
+    # Regnskap Nord's collective invoice, from the platform to the partner:
+    # - Byrå Agenda: 31,720 − 30,720 = 1,000 MB × 0.017 = 17.00 + access 149.00 = 166.00
+    # - client bands: 2 named + 97 generated = 99 active (the 3 year-end-only clients never count) → T1 200.00
+    # → 366.00
+    rn = st[("Regnskap Nord AS", "collective", None)]
+    assert rn["issuer"]["name"] == PLATFORM and rn["addressee"]["name"] == "Regnskap Nord AS"
+    assert [sc_["section"] for sc_ in rn["sections"]] == ["Byrå Agenda", None]
+    assert _lines(rn, "Byrå Agenda") == {"Always-included integrations": D("0.00"),
+                                         "API requests above 500,000": D("0.00"), "Data above 30 GB": D("17.00"),
+                                         "Access to external integrations": D("149.00")}
+    assert _section_total(rn, "Byrå Agenda") == D("166.00")
+    assert _lines(rn, None) == {"Partner-level integrations": D("200.00")}
+    assert rn["sections"][1]["lines"][0]["kind"] == "partner_fee" and D(rn["total"]) == D("366.00")
+    # Tall & Tid: Revisorgruppen Vest (agency) only the access 149.00; 2 + 248 = 250 active → T2 500.00 → 649.00
+    tt = st[("Tall & Tid AS", "collective", None)]
+    assert _section_total(tt, "Revisorgruppen Vest") == D("149.00")
+    assert _lines(tt, None) == {"Partner-level integrations": D("500.00")} and D(tt["total"]) == D("649.00")
+    # Kontohuset: 1 + 260 = 261 active → T3 1,000.00; Kystbyrået (agency) makes about 21,000 requests a day
+    # (with noise): its month's requests from the file's generator, (sum − 500,000) × 0.017, + access 149.00
+    kh = st[("Kontohuset AS", "collective", None)]
+    kyst = next(c for p in sc.partners for c in p.customers if c.fields["name"] == "Kystbyrået")
+    start, end = month_of(LAST_MONTH)
+    requests = sum(q for g in kyst.usage if g.metric == "api_requests" for day, q in generate(g) if start <= day <= end)
+    api = round_money(max(requests - 500_000, D(0)) * D("0.017"), "NOK")
+    assert _lines(kh, "Kystbyrået")["API requests above 500,000"] == api
+    assert _section_total(kh, "Kystbyrået") == api + D("149.00")
+    assert _lines(kh, None) == {"Partner-level integrations": D("1000.00")}
+    assert D(kh["total"]) == api + D("1149.00")
     with Session(db) as s:
+        # Fjellheim crosses 500,000 requests every month: an alert (time for a personal conversation), also
+        # for last month
         alerts = s.execute(text("SELECT count(*) FROM billing_alerts WHERE charge_id = 'api'")).scalar()
-        assert alerts >= 12  # Fjellheim crosses 500,000 requests every month
+        assert alerts >= 12
+        msg = s.execute(text("SELECT b.message FROM billing_alerts b JOIN customer_accounts a ON a.id = b.account_id "
+                             "AND a.partner_id = b.partner_id WHERE a.name = 'Fjellheim Regnskap' "
+                             "AND b.charge_id = 'api' AND b.period_start = :m"), {"m": LAST_MONTH}).scalar_one()
+        assert "exceeds the threshold of 500,000" in msg
 
 
 def test_world3_newsletter(db):
     load_file(db, SCENARIOS_DIR / "newsletter.toml")
     st = _statements(db)
-    # prepaid: 2 mailings × 5,000 recipients × 1.05 = 10,500 credits drawn from Alpen's wallet, 0 on the bill
-    mm = st[("Alpen Software GmbH", "Münchner Mandanten KG")]
-    assert D(mm["total"]) == D("0.00") and D(mm["credits"]["recipients"]) == D("10500")
-    assert mm["bill_to"] == "partner (prepaid credits)"
-    # on demand: one mailing to 5,000 = 5,250 credits × 0.009 = 47.25, charged to Postkasten's card
-    kb = st[("Postkasten Digital GmbH", "Kaffeerösterei Braun")]
-    assert D(kb["total"]) == D("47.25") and kb["bill_to"] == "partner (charged on demand)"
-    # customer pays: 10,500 credits reach the 10,001+ band: 10,500 × 0.010 = 105.00 + 19.00 → 124.00
-    ab = st[("Letterbox Direct BV", "Amsterdam Bloemen")]
-    assert D(ab["total"]) == D("124.00") and ab["bill_to"] == "customer"
+    # prepaid: 2 mailings × 5,000 recipients × 1.05 = 10,500 credits drawn from Alpen's wallet, 0 on the bill;
+    # the statement is the partner's own (its name as issuer), never naming the platform
+    mm = st[("Alpen Software GmbH", "statement", "Münchner Mandanten KG")]
+    assert mm["issuer"]["name"] == "Alpen Software GmbH" and mm["addressee"]["name"] == "Münchner Mandanten KG"
+    (mailings,) = mm["sections"][0]["lines"]
+    assert D(mailings["amount"]) == 0 and D(mailings["credits"]) == D("10500") and D(mailings["quantity"]) == 10000
+    assert D(mm["total"]) == D("0.00") and D(mm["credits_drawn"]) == D("10500")
+    assert mm["modes"] == [[*(d.isoformat() for d in month_of(LAST_MONTH)), "partner_prepaid"]]
+    assert PLATFORM.lower() not in json.dumps(mm, ensure_ascii=False).lower()
+    # Wiener Werkstatt, prepaid too: one mailing a month, also from Alpen
+    assert st[("Alpen Software GmbH", "statement", "Wiener Werkstatt")]["issuer"]["name"] == "Alpen Software GmbH"
+    # on demand: one mailing to 5,000 = 5,250 credits × 0.009 = 47.25, charged to Postkasten's card, on
+    # Postkasten's own statement
+    kb = st[("Postkasten Digital GmbH", "statement", "Kaffeerösterei Braun")]
+    assert _lines(kb) == {"Mailings (per credit)": D("47.25")} and D(kb["total"]) == D("47.25")
+    assert kb["issuer"]["name"] == "Postkasten Digital GmbH" and D(kb["charged_on_demand"]) == D("47.25")
+    assert PLATFORM.lower() not in json.dumps(kb, ensure_ascii=False).lower()
+    # customer pays: 10,500 credits reach the 10,001+ band: 10,500 × 0.010 = 105.00 + 19.00 → 124.00, from
+    # the platform
+    ab = st[("Letterbox Direct BV", "statement", "Amsterdam Bloemen")]
+    assert _lines(ab) == {"Mailings (per credit)": D("105.00"), "Newsletter account": D("19.00")}
+    assert D(ab["total"]) == D("124.00") and ab["issuer"]["name"] == PLATFORM and ab["credits_drawn"] is None
     with Session(db) as s:
         w = s.execute(text("SELECT w.balance, w.low_balance_threshold, w.auto_buy_credits FROM wallets w "
                            "JOIN partners p ON p.id = w.partner_id WHERE p.name = 'Alpen Software GmbH'")).one()
@@ -114,30 +184,104 @@ def test_world3_newsletter(db):
 
 def test_world4_sms(db):
     load_file(db, SCENARIOS_DIR / "sms.toml")
-    st = _statements(db, "TextWave Resellers Inc.")
     p = "TextWave Resellers Inc."
+    st = _statements(db, p)
     # in arrears: 3,000 messages, 1,000 included → 2,000 × 0.025 = 50.00; per-message fee 3,000 × 0.004 = 12.00;
-    # monthly fee 25.00; 4 keywords × 3.00 = 12.00 → 99.00
-    assert _lines(st[(p, "Prairie Dental")]) == {"Messages (1,000 included)": D("50.00"), "Per-message fee": D("12.00"),
-                                                  "Monthly fee": D("25.00"), "Keyword fee": D("12.00")}
-    assert D(st[(p, "Prairie Dental")]["total"]) == D("99.00")
+    # monthly fee 25.00; 4 keywords × 3.00 = 12.00 → 99.00, billed by the platform (the customer pays)
+    prairie = st[(p, "statement", "Prairie Dental")]
+    assert _lines(prairie) == {"Messages (1,000 included)": D("50.00"), "Per-message fee": D("12.00"),
+                               "Monthly fee": D("25.00"), "Keyword fee": D("12.00")}
+    assert D(prairie["total"]) == D("99.00") and prairie["currency"] == "USD" and prairie["issuer"]["name"] == PLATFORM
     # prepaid block: next month's block 180.00 (billed in advance); 11,500 − 10,000 = 1,500 × 0.02 = 30.00;
     # 11,500 × 0.004 = 46.00; 2 keywords × 3.00 = 6.00 → 262.00
-    assert D(st[(p, "Lakeside Realty")]["total"]) == D("262.00")
+    lake = st[(p, "statement", "Lakeside Realty")]
+    assert _lines(lake) == {"Messages (block of 10,000)": D("30.00"), "Per-message fee": D("46.00"),
+                            "Prepaid block of 10,000 messages": D("180.00"), "Keyword fee": D("6.00")}
+    assert D(lake["total"]) == D("262.00")
     # pre-purchased 3 months (the month before last, last month, this month): no monthly fee last month;
-    # 800 messages are within the 1,000 included; 800 × 0.004 = 3.20; 1 keyword × 3.00 → 6.20
-    assert D(st[(p, "Harbor Fitness")]["total"]) == D("6.20")
+    # 800 messages are within the 1,000 included → 0.00; 800 × 0.004 = 3.20; 1 keyword × 3.00 → 6.20
+    harbor = st[(p, "statement", "Harbor Fitness")]
+    assert _lines(harbor) == {"Messages (1,000 included)": D("0.00"), "Per-message fee": D("3.20"),
+                              "Keyword fee": D("3.00")}
+    assert D(harbor["total"]) == D("6.20")
+    # the month before last carries the pre-purchase: 60.00 + 3.20 + 3.00 → 66.20
+    before = _statements(db, p, add_months(LAST_MONTH, -1))[(p, "statement", "Harbor Fitness")]
+    assert _lines(before)["Pre-purchase: 3 months of the monthly fee (25 each, 20% off)"] == D("60.00")
+    assert D(before["total"]) == D("66.20")
+
+
+def test_sms_message_history_by_date_range(db):
+    """The message history of an SMS customer filtered by a date range returns exactly that range's messages
+    (core.usage_reports.usage_history, what the Customer usage page shows), seen by the customer itself."""
     with Session(db) as s:
-        before = month_statements(s, add_months(LAST_MONTH, -1), p)
-        hf = next(x for x in before if x["customer"] == "Harbor Fitness")
-        assert _lines(hf)["Pre-purchase: 3 months of the monthly fee (25 each, 20% off)"] == D("60.00")
-        # message history by date range: last month's events of Metro Pizza include the campaign
+        sc = read_scenario(SCENARIOS_DIR / "sms.toml", s, today=TODAY)
+    load_file(db, SCENARIOS_DIR / "sms.toml")
+    metro = next(c for c in sc.partners[0].customers if c.fields["name"] == "Metro Pizza")
+    with Session(db) as s:
+        user = s.scalar(select(User).where(User.email == "manager@metropizza.example"))
+        manager = load_actor(s, user.partner_id, user.id)
+        events = customer_events(metro, user.account_id)
+
+        def expected(a: date, b: date) -> dict[str, D]:
+            return {e["event_id"]: e["quantity"] for e in events
+                    if e["metric"] == "messages" and a <= e["occurred_at"].date() <= b}
+
+        def history(a: date, b: date) -> dict[str, D]:
+            page = usage_history(s, manager, user.partner_id, user.account_id, start=a, end=b, metric="messages",
+                                 limit=500)
+            assert not page.has_more and all(r["metric"] == "messages" for r in page.rows)
+            return {r["event_id"]: r["quantity"] for r in page.rows}
+
         start, end = month_of(LAST_MONTH)
-        n = s.execute(text("SELECT count(*) FROM usage_events e JOIN customer_accounts a ON a.id = e.account_id "
-                           "AND a.partner_id = e.partner_id WHERE a.name = 'Metro Pizza' AND e.metric = 'messages' "
-                           "AND e.day BETWEEN :s AND :e AND e.properties ->> 'campaign' IS NOT NULL"),
-                      {"s": start, "e": end}).scalar()
-        assert n == 1
+        month = history(start, end)
+        # every day of last month (about 140 a day, with noise) plus the Valentine campaign on the 14th
+        assert month == expected(start, end) and len(month) > (end - start).days - 3 and "sc-e0" in month
+        campaign = start.replace(day=14)
+        a, b = campaign - timedelta(days=3), campaign + timedelta(days=3)
+        week = history(a, b)
+        assert week == expected(a, b) and week["sc-e0"] == D(2500)
+        assert all(a <= date(int(k[6:10]), int(k[10:12]), int(k[12:14])) <= b for k in week if k != "sc-e0")
+        assert history(campaign, campaign) == expected(campaign, campaign) and "sc-e0" in week
+        # keywords are another metric: never in the message history
+        assert all(not k.startswith("sc-g1-") for k in month)
+
+
+def test_export_is_idempotent_and_can_finalise(db, tmp_path, capsys):
+    load_file(db, SCENARIOS_DIR / "sms.toml")
+    month = LAST_MONTH.strftime("%Y-%m")
+    first, second = tmp_path / "1.json", tmp_path / "2.json"
+    assert main(["export-statements", "--month", month, "--partner", "TextWave Resellers Inc.",
+                 "--out", str(first)]) == 0
+    assert "4 created" in capsys.readouterr().err
+    with Session(db) as s:
+        n = s.scalar(select(func.count()).select_from(Statement))
+        audit_n = s.execute(text("SELECT count(*) FROM audit_log WHERE entity = 'statement'")).scalar()
+    assert main(["export-statements", "--month", month, "--partner", "TextWave Resellers Inc.",
+                 "--out", str(second)]) == 0
+    assert "4 unchanged" in capsys.readouterr().err
+    assert first.read_text() == second.read_text()  # the same JSON, and nothing written the second time
+    with Session(db) as s:
+        assert s.scalar(select(func.count()).select_from(Statement)) == n == 4
+        assert s.execute(text("SELECT count(*) FROM audit_log WHERE entity = 'statement'")).scalar() == audit_n
+    data = json.loads(first.read_text())
+    assert [x["customer"] for x in data["statements"]] == sorted(x["customer"] for x in data["statements"])
+    prairie = next(x for x in data["statements"] if x["customer"] == "Prairie Dental")
+    assert prairie["total"] == "99.00" and prairie["status"] == "draft"
+    assert {"label", "metric", "quantity", "amount", "explanation", "credits"} <= set(prairie["sections"][0]["lines"][0])
+    # --finalise: the same amounts, now numbered and final; running it again changes nothing
+    assert main(["export-statements", "--month", month, "--finalise", "--out", str(first)]) == 0
+    assert "4 finalised" in capsys.readouterr().err
+    assert main(["export-statements", "--month", month, "--finalise", "--out", str(second)]) == 0
+    assert first.read_text() == second.read_text()
+    final = json.loads(first.read_text())["statements"]
+    assert [x["total"] for x in final] == [x["total"] for x in data["statements"]]
+    assert all(x["status"] == "final" for x in final)
+    assert sorted(x["number"] for x in final) == [f"PLATFORM-{TODAY.year}-{n:06d}" for n in range(1, 5)]
+    with Session(db) as s:
+        pid = s.scalar(select(Partner.id).where(Partner.name == "TextWave Resellers Inc."))
+        assert len(list_statements(s, SYSTEM, pid, month=LAST_MONTH)) == 4
+    assert main(["export-statements", "--month", month, "--partner", "Nobody Inc."]) == 2
+    assert "Nobody" in capsys.readouterr().err
 
 
 def test_default_demo_loads_all_worlds_with_logins(db, capsys):
@@ -264,22 +408,10 @@ def test_non_empty_database_refused_without_add(db, tmp_path, capsys):
     assert "already exists in the database" in capsys.readouterr().err
 
 
-def test_export_statements_json(db, tmp_path, capsys):
-    load_file(db, SCENARIOS_DIR / "sms.toml")
-    out = tmp_path / "st.json"
-    assert main(["export-statements", "--month", LAST_MONTH.strftime("%Y-%m"), "--partner",
-                 "TextWave Resellers Inc.", "--out", str(out)]) == 0
-    data = json.loads(out.read_text())
-    prairie = next(s for s in data["statements"] if s["customer"] == "Prairie Dental")
-    assert prairie["total"] == "99.00" and {"label", "amount", "quantity"} <= set(prairie["lines"][0])
-
-
 # ---------------------------------------------------------------- the generator and dates
 
 
 def test_generator_is_deterministic(db):
-    from seeds.scenario_format import read_scenario
-
     with Session(db) as s:
         a = read_scenario(SCENARIOS_DIR / "docai.toml", s, today=date(2025, 6, 15))
         b = read_scenario(SCENARIOS_DIR / "docai.toml", s, today=date(2025, 6, 15))
