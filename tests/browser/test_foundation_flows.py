@@ -77,5 +77,5 @@ def test_client_actions_edit_dialog_and_reporting(world, app_url, page, engine):
     page.get_by_role("button", name="Reporting").click()
     page.get_by_role("heading", name="Customer usage").wait_for(timeout=20000)
     settle(page)
-    assert "account=%d" % world.a.account_id in page.url
+    assert f"account={world.a.account_id}" in page.url
     shot(page, "foundation-client-reporting")
