@@ -96,7 +96,8 @@ with tabs["Statements"]:
             st.dataframe(pd.DataFrame([{
                 "#": ln["line_no"], "Section": ln.get("section") or "",
                 "Description": line_label(ln, doc.get("language") or "en"),
-                "Quantity": ln.get("quantity") or "", "Amount": format_money(Decimal(ln["amount"]), cur),
+                "Quantity": format_quantity(Decimal(ln["quantity"])) if ln.get("quantity") not in (None, "") else "",
+                "Amount": format_money(Decimal(ln["amount"]), cur),
                 "Explanation": line_explanation(ln, doc.get("language") or "en"),
             } for ln in doc["lines"]]), hide_index=True, width="stretch", key="stm_lines")
         else:
@@ -107,7 +108,8 @@ with tabs["Statements"]:
         t2.metric(tax_label, format_money(Decimal(doc["tax_amount"]), cur))
         t3.metric("Total", format_money(Decimal(doc["total"]), cur))
         if doc.get("credits_drawn"):
-            st.caption(f"Paid by {doc['issuer']['name']} with prepaid credits: {doc['credits_drawn']} credits drawn.")
+            st.caption(f"Paid by {doc['issuer']['name']} with prepaid credits: "
+                       f"{format_quantity(Decimal(doc['credits_drawn']))} credits drawn.")
         if doc.get("charged_on_demand"):
             st.caption(f"Charged on demand to {doc['issuer']['name']}: "
                        f"{format_money(Decimal(doc['charged_on_demand']), cur)}.")
