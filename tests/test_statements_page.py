@@ -57,7 +57,7 @@ def test_staff_generates_finalises_and_downloads(world, db):
     assert set(table["Issuer"]) == {"Partner A", "Platform direct"}
     ids = {r.addressee: r.id for r in listed(db, a.staff, a.partner_id)}
     at.selectbox(key="stm_open").set_value(ids["Customer a1"]).run()
-    assert "Paid by Partner A with prepaid credits: 5250 credits drawn." in texts(at)
+    assert "Paid by Partner A with prepaid credits: 5,250 credits drawn." in texts(at)
     assert {"Download PDF", "Download CSV", f"Export {MONTH} as CSV"} <= set(_downloads(at))
     _button(at, "stm_finalise").click().run()
     assert not at.exception

@@ -59,7 +59,7 @@ def test_partner_switches_to_prepaid_usage_draws_and_downloads_pdf(world, app_ur
     # the mode changed today: the days before are the platform's statement, from today on the partner's
     page.get_by_text(f"Drafts for {month}: 2 created.").first.wait_for(timeout=20000)
     _pick(page, "Open statement", "Customer a1 · Statement from Partner A · draft")
-    page.get_by_text("5250 credits drawn").first.wait_for(timeout=20000)
+    page.get_by_text("5,250 credits drawn").first.wait_for(timeout=20000)
     shot(page, "statements-3-draft")
     page.get_by_role("button", name="Finalise").click()
     page.get_by_text("Statement finalised.").first.wait_for(timeout=20000)
