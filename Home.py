@@ -14,6 +14,7 @@ from pages.common import (
     current_actor,
     end_impersonation,
     log_out,
+    render_cookie_ops,
     run_action,
     show_flash,
     visible_pages,
@@ -57,5 +58,6 @@ if actor is not None:
             log_out()
             st.rerun()
 
+render_cookie_ops()
 show_flash()
 nav.run()

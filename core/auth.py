@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -21,6 +24,7 @@ from core.errors import AuthError, PermissionDenied, Throttled, ValidationError
 from core.passwords import burn_verify, hash_password, password_problem, verify_and_update
 from core.validation import normalise_email
 from db.models import CustomerAccount, LoginDirectory, LoginThrottle, Partner, User
+from db.models.sessions import LoginSession
 
 # Throttling: after FREE_FAILURES failed logins for one e-mail address, each further attempt must wait
 # BASE_DELAY_S × 2^(extra failures), capped at MAX_DELAY_S; failures are forgotten after FORGET_AFTER.
@@ -187,3 +191,59 @@ def login(engine, email: str, password: str) -> Actor:
             raise
         session.commit()
         return actor
+
+
+# ---------------------------------------------------------------- "Keep me logged in"
+
+REMEMBER_FOR = timedelta(days=14)
+
+
+def _token_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def remember(session: Session, actor: Actor, *, now: datetime | None = None) -> str:
+    """Start a remembered login for `actor`; returns the cookie value `<partner_id>.<id>.<secret>`.
+    Only the secret's SHA-256 is stored."""
+    now = now or datetime.now(UTC)
+    secret = secrets.token_urlsafe(32)
+    row = LoginSession(partner_id=actor.partner_id, user_id=actor.user_id, token_hash=_token_hash(secret),
+                       session_version=actor.session_version, expires_at=now + REMEMBER_FOR)
+    session.add(row)
+    session.flush()
+    return f"{row.partner_id}.{row.id}.{secret}"
+
+
+def _remembered(session: Session, cookie: str | None) -> tuple[LoginSession, str] | None:
+    parts = (cookie or "").split(".", 2)
+    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit() or len(parts[2]) < 20:
+        return None
+    row = session.get(LoginSession, (int(parts[0]), int(parts[1])), with_for_update=True)
+    if row is None or not hmac.compare_digest(row.token_hash, _token_hash(parts[2])):
+        return None
+    return row, parts[2]
+
+
+def resume(session: Session, cookie: str | None, *, now: datetime | None = None) -> Actor | None:
+    """The actor of a remembered login, or None when the cookie is unknown, tampered with, expired,
+    logged out, or the user's access changed since (deactivated, suspended, password reset)."""
+    now = now or datetime.now(UTC)
+    found = _remembered(session, cookie)
+    if found is None:
+        return None
+    row, _ = found
+    if row.revoked_at is not None or row.expires_at <= now:
+        return None
+    actor = load_actor(session, row.partner_id, row.user_id, row.session_version)
+    if actor is None:
+        row.revoked_at = now
+        return None
+    row.last_used_at = now
+    return actor
+
+
+def forget(session: Session, cookie: str | None, *, now: datetime | None = None) -> None:
+    """Log-out: the remembered login in this cookie can never be used again."""
+    found = _remembered(session, cookie)
+    if found is not None and found[0].revoked_at is None:
+        found[0].revoked_at = now or datetime.now(UTC)

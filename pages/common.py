@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 import core.alerts  # noqa: F401  (registers threshold alerts on usage ingestion)
 from core.actor import Actor
-from core.auth import load_actor
+from core.auth import REMEMBER_FOR, forget, load_actor, resume
 from core.errors import DomainError, ValidationError
 from core.impersonation import impersonated_actor
 from core.permissions import allowed
@@ -88,17 +88,72 @@ def engine() -> Engine:
     return _engine(os.environ.get("DATABASE_URL"))
 
 
-def log_in(actor: Actor) -> None:
+REMEMBER_COOKIE = "rc_remember"
+
+
+def log_in(actor: Actor, remember_token: str | None = None, *, go_home: bool = True) -> None:
     st.session_state["auth_partner_id"] = actor.partner_id
     st.session_state["auth_user_id"] = actor.user_id
     st.session_state["auth_version"] = actor.session_version
-    st.session_state["go_home"] = True
+    if go_home:
+        st.session_state["go_home"] = True
+    if remember_token:
+        st.session_state["cookie_op"] = ("set", remember_token)
+        # kept for log-out: the browser only sends a cookie set now with its next connection
+        st.session_state["remember_token"] = remember_token
 
 
 def log_out() -> None:
+    """End the session, and the remembered login of this browser (server-side and its cookie)."""
+    cookie = st.session_state.get("remember_token") or _cookie()
+    if cookie:
+        with unit_of_work(engine()) as s:
+            forget(s, cookie)
     for key in list(st.session_state.keys()):
         del st.session_state[key]
     st.session_state["go_home"] = True
+    st.session_state["cookie_op"] = ("clear", None)
+    st.session_state["_resume_tried"] = True  # the browser still sends the old cookie until it reloads
+
+
+def _cookie() -> str | None:
+    try:
+        return st.context.cookies.get(REMEMBER_COOKIE)
+    except Exception:  # no browser connection (tests, bare mode)
+        return None
+
+
+def render_cookie_ops() -> None:
+    """Set or clear the remembered-login cookie in the browser (a script in the page; the value is the
+    opaque token from core.auth.remember, URL-safe base64 and digits only)."""
+    op = st.session_state.pop("cookie_op", None)
+    if op is None:
+        return
+    kind, value = op
+    secure = "; Secure" if str(getattr(st.context, "url", "") or "").startswith("https:") else ""
+    if kind == "set" and value and all(c.isalnum() or c in "._-" for c in value):
+        max_age = int(REMEMBER_FOR.total_seconds())
+        cookie = f"{REMEMBER_COOKIE}={value}; Path=/; Max-Age={max_age}; SameSite=Strict{secure}"
+    else:
+        cookie = f"{REMEMBER_COOKIE}=; Path=/; Max-Age=0; SameSite=Strict{secure}"
+    st.html(f"<script>document.cookie = {cookie!r};</script>", unsafe_allow_javascript=True)
+
+
+def _resume_remembered() -> None:
+    """A new browser session (reload, new tab): log in from the remembered-login cookie, once."""
+    if st.session_state.get("_resume_tried"):
+        return
+    st.session_state["_resume_tried"] = True
+    cookie = _cookie()
+    if not cookie:
+        return
+    with unit_of_work(engine()) as s:
+        actor = resume(s, cookie)
+    if actor is not None:
+        log_in(actor, go_home=False)
+        st.session_state["remember_token"] = cookie
+    else:
+        st.session_state["cookie_op"] = ("clear", None)
 
 
 def current_actor() -> Actor | None:
@@ -106,6 +161,8 @@ def current_actor() -> Actor | None:
 
     While impersonating ("Log in as"), the actor is the customer's Manager with the staff member attached
     as impersonator; if either loses access, impersonation ends."""
+    if st.session_state.get("auth_user_id") is None:
+        _resume_remembered()
     pid, uid = st.session_state.get("auth_partner_id"), st.session_state.get("auth_user_id")
     actor = None
     if pid is not None and uid is not None:

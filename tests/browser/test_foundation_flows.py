@@ -79,3 +79,32 @@ def test_client_actions_edit_dialog_and_reporting(world, app_url, page, engine):
     settle(page)
     assert f"account={world.a.account_id}" in page.url
     shot(page, "foundation-client-reporting")
+
+
+def test_kept_logged_in_across_reload_until_logout(world, app_url, page):
+    login(page, app_url, "manager-a@test.example", PASSWORD)  # "Keep me logged in" is on by default
+    settle(page)
+    page.reload()
+    wait_app(page)
+    page.get_by_text("Welcome, manager a").wait_for(timeout=20000)
+    page.get_by_role("button", name="Log out").click()
+    page.get_by_role("button", name="Log in").wait_for(timeout=20000)
+    settle(page)
+    page.reload()
+    wait_app(page)
+    page.get_by_role("button", name="Log in").wait_for(timeout=20000)
+    assert page.get_by_text("Welcome,").count() == 0
+
+
+def test_logout_right_after_login_revokes_the_remembered_login(world, app_url, page):
+    login(page, app_url, "staff-a@test.example", PASSWORD)
+    settle(page)
+    remembered = [c for c in page.context.cookies() if c["name"] == "rc_remember"]
+    assert remembered and remembered[0]["value"]
+    page.get_by_role("button", name="Log out").click()
+    page.get_by_role("button", name="Log in").wait_for(timeout=20000)
+    # a copy of the cookie taken before log-out (a stolen or stale one) cannot resume the login
+    page.context.add_cookies(remembered)
+    page.goto(app_url)
+    wait_app(page)
+    page.get_by_role("button", name="Log in").wait_for(timeout=20000)
