@@ -606,19 +606,7 @@ def _parse_plan(d: Mapping[str, Any], p: _Problems) -> PlanSpec | None:
     if "currency" not in d:
         p.add("currency", "currency is required")
     charges = []
-    raw_charges = d.get("charges") or []
-    if not isinstance(raw_charges, (list, tuple)):
-        p.add("charges", "charges must be a list")
-        raw_charges = []
-    for i, c in enumerate(raw_charges):
-        cp = f"charges[{i}]"
-        if not isinstance(c, Mapping):
-            p.add(cp, "charge must be an object")
-            continue
-        _unknown_keys(p, cp, c, _CHARGE_KEYS)
-        for k in ("id", "metric", "model"):
-            if k not in c:
-                p.add(f"{cp}.{k}", f"{k} is required")
+    for cp, c in _objects(p, d, "charges", "charge", _CHARGE_KEYS, ("id", "metric", "model")):
         kw: dict[str, Any] = {k: c.get(k) for k in ("id", "metric", "model", "label", "unit")}
         kw["settle"] = c.get("settle") or "money"
         for k in _CHARGE_DECIMALS:
@@ -629,19 +617,7 @@ def _parse_plan(d: Mapping[str, Any], p: _Problems) -> PlanSpec | None:
         kw["overage_tiers"] = _parse_tiers(p, f"{cp}.overage_tiers", c.get("overage_tiers"))
         charges.append(ChargeSpec(**kw))
     fees = []
-    raw_fees = d.get("fees") or []
-    if not isinstance(raw_fees, (list, tuple)):
-        p.add("fees", "fees must be a list")
-        raw_fees = []
-    for i, f in enumerate(raw_fees):
-        fp = f"fees[{i}]"
-        if not isinstance(f, Mapping):
-            p.add(fp, "fee must be an object")
-            continue
-        _unknown_keys(p, fp, f, _FEE_KEYS)
-        for k in ("id", "kind", "amount"):
-            if k not in f:
-                p.add(f"{fp}.{k}", f"{k} is required")
+    for fp, f in _objects(p, d, "fees", "fee", _FEE_KEYS, ("id", "kind", "amount")):
         fees.append(FeeSpec(
             id=f.get("id"), kind=f.get("kind"),
             amount=_parse_dec(p, f"{fp}.amount", f.get("amount")),
@@ -656,25 +632,34 @@ def _parse_plan(d: Mapping[str, Any], p: _Problems) -> PlanSpec | None:
         charges=tuple(charges),
         fees=tuple(fees),
         minimum_spend=_parse_dec(p, "minimum_spend", d.get("minimum_spend")),
-        discounts=_parse_discounts(p, d.get("discounts")),
+        discounts=_parse_discounts(p, d),
     )
 
 
-def _parse_discounts(p: _Problems, raw: Any) -> tuple[DiscountSpec, ...]:
-    if raw is None:
-        return ()
+def _objects(p: _Problems, d: Mapping[str, Any], key: str, what: str, allowed: Any,
+             required: tuple[str, ...]) -> Any:
+    """Yield (path, object) for each entry of the list `d[key]`, reporting (with their paths) a value that is
+    not a list, entries that are not objects,
+    unknown keys and missing required keys with their paths."""
+    raw = d.get(key) or []
     if not isinstance(raw, (list, tuple)):
-        p.add("discounts", "discounts must be a list")
-        return ()
-    out = []
-    for i, x in enumerate(raw):
-        dp = f"discounts[{i}]"
-        if not isinstance(x, Mapping):
-            p.add(dp, "discount must be an object")
+        p.add(key, f"{key} must be a list")
+        return
+    for i, obj in enumerate(raw):
+        path = f"{key}[{i}]"
+        if not isinstance(obj, Mapping):
+            p.add(path, f"{what} must be an object")
             continue
-        _unknown_keys(p, dp, x, _DISCOUNT_KEYS)
-        if "id" not in x:
-            p.add(f"{dp}.id", "id is required")
+        _unknown_keys(p, path, obj, allowed)
+        for k in required:
+            if k not in obj:
+                p.add(f"{path}.{k}", f"{k} is required")
+        yield path, obj
+
+
+def _parse_discounts(p: _Problems, d: Mapping[str, Any]) -> tuple[DiscountSpec, ...]:
+    out = []
+    for dp, x in _objects(p, d, "discounts", "discount", _DISCOUNT_KEYS, ("id",)):
         charges = x.get("charges") or ()
         out.append(DiscountSpec(
             id=x.get("id"), label=x.get("label"), applies_to=x.get("applies_to") or "all",
