@@ -638,9 +638,8 @@ def _parse_plan(d: Mapping[str, Any], p: _Problems) -> PlanSpec | None:
 
 def _objects(p: _Problems, d: Mapping[str, Any], key: str, what: str, allowed: Any,
              required: tuple[str, ...]) -> Any:
-    """Yield (path, object) for each entry of the list `d[key]`, reporting (with their paths) a value that is
-    not a list, entries that are not objects,
-    unknown keys and missing required keys with their paths."""
+    """Yield (path, object) for each entry of the list `d[key]`, reporting with their paths a value that is
+    not a list, entries that are not objects, unknown keys and missing required keys."""
     raw = d.get(key) or []
     if not isinstance(raw, (list, tuple)):
         p.add(key, f"{key} must be a list")
