@@ -102,6 +102,7 @@ def wait_app(page) -> None:
 
 
 def login(page, app_url: str, email: str, password: str) -> None:
+    page.context.clear_cookies()  # a fresh browser: no remembered login from an earlier step
     page.goto(app_url)
     wait_app(page)
     page.get_by_label("E-mail").fill(email)

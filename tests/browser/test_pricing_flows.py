@@ -36,6 +36,7 @@ def test_staff_bad_plan_refused_then_manager_preview(world, app_url, page, engin
     with Session(engine) as s, s.begin():
         plans.assign_plan(s, a.staff, pid, a.account_id, plan_id=plan_id, effective_from=date(2024, 1, 1))
     page.get_by_role("button", name="Log out").click()
+    page.get_by_role("button", name="Log in").wait_for(timeout=20000)  # logged out (and remembered login revoked)
     login(page, app_url, "manager-a@test.example", PASSWORD)
     page.get_by_role("link", name="Pricing").first.click()
     page.get_by_text("At this month's usage so far, you would pay EUR 90.00.").wait_for(timeout=20000)
