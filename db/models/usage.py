@@ -92,7 +92,19 @@ class UsageEvent(Base):
     )
 
 
-class UsageDaily(Base):
+class UsageStats:
+    """What an aggregate row keeps for (account, metric, period), so that every aggregation — sum, count,
+    max, latest — can be answered from it (unique counts come from usage_distinct)."""
+
+    qty_sum: Mapped[Decimal] = mapped_column(TOTAL)
+    events: Mapped[int] = mapped_column(BigInteger)
+    qty_max: Mapped[Decimal] = mapped_column(QUANTITY)
+    last_at: Mapped[datetime] = mapped_column()
+    last_event_id: Mapped[str] = mapped_column(String(100))
+    last_qty: Mapped[Decimal] = mapped_column(QUANTITY)
+
+
+class UsageDaily(UsageStats, Base):
     """Usage per customer account, metric and UTC day."""
 
     __tablename__ = "usage_daily"
@@ -101,12 +113,6 @@ class UsageDaily(Base):
     account_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     metric: Mapped[str] = mapped_column(ForeignKey("metrics.key"), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
-    qty_sum: Mapped[Decimal] = mapped_column(TOTAL)
-    events: Mapped[int] = mapped_column(BigInteger)
-    qty_max: Mapped[Decimal] = mapped_column(QUANTITY)
-    last_at: Mapped[datetime] = mapped_column()
-    last_event_id: Mapped[str] = mapped_column(String(100))
-    last_qty: Mapped[Decimal] = mapped_column(QUANTITY)
     # unique_count metrics: distinct property values seen on this day.
     distinct_values: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
@@ -119,7 +125,7 @@ class UsageDaily(Base):
     )
 
 
-class UsageMonthly(Base):
+class UsageMonthly(UsageStats, Base):
     """Usage per customer account, metric and calendar month (UTC): the rollup for long ranges."""
 
     __tablename__ = "usage_monthly"
@@ -128,12 +134,6 @@ class UsageMonthly(Base):
     account_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     metric: Mapped[str] = mapped_column(ForeignKey("metrics.key"), primary_key=True)
     month: Mapped[date] = mapped_column(Date, primary_key=True)
-    qty_sum: Mapped[Decimal] = mapped_column(TOTAL)
-    events: Mapped[int] = mapped_column(BigInteger)
-    qty_max: Mapped[Decimal] = mapped_column(QUANTITY)
-    last_at: Mapped[datetime] = mapped_column()
-    last_event_id: Mapped[str] = mapped_column(String(100))
-    last_qty: Mapped[Decimal] = mapped_column(QUANTITY)
 
     __table_args__ = (
         ForeignKeyConstraint(["partner_id", "account_id"], ["customer_accounts.partner_id", "customer_accounts.id"],
