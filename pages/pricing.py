@@ -144,10 +144,7 @@ def charge_builder() -> None:
                                     **{k: c.get(k) for k in CHARGE_FIELDS if c.get(k) not in (None, "0")},
                                     "tiers": len(c.get("tiers") or [])} for c in d["charges"]]),
                      hide_index=True, use_container_width=True)
-        drop = st.multiselect("Remove charges", [c["id"] for c in d["charges"]], key="pr_drop_charges")
-        if drop and st.button("Remove selected charges", key="pr_drop_charges_btn"):
-            d["charges"] = [c for c in d["charges"] if c["id"] not in drop]
-            st.rerun()
+        remove_items(d, "charges")
     with st.form("pr_charge_form", clear_on_submit=True):
         st.markdown("**Add a charge**")
         c1, c2, c3 = st.columns(3)
@@ -176,14 +173,19 @@ def charge_builder() -> None:
             st.rerun()
 
 
+def remove_items(d: dict, key: str) -> None:
+    """Let the user drop entries (charges, fees, discounts) from the plan being edited, by id."""
+    drop = st.multiselect(f"Remove {key}", [x["id"] for x in d[key]], key=f"pr_drop_{key}")
+    if drop and st.button(f"Remove selected {key}", key=f"pr_drop_{key}_btn"):
+        d[key] = [x for x in d[key] if x["id"] not in drop]
+        st.rerun()
+
+
 def fee_builder() -> None:
     d = draft()
     if d["fees"]:
         st.dataframe(pd.DataFrame(d["fees"]), hide_index=True, use_container_width=True)
-        drop = st.multiselect("Remove fees", [f["id"] for f in d["fees"]], key="pr_drop_fees")
-        if drop and st.button("Remove selected fees", key="pr_drop_fees_btn"):
-            d["fees"] = [f for f in d["fees"] if f["id"] not in drop]
-            st.rerun()
+        remove_items(d, "fees")
     with st.form("pr_fee_form", clear_on_submit=True):
         st.markdown("**Add a recurring fee** (amounts per month; prorated by days when partly in force)")
         c1, c2, c3, c4 = st.columns(4)
@@ -211,10 +213,7 @@ def discount_builder() -> None:
     d = draft()
     if d["discounts"]:
         st.dataframe(pd.DataFrame(d["discounts"]), hide_index=True, use_container_width=True)
-        drop = st.multiselect("Remove discounts", [x["id"] for x in d["discounts"]], key="pr_drop_discounts")
-        if drop and st.button("Remove selected discounts", key="pr_drop_discounts_btn"):
-            d["discounts"] = [x for x in d["discounts"] if x["id"] not in drop]
-            st.rerun()
+        remove_items(d, "discounts")
     with st.form("pr_discount_form", clear_on_submit=True):
         st.markdown("**Add a discount** (a negative line; a percent of the lines it applies to, or a fixed amount "
                     "per month; never below zero; customers can get their own value with an override such as "

@@ -353,13 +353,7 @@ def _validate(spec: PlanSpec, p: _Problems, known_metrics: set[str] | None,
         seen: dict[str, int] = {}
         for i, c in enumerate(spec.charges):
             cp = f"charges[{i}]"
-            if _check_str(p, f"{cp}.id", c.id, "charge id"):
-                if "." in c.id:
-                    p.add(f"{cp}.id", f"charge id {c.id!r} must not contain '.'")
-                if c.id in seen:
-                    p.add(f"{cp}.id", f"duplicate charge id {c.id!r} (also charges[{seen[c.id]}])")
-                else:
-                    seen[c.id] = i
+            _check_id(p, cp, c.id, "charge", "charges", i, seen)
             if _check_str(p, f"{cp}.metric", c.metric, "metric") and known_metrics is not None \
                     and c.metric not in known_metrics:
                 p.add(f"{cp}.metric", f"unknown metric {c.metric!r}")
@@ -371,13 +365,7 @@ def _validate(spec: PlanSpec, p: _Problems, known_metrics: set[str] | None,
         seen = {}
         for i, f in enumerate(spec.fees):
             fp = f"fees[{i}]"
-            if _check_str(p, f"{fp}.id", f.id, "fee id"):
-                if "." in f.id:
-                    p.add(f"{fp}.id", f"fee id {f.id!r} must not contain '.'")
-                if f.id in seen:
-                    p.add(f"{fp}.id", f"duplicate fee id {f.id!r} (also fees[{seen[f.id]}])")
-                else:
-                    seen[f.id] = i
+            _check_id(p, fp, f.id, "fee", "fees", i, seen)
             if f.kind not in FEE_KINDS:
                 p.add(f"{fp}.kind", f"fee kind must be one of {', '.join(FEE_KINDS)}, got {f.kind!r}")
             _check_dec(p, f"{fp}.amount", f.amount, required=True, what="fee amount", model=False)
@@ -400,6 +388,20 @@ def _validate(spec: PlanSpec, p: _Problems, known_metrics: set[str] | None,
     _validate_discounts(p, spec)
 
 
+def _check_id(p: _Problems, path: str, value: Any, what: str, collection: str, index: int,
+              seen: dict[str, int]) -> None:
+    """A charge, fee or discount id: a non-empty string without '.' (overrides address it by
+    dotted path), unique in its list."""
+    if not _check_str(p, f"{path}.id", value, f"{what} id"):
+        return
+    if "." in value:
+        p.add(f"{path}.id", f"{what} id {value!r} must not contain '.'")
+    if value in seen:
+        p.add(f"{path}.id", f"duplicate {what} id {value!r} (also {collection}[{seen[value]}])")
+    else:
+        seen[value] = index
+
+
 def _validate_discounts(p: _Problems, spec: PlanSpec) -> None:
     if not isinstance(spec.discounts, tuple) or not all(isinstance(d, DiscountSpec) for d in spec.discounts):
         p.add("discounts", "discounts must be a list of DiscountSpec")
@@ -408,13 +410,7 @@ def _validate_discounts(p: _Problems, spec: PlanSpec) -> None:
     seen: dict[str, int] = {}
     for i, d in enumerate(spec.discounts):
         dp = f"discounts[{i}]"
-        if _check_str(p, f"{dp}.id", d.id, "discount id"):
-            if "." in d.id:
-                p.add(f"{dp}.id", f"discount id {d.id!r} must not contain '.'")
-            if d.id in seen:
-                p.add(f"{dp}.id", f"duplicate discount id {d.id!r} (also discounts[{seen[d.id]}])")
-            else:
-                seen[d.id] = i
+        _check_id(p, dp, d.id, "discount", "discounts", i, seen)
         if (d.percent is None) == (d.amount is None):
             p.add(f"{dp}.percent", "a discount needs exactly one of percent or amount")
         if _check_dec(p, f"{dp}.percent", d.percent, required=False, what="discount percent", positive=True) \
