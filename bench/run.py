@@ -138,6 +138,10 @@ def _in_workers(fn: Callable[[int], None], n_batches: int, workers: int) -> floa
     return time.perf_counter() - t0
 
 
+_FLOOR_COPY_SQL = ("COPY usage_events (partner_id, account_id, event_id, metric, quantity, occurred_at, day, source, "
+                   "properties) FROM STDIN")
+
+
 @measurement
 def ingestion(ctx: BenchContext) -> Figures:
     """record_events (the real path: validation, idempotent insert, aggregates, billing hooks, audit) in
@@ -198,6 +202,22 @@ def ingestion(ctx: BenchContext) -> Figures:
         copy_seconds[workers] = _in_workers(bare_copy, len(batches), workers)
     with ctx.engine.begin() as c:
         c.execute(text("DROP TABLE bench_bare_copy"))
+
+    # The storage floor: the same rows COPYed straight into usage_events itself (its idempotency key and
+    # history index, 10M rows), with no validation, no duplicate handling and no aggregates. No ingestion
+    # path that stores events with those two indexes can be faster than this.
+    def floor_copy(i: int) -> None:
+        with ctx.engine.begin() as c:
+            raw = c.connection.driver_connection
+            with raw.cursor() as cur, cur.copy(_FLOOR_COPY_SQL) as cp:
+                for r in copy_rows[batches[i]:batches[i] + INGEST_BATCH]:
+                    cp.write_row(r)
+
+    floor_seconds = {}
+    for workers in (1, INGEST_WORKERS):
+        with ctx.engine.begin() as c:
+            c.execute(text("DELETE FROM usage_events WHERE partner_id = :p"), {"p": staff_of["pid"]})
+        floor_seconds[workers] = _in_workers(floor_copy, len(batches), workers)
     _ingest_partner(ctx.engine)  # remove the ingested rows again: the data set stays as generated
     # ... and tidy up as autovacuum would before the queries are measured: the deleted rows' dead tuples
     # and cleared visibility-map bits would otherwise turn index-only scans into heap visits.
@@ -207,9 +227,11 @@ def ingestion(ctx: BenchContext) -> Figures:
             c.execute(text(f"VACUUM ANALYZE {t}"))
     rate = {w: n / sec for w, sec in seconds.items()}
     copy_rate = {w: n / sec for w, sec in copy_seconds.items()}
+    floor_rate = {w: n / sec for w, sec in floor_seconds.items()}
     ctx.notes["ingest"] = {"events": n, "batch": INGEST_BATCH, "workers": INGEST_WORKERS,
                            "seconds": {str(w): round(v, 2) for w, v in seconds.items()},
                            "copy_seconds": {str(w): round(v, 2) for w, v in copy_seconds.items()},
+                           "floor_seconds": {str(w): round(v, 2) for w, v in floor_seconds.items()},
                            "duplicate_resend_seconds": round(dup_s, 2)}
     w = INGEST_WORKERS
     return {
@@ -220,6 +242,10 @@ def ingestion(ctx: BenchContext) -> Figures:
         "ingest_copy_events_per_s_one_worker": fig(round(copy_rate[1]), "events/s", None),
         "ingest_vs_copy_ratio_one_worker": fig(round(rate[1] / copy_rate[1], 3), "ratio", None),
         "ingest_duplicates_per_s": fig(round(n / dup_s), "events/s", None),
+        "ingest_floor_events_per_s": fig(round(floor_rate[w]), "events/s", None),
+        "ingest_floor_vs_copy_ratio": fig(round(floor_rate[w] / copy_rate[w], 3), "ratio", None),
+        "ingest_vs_floor_ratio": fig(round(rate[w] / floor_rate[w], 3), "ratio", None),
+        "ingest_floor_events_per_s_one_worker": fig(round(floor_rate[1]), "events/s", None),
     }
 
 

@@ -72,10 +72,9 @@ def partner_active_clients(session: Session, partner_id: int, period_start: date
     if not metrics:
         return 0
     props = NEVER_COUNTS_PROPERTIES if exclude_properties is None else exclude_properties
-    t0 = datetime.combine(period_start, time.min, tzinfo=UTC)
     t1 = datetime.combine(period_end + timedelta(days=1), time.min, tzinfo=UTC)
     cond = [UsageEvent.partner_id == CustomerAccount.partner_id, UsageEvent.account_id == CustomerAccount.id,
-            UsageEvent.occurred_at >= t0, UsageEvent.occurred_at < t1, UsageEvent.metric.in_(metrics),
+            UsageEvent.day.between(period_start, period_end), UsageEvent.metric.in_(metrics),
             not_(UsageEvent.correction)]
     for prop, values in props.items():
         for value in values:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -394,8 +394,7 @@ def usage_history(session: Session, actor: Actor, partner_id: int, account_id: i
     limit = max(1, min(int(limit), HISTORY_PAGE_MAX))
     offset = max(0, int(offset))
     params: dict[str, Any] = {"p": scope.partner_id, "a": scope.account_id, "lim": limit + 1, "off": offset,
-                              "ts": datetime(start.year, start.month, start.day, tzinfo=UTC),
-                              "te": datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)}
+                              "ds": start, "de": end}
     conds = ""
     if metric:
         conds += " AND metric = :m"
@@ -410,8 +409,8 @@ def usage_history(session: Session, actor: Actor, partner_id: int, account_id: i
     rows = session.execute(text(f"""
         SELECT occurred_at, metric, quantity, event_id, source, properties, correction, recorded_at
         FROM usage_events
-        WHERE partner_id = :p AND account_id = :a AND occurred_at >= :ts AND occurred_at < :te{conds}
-        ORDER BY occurred_at DESC, event_id DESC LIMIT :lim OFFSET :off"""), params).mappings().all()
+        WHERE partner_id = :p AND account_id = :a AND day BETWEEN :ds AND :de{conds}
+        ORDER BY day DESC, occurred_at DESC, event_id DESC LIMIT :lim OFFSET :off"""), params).mappings().all()
     out = [dict(r) for r in rows[:limit]]
     return HistoryPage(out, len(rows) > limit, offset, limit)
 

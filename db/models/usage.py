@@ -3,8 +3,10 @@
 Why the shapes are what they are (details in docs/performance.md):
 
 - `usage_events` is the raw, append-only record. Its primary key (partner_id, account_id, event_id) IS the
-  idempotency key: ingestion inserts with ON CONFLICT DO NOTHING and aggregates only the rows that were
-  really inserted, so a repeated (or concurrently repeated) batch never counts twice. It has no foreign
+  idempotency key: ingestion inserts a batch with a plain INSERT when none of its event ids is stored yet,
+  otherwise with ON CONFLICT DO NOTHING, and aggregates only the rows that were really inserted, so a
+  repeated (or concurrently repeated) batch never counts twice. The only other index is the history index
+  (partner_id, account_id, day), migration 0011. It has no foreign
   keys on purpose: per-row referential-integrity triggers would roughly halve the ingestion rate, and the
   single ingestion path (core.usage.record_events) validates account and metric before writing.
 - `usage_daily` and `usage_monthly` are kept exactly consistent with the raw events in the same
@@ -88,7 +90,8 @@ class UsageEvent(Base):
     recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     __table_args__ = (
-        Index("ix_usage_events_account_time", "partner_id", "account_id", "occurred_at"),
+        # history paging, newest first (migration 0011: by day, then an incremental sort by time)
+        Index("ix_usage_events_account_day", "partner_id", "account_id", "day"),
     )
 
 

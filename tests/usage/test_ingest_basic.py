@@ -78,3 +78,18 @@ def test_locked_period_goes_to_corrections(world, session):
     assert (res.inserted, res.corrections) == (1, 1)
     assert usage.is_locked(session, a.partner_id, a.account_id, date(2026, 1, 20))
     assert period_usage(session, a.partner_id, a.account_id, date(2026, 1, 1), date(2026, 1, 31))["documents"] == 0
+
+
+def test_partly_stored_batch_counts_only_the_new_events(world, session):
+    """A batch with some events already stored falls back from the plain insert to the idempotent one."""
+    a = world.a
+    first = record_events(session, a.staff, a.partner_id, [ev(a.account_id, "p1"), ev(a.account_id, "p2")], now=NOW)
+    again = record_events(session, a.staff, a.partner_id,
+                          [ev(a.account_id, f"p{i}", q=str(i)) for i in (2, 3, 4)], now=NOW)
+    session.commit()
+    assert (first.inserted, again.inserted, again.duplicates) == (2, 2, 1)
+    assert [(g.first_event_id, g.last_event_id, g.events) for g in again.groups] == [("p3", "p4", 2)]
+    u = period_usage(session, a.partner_id, a.account_id, date(2026, 1, 1), date(2026, 1, 31))
+    assert u["documents"] == Decimal(1 + 1 + 3 + 4)
+    assert session.execute(text("SELECT count(*) FROM usage_events WHERE account_id = :a"),
+                           {"a": a.account_id}).scalar() == 4
