@@ -5,13 +5,13 @@ Ingestion (record_events) in one transaction, owned by the caller:
 
 1. validate every row in Python (one validation for the API, the CSV page and the CLI); any bad row raises
    BatchValidationError with per-row messages and nothing is written;
-2. COPY the rows into a temporary staging table;
-3. insert the staged rows into usage_events in key order. The primary key (partner_id, account_id,
-   event_id) is the idempotency key. First a plain INSERT in a savepoint (the common case: every event is
-   new); if an event id is already stored it fails with a unique violation, is rolled back, and the batch
-   is inserted with ON CONFLICT DO NOTHING RETURNING, so that only the rows really inserted are aggregated.
-   A concurrent identical batch waits on the first one's index entries and then inserts (and aggregates)
-   nothing, so nothing is ever counted twice. Key order: two overlapping batches cannot deadlock;
+2. take the period guard of the batch's accounts and flag the events of finalised periods (corrections);
+3. the common case, every event new: COPY the rows straight into usage_events in a savepoint, then compute
+   the batch's groups (sum, count, max, latest, per account, metric and day) from the validated rows. The primary key (partner_id, account_id, event_id) is the idempotency key: if an event id is
+   stored already (or by a concurrent batch, which COPY waits for) the COPY fails, is rolled back, and the
+   batch goes through a temporary staging table and INSERT ... ON CONFLICT DO NOTHING RETURNING in key
+   order instead, so that only the rows really inserted are aggregated and a concurrent identical batch
+   inserts (and aggregates) nothing;
 4. upsert the daily and monthly aggregates (and the distinct values of unique_count metrics) from those
    inserted rows, in the same transaction, so aggregates always equal the raw events;
 5. call the ``on_events_recorded`` hooks (threshold alerts, prepaid-credit draws) in the same transaction.
@@ -29,11 +29,11 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation, localcontext
 from typing import Any
 
+import psycopg.errors
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import audit
@@ -243,12 +243,10 @@ def _fast_time(ts: Any, lo: datetime, hi: datetime) -> datetime:
     return ts
 
 
-def _fast_rows(events: list, metrics: dict, default_source: str, now: datetime,
-               sink: Callable[[tuple], Any] | None = None) -> tuple[list[tuple], int, set[int]]:
+def _fast_rows(events: list, metrics: dict, default_source: str, now: datetime) -> tuple[list[tuple], int, set[int]]:
     """The common case in one tight loop: every row well-formed and valid. Produces exactly the rows the
     reference validation (_check_reference) would — (rows, in-batch duplicates, account ids; the accounts
-    are checked by the caller) — and hands each row to `sink` (the staging COPY) as it goes, so the server
-    parses the batch while Python validates the rest. Raises _Slow at the first row it cannot decide alone
+    are checked by the caller). Raises _Slow at the first row it cannot decide alone
     (a bad row, or an unusual but maybe valid type); the reference then validates the whole batch again and
     reports every problem. Why: the reference costs ~20 µs a row; this ~3 µs."""
     unique = {k: m.property for k, m in metrics.items() if m.aggregation == "unique_count"}
@@ -310,10 +308,7 @@ def _fast_rows(events: list, metrics: dict, default_source: str, now: datetime,
             continue
         add(key)
         accounts.add(acc)
-        row = (acc, eid, metric, qty, ts, ts.date(), source, props_json)
-        append(row)
-        if sink is not None:
-            sink(row)
+        append((acc, eid, metric, qty, ts, ts.date(), source, props_json))
     return rows, dups, accounts
 
 
@@ -332,16 +327,24 @@ def check_events(session: Session, partner_id: int, events: Iterable[dict], *, d
     An event id repeated within the batch is kept once (its first row) and counted as a duplicate.
     """
     now = now or datetime.now(UTC)
-    metrics = get_metrics(session)
     events = events if isinstance(events, list) else list(events)
+    rows, dups, _ = _validate(session, partner_id, events, get_metrics(session), default_source=default_source,
+                              first_row=first_row, now=now)
+    return rows, dups
+
+
+def _validate(session: Session, partner_id: int, events: list, metrics: dict, *, default_source: str,
+              first_row: int, now: datetime) -> tuple[list[tuple], int, set[int]]:
+    """check_events, plus the set of accounts of the rows."""
     try:
         rows, dups, accounts = _fast_rows(events, metrics, default_source, now)
         if _accounts_ok(session, partner_id, accounts):
-            return rows, dups
+            return rows, dups, accounts
     except _Slow:
         pass
-    return _check_reference(session, partner_id, events, metrics, default_source=default_source,
-                            first_row=first_row, now=now)
+    rows, dups = _check_reference(session, partner_id, events, metrics, default_source=default_source,
+                                  first_row=first_row, now=now)
+    return rows, dups, {r[0] for r in rows}
 
 
 def _check_reference(session: Session, partner_id: int, events: list, metrics: dict, *, default_source: str,
@@ -456,48 +459,31 @@ SET LOCAL work_mem = '64MB';
 # work_mem: the key-order sort and the group sort of a 50k-event batch stay in memory (the default 4 MB
 # spills them to disk). LOCAL: only for the ingesting transaction.
 
-_MARK_CORRECTIONS_SQL = """
-UPDATE usage_stage s SET correction = true FROM usage_period_locks l
-WHERE l.partner_id = :p AND l.account_id = s.account_id AND s.day BETWEEN l.period_start AND l.period_end
-"""
-
-_INSERT_COLUMNS = "(partner_id, account_id, event_id, metric, quantity, occurred_at, day, source, properties, correction)"
-_STAGED = ("SELECT :p, account_id, event_id, metric, quantity, occurred_at, day, source, properties, correction "
-           "FROM usage_stage ORDER BY account_id, event_id")
-
-
-def _groups_sql(source: str) -> str:
-    """The batch's statistics per (account, metric, day, correction), from `source`'s rows."""
-    return f"""
-  INSERT INTO usage_groups
-  SELECT account_id, metric, day, correction, sum(quantity), count(*), max(quantity), max(occurred_at),
-         (array_agg(event_id ORDER BY occurred_at DESC, event_id DESC))[1],
-         (array_agg(quantity ORDER BY occurred_at DESC, event_id DESC))[1],
-         min(event_id), max(event_id)
-  FROM {source} GROUP BY account_id, metric, day, correction"""
-
-
-# The common case: no event of the batch is stored yet. A plain INSERT (in a savepoint) costs about half of
-# ON CONFLICT's speculative insertion (no pre-check probe, no confirmation record per row); a duplicate or a
-# concurrent identical batch makes it fail with a unique violation, and the batch then takes the
-# ON CONFLICT path below. Key order as there: two overlapping batches wait, never deadlock.
-_PLAIN_INSERT_SQL = f"INSERT INTO usage_events {_INSERT_COLUMNS} {_STAGED}"
-_STAGE_GROUPS_SQL = _groups_sql("usage_stage")
+# Distinct values of unique_count metrics, as the database reads them (properties ->> key).
 _STAGE_DISTINCT_SQL = """
 INSERT INTO usage_new_distinct
 SELECT DISTINCT account_id, metric, day, properties ->> (CAST(:props AS jsonb) ->> metric) FROM usage_stage
 WHERE NOT correction AND properties ->> (CAST(:props AS jsonb) ->> metric) IS NOT NULL
 """
 
-# Idempotent insert: only the rows really inserted are aggregated.
-_INSERT_SQL = f"""
+# The fallback (some event ids already stored): idempotent insert in key order (two overlapping batches
+# wait for each other, never deadlock); only the rows really inserted are aggregated.
+_INSERT_SQL = """
 WITH ins AS (
-  INSERT INTO usage_events AS e {_INSERT_COLUMNS}
-  {_STAGED}
+  INSERT INTO usage_events AS e
+    (partner_id, account_id, event_id, metric, quantity, occurred_at, day, source, properties, correction)
+  SELECT :p, account_id, event_id, metric, quantity, occurred_at, day, source, properties, correction
+  FROM usage_stage ORDER BY account_id, event_id
   ON CONFLICT (partner_id, account_id, event_id) DO NOTHING
   RETURNING account_id, event_id, metric, quantity, occurred_at, day, correction,
             properties ->> (CAST(:props AS jsonb) ->> metric) AS distinct_value
-), grp AS ({_groups_sql("ins")}
+), grp AS (
+  INSERT INTO usage_groups
+  SELECT account_id, metric, day, correction, sum(quantity), count(*), max(quantity), max(occurred_at),
+         (array_agg(event_id ORDER BY occurred_at DESC, event_id DESC))[1],
+         (array_agg(quantity ORDER BY occurred_at DESC, event_id DESC))[1],
+         min(event_id), max(event_id)
+  FROM ins GROUP BY account_id, metric, day, correction
 )
 INSERT INTO usage_new_distinct
 SELECT DISTINCT account_id, metric, day, distinct_value FROM ins
@@ -592,56 +578,86 @@ def _locked_ranges(session: Session, partner_id: int, account_ids: set[int]) -> 
     return out
 
 
-_COPY_SQL = ("COPY usage_stage (account_id, event_id, metric, quantity, occurred_at, day, source, properties) "
-             "FROM STDIN")
+_EVENTS_COPY_SQL = ("COPY usage_events (partner_id, account_id, event_id, metric, quantity, occurred_at, day, "
+                    "source, properties, correction) FROM STDIN")
+_STAGE_COPY_SQL = ("COPY usage_stage (account_id, event_id, metric, quantity, occurred_at, day, source, properties, "
+                   "correction) FROM STDIN")
+_GROUPS_COPY_SQL = ("COPY usage_groups (account_id, metric, day, correction, qty_sum, events, qty_max, last_at, "
+                    "last_event_id, last_qty, min_event_id, max_event_id) FROM STDIN")
+# Sums of NUMERIC(24, 6) quantities are NUMERIC(30, 6): 60 significant digits never round them.
+_EXACT = Context(prec=60)
 
 
-def _copy_rows(session: Session, rows: list[tuple]) -> None:
+def _copy(session: Session, sql: str, rows: Iterable[tuple]) -> None:
     raw = session.connection().connection.driver_connection
-    with raw.cursor() as cur, cur.copy(_COPY_SQL) as cp:
+    with raw.cursor() as cur, cur.copy(sql) as cp:
+        write = cp.write_row
         for row in rows:
-            cp.write_row(row)
+            write(row)
 
 
-def _stage_fast(session: Session, events: list, metrics: dict, default_source: str,
-                now: datetime) -> tuple[list[tuple], int, set[int]] | None:
-    """Validate on the fast path while streaming the rows into the staging table (temporary: nothing is
-    written to the real tables here). None when the fast path gave up (the staging is emptied again)."""
-    session.execute(text(_STAGE_DDL))
-    raw = session.connection().connection.driver_connection
-    with raw.cursor() as cur, cur.copy(_COPY_SQL) as cp:
-        try:
-            return _fast_rows(events, metrics, default_source, now, sink=cp.write_row)
-        except _Slow:
-            pass
-    session.execute(text("TRUNCATE usage_stage"))
-    return None
-
-
-def _insert_all_new(session: Session, partner_id: int) -> bool:
-    """Insert the staged batch with a plain INSERT in a savepoint. False (nothing inserted) when an event id
-    is already stored, or was just stored by a concurrent batch: the caller then takes the ON CONFLICT path."""
+def _copy_all_new(session: Session, partner_id: int, rows: list[tuple], flags: list[bool] | None) -> bool:
+    """The common case, every event new: COPY the batch straight into usage_events, in a savepoint. COPY
+    writes a page of rows at a time, and the primary key still refuses any stored event id. False (and
+    nothing written) when an event id is stored already or is being stored by a concurrent batch (this
+    waits for it), or when two concurrent batches with shared event ids met in a deadlock: the caller then
+    takes the staged ON CONFLICT path."""
+    if flags is None:
+        out = ((partner_id, *r, False) for r in rows)
+    else:
+        out = ((partner_id, *r, f) for r, f in zip(rows, flags, strict=True))
     try:
         with session.begin_nested():
-            session.execute(text(_PLAIN_INSERT_SQL), {"p": partner_id})
+            _copy(session, _EVENTS_COPY_SQL, out)
         return True
-    except IntegrityError as exc:
-        diag = getattr(exc.orig, "diag", None)
-        if getattr(exc.orig, "sqlstate", None) == "23505" and getattr(diag, "constraint_name", None) == "pk_usage_events":
+    except psycopg.errors.UniqueViolation as exc:
+        if exc.diag.constraint_name == "pk_usage_events":
             return False
         raise
+    except psycopg.errors.DeadlockDetected:
+        return False
 
 
-def _write(session: Session, partner_id: int, unique_props: dict[str, str], any_locks: bool) -> list:
-    """From the staged batch: insert the new events, upsert every aggregate, return the inserted groups."""
-    if any_locks:
-        session.execute(text(_MARK_CORRECTIONS_SQL), {"p": partner_id})
+def _groups(rows: list[tuple], flags: list[bool] | None) -> list[tuple]:
+    """The batch's statistics per (account, metric, day, correction) — sum, count, max, the latest event by
+    (occurred_at, event_id), smallest and largest event id — as the staged path's SQL computes them (event
+    ids compare in code-point order, as in the C.UTF-8 / C collation of the databases used here)."""
+    out: dict[tuple, list] = {}
+    get = out.get
+    with localcontext(_EXACT):
+        for i, (acc, eid, metric, qty, ts, day, _source, _props) in enumerate(rows):
+            key = (acc, metric, day, flags[i] if flags is not None else False)
+            g = get(key)
+            if g is None:
+                out[key] = [qty, 1, qty, ts, eid, qty, eid, eid]
+                continue
+            g[0] += qty
+            g[1] += 1
+            if qty > g[2]:
+                g[2] = qty
+            if ts > g[3] or (ts == g[3] and eid > g[4]):
+                g[3], g[4], g[5] = ts, eid, qty
+            if eid < g[6]:
+                g[6] = eid
+            if eid > g[7]:
+                g[7] = eid
+    return [(*k, *v) for k, v in out.items()]
+
+
+def _write(session: Session, partner_id: int, rows: list[tuple], flags: list[bool] | None,
+           unique_props: dict[str, str]) -> list:
+    """Insert the new events of a validated batch, upsert every aggregate, return the inserted groups."""
+    session.execute(text(_STAGE_DDL))
     props = json.dumps(unique_props)
-    if _insert_all_new(session, partner_id):
-        session.execute(text(_STAGE_GROUPS_SQL))
+    staged = ((*r, False) for r in rows) if flags is None else ((*r, f) for r, f in zip(rows, flags, strict=True))
+    if _copy_all_new(session, partner_id, rows, flags):
+        _copy(session, _GROUPS_COPY_SQL, _groups(rows, flags))
         if unique_props:
+            # distinct values exactly as the database reads them (properties ->> key)
+            _copy(session, _STAGE_COPY_SQL, (r for r in staged if r[2] in unique_props and not r[8]))
             session.execute(text(_STAGE_DISTINCT_SQL), {"props": props})
     else:
+        _copy(session, _STAGE_COPY_SQL, staged)
         session.execute(text(_INSERT_SQL), {"p": partner_id, "props": props})
     session.execute(text(_DAILY_SQL), {"p": partner_id})
     session.execute(text(_MONTHLY_SQL), {"p": partner_id})
@@ -665,23 +681,17 @@ def record_events(session: Session, actor: Actor, partner_id: int, events: Itera
     events = events if isinstance(events, list) else list(events)
     now = now or datetime.now(UTC)
     metrics = get_metrics(session)
-    fast = _stage_fast(session, events, metrics, default_source, now)
-    if fast is not None and _accounts_ok(session, partner_id, fast[2]):
-        rows, in_batch_dups, account_ids = fast
-    else:
-        # an unusual or bad batch: the reference validation decides (and raises with every problem)
-        rows, in_batch_dups = _check_reference(session, partner_id, events, metrics, default_source=default_source,
-                                               first_row=first_row, now=now)
-        account_ids = {r[0] for r in rows}
-        session.execute(text(_STAGE_DDL))
-        _copy_rows(session, rows)
+    # an unusual or bad batch: the reference validation decides (and raises with every problem)
+    rows, in_batch_dups, account_ids = _validate(session, partner_id, events, metrics, default_source=default_source,
+                                                 first_row=first_row, now=now)
     result = IngestResult(received=len(events), duplicates=in_batch_dups)
     if not rows:
         return result
     _period_guard(session, partner_id, account_ids)
-    any_locks = bool(_locked_ranges(session, partner_id, account_ids))
+    locks = _locked_ranges(session, partner_id, account_ids)
+    flags = [_in_locked(locks.get(r[0]), r[5]) for r in rows] if locks else None
     unique_props = {k: m.property for k, m in metrics.items() if m.aggregation == "unique_count" and m.property}
-    for r in _write(session, partner_id, unique_props, any_locks):
+    for r in _write(session, partner_id, rows, flags, unique_props):
         g = UsageGroup(r.account_id, r.metric, r.day, r.qty_sum, r.events, r.min_event_id, r.max_event_id)
         if r.correction:
             result.correction_groups.append(g)
