@@ -75,7 +75,9 @@ def daily_frame(df: pd.DataFrame, start: date, end: date) -> pd.DataFrame:
 def stacked_bars(points, *, title: str, legend: str):
     """Plotly stacked bar chart of TrendPoint(bucket, label, value)."""
     df = pd.DataFrame([{"date": p.bucket, legend: p.label, "value": float(p.value)} for p in points])
-    fig = px.bar(df, x="date", y="value", color=legend, title=title, barmode="stack")
+    fig = px.bar(df, x="date", y="value", color=legend, title=title, barmode="stack",
+                 labels={"date": "Date", "value": "Quantity"})
+    fig.update_xaxes(type="date", tickformat="%d %b %Y")  # days, not midnight timestamps
     fig.update_layout(height=380, margin=dict(l=10, r=10, t=40, b=10), legend_title_text=legend)
     return fig
 
