@@ -596,12 +596,21 @@ def _copy(session: Session, sql: str, rows: Iterable[tuple]) -> None:
             write(row)
 
 
+_PROBE_SQL = ("SELECT 1 FROM usage_events WHERE partner_id = :p AND account_id = :a1 AND event_id = :e1 UNION ALL "
+              "SELECT 1 FROM usage_events WHERE partner_id = :p AND account_id = :a2 AND event_id = :e2 LIMIT 1")
+
+
 def _copy_all_new(session: Session, partner_id: int, rows: list[tuple], flags: list[bool] | None) -> bool:
     """The common case, every event new: COPY the batch straight into usage_events, in a savepoint. COPY
     writes a page of rows at a time, and the primary key still refuses any stored event id. False (and
     nothing written) when an event id is stored already or is being stored by a concurrent batch (this
     waits for it), or when two concurrent batches with shared event ids met in a deadlock: the caller then
-    takes the staged ON CONFLICT path."""
+    takes the staged ON CONFLICT path. A retried batch is recognised up front by its first or last event
+    already being stored (two index probes), so it does not pay for a COPY that is bound to fail."""
+    first, last = rows[0], rows[-1]
+    if session.execute(text(_PROBE_SQL), {"p": partner_id, "a1": first[0], "e1": first[1], "a2": last[0],
+                                          "e2": last[1]}).first() is not None:
+        return False
     if flags is None:
         out = ((partner_id, *r, False) for r in rows)
     else:

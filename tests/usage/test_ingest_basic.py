@@ -81,11 +81,12 @@ def test_locked_period_goes_to_corrections(world, session):
 
 
 def test_partly_stored_batch_counts_only_the_new_events(world, session):
-    """A batch with some events already stored falls back from the plain insert to the idempotent one."""
+    """A batch with an event already stored (here in the middle, so the direct COPY fails on it) is
+    inserted idempotently instead; a batch whose first or last event is stored goes there directly."""
     a = world.a
     first = record_events(session, a.staff, a.partner_id, [ev(a.account_id, "p1"), ev(a.account_id, "p2")], now=NOW)
     again = record_events(session, a.staff, a.partner_id,
-                          [ev(a.account_id, f"p{i}", q=str(i)) for i in (2, 3, 4)], now=NOW)
+                          [ev(a.account_id, f"p{i}", q=str(i)) for i in (3, 2, 4)], now=NOW)
     session.commit()
     assert (first.inserted, again.inserted, again.duplicates) == (2, 2, 1)
     assert [(g.first_event_id, g.last_event_id, g.events) for g in again.groups] == [("p3", "p4", 2)]
@@ -93,3 +94,5 @@ def test_partly_stored_batch_counts_only_the_new_events(world, session):
     assert u["documents"] == Decimal(1 + 1 + 3 + 4)
     assert session.execute(text("SELECT count(*) FROM usage_events WHERE account_id = :a"),
                            {"a": a.account_id}).scalar() == 4
+    retry = record_events(session, a.staff, a.partner_id, [ev(a.account_id, "p4"), ev(a.account_id, "p5")], now=NOW)
+    assert (retry.inserted, retry.duplicates) == (1, 1)
