@@ -7,8 +7,9 @@ Ingestion (record_events) in one transaction, owned by the caller:
    BatchValidationError with per-row messages and nothing is written;
 2. take the period guard of the batch's accounts and flag the events of finalised periods (corrections);
 3. the common case, every event new: COPY the rows straight into usage_events in a savepoint, then compute
-   the batch's groups (sum, count, max, latest, per account, metric and day) from the validated rows. The primary key (partner_id, account_id, event_id) is the idempotency key: if an event id is
-   stored already (or by a concurrent batch, which COPY waits for) the COPY fails, is rolled back, and the
+   the batch's groups (sum, count, max, latest, per account, metric and day) from the validated rows. The
+   primary key (partner_id, account_id, event_id) is the idempotency key: if an event id is stored
+   already (or by a concurrent batch, which COPY waits for) the COPY fails, is rolled back, and the
    batch goes through a temporary staging table and INSERT ... ON CONFLICT DO NOTHING RETURNING in key
    order instead, so that only the rows really inserted are aggregated and a concurrent identical batch
    inserts (and aggregates) nothing;
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Context, Decimal, InvalidOperation, localcontext
@@ -600,6 +601,13 @@ _PROBE_SQL = ("SELECT 1 FROM usage_events WHERE partner_id = :p AND account_id =
               "SELECT 1 FROM usage_events WHERE partner_id = :p AND account_id = :a2 AND event_id = :e2 LIMIT 1")
 
 
+def _flagged(rows: list[tuple], flags: list[bool] | None, *head: Any) -> Iterator[tuple]:
+    """Each validated row with its correction flag (False for all when there are no flags), after `head`."""
+    if flags is None:
+        return ((*head, *r, False) for r in rows)
+    return ((*head, *r, f) for r, f in zip(rows, flags, strict=True))
+
+
 def _copy_all_new(session: Session, partner_id: int, rows: list[tuple], flags: list[bool] | None) -> bool:
     """The common case, every event new: COPY the batch straight into usage_events, in a savepoint. COPY
     writes a page of rows at a time, and the primary key still refuses any stored event id. False (and
@@ -611,13 +619,9 @@ def _copy_all_new(session: Session, partner_id: int, rows: list[tuple], flags: l
     if session.execute(text(_PROBE_SQL), {"p": partner_id, "a1": first[0], "e1": first[1], "a2": last[0],
                                           "e2": last[1]}).first() is not None:
         return False
-    if flags is None:
-        out = ((partner_id, *r, False) for r in rows)
-    else:
-        out = ((partner_id, *r, f) for r, f in zip(rows, flags, strict=True))
     try:
         with session.begin_nested():
-            _copy(session, _EVENTS_COPY_SQL, out)
+            _copy(session, _EVENTS_COPY_SQL, _flagged(rows, flags, partner_id))
         return True
     except psycopg.errors.UniqueViolation as exc:
         if exc.diag.constraint_name == "pk_usage_events":
@@ -634,8 +638,8 @@ def _groups(rows: list[tuple], flags: list[bool] | None) -> list[tuple]:
     out: dict[tuple, list] = {}
     get = out.get
     with localcontext(_EXACT):
-        for i, (acc, eid, metric, qty, ts, day, _source, _props) in enumerate(rows):
-            key = (acc, metric, day, flags[i] if flags is not None else False)
+        for acc, eid, metric, qty, ts, day, _source, _props, correction in _flagged(rows, flags):
+            key = (acc, metric, day, correction)
             g = get(key)
             if g is None:
                 out[key] = [qty, 1, qty, ts, eid, qty, eid, eid]
@@ -658,7 +662,7 @@ def _write(session: Session, partner_id: int, rows: list[tuple], flags: list[boo
     """Insert the new events of a validated batch, upsert every aggregate, return the inserted groups."""
     session.execute(text(_STAGE_DDL))
     props = json.dumps(unique_props)
-    staged = ((*r, False) for r in rows) if flags is None else ((*r, f) for r, f in zip(rows, flags, strict=True))
+    staged = _flagged(rows, flags)
     if _copy_all_new(session, partner_id, rows, flags):
         _copy(session, _GROUPS_COPY_SQL, _groups(rows, flags))
         if unique_props:
@@ -690,7 +694,7 @@ def record_events(session: Session, actor: Actor, partner_id: int, events: Itera
     events = events if isinstance(events, list) else list(events)
     now = now or datetime.now(UTC)
     metrics = get_metrics(session)
-    # an unusual or bad batch: the reference validation decides (and raises with every problem)
+    # raises BatchValidationError with every problem; nothing is written before this
     rows, in_batch_dups, account_ids = _validate(session, partner_id, events, metrics, default_source=default_source,
                                                  first_row=first_row, now=now)
     result = IngestResult(received=len(events), duplicates=in_batch_dups)
