@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import impersonation
+from core.accounts import impersonation
 from pages.common import (
     PUBLIC_PAGES,
     current_actor,

@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 setup: install
-	$(BIN)/python -m db.manage setup
+	$(BIN)/python -m seeds.setup
 
 run: setup
 	$(BIN)/python -m streamlit run Home.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false

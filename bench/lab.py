@@ -16,8 +16,8 @@ from datetime import date
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from core import lab
-from core.actor import SYSTEM
+from core.accounts.actor import SYSTEM
+from core.lab import compare as lab
 
 RUNS = 5
 

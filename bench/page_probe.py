@@ -16,9 +16,9 @@ def _staff(url: str, partner_id: int):
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
-    from core import accounts
-    from core.actor import SYSTEM
-    from core.auth import load_actor
+    from core.accounts import accounts
+    from core.accounts.actor import SYSTEM
+    from core.accounts.auth import load_actor
     from db.engine import make_engine
     from db.models import User
 

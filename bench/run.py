@@ -26,9 +26,10 @@ from pathlib import Path
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from core.actor import SYSTEM, Actor
-from core.usage import record_events
-from core.usage_reports import account_series, usage_history, usage_summary
+from core.accounts.actor import SYSTEM, Actor
+from core.bootstrap import bootstrap
+from core.usage.ingest import record_events
+from core.usage.reports import account_series, usage_history, usage_summary
 from db.engine import make_engine
 from seeds import bulk
 
@@ -443,6 +444,7 @@ def write_results(figures: Figures, meta: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    bootstrap()
     ap = argparse.ArgumentParser(prog="python -m bench.run")
     ap.add_argument("--events", type=int, default=10_000_000)
     ap.add_argument("--only", nargs="*", help="names of measurement functions to run")

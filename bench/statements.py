@@ -1,5 +1,5 @@
 """Benchmark: the statements of ONE month for all 2,000 customer accounts of the benchmark data set
-(seeds/bulk.py), through the monthly command's path (`core.statements_cli.run_month`: one transaction per
+(seeds/bulk.py), through the monthly command's path (`core.statements.cli.run_month`: one transaction per
 statement, rated from the usage aggregates). Target: under 10 s.
 
 Set-up (idempotent, on the benchmark database): a platform plan (graduated pages, documents allowance,
@@ -22,8 +22,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
-from core.actor import SYSTEM
-from core.statements_cli import run_month
+from core.accounts.actor import SYSTEM
+from core.statements.cli import run_month
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 

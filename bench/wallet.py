@@ -22,8 +22,9 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from core import accounts, wallet
-from core.actor import SYSTEM
+from core.accounts import accounts
+from core.accounts.actor import SYSTEM
+from core.billing import wallet
 from db.engine import make_engine, unit_of_work
 
 WORKERS = 8

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.permissions import render_markdown
+from core.accounts.permissions import render_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 
 PERMISSIONS_INTRO = """# Permissions
 
-Who may do what. Every core service checks this itself (`core.permissions.authorize`) before it reads or
+Who may do what. Every core service checks this itself (`core.accounts.permissions.authorize`) before it reads or
 writes; the navigation and the pages only mirror it. Scopes:
 
 - **platform**: any tenant (platform admins).

@@ -13,10 +13,12 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from core import accounts, alerts, plans, rating, usage_reports, wallet
-from core.actor import CUSTOMER_ROLES, Actor
-from core.permissions import allowed
+from core.accounts import accounts
+from core.accounts.actor import CUSTOMER_ROLES, Actor
+from core.accounts.permissions import allowed
+from core.billing import alerts, plans, rating, wallet
 from core.pricing import Rating
+from core.usage import reports as usage_reports
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import re
 from functools import lru_cache
 
 from core.errors import ValidationError
+from core.pricing.money import CURRENCY_MINOR_UNITS
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
 
@@ -20,8 +21,6 @@ def countries() -> dict[str, str]:
 
 def currencies() -> dict[str, int]:
     """Supported ISO 4217 currencies -> minor unit digits (from the pricing engine's table)."""
-    from core.pricing.money import CURRENCY_MINOR_UNITS
-
     return dict(CURRENCY_MINOR_UNITS)
 
 

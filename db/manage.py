@@ -1,6 +1,5 @@
 """Database management commands.
 
-    python -m db.manage setup      # start the database, migrate, load demo data into an empty database
     python -m db.manage migrate    # apply migrations only
     python -m db.manage url        # print the database URL in use
 """
@@ -16,7 +15,7 @@ from db.migrate import upgrade
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m db.manage")
-    parser.add_argument("command", choices=["setup", "migrate", "url"])
+    parser.add_argument("command", choices=["migrate", "url"])
     args = parser.parse_args(argv)
     url = database_url()
     if args.command == "url":
@@ -25,10 +24,6 @@ def main(argv: list[str] | None = None) -> int:
     engine = make_engine(url)
     upgrade(engine)
     print("Database migrated.")
-    if args.command == "setup":
-        from seeds.loader import load_default_demo_if_empty
-
-        load_default_demo_if_empty(engine)
     engine.dispose()
     return 0
 

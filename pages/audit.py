@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from core import accounts, audit
+from core.accounts import accounts, audit
 from pages.common import read, require
 
 actor = require("audit.view")

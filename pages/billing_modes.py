@@ -8,8 +8,9 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from core import accounts, billing_modes
-from core.billing_modes import MODE_LABELS
+from core.accounts import accounts
+from core.billing import modes as billing_modes
+from core.billing.modes import MODE_LABELS
 from db.models.wallet import BILLING_MODES
 from pages.common import field_error, read, require, run_action
 

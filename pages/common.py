@@ -12,12 +12,12 @@ import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-import core.alerts  # noqa: F401  (registers threshold alerts on usage ingestion)
-from core.actor import Actor
-from core.auth import REMEMBER_FOR, forget, load_actor, resume
+from core.accounts.actor import Actor
+from core.accounts.auth import REMEMBER_FOR, forget, load_actor, resume
+from core.accounts.impersonation import impersonated_actor
+from core.accounts.permissions import allowed
+from core.bootstrap import bootstrap
 from core.errors import DomainError, ValidationError
-from core.impersonation import impersonated_actor
-from core.permissions import allowed
 from db.engine import make_engine, unit_of_work
 
 T = TypeVar("T")
@@ -79,6 +79,7 @@ def visible_pages(actor: Actor) -> list[tuple[str, str, str, str]]:
 
 @st.cache_resource(show_spinner=False)
 def _engine(url: str | None) -> Engine:
+    bootstrap()  # the usage hooks, once per process (idempotent)
     return make_engine(url)
 
 
@@ -125,7 +126,7 @@ def _cookie() -> str | None:
 
 def render_cookie_ops() -> None:
     """Set or clear the remembered-login cookie in the browser (a script in the page; the value is the
-    opaque token from core.auth.remember, URL-safe base64 and digits only)."""
+    opaque token from core.accounts.auth.remember, URL-safe base64 and digits only)."""
     op = st.session_state.pop("cookie_op", None)
     if op is None:
         return

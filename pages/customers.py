@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import accounts, impersonation
-from core.permissions import allowed
+from core.accounts import accounts, impersonation
+from core.accounts.permissions import allowed
 from core.validation import countries, currencies
 from pages.common import field_error, read, require, run_action, start_impersonation, visible_pages
 from pages.user_admin import render_users

@@ -1,7 +1,7 @@
 """Billing-model lab: what a customer would pay under different price models, side by side.
 
-Thin: widgets → core.lab (re-pricing with the billing engine, break-even) → render. Nothing is saved
-unless a model is applied to the customer (core.lab.apply_model: plan assignment with an effective date,
+Thin: widgets → core.lab.compare (re-pricing with the billing engine, break-even) → render. Nothing is saved
+unless a model is applied to the customer (core.lab.compare.apply_model: plan assignment with an effective date,
 audited).
 """
 
@@ -13,8 +13,9 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from core import accounts, lab
+from core.accounts import accounts
 from core.errors import ValidationError
+from core.lab import compare as lab
 from core.pricing import format_money, format_quantity
 from pages.common import field_error, read, require, run_action, show_flash
 

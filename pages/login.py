@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.auth import login, remember
+from core.accounts.auth import login, remember
 from core.errors import AuthError
 from pages.common import engine, log_in, run_action
 

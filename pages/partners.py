@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import accounts
+from core.accounts import accounts
 from core.validation import countries, currencies
 from pages.common import field_error, read, require, run_action
 

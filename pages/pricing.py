@@ -1,7 +1,7 @@
 """Pricing: the plan catalogue (create, version, archive), each customer's plan with overrides and a live
 month-to-date preview, and threshold alerts. Managers see their own plan and preview, read-only.
 
-Thin: widgets → core.plans / core.rating / core.alerts → render. The plan being edited is kept as a draft
+Thin: widgets → core.billing.plans / core.billing.rating / core.billing.alerts → render. The plan being edited is kept as a draft
 in the stored form (`core.pricing.plan_to_dict`); core validates it when it is saved.
 """
 
@@ -14,9 +14,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core import accounts, alerts, plans, rating
-from core.metrics import list_metrics
+from core.accounts import accounts
+from core.billing import alerts, plans, rating
 from core.pricing import DISCOUNT_TARGETS, FEE_KINDS, MODELS, format_money, format_quantity
+from core.usage.metrics import list_metrics
 from core.validation import currencies
 from pages.common import read, require, run_action
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.auth import change_password
-from core.passwords import MIN_LENGTH
+from core.accounts.auth import change_password
+from core.accounts.passwords import MIN_LENGTH
 from pages.common import field_error, require, run_action
 
 actor = require()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.auth import signup
-from core.passwords import MIN_LENGTH
+from core.accounts.auth import signup
+from core.accounts.passwords import MIN_LENGTH
 from core.validation import countries, currencies
 from pages.common import field_error, log_in, read, run_action
 
@@ -40,7 +40,7 @@ if submitted:
                         country=country, currency=currency)
     if result is not None:
         user, _acc = result
-        from core.auth import load_actor
+        from core.accounts.auth import load_actor
 
         actor = read(load_actor, user.partner_id, user.id)
         if actor:

@@ -9,11 +9,12 @@ from decimal import Decimal
 import pandas as pd
 import streamlit as st
 
-from core import accounts, statements
+from core.accounts import accounts
+from core.accounts.permissions import allowed
 from core.errors import DomainError
-from core.permissions import allowed
 from core.pricing.money import format_money, format_quantity
-from core.statements_i18n import LANGUAGES, line_explanation, line_label
+from core.statements import lifecycle as statements
+from core.statements.i18n import LANGUAGES, line_explanation, line_label
 from pages.common import field_error, read, require, run_action, show_flash
 
 actor = require("statement.view")

@@ -7,10 +7,10 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from core.actor import CUSTOMER_ROLES
-from core.metrics import list_metrics
+from core.accounts.actor import CUSTOMER_ROLES
 from core.pricing.money import format_quantity
-from core.usage_reports import account_names, account_series, account_totals, partner_names, usage_history
+from core.usage.metrics import list_metrics
+from core.usage.reports import account_names, account_series, account_totals, partner_names, usage_history
 from pages.common import read, require
 from pages.usage_ui import daily_frame, date_range, no_data
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.actor import CUSTOMER_ROLES
-from core.alerts import list_alerts
+from core.accounts.actor import CUSTOMER_ROLES
+from core.billing.alerts import list_alerts
 from core.pricing.money import format_quantity
-from core.usage_reports import GRAINS, metric_labels, partner_names, usage_summary, usage_trend
+from core.usage.reports import GRAINS, metric_labels, partner_names, usage_summary, usage_trend
 from pages.common import read, require
 from pages.usage_ui import date_range, no_data, stacked_bars
 

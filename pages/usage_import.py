@@ -6,12 +6,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.accounts.permissions import allowed
 from core.errors import DomainError
-from core.metrics import AGGREGATIONS, add_metric, list_metrics
-from core.permissions import allowed
-from core.usage import BatchValidationError, preview_events, record_events
-from core.usage_csv import FIRST_DATA_LINE, REQUIRED, parse_csv
-from core.usage_reports import partner_names
+from core.usage.csv_import import FIRST_DATA_LINE, REQUIRED, parse_csv
+from core.usage.ingest import BatchValidationError, preview_events, record_events
+from core.usage.metrics import AGGREGATIONS, add_metric, list_metrics
+from core.usage.reports import partner_names
 from pages.common import field_error, read, require, run_action
 
 actor = require("usage.import")

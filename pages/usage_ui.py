@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from core.usage_reports import PRESETS, preset_range
+from core.usage.reports import PRESETS, preset_range
 
 STATE_KEY = "usage_range"  # (preset, start, end), survives moving between pages
 

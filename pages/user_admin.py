@@ -8,8 +8,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import accounts
-from core.actor import CUSTOMER_ROLES, ROLE_LABELS, Actor
+from core.accounts import accounts
+from core.accounts.actor import CUSTOMER_ROLES, ROLE_LABELS, Actor
 from pages.common import field_error, read, run_action
 
 

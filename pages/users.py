@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import accounts
+from core.accounts import accounts
 from pages.common import read, require
 from pages.user_admin import render_users
 

@@ -9,9 +9,11 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from core import accounts, notify, payments, wallet
+from core.accounts import accounts
+from core.accounts.permissions import allowed
+from core.billing import payments, wallet
 from core.errors import DomainError
-from core.permissions import allowed
+from core.notify import outbox as notify
 from core.pricing.money import format_money, format_quantity
 from db.models.wallet import LEDGER_KINDS
 from pages.common import field_error, read, require, run_action

@@ -13,8 +13,8 @@ from pathlib import Path
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from core import accounts
-from core.actor import SYSTEM
+from core.accounts import accounts
+from core.accounts.actor import SYSTEM
 from db.models import User
 
 SEEDS_DIR = Path(__file__).resolve().parent
@@ -79,8 +79,8 @@ def load_default_demo_if_empty(engine: Engine) -> bool:
 def demo_statements(engine: Engine, today: date | None = None) -> None:
     """Give the demo a billing history: final (numbered) statements for the month before last and drafts
     for the last full month, for every partner, as the monthly run would have made them."""
-    from core import statements
-    from core.actor import SYSTEM
+    from core.accounts.actor import SYSTEM
+    from core.statements import lifecycle as statements
     from db.engine import unit_of_work
     from db.models import Partner
 

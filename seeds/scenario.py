@@ -6,12 +6,12 @@
 A file is checked completely first (seeds.scenario_format: every problem with its place, nothing written),
 then loaded in ONE transaction through the core services as the system actor, so every rule of the product
 applies (validation, audit, plan checks, billing modes, wallets). Usage goes through
-core.usage.record_events in batches, chronologically, so the ingestion hooks (threshold alerts, and
+core.usage.ingest.record_events in batches, chronologically, so the ingestion hooks (threshold alerts, and
 settlement of partner-paid usage when that module is installed) see it as they would live.
 
 The usage generator is deterministic: the same file, seed and "today" always produce the same events.
 
-`export-statements` generates the month's statements with core.statements as the system actor (drafts, or
+`export-statements` generates the month's statements with core.statements.lifecycle as the system actor (drafts, or
 final statements with --finalise: the very documents the Statements page shows and finalises) and prints
 them as JSON, sorted; running it again writes nothing new and prints the same JSON.
 """
@@ -33,12 +33,17 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-import core.alerts  # noqa: F401  (threshold alerts are recorded while the usage is loaded)
-from core import accounts, billing_modes, metrics, payments, plans, statements, usage, wallet
-from core.accounts import house_partner
-from core.actor import ROLE_LABELS, SYSTEM, Actor
+from core.accounts import accounts
+from core.accounts.accounts import house_partner
+from core.accounts.actor import ROLE_LABELS, SYSTEM, Actor
+from core.billing import modes as billing_modes
+from core.billing import payments, plans, wallet
+from core.bootstrap import bootstrap
 from core.errors import DomainError, NotFound
 from core.pricing.money import round_money
+from core.statements import lifecycle as statements
+from core.usage import ingest as usage
+from core.usage import metrics
 from db.models import CustomerAccount, Partner, User
 from seeds.scenario_format import (
     CustomerDef,
@@ -48,11 +53,6 @@ from seeds.scenario_format import (
     ScenarioError,
     read_scenario,
 )
-
-try:  # settles partner-paid usage as it is recorded (lead, issue 5): load it when it exists
-    import core.settlement  # type: ignore  # noqa: F401
-except ImportError:  # pragma: no cover - depends on what main has
-    pass
 
 SCENARIOS_DIR = Path(__file__).resolve().parent / "scenarios"
 DEFAULT_SCENARIO = SCENARIOS_DIR / "default.toml"
@@ -109,7 +109,7 @@ def _at(day: date) -> datetime:
 
 
 def customer_events(c: CustomerDef, account_id: int) -> list[dict[str, Any]]:
-    """Every usage event of one customer as core.usage.record_events takes it."""
+    """Every usage event of one customer as core.usage.ingest.record_events takes it."""
     out: list[dict[str, Any]] = []
     for j, g in enumerate(c.usage):
         for day, q in generate(g):
@@ -276,7 +276,7 @@ def partner_ids(session: Session, partner: str | None = None) -> list[int]:
 
 def generate_statements(engine, month: str | date, pids: list[int], *, finalise: bool = False,
                         actor: Actor = SYSTEM) -> dict[str, int]:
-    """Generate the month's statements through core.statements (drafts, or final ones with `finalise`), one
+    """Generate the month's statements through core.statements.lifecycle (drafts, or final ones with `finalise`), one
     transaction per partner. Idempotent: unchanged drafts are not written and finals are left alone, so
     running it again creates nothing. Returns the counts of the outcomes (created, unchanged, final ...)."""
     from db.engine import unit_of_work
@@ -317,7 +317,7 @@ def _sections(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 def statement_json(doc: dict[str, Any], partner_name: str, customer: str | None,
                    account_id: int | None) -> dict[str, Any]:
-    """One statement (core.statements.get_statement's document) as JSON-safe plain values. Amounts are strings
+    """One statement (core.statements.lifecycle.get_statement's document) as JSON-safe plain values. Amounts are strings
     (exact decimals); no database timestamps, so the same statement always gives the same JSON."""
     cur = doc["currency"]
     return {
@@ -409,6 +409,7 @@ class RefusedNonEmpty(Exception):
 
 
 def main(argv: list[str] | None = None) -> int:
+    bootstrap()
     ap = argparse.ArgumentParser(prog="python -m seeds.scenario", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
     ld = sub.add_parser("load", help="check a scenario file and load it into the configured database")

@@ -25,12 +25,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.accounts import ACCOUNT_FIELDS, _check_account_fields
-from core.actor import CUSTOMER_ROLES
+from core.accounts.accounts import ACCOUNT_FIELDS, _check_account_fields
+from core.accounts.actor import CUSTOMER_ROLES
+from core.accounts.passwords import password_problem
 from core.errors import ValidationError
-from core.metrics import KEY_RE, get_metrics
-from core.passwords import password_problem
 from core.pricing import PlanSpec, PlanValidationError, validate_plan
+from core.usage.metrics import KEY_RE, get_metrics
 from core.validation import EMAIL_RE, normalise_email
 from db.models import LoginDirectory, Partner
 from db.models.usage import AGGREGATIONS

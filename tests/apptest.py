@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-from core.actor import Actor
+from core.accounts.actor import Actor
 
 
 def app(actor: Actor | None = None, page: str | None = None, state: dict | None = None) -> AppTest:

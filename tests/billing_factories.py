@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from core import plans
-from core.actor import Actor
+from core.accounts.actor import Actor
+from core.billing import plans
 
 PAGES_SPEC: dict[str, Any] = {
     "currency": "EUR",

@@ -10,9 +10,12 @@ os.environ.setdefault("RC_PASSWORD_PROFILE", "fast")
 import pytest
 from sqlalchemy.orm import Session
 
+from core.bootstrap import bootstrap
 from db.engine import make_engine
 from db.migrate import upgrade
 from db.testing import recreate_schema, reset_data, test_database_url
+
+bootstrap()  # the usage hooks, as every entry point registers them
 
 
 @pytest.fixture(scope="session")

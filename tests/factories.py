@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from core import accounts
-from core.actor import SYSTEM, Actor
-from core.auth import load_actor
+from core.accounts import accounts
+from core.accounts.actor import SYSTEM, Actor
+from core.accounts.auth import load_actor
 
 PASSWORD = "correct-horse-battery-staple"
 

@@ -10,8 +10,11 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from core import billing_modes, plans, statements, usage
-from core.actor import Actor
+from core.accounts.actor import Actor
+from core.billing import modes as billing_modes
+from core.billing import plans
+from core.statements import lifecycle as statements
+from core.usage import ingest as usage
 from db.engine import unit_of_work
 from tests.billing_factories import make_plan
 

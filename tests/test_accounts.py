@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core import accounts, audit
-from core.auth import load_actor, signup
+from core.accounts import accounts, audit
+from core.accounts.auth import load_actor, signup
 from core.errors import Conflict, PermissionDenied, ValidationError
 from db.models import AuditEntry, CustomerAccount, LoginDirectory, User
 

@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from core import alerts, plans, usage
+from core.billing import alerts, plans
 from core.errors import Conflict, PermissionDenied
-from core.usage import record_events
+from core.usage import ingest as usage
+from core.usage.ingest import record_events
 from db.models.billing import BillingAlert
 from tests.billing_factories import API_SPEC, make_plan
 

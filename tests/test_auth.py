@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.orm import Session
 
-from core import passwords
-from core.auth import FREE_FAILURES, LOGIN_FAILED, MAX_DELAY_S, authenticate, change_password, login
+from core.accounts import passwords
+from core.accounts.auth import FREE_FAILURES, LOGIN_FAILED, MAX_DELAY_S, authenticate, change_password, login
 from core.errors import AuthError, Throttled, ValidationError
 from db.models import User
 from tests.factories import PASSWORD
@@ -107,7 +107,7 @@ def test_lockout_never_exceeds_cap(world, db):
 
 
 def test_deactivated_user_cannot_log_in(world, db):
-    from core import accounts
+    from core.accounts import accounts
 
     with Session(db) as s, s.begin():
         accounts.set_user_active(s, world.a.staff, world.a.partner_id, world.a.users["annotator"].user_id, False)

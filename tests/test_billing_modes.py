@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core import billing_modes as bm
-from core import payments, wallet
+from core.accounts.permissions import allowed
+from core.billing import modes as bm
+from core.billing import payments, wallet
 from core.errors import NotFound, PermissionDenied, ValidationError
-from core.permissions import allowed
 from db.engine import unit_of_work
 from db.models import AuditEntry
 from db.models.wallet import OutboxMessage, PaymentCharge

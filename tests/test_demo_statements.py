@@ -7,7 +7,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import plans
+from core.billing import plans
 from db.engine import unit_of_work
 from db.models.statements import Statement
 from seeds.loader import demo_statements

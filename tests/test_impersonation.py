@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import accounts, impersonation
+from core.accounts import accounts, impersonation
 from core.errors import Conflict, PermissionDenied
 from db.models import AuditEntry
 from tests.apptest import app, texts

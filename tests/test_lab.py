@@ -1,4 +1,4 @@
-"""The billing-model lab (core/lab.py): its numbers are the billing engine's, break-even volumes, applying a
+"""The billing-model lab (core/lab/compare.py): its numbers are the billing engine's, break-even volumes, applying a
 model goes through plan assignment and the audit log, and nothing else is saved."""
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core import lab, plans
+from core.billing import plans
+from core.billing.rating import rate_account
 from core.errors import PermissionDenied, ValidationError
-from core.rating import rate_account
-from core.usage import record_events
+from core.lab import compare as lab
+from core.usage.ingest import record_events
 from db.models.accounts import AuditEntry as AuditLog
 from tests.billing_factories import PAGES_SPEC, make_plan
 

@@ -8,7 +8,7 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core import plans
+from core.billing import plans
 from db.models.billing import Plan, PlanAssignment
 from tests.apptest import app, page_alone, texts
 from tests.test_lab import customer  # noqa: F401  (fixture: customer a1 on a per-document plan with usage)
@@ -66,7 +66,7 @@ def test_pages_only_customer_defaults_to_per_page_and_no_fake_saving(world, db):
     EUR 0.00 'saving'."""
     from datetime import UTC, datetime
 
-    from core.usage import record_events
+    from core.usage.ingest import record_events
     from tests.billing_factories import PAGES_SPEC, make_plan
 
     t = world.a

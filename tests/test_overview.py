@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from core import overview, usage
+from core import overview
+from core.usage import ingest as usage
 from db.engine import unit_of_work
 from pages.common import visible_pages
 from tests.apptest import app, texts
@@ -17,7 +18,7 @@ TODAY = date.today()
 def _usage_and_plan(world, engine):
     a = world.a
     _, plan_id = make_plan(engine, a.staff, code="pp", spec_=PAGES_SPEC, effective_from=TODAY.replace(day=1))
-    from core import plans
+    from core.billing import plans
 
     with unit_of_work(engine) as s:
         plans.assign_plan(s, a.staff, a.partner_id, a.account_id, plan_id=plan_id, effective_from=TODAY.replace(day=1))
@@ -51,7 +52,7 @@ def test_overview_page_shows_prices_only_to_those_allowed(world, engine):
 
 
 def test_customers_see_one_usage_page():
-    from core.actor import Actor
+    from core.accounts.actor import Actor
 
     manager = Actor(user_id=1, partner_id=1, role="manager", email="m@x", display_name="M", account_id=5)
     titles = {p[1]: p[2] for p in visible_pages(manager)}

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.permissions import ROLES
+from core.accounts.permissions import ROLES
 from db.models import CustomerAccount, User
 from pages.common import visible_pages
 from tests.apptest import app, page_alone, texts
@@ -147,7 +147,7 @@ def test_customers_detail_lists_users_and_edit(world, engine):
 
 
 def test_admin_restores_a_deleted_customer(world, engine):
-    from core import accounts
+    from core.accounts import accounts
 
     with Session(engine) as s, s.begin():
         accounts.delete_account(s, world.a.staff, world.a.partner_id, world.a.other_account_id)
@@ -190,13 +190,13 @@ def test_users_page_staff_reset_password_and_deactivate(world, engine):
 
 
 def test_forced_password_change_after_reset(world, engine):
-    from core import accounts
+    from core.accounts import accounts
 
     a = world.a
     with Session(engine) as s, s.begin():
         temp = accounts.reset_password(s, a.staff, a.partner_id, a.users["user"].user_id)
     with Session(engine) as s:
-        from core.auth import load_actor
+        from core.accounts.auth import load_actor
 
         actor = load_actor(s, a.partner_id, a.users["user"].user_id)
     at = app(actor)

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from core import accounts, audit
-from core.actor import SYSTEM
+from core.accounts import accounts, audit
+from core.accounts.actor import SYSTEM
+from core.accounts.permissions import ACTIONS, MATRIX, ROLES, allowed, render_markdown
 from core.errors import PermissionDenied
-from core.permissions import ACTIONS, MATRIX, ROLES, allowed, render_markdown
 from db.models import AuditEntry
 
 TARGETS = ("own_account", "other_account", "foreign_partner")

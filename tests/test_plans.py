@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from core import accounts, plans
-from core.accounts import house_partner
-from core.actor import SYSTEM
+from core.accounts import accounts
+from core.accounts.accounts import house_partner
+from core.accounts.actor import SYSTEM
+from core.billing import plans
 from core.errors import Conflict, PermissionDenied, ValidationError
 from db.models import AuditEntry
 from db.models.billing import Plan, PlanAssignment, PlanVersion

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core import plans
+from core.billing import plans
 from db.models.billing import Plan, PlanAssignment
 from tests.apptest import app, texts
 from tests.billing_factories import PAGES_SPEC, make_plan

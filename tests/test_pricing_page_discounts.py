@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import plans
+from core.billing import plans
 from db.models.billing import Plan
 from tests.apptest import app
 from tests.test_pricing_page import PAGE, add_charge, button, n_plans

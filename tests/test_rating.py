@@ -1,4 +1,4 @@
-"""Rating against the database: segments from assignments × versions, usage from core.usage, overrides,
+"""Rating against the database: segments from assignments × versions, usage from core.usage.ingest, overrides,
 previews, permissions, and partner client-count bands from real accounts and usage."""
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from core import accounts, plans, rating
-from core.accounts import house_partner
-from core.actor import SYSTEM
+from core.accounts import accounts
+from core.accounts.accounts import house_partner
+from core.accounts.actor import SYSTEM
+from core.billing import plans, rating
 from core.errors import PermissionDenied
-from core.usage import record_events
+from core.usage.ingest import record_events
 from tests.billing_factories import BANDS_SPEC, PAGES_SPEC, make_plan, spec
 
 NOW = datetime(2024, 12, 31, tzinfo=UTC)

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from core import accounts
-from core.auth import REMEMBER_FOR, forget, remember, resume
+from core.accounts import accounts
+from core.accounts.auth import REMEMBER_FOR, forget, remember, resume
 from db.engine import unit_of_work
 
 

@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from core.actor import SYSTEM
-from core.auth import load_actor
+from core.accounts.actor import SYSTEM
+from core.accounts.auth import load_actor
+from core.billing.rating import month_of
 from core.pricing.money import round_money
-from core.rating import month_of
-from core.statements import list_statements
-from core.usage_reports import usage_history
+from core.statements.lifecycle import list_statements
+from core.usage.reports import usage_history
 from db.models import CustomerAccount, Partner, User
 from db.models.statements import Statement
 from seeds.scenario import (
@@ -37,7 +37,7 @@ PLATFORM = "Platform direct"  # the house partner: the issuer when the customer 
 
 def _statements(db, partner: str | None = None, month: date = LAST_MONTH,
                 finalise: bool = False) -> dict[tuple[str, str, str | None], dict]:
-    """The month's statements generated through core.statements (export-statements), by
+    """The month's statements generated through core.statements.lifecycle (export-statements), by
     (partner, kind, customer); the collective invoice has customer None."""
     data, _ = export_statements(db, month, partner, finalise=finalise)
     return {(st["partner"], st["kind"], st["customer"]): st for st in data["statements"]}
@@ -212,7 +212,7 @@ def test_world4_sms(db):
 
 def test_sms_message_history_by_date_range(db):
     """The message history of an SMS customer filtered by a date range returns exactly that range's messages
-    (core.usage_reports.usage_history, what the Customer usage page shows), seen by the customer itself."""
+    (core.usage.reports.usage_history, what the Customer usage page shows), seen by the customer itself."""
     with Session(db) as s:
         sc = read_scenario(SCENARIOS_DIR / "sms.toml", s, today=TODAY)
     load_file(db, SCENARIOS_DIR / "sms.toml")

@@ -10,10 +10,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core import billing_modes, plans, usage
-from core.billing_modes import UsageBlocked
-from core.rating import month_of
-from core.settlement import month_to_date_cost
+from core.billing import modes as billing_modes
+from core.billing import plans
+from core.billing.modes import UsageBlocked
+from core.billing.rating import month_of
+from core.billing.settlement import month_to_date_cost
+from core.usage import ingest as usage
 from db.engine import unit_of_work
 from db.models.wallet import PaymentCharge
 from tests.billing_factories import PAGES_SPEC, make_plan

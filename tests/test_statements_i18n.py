@@ -7,8 +7,9 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
-from core import plans, statements
-from core.accounts import house_partner
+from core.accounts.accounts import house_partner
+from core.billing import plans
+from core.statements import lifecycle as statements
 from db.engine import unit_of_work
 from tests.billing_factories import PAGES_SPEC, make_plan
 from tests.statements_helpers import MONTH, D, doc, generate, listed, pdf_text, record
@@ -83,7 +84,7 @@ def test_norwegian_statement_explanations(world, db):
 
 
 def test_older_snapshot_without_parts_renders_its_stored_text():
-    from core.statements_i18n import line_explanation, line_label
+    from core.statements.i18n import line_explanation, line_label
     old = {"label": "pages", "explanation": "1,200 pages: 1,000 × 0.10 + 200 × 0.08"}
     assert line_explanation(old, "de") == old["explanation"] and line_label(old, "de") == "pages"
     broken = {**old, "explanation_parts": [["no_such_template", {}]]}

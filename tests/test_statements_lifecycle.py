@@ -10,8 +10,9 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from core import statements, usage
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from core.statements import lifecycle as statements
+from core.usage import ingest as usage
 from db.engine import unit_of_work
 from db.models import AuditEntry
 from db.models.statements import Statement, StatementLine

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from core import statements
-from core.statements_render import CSV_COLUMNS, render_pdf
+from core.statements import lifecycle as statements
+from core.statements.render import CSV_COLUMNS, render_pdf
 from db.engine import unit_of_work
 from tests.billing_factories import BANDS_SPEC, PAGES_SPEC
 from tests.statements_helpers import (
@@ -194,7 +194,7 @@ def test_pdf_without_the_truetype_font_transliterates(world, db):
 
 
 def _house(db) -> int:
-    from core.accounts import house_partner
+    from core.accounts.accounts import house_partner
 
     with Session(db) as s:
         return house_partner(s).id

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from core import statements
+from core.statements import lifecycle as statements
 from db.engine import unit_of_work
 from tests.apptest import app, page_alone, texts
 from tests.statements_helpers import (

@@ -10,8 +10,10 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from core import accounts, statements, statements_cli
-from core.actor import SYSTEM
+from core.accounts import accounts
+from core.accounts.actor import SYSTEM
+from core.statements import cli as statements_cli
+from core.statements import lifecycle as statements
 from db.engine import unit_of_work
 from db.models.statements import Statement, StatementLine, StatementNumber
 from tests.billing_factories import PAGES_SPEC

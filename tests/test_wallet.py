@@ -10,7 +10,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from core import payments, wallet
+from core.billing import payments, wallet
 from core.errors import NotFound, PermissionDenied, ValidationError
 from db.engine import unit_of_work
 from db.models.wallet import OutboxMessage, PaymentCharge, PaymentMethod, WalletLedgerEntry

@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from core import wallet
+from core.billing import wallet
 from db.engine import make_engine, unit_of_work
 from db.models.wallet import OutboxMessage, WalletLedgerEntry
 from tests.wallet_helpers import balance_of, ledger_kinds, setup_wallet

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from core import billing_modes as bm
-from core import wallet
+from core.billing import modes as bm
+from core.billing import wallet
 from tests.apptest import app, page_alone, texts
 from tests.wallet_helpers import balance_of, ledger_kinds, setup_wallet
 

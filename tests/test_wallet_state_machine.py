@@ -21,8 +21,9 @@ from hypothesis.stateful import (
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core import accounts, payments, wallet
-from core.actor import SYSTEM
+from core.accounts import accounts
+from core.accounts.actor import SYSTEM
+from core.billing import payments, wallet
 from core.errors import ValidationError
 from db.engine import unit_of_work
 from db.models.wallet import OutboxMessage, PartnerCreditPriceStep, WalletLedgerEntry

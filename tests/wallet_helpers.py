@@ -9,8 +9,8 @@ from decimal import Decimal
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from core import payments, wallet
-from core.actor import Actor
+from core.accounts.actor import Actor
+from core.billing import payments, wallet
 from db.engine import unit_of_work
 from db.models.wallet import PartnerCreditPriceStep
 

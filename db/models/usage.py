@@ -8,7 +8,7 @@ Why the shapes are what they are (details in docs/performance.md):
   repeated (or concurrently repeated) batch never counts twice. The only other index is the history index
   (partner_id, account_id, day), migration 0011. It has no foreign
   keys on purpose: per-row referential-integrity triggers would roughly halve the ingestion rate, and the
-  single ingestion path (core.usage.record_events) validates account and metric before writing.
+  single ingestion path (core.usage.ingest.record_events) validates account and metric before writing.
 - `usage_daily` and `usage_monthly` are kept exactly consistent with the raw events in the same
   transaction. Each row keeps enough to answer every aggregation: sum, count, max and latest.
 - `usage_partner_daily` / `usage_partner_monthly` (migration 0008) keep the additive statistics (sum of

@@ -6,7 +6,7 @@ Invariants the database itself enforces (migration 0004 adds the triggers):
 - `wallets.balance` only changes through a ledger insert: a BEFORE INSERT trigger on the ledger adds the
   entry's credits to the wallet row (and stores `balance_after` on the entry), and a trigger on `wallets`
   refuses any other change of `balance`. So balance == sum(ledger) by construction; `wallet_verify()`
-  (SQL) and `core.wallet.verify_ledger` prove it.
+  (SQL) and `core.billing.wallet.verify_ledger` prove it.
 - The floor: CHECK balance >= 0 (policy 'refuse') or >= -overdraft_limit (policy 'overdraft').
 """
 

@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from core import plans
-from core.usage import record_events
+from core.billing import plans
+from core.usage.ingest import record_events
 from tests.billing_factories import make_plan
 from tests.browser.conftest import login, settle, shot
 from tests.factories import PASSWORD

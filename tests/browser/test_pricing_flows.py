@@ -7,7 +7,7 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core import plans
+from core.billing import plans
 from db.models.billing import Plan
 from tests.billing_factories import make_plan
 from tests.browser.conftest import login, shot

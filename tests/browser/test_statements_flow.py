@@ -1,5 +1,5 @@
 """Statements in a real browser: a partner switches a customer to partner-pays prepaid, the customer's
-usage draws the wallet down (core.settlement, as the usage is recorded), and the partner generates,
+usage draws the wallet down (core.billing.settlement, as the usage is recorded), and the partner generates,
 finalises and downloads the month's PDF."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from core import usage
-from core.rating import month_of
+from core.billing.rating import month_of
+from core.usage import ingest as usage
 from db.engine import unit_of_work
 from tests.browser.conftest import login, settle, shot
 from tests.factories import PASSWORD

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from core.usage import record_events
+from core.usage.ingest import record_events
 from tests.browser.conftest import login, settle, shot
 from tests.factories import PASSWORD
 

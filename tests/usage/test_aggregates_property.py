@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
-from core.usage import period_usage, record_events
-from core.usage_reports import Scope, _values
+from core.usage.ingest import period_usage, record_events
+from core.usage.reports import Scope, _values
 from db.testing import reset_data
 from tests.factories import build_world
 from tests.usage.raw import raw_values

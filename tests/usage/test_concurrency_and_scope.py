@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from core import usage
 from core.errors import PermissionDenied
-from core.usage import period_usage, record_events
-from core.usage_reports import account_series, usage_history, usage_summary, usage_trend
+from core.usage import ingest as usage
+from core.usage.ingest import period_usage, record_events
+from core.usage.reports import account_series, usage_history, usage_summary, usage_trend
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 

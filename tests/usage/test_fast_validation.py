@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from core import usage
-from core.metrics import get_metrics
+from core.usage import ingest as usage
+from core.usage.metrics import get_metrics
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 

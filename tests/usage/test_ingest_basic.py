@@ -4,9 +4,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
-from core import usage
 from core.errors import PermissionDenied
-from core.usage import BatchValidationError, period_usage, record_events
+from core.usage import ingest as usage
+from core.usage.ingest import BatchValidationError, period_usage, record_events
 
 
 def ev(acc, eid, metric="documents", q="1", at="2026-01-05T10:00:00Z", **kw):

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from core.usage import record_events
+from core.usage.ingest import record_events
 from db.testing import reset_data
 from tests.factories import build_world
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.orm import Session
 
-from core.permissions import ROLES
-from core.usage import record_events
+from core.accounts.permissions import ROLES
+from core.usage.ingest import record_events
 from pages.common import visible_pages
 from tests.apptest import app, texts
 

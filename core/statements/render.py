@@ -1,4 +1,4 @@
-"""Rendering a statement document (core.statements.document_data) as an A4 PDF (fpdf2) and as CSV.
+"""Rendering a statement document (core.statements.lifecycle.document_data) as an A4 PDF (fpdf2) and as CSV.
 
 Pure functions of the document dict: a final statement renders from its snapshot, so its PDF never changes.
 The PDF uses DejaVu Sans when the font is installed (every character: ø, €, ×, –); otherwise the PDF core
@@ -17,7 +17,7 @@ from pathlib import Path
 from fpdf import FPDF
 
 from core.pricing.money import round_money
-from core.statements_i18n import format_date, format_period, format_qty, line_explanation, line_label, money
+from core.statements.i18n import format_date, format_period, format_qty, line_explanation, line_label, money
 
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"),
              Path("/usr/local/share/fonts/dejavu"))

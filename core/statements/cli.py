@@ -1,6 +1,6 @@
 """Generate a month's statements, for scheduling:
 
-    python -m core.statements_cli generate --month 2026-10 [--partner ID] [--finalise]
+    python -m core.statements generate --month 2026-10 [--partner ID] [--finalise]
 
 Idempotent: drafts whose content did not change are not written, final statements are left alone, so running
 it twice changes nothing. One transaction per statement: a crash or a killed connection leaves every
@@ -21,9 +21,10 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from core import statements
-from core.actor import SYSTEM, Actor
+from core.accounts.actor import SYSTEM, Actor
+from core.bootstrap import bootstrap
 from core.errors import DomainError
+from core.statements import lifecycle as statements
 from db.engine import database_url, make_engine, unit_of_work
 from db.models import Partner
 
@@ -86,7 +87,8 @@ def run_month(engine: Engine, month: str | date, *, partner_id: int | None = Non
 
 
 def main(argv: list[str] | None = None, engine: Engine | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m core.statements_cli")
+    bootstrap()
+    ap = argparse.ArgumentParser(prog="python -m core.statements")
     sub = ap.add_subparsers(dest="command", required=True)
     g = sub.add_parser("generate", help="generate the statements of a month")
     g.add_argument("--month", required=True, help="YYYY-MM")

@@ -1,5 +1,5 @@
 """Usage metering: recording usage events (the one ingestion path) and the exact period quantities billing
-charges. Dashboard queries live in core.usage_reports.
+charges. Dashboard queries live in core.usage.reports.
 
 Ingestion (record_events) in one transaction, owned by the caller:
 
@@ -37,11 +37,11 @@ import psycopg.errors
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from core import audit
-from core.actor import Actor
+from core.accounts import audit
+from core.accounts.actor import Actor
+from core.accounts.permissions import authorize
 from core.errors import NotFound, ValidationError
-from core.metrics import get_metrics
-from core.permissions import authorize
+from core.usage.metrics import get_metrics
 
 # How far in the future an event may lie (clock skew of the sending system).
 MAX_FUTURE = timedelta(hours=1)
@@ -838,25 +838,7 @@ def preview_events(session: Session, actor: Actor, partner_id: int, events: Iter
     return Preview(len(events), len(fresh) - corrections, dups + len(rows) - len(fresh), corrections)
 
 
-# The permission-checked dashboard family (kept in its own module; re-exported for convenience).
-from core.usage_reports import (  # noqa: E402
-    account_series,
-    account_totals,
-    preset_range,
-    previous_period,
-    usage_history,
-    usage_summary,
-    usage_trend,
-)
-
 __all__ = [
-    "BatchValidationError", "IngestResult", "Preview", "UsageGroup", "account_series", "account_totals", "check_events",
-    "is_locked", "lock_period", "on_events_recorded", "period_usage", "preset_range", "preview_events", "previous_period",
-    "record_events", "usage_history", "usage_summary", "usage_trend", "value_for",
+    "BatchValidationError", "IngestResult", "Preview", "UsageGroup", "check_events", "is_locked", "lock_period",
+    "on_events_recorded", "period_usage", "preview_events", "record_events", "value_for",
 ]
-
-
-# Wherever usage is recorded (app, CLI, imports, benchmarks), the billing hooks must run: threshold alerts
-# and the settlement of partner-paid usage. Imported last: both modules import this one.
-from core import alerts as _alerts  # noqa: E402,F401
-from core import settlement as _settlement  # noqa: E402,F401

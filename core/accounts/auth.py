@@ -11,17 +11,17 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from core import audit
-from core.accounts import (
+from core.accounts import audit
+from core.accounts.accounts import (
     _check_account_fields,
     _check_new_user,
     _insert_user,
     account_snapshot,
     house_partner,
 )
-from core.actor import Actor
+from core.accounts.actor import Actor
+from core.accounts.passwords import burn_verify, hash_password, password_problem, verify_and_update
 from core.errors import AuthError, PermissionDenied, Throttled, ValidationError
-from core.passwords import burn_verify, hash_password, password_problem, verify_and_update
 from core.validation import normalise_email
 from db.models import CustomerAccount, LoginDirectory, LoginThrottle, Partner, User
 from db.models.sessions import LoginSession

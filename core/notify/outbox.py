@@ -18,7 +18,7 @@ from email.message import EmailMessage
 from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from core.permissions import authorize
+from core.accounts.permissions import authorize
 from db.models import Partner
 from db.models.wallet import OutboxMessage
 
@@ -90,10 +90,16 @@ def deliver_pending(engine: Engine, limit: int = 200) -> int:
     return sent
 
 
-if __name__ == "__main__":  # pragma: no cover - operational entry point
+def main(argv: list[str] | None = None) -> int:
+    """`python -m core.notify deliver`: send what the outbox holds (SMTP when configured)."""
     from db.engine import make_engine
 
-    if sys.argv[1:] != ["deliver"]:
+    if (sys.argv[1:] if argv is None else argv) != ["deliver"]:
         print("usage: python -m core.notify deliver")
-        sys.exit(2)
+        return 2
     print(f"sent {deliver_pending(make_engine())} message(s)")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - operational entry point
+    raise SystemExit(main())

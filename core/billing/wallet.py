@@ -8,7 +8,7 @@ Every movement is a `wallet_ledger` row. A database trigger adds each row's cred
 automatic purchase" are taken exactly once. A CHECK constraint on the floor backs this up.
 
 Staff-facing services take (session, actor, ...) and authorize first. :func:`draw` is internal: it is
-called by the usage path (through core.billing_modes.settle_new_usage) on behalf of the system, after
+called by the usage path (through core.billing.modes.settle_new_usage) on behalf of the system, after
 the usage itself was authorised, so it has no actor; it is protected by an idempotency key instead.
 """
 
@@ -25,17 +25,18 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from core import audit, notify
-from core.actor import Actor
-from core.errors import NotFound, ValidationError
-from core.payments import (
+from core.accounts import audit
+from core.accounts.actor import Actor
+from core.accounts.permissions import authorize
+from core.billing.payments import (
     PaymentDeclined,
     engine_of,
     get_gateway,
     record_approved,
     record_declined,
 )
-from core.permissions import authorize
+from core.errors import NotFound, ValidationError
+from core.notify import outbox as notify
 from core.pricing.money import format_money, format_quantity, round_money
 from db.models import CustomerAccount, Partner
 from db.models.wallet import (
@@ -529,7 +530,7 @@ def draw(session: Session, partner_id: int, account_id: int, credits: Any, idemp
          event_ref: dict | None = None, *, now: datetime | None = None) -> DrawResult:
     """Take `credits` from the partner's wallet for customer `account_id`'s usage.
 
-    Internal (no actor): called by the usage path via core.billing_modes.settle_new_usage. Under the
+    Internal (no actor): called by the usage path via core.billing.modes.settle_new_usage. Under the
     wallet row lock it decides, in this order: the automatic purchase (once per depletion: when the draw
     would leave the balance at or below 0), the floor (refuse, or overdraft down to the limit), the draw
     itself, the low-balance reminder (once per dip). A repeated idempotency key returns 'duplicate'.

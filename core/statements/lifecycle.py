@@ -1,6 +1,6 @@
 """Monthly statements, collective invoices and credit notes (see docs/statements.md).
 
-Who issues what for a month (per customer, split by `core.billing_modes.modes_in_period`):
+Who issues what for a month (per customer, split by `core.billing.modes.modes_in_period`):
 - days in *customer pays*: the platform (house partner's branding) issues a statement to the customer;
 - days in *partner pays* (prepaid or on demand): the partner issues a statement to its customer, in the
   partner's branding only, showing what the partner paid (credits drawn / charged on demand);
@@ -8,7 +8,7 @@ Who issues what for a month (per customer, split by `core.billing_modes.modes_in
   platform, one section per agency customer, together with the partner-level plan's fees (client bands).
 
 The money comes from the billing engine: the days of each issuer are rated with `core.pricing.rate` over the
-whole month (so fees are prorated by the days the issuer covers), from `core.rating.segments_for`.
+whole month (so fees are prorated by the days the issuer covers), from `core.billing.rating.segments_for`.
 
 Lifecycle: draft (recomputed freely: generate() again) -> final (number + snapshot, immutable, usage period
 locked) -> void (a draft at any time; a final one only together with a full credit note). Corrections to a
@@ -31,18 +31,21 @@ from sqlalchemy import delete, func, insert, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from core import audit, usage
-from core.accounts import house_partner
-from core.actor import Actor
-from core.billing_modes import DEFAULT_MODE, MODE_LABELS, modes_in_period
+from core.accounts import audit
+from core.accounts.accounts import house_partner
+from core.accounts.actor import Actor
+from core.accounts.permissions import allowed, authorize
+from core.billing.modes import DEFAULT_MODE, MODE_LABELS, modes_in_period
+from core.billing.plans import AssignmentRow
+from core.billing.rating import RatingSource, month_of, segments_for
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
-from core.metrics import get_metrics
-from core.permissions import allowed, authorize
 from core.pricing import Line, explain, explain_label, rate
 from core.pricing.explain import parts_to_json
 from core.pricing.money import round_money
-from core.rating import RatingSource, month_of, segments_for
-from core.statements_i18n import LANGUAGES, labels
+from core.statements.i18n import LANGUAGES, labels
+from core.statements.render import render_csv, render_pdf
+from core.usage import ingest as usage
+from core.usage.metrics import get_metrics
 from db.models import CustomerAccount, Partner
 from db.models.billing import Plan, PlanAssignment, PlanVersion
 from db.models.statements import (
@@ -222,7 +225,7 @@ class MonthData(RatingSource):
         return self._branding[partner_id]
 
     def pieces(self, account_id: int) -> list[Piece]:
-        """The same split as core.billing_modes.modes_in_period, from the prefetched mode rows."""
+        """The same split as core.billing.modes.modes_in_period, from the prefetched mode rows."""
         rows = self._modes.get(account_id, [])
         current = DEFAULT_MODE
         for day, mode in rows:
@@ -276,9 +279,7 @@ class MonthData(RatingSource):
 
 def _all_assignments(session: Session, partner_id: int) -> list:
     """Every plan assignment of the partner (accounts and the partner itself), ordered like
-    core.plans.assignments_in_force expects (effective date, id)."""
-    from core.plans import AssignmentRow
-
+    core.billing.plans.assignments_in_force expects (effective date, id)."""
     q = (select(PlanAssignment, Plan).join(Plan, (Plan.partner_id == PlanAssignment.plan_partner_id)
                                           & (Plan.id == PlanAssignment.plan_id))
          .where(PlanAssignment.partner_id == partner_id)
@@ -1097,22 +1098,16 @@ def credit_notes_of(session: Session, actor: Actor, partner_id: int, statement_i
 
 
 def export_pdf(session: Session, actor: Actor, partner_id: int, statement_id: int) -> bytes:
-    from core.statements_render import render_pdf
-
     return render_pdf(get_statement(session, actor, partner_id, statement_id))
 
 
 def export_csv(session: Session, actor: Actor, partner_id: int, statement_id: int) -> str:
-    from core.statements_render import render_csv
-
     return render_csv([get_statement(session, actor, partner_id, statement_id)])
 
 
 def export_month_csv(session: Session, actor: Actor, partner_id: int, month: str | date) -> str:
     """Every statement of the partner's month that the actor may see (void ones included, marked), as one
     CSV with one row per line."""
-    from core.statements_render import render_csv
-
     rows = list_statements(session, actor, partner_id, month=month)
     return render_csv([get_statement(session, actor, partner_id, r.id) for r in rows])
 

@@ -1,6 +1,6 @@
 """Command-line usage import, for scheduled jobs.
 
-    python -m core.usage_cli import FILE --partner ID [--dry-run] [--source NAME] [--batch-rows N]
+    python -m core.usage import FILE --partner ID [--dry-run] [--source NAME] [--batch-rows N]
 
 Reads a CSV file (format: docs/usage-import.md), validates it through the same path as the upload page and
 records it in one transaction (all or nothing; event ids seen before are skipped as duplicates). Prints
@@ -14,15 +14,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from core.actor import SYSTEM
+from core.accounts.actor import SYSTEM
+from core.bootstrap import bootstrap
 from core.errors import DomainError
-from core.usage import BatchValidationError, preview_events, record_events
-from core.usage_csv import FIRST_DATA_LINE, parse_csv
+from core.usage.csv_import import FIRST_DATA_LINE, parse_csv
+from core.usage.ingest import BatchValidationError, preview_events, record_events
 from db.engine import make_engine, unit_of_work
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m core.usage_cli")
+    bootstrap()
+    ap = argparse.ArgumentParser(prog="python -m core.usage")
     sub = ap.add_subparsers(dest="command", required=True)
     imp = sub.add_parser("import", help="import a CSV file of usage events")
     imp.add_argument("file", type=Path)

@@ -11,11 +11,11 @@ from dataclasses import replace
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import audit
-from core.actor import Actor
-from core.auth import load_actor
+from core.accounts import audit
+from core.accounts.actor import Actor
+from core.accounts.auth import load_actor
+from core.accounts.permissions import authorize
 from core.errors import Conflict, NotFound
-from core.permissions import authorize
 from db.models import CustomerAccount, User
 
 

@@ -23,12 +23,11 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from core import audit
-from core.accounts import get_partner, house_partner
-from core.actor import Actor
+from core.accounts import audit
+from core.accounts.accounts import get_partner, house_partner
+from core.accounts.actor import Actor
+from core.accounts.permissions import authorize
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
-from core.metrics import metric_keys
-from core.permissions import authorize
 from core.pricing import (
     PlanSpec,
     PlanValidationError,
@@ -39,6 +38,7 @@ from core.pricing import (
     plan_to_dict,
     validate_plan,
 )
+from core.usage.metrics import metric_keys
 from core.validation import Checker
 from db.models import CustomerAccount, Partner
 from db.models.billing import Plan, PlanAssignment, PlanVersion

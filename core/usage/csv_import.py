@@ -21,7 +21,7 @@ FIRST_DATA_LINE = 2
 
 
 def parse_csv(data: bytes | str) -> list[dict]:
-    """Events (dicts for core.usage.record_events) from CSV text; ValidationError for a bad file."""
+    """Events (dicts for core.usage.ingest.record_events) from CSV text; ValidationError for a bad file."""
     if isinstance(data, bytes):
         if len(data) > MAX_BYTES:
             raise ValidationError({"file": "The file is larger than 200 MB: split it."})

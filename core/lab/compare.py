@@ -6,7 +6,7 @@ against the current model, effective prices per document and per page, and break
 (`core.pricing.break_even`). The services around it load a customer's real monthly usage and current plan
 (`lab_for_account`), offer the plans that could be compared (`comparable_plans`), and apply a model to a
 customer through the normal plan services (`apply_model`: a customer-specific plan when the model was
-edited on the spot, then `core.plans.assign_plan` with an effective date — both audited there). Nothing is
+edited on the spot, then `core.billing.plans.assign_plan` with an effective date — both audited there). Nothing is
 saved unless a model is applied.
 
 Months are calendar months and fees are those of a whole month; the month in progress is priced with its
@@ -25,12 +25,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import plans
-from core.actor import Actor
+from core.accounts.actor import Actor
+from core.accounts.permissions import authorize
+from core.billing import plans
 from core.errors import NotFound, ValidationError
-from core.permissions import authorize
 from core.pricing import PlanSpec, PlanValidationError, break_even, rate_plan, round_money, validate_plan
-from core.usage import period_usage
+from core.usage.ingest import period_usage
 from db.models import CustomerAccount
 from db.models.billing import Plan
 
@@ -363,7 +363,7 @@ def apply_model(session: Session, actor: Actor, partner_id: int, account_id: int
                 plan_id: int | None = None, plan_partner_id: int | None = None, spec: PlanSpec | None = None,
                 name: str | None = None) -> Any:
     """Put the customer on a model from a date: an existing plan, or (spec) a customer-specific plan created
-    from the edited model first. Goes through core.plans (validation, permission, audit)."""
+    from the edited model first. Goes through core.billing.plans (validation, permission, audit)."""
     authorize(actor, "plan.manage", partner_id, account_id)
     acc = session.get(CustomerAccount, (partner_id, account_id))
     if acc is None or acc.status == "deleted":

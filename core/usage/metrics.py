@@ -17,9 +17,10 @@ import re
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import audit
-from core.actor import Actor
-from core.permissions import authorize
+from core.accounts import audit
+from core.accounts.accounts import house_partner
+from core.accounts.actor import Actor
+from core.accounts.permissions import authorize
 from core.validation import Checker
 from db.models.usage import AGGREGATIONS, Metric
 
@@ -69,8 +70,6 @@ def add_metric(session: Session, actor: Actor, *, key: str, name: str, unit: str
                     counts_as_active=bool(counts_as_active))
     session.add(metric)
     session.flush()
-    from core.accounts import house_partner
-
     audit_partner = actor.partner_id or house_partner(session).id  # the SYSTEM actor has no partner
     audit.record(session, actor, partner_id=audit_partner, action="create", entity="metric", entity_id=key_v,
                  after={"key": key_v, "name": name_v, "unit": unit_v, "aggregation": agg, "property": prop,

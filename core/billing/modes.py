@@ -23,10 +23,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import audit, notify, wallet
-from core.actor import Actor
-from core.errors import Conflict, NotFound, ValidationError
-from core.payments import (
+from core.accounts import audit
+from core.accounts.actor import Actor
+from core.accounts.permissions import authorize
+from core.billing import wallet
+from core.billing.payments import (
     default_method,
     engine_of,
     find_charge,
@@ -34,7 +35,8 @@ from core.payments import (
     record_approved,
     record_declined,
 )
-from core.permissions import authorize
+from core.errors import Conflict, NotFound, ValidationError
+from core.notify import outbox as notify
 from core.pricing.money import format_money, is_known_currency, round_money
 from db.models import CustomerAccount
 from db.models.wallet import BILLING_MODES, ON_DECLINE, BillingMode, PaymentCharge
@@ -95,7 +97,7 @@ class SettlementResult:
 # ---------------------------------------------------------------- reading modes
 
 
-def _mode_row(session: Session, partner_id: int, account_id: int, day: date) -> BillingMode | None:
+def mode_row(session: Session, partner_id: int, account_id: int, day: date) -> BillingMode | None:
     return session.scalar(select(BillingMode).where(
         BillingMode.partner_id == partner_id, BillingMode.account_id == account_id,
         BillingMode.effective_from <= day).order_by(BillingMode.effective_from.desc()).limit(1))
@@ -103,7 +105,7 @@ def _mode_row(session: Session, partner_id: int, account_id: int, day: date) -> 
 
 def mode_at(session: Session, partner_id: int, account_id: int, day: date) -> tuple[str, str | None]:
     """(mode, on_decline) in force on `day`; ('customer_pays', None) when none was ever set."""
-    row = _mode_row(session, partner_id, account_id, day)
+    row = mode_row(session, partner_id, account_id, day)
     return (row.mode, row.on_decline) if row else (DEFAULT_MODE, None)
 
 
@@ -218,7 +220,7 @@ def settle_new_usage(session: Session, partner_id: int, account_id: int, day: da
                      idempotency_key: str | None = None, *, raise_on_block: bool = True) -> SettlementResult:
     """Settle one batch of newly recorded usage of a customer, by the mode in force on `day`.
 
-    Called by the usage path (hook core.usage.on_events_recorded) inside its own transaction, with the
+    Called by the usage path (hook core.usage.ingest.on_events_recorded) inside its own transaction, with the
     batch's credits (prepaid) and rated price (on demand). Internal: no actor, the usage was authorised
     where it was recorded. `event_ref` identifies the events (e.g. {"first_event_id", "last_event_id",
     "count"}); the idempotency key defaults to a hash of it, so a retried batch is never settled twice.

@@ -2,7 +2,7 @@
 
 For a customer in mode *partner pays, prepaid* the credits its usage costs are drawn from the partner's
 wallet at once; in *partner pays, on demand* the partner's payment method is charged at once for exactly
-what the usage cost. Both run inside the ingestion transaction (hook `core.usage.on_events_recorded`):
+what the usage cost. Both run inside the ingestion transaction (hook `core.usage.ingest.on_events_recorded`):
 if the partner's credits do not cover the usage (and no overdraft or automatic purchase helps) or an
 on-demand charge is declined with "block", the whole batch is refused and nothing is written.
 
@@ -27,10 +27,9 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import usage
-from core.billing_modes import SettlementResult, _mode_row, settle_new_usage
+from core.billing.modes import SettlementResult, mode_row, settle_new_usage
+from core.billing.rating import month_of, segments_for
 from core.pricing import Rating, rate
-from core.rating import month_of, segments_for
 from db.models import CustomerAccount
 from db.models.settlement import UsageSettlement
 
@@ -93,12 +92,12 @@ def settle_month(session: Session, partner_id: int, account_id: int, day: date,
                  event_ref: dict | None = None) -> SettlementResult | None:
     """Settle what the customer's month (containing `day`) added since the last settlement, by the mode
     in force on `day`. Internal (no actor): called from the ingestion path, which authorised the usage."""
-    mode_row = _mode_row(session, partner_id, account_id, day)
-    if mode_row is None or mode_row.mode not in PARTNER_PAID:
+    mode = mode_row(session, partner_id, account_id, day)
+    if mode is None or mode.mode not in PARTNER_PAID:
         return None
     period_start, _ = month_of(day)
-    mode_from = max(mode_row.effective_from, period_start)
-    row = _settlement_row(session, partner_id, account_id, period_start, mode_row.mode, mode_from)
+    mode_from = max(mode.effective_from, period_start)
+    row = _settlement_row(session, partner_id, account_id, period_start, mode.mode, mode_from)
     cost, currency = month_to_date_cost(session, partner_id, account_id, day)
     delta_credits = max(Decimal(0), cost.credits - row.credits_settled)
     delta_amount = max(Decimal(0), cost.amount - row.amount_settled)
@@ -142,10 +141,3 @@ def _partner_paid_accounts(session: Session, partner_id: int, account_ids: set[i
         BillingMode.partner_id == partner_id, BillingMode.account_id.in_(account_ids),
         BillingMode.mode.in_(PARTNER_PAID)).distinct()))
 
-
-def _register() -> None:
-    if on_events_recorded not in usage.on_events_recorded:
-        usage.on_events_recorded.append(on_events_recorded)
-
-
-_register()

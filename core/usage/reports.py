@@ -4,7 +4,7 @@ Every function takes the session and the acting user and decides the scope itsel
 platform admins may look at every partner (partner_id None = all partners), partner staff at their own
 partner, customer roles (Manager, User, Annotation Manager, Annotator) only at their own account.
 
-Where the numbers come from (all exactly equal to the raw events, see core.usage):
+Where the numbers come from (all exactly equal to the raw events, see core.usage.ingest):
 - per-account queries and day/week buckets read `usage_daily`;
 - long ranges read the monthly table for the whole months inside the range and the daily table for the
   partial months at either end;
@@ -29,10 +29,10 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from core.actor import CUSTOMER_ROLES, Actor
+from core.accounts.actor import CUSTOMER_ROLES, Actor
+from core.accounts.permissions import authorize
 from core.errors import PermissionDenied, ValidationError
-from core.metrics import get_metrics
-from core.permissions import authorize
+from core.usage.metrics import get_metrics
 
 PRESETS = {
     "this_month": "This month",

@@ -1,7 +1,7 @@
 """Threshold alerts: recorded once per account, charge and month when usage crosses a charge's threshold.
 
 `check_thresholds` re-rates the month to date of the accounts that just received usage (it runs on the
-usage engine's `core.usage.on_events_recorded` hook, in the same transaction as the events) and stores
+usage engine's `core.usage.ingest.on_events_recorded` hook, in the same transaction as the events) and stores
 each alert the pure engine reports with INSERT … ON CONFLICT DO NOTHING, so a crossing is recorded once
 however often usage arrives afterwards.
 """
@@ -17,11 +17,11 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from core import audit
-from core.actor import CUSTOMER_ROLES, SYSTEM, Actor
+from core.accounts import audit
+from core.accounts.actor import CUSTOMER_ROLES, SYSTEM, Actor
+from core.accounts.permissions import authorize
+from core.billing.rating import month_of, rate_account
 from core.errors import Conflict, NotFound, PermissionDenied
-from core.permissions import authorize
-from core.rating import month_of, rate_account
 from db.models import CustomerAccount
 from db.models.billing import BillingAlert, PlanAssignment, PlanVersion
 
@@ -66,7 +66,7 @@ def threshold_accounts(session: Session, partner_id: int, account_ids: Iterable[
 
 
 def on_events_recorded(session: Session, partner_id: int, groups: list) -> None:
-    """core.usage hook (fn(session, partner_id, groups: list[UsageGroup])): for every touched month
+    """core.usage.ingest hook (fn(session, partner_id, groups: list[UsageGroup])): for every touched month
     (usually one), re-rate the accounts whose plan has a threshold on a touched metric, up to the latest
     day that received usage."""
     touched: dict[date, tuple[set[int], set[str], date]] = {}
@@ -81,16 +81,6 @@ def on_events_recorded(session: Session, partner_id: int, groups: list) -> None:
         if candidates:
             check_thresholds(session, partner_id, candidates, last)
 
-
-def _register() -> None:
-    """Listen to usage ingestion (once per process)."""
-    from core import usage
-
-    if on_events_recorded not in usage.on_events_recorded:
-        usage.on_events_recorded.append(on_events_recorded)
-
-
-_register()
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,10 @@ from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from core import audit
-from core.actor import Actor
+from core.accounts import audit
+from core.accounts.actor import Actor
+from core.accounts.permissions import authorize
 from core.errors import Conflict, NotFound, ValidationError
-from core.permissions import authorize
 from db.models.wallet import PaymentCharge, PaymentMethod
 
 
@@ -161,7 +161,7 @@ def get_gateway() -> PaymentGateway:
         choice = os.environ.get("RC_PAYMENT_GATEWAY", "demo").strip().lower()
         if choice != "demo":
             raise RuntimeError(f"Unknown payment gateway {choice!r}: only 'demo' is built in; add a provider "
-                               "class implementing core.payments.PaymentGateway.")
+                               "class implementing core.billing.payments.PaymentGateway.")
         _gateway = DemoGateway()
     return _gateway
 

@@ -15,11 +15,12 @@ from decimal import Decimal
 from sqlalchemy import and_, exists, func, not_, or_, select
 from sqlalchemy.orm import Session
 
-from core.actor import Actor
+from core.accounts.actor import Actor
+from core.accounts.permissions import authorize
+from core.billing.plans import assignments_in_force, versions_of
 from core.errors import Conflict, NotFound, ValidationError
-from core.permissions import authorize
-from core.plans import assignments_in_force, versions_of
 from core.pricing import PlanValidationError, Rating, Segment, apply_overrides, plan_from_dict, rate
+from core.usage import ingest as usage
 from db.models import CustomerAccount, Partner
 
 # Usage that never makes a customer an "active client" for partner client-count bands, besides metrics
@@ -49,8 +50,6 @@ def _check_period(period_start: date, period_end: date) -> None:
 
 
 def _period_usage(session: Session, partner_id: int, account_id: int, start: date, end: date) -> dict[str, Decimal]:
-    from core import usage
-
     return dict(usage.period_usage(session, partner_id, account_id, start, end))
 
 

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.actor import Actor
-from core.permissions import authorize
+from core.accounts.actor import Actor
+from core.accounts.permissions import authorize
 from db.models import AuditEntry
 
 

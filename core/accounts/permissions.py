@@ -16,7 +16,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from core.actor import Actor
+from core.accounts.actor import Actor
 from core.errors import PermissionDenied
 
 PLATFORM, PARTNER, ACCOUNT = "platform", "partner", "account"

@@ -16,11 +16,11 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import audit
-from core.actor import CUSTOMER_ROLES, ROLE_LABELS, Actor
+from core.accounts import audit
+from core.accounts.actor import CUSTOMER_ROLES, ROLE_LABELS, Actor
+from core.accounts.passwords import hash_password, password_problem
+from core.accounts.permissions import authorize
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
-from core.passwords import hash_password, password_problem
-from core.permissions import authorize
 from core.validation import Checker, normalise_email
 from db.models import CustomerAccount, LoginDirectory, Partner, User
 
