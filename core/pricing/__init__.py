@@ -46,7 +46,7 @@ from .money import (
     round_money,
 )
 from .overrides import apply_overrides
-from .serialize import plan_from_dict, plan_to_dict
+from .serialize import plan_to_dict
 from .spec import (
     DISCOUNT_TARGETS,
     FEE_KINDS,
@@ -61,7 +61,7 @@ from .spec import (
     Tier,
 )
 from .usage import Usage
-from .validate import dimension_variant, validate_plan
+from .validate import dimension_variant, plan_from_dict, validate_plan
 from .whatif import break_even
 
 __all__ = [

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, timedelta
 from decimal import Decimal, localcontext
+from typing import Any
 
 from .explain import Part, part, parts_to_json, render_parts
 from .models import Priced, get_model
@@ -256,9 +257,9 @@ class _SegmentRater:
         self.start = len(lines)
 
     def add(self, kind: str, label: Sequence[Part], unrounded: Decimal, explanation: Sequence[Part],
-            amount: Decimal | None = None, **kw: object) -> Line:
+            amount: Decimal | None = None, **kw: Any) -> Line:
         label_parts = (*label, *self.suffix)
-        ln = Line(kind=kind, label=render_parts(label_parts, "en"),  # type: ignore[arg-type]
+        ln = Line(kind=kind, label=render_parts(label_parts, "en"),
                   amount=_round(unrounded, self.currency) if amount is None else amount + 0,
                   unrounded=unrounded, explanation=render_parts(explanation, "en"), segment_start=self.s.start,
                   segment_end=self.s.end, explanation_parts=tuple(explanation), label_parts=label_parts, **kw)
@@ -488,25 +489,3 @@ def rating_to_dict(rating: Rating) -> dict[str, object]:
         "alerts": [{f.name: _js(getattr(a, f.name)) for f in fields(Alert)} for a in rating.alerts],
         "credits": {k: str(v) for k, v in rating.credits.items()},
     }
-def _js(v: object) -> object:
-    if isinstance(v, Decimal):
-        return str(v)
-    if isinstance(v, date):
-        return v.isoformat()
-    return v
-
-
-def rating_to_dict(rating: Rating) -> dict[str, object]:
-    """JSON-safe snapshot of a rating (Decimals as strings, dates ISO) for storing a statement."""
-    return {
-        "currency": rating.currency,
-        "period_start": rating.period_start.isoformat(),
-        "period_end": rating.period_end.isoformat(),
-        "total": str(rating.total),
-        "lines": [{f.name: (parts_to_json(getattr(ln, f.name)) if f.name.endswith("_parts")
-                            else _js(getattr(ln, f.name))) for f in fields(Line)} for ln in rating.lines],
-        "alerts": [{f.name: _js(getattr(a, f.name)) for f in fields(Alert)} for a in rating.alerts],
-        "credits": {k: str(v) for k, v in rating.credits.items()},
-    }
-
-

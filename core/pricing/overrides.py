@@ -10,8 +10,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from .serialize import param_kinds, plan_from_dict, plan_to_dict, tiers_to_list, to_json_value
+from .serialize import param_kinds, plan_to_dict, tiers_to_list, to_json_value
 from .spec import PlanSpec, PlanValidationError, Tier
+from .validate import plan_from_dict
 
 __all__ = ["apply_overrides"]
 

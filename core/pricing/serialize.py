@@ -26,7 +26,7 @@ from .spec import (
     Tier,
 )
 
-__all__ = ["parse_plan", "plan_from_dict", "plan_to_dict", "to_json_value", "tiers_to_list"]
+__all__ = ["parse_plan", "plan_to_dict", "to_json_value", "tiers_to_list"]
 
 ZERO = Decimal(0)
 _TIER_KEYS = ("first", "last", "unit_price", "flat_fee", "block_size")
@@ -40,6 +40,11 @@ _PLAN_KEYS = ("currency", "timing", "minimum_spend", "charges", "fees", "discoun
 def param_kinds() -> dict[str, str]:
     """Model fields kept in ChargeSpec.params, by name -> kind (from the registry)."""
     return {f.name: f.kind for m in registered() for f in m.fields if f.name not in LEGACY_CHARGE_FIELDS}
+
+
+def _get(m: Mapping[str, Any], key: str) -> Any:
+    """A value as stored (its type is checked by validation)."""
+    return m.get(key)
 
 
 def _parse_dec(p: Problems, path: str, v: Any) -> Any:
@@ -156,8 +161,8 @@ def _parse_dimension_prices(p: Problems, path: str, v: Any, kinds: Mapping[str, 
         _unknown_keys(p, xp, x, allowed)
         attrs, params = _parse_model_fields(p, xp, x, kinds, legacy=False)
         prices = tuple(sorted([(n, val) for n, val in attrs.items() if val not in (None, ())] + params))
-        value = x.get("value")
-        out.append(DimensionPrice(value=value if not isinstance(value, (int, Decimal)) else str(value),
+        value: Any = x.get("value")
+        out.append(DimensionPrice(value=str(value) if isinstance(value, (int, Decimal)) and not isinstance(value, bool) else value,
                                   prices=prices, label=x.get("label")))
     return tuple(out)
 
@@ -167,7 +172,7 @@ def _parse_charge(p: Problems, cp: str, c: Mapping[str, Any], kinds: Mapping[str
     if attrs["free_units"] is None:
         attrs["free_units"] = ZERO
     return ChargeSpec(
-        id=c.get("id"), metric=c.get("metric"), model=c.get("model"), label=c.get("label"), unit=c.get("unit"),
+        id=_get(c, "id"), metric=_get(c, "metric"), model=_get(c, "model"), label=c.get("label"), unit=c.get("unit"),
         settle=c.get("settle") or "money", credit_rate=_parse_dec(p, f"{cp}.credit_rate", c.get("credit_rate")),
         min_amount=_parse_dec(p, f"{cp}.min_amount", c.get("min_amount")), params=tuple(sorted(params)),
         dimension=c.get("dimension"),
@@ -186,15 +191,15 @@ def parse_plan(d: Mapping[str, Any], p: Problems) -> PlanSpec:
     fees = []
     for fp, f in _objects(p, d, "fees", "fee", _FEE_KEYS, ("id", "kind", "amount")):
         fees.append(FeeSpec(
-            id=f.get("id"), kind=f.get("kind"),
+            id=_get(f, "id"), kind=_get(f, "kind"),
             amount=_parse_dec(p, f"{fp}.amount", f.get("amount")),
-            metric=f.get("metric"), timing=f.get("timing"),
+            metric=_get(f, "metric"), timing=f.get("timing"),
             start=_parse_date(p, f"{fp}.start", f.get("start")),
             end=_parse_date(p, f"{fp}.end", f.get("end")),
             label=f.get("label"),
         ))
     return PlanSpec(
-        currency=d.get("currency"),  # type: ignore[arg-type]  # reported by validation when missing
+        currency=d.get("currency"),  # type: ignore[arg-type]  # a missing or bad one is reported by validation
         timing=d.get("timing") or "in_arrears",
         charges=tuple(charges),
         fees=tuple(fees),
@@ -228,7 +233,7 @@ def _parse_discounts(p: Problems, d: Mapping[str, Any]) -> tuple[DiscountSpec, .
     for dp, x in _objects(p, d, "discounts", "discount", _DISCOUNT_KEYS, ("id",)):
         charges = x.get("charges") or ()
         out.append(DiscountSpec(
-            id=x.get("id"), label=x.get("label"), applies_to=x.get("applies_to") or "all",
+            id=_get(x, "id"), label=x.get("label"), applies_to=x.get("applies_to") or "all",
             percent=_parse_dec(p, f"{dp}.percent", x.get("percent")),
             amount=_parse_dec(p, f"{dp}.amount", x.get("amount")),
             charges=tuple(charges) if isinstance(charges, (list, tuple)) else charges,
@@ -236,14 +241,6 @@ def _parse_discounts(p: Problems, d: Mapping[str, Any]) -> tuple[DiscountSpec, .
             end=_parse_date(p, f"{dp}.end", x.get("end")),
         ))
     return tuple(out)
-
-
-def plan_from_dict(d: Mapping[str, Any], known_metrics: set[str] | None = None,
-                   expected_currency: str | None = None) -> PlanSpec:
-    """Parse a stored (JSON) plan and validate it. Raises PlanValidationError."""
-    from .validate import validate_plan
-
-    return validate_plan(d, known_metrics=known_metrics, expected_currency=expected_currency)
 
 
 def to_json_value(v: Any) -> Any:

@@ -9,11 +9,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from .checks import Problems, check_dec, check_str, check_tiers
 from .models import ChargeModel, get_model, registered
 from .money import is_known_currency
+from .serialize import parse_plan
 from .spec import (
     DISCOUNT_TARGETS,
     FEE_KINDS,
@@ -29,7 +31,7 @@ from .spec import (
     PlanValidationError,
 )
 
-__all__ = ["validate_plan", "dimension_variant", "validate_checked"]
+__all__ = ["validate_plan", "plan_from_dict", "dimension_variant", "validate_checked"]
 
 
 def validate_plan(spec_or_dict: PlanSpec | Mapping[str, Any], known_metrics: set[str] | None = None,
@@ -38,8 +40,6 @@ def validate_plan(spec_or_dict: PlanSpec | Mapping[str, Any], known_metrics: set
 
     Raises PlanValidationError with every problem found (not just the first).
     """
-    from .serialize import parse_plan
-
     p = Problems()
     if isinstance(spec_or_dict, PlanSpec):
         spec = spec_or_dict
@@ -55,6 +55,12 @@ def validate_plan(spec_or_dict: PlanSpec | Mapping[str, Any], known_metrics: set
     if p.items:
         raise PlanValidationError(p.items)
     return spec
+
+
+def plan_from_dict(d: Mapping[str, Any], known_metrics: set[str] | None = None,
+                   expected_currency: str | None = None) -> PlanSpec:
+    """Parse a stored (JSON) plan and validate it. Raises PlanValidationError."""
+    return validate_plan(d, known_metrics=known_metrics, expected_currency=expected_currency)
 
 
 def validate_checked(spec: PlanSpec) -> None:
@@ -142,9 +148,8 @@ def _validate_discounts(p: Problems, spec: PlanSpec) -> None:
         _check_id(p, dp, d.id, "discount", "discounts", i, seen)
         if (d.percent is None) == (d.amount is None):
             p.add(f"{dp}.percent", "a discount needs exactly one of percent or amount")
-        if check_dec(p, f"{dp}.percent", d.percent, required=False, what="discount percent", positive=True) \
-                and d.percent > 100:
-            p.add(f"{dp}.percent", f"discount percent must be at most 100, got {d.percent}")
+        check_dec(p, f"{dp}.percent", d.percent, required=False, what="discount percent", positive=True,
+                  maximum=Decimal(100))
         check_dec(p, f"{dp}.amount", d.amount, required=False, what="discount amount", positive=True)
         if d.applies_to not in DISCOUNT_TARGETS:
             p.add(f"{dp}.applies_to", f"applies_to must be one of {', '.join(DISCOUNT_TARGETS)}, got {d.applies_to!r}")
