@@ -41,6 +41,8 @@ bench: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy core/pricing
 
 docs: install
 	$(BIN)/python -m core.docs
