@@ -149,7 +149,9 @@ def usage_of(v: object, what: str) -> Usage:
     if isinstance(v, Usage):
         if v.count is not None and (isinstance(v.count, bool) or not isinstance(v.count, int) or v.count < 0):
             raise RatingError(f"event count for {what} must be a whole number >= 0, got {v.count!r}")
-        return Usage(_number(v.quantity, what), v.count, v.events, v.by_value)
+        if v.events is not None and any(len(vals) != len(v.events) for vals in v.event_props.values()):
+            raise RatingError(f"usage for {what}: event_props must give one value per event")
+        return Usage(_number(v.quantity, what), v.count, v.events, v.by_value, v.event_props)
     return Usage(_number(v, what))
 
 
@@ -393,6 +395,16 @@ class _SegmentRater:
                       *_prorated(self.seg_days, self.period_days), part("lines_total", amount=spent)])
 
 
+def _other_events(c: ChargeSpec, u: Usage, rest: Decimal, per_value: Mapping[str, Usage]) -> tuple[Decimal, ...] | None:
+    """The events priced at the default price, in their order (None when the usage does not tell them)."""
+    listed = {d.value for d in c.dimension_prices}
+    props = u.event_props.get(c.dimension or "")
+    if u.events is not None and props is not None:
+        return tuple(a for a, v in zip(u.events, props, strict=True) if v is None or v not in listed)
+    others = [vu for k, vu in per_value.items() if k not in listed]
+    return others[0].events if len(others) == 1 and others[0].quantity == rest else None
+
+
 def _dimension_buckets(c: ChargeSpec, u: Usage) -> list[tuple[ChargeSpec, Usage, Part, str]]:
     """(priced as, usage, label part, value) per listed value with usage, then the other values at the
     charge's own (default) price. With no usage at all: one zero line at the default price."""
@@ -415,8 +427,7 @@ def _dimension_buckets(c: ChargeSpec, u: Usage) -> list[tuple[ChargeSpec, Usage,
     if rest < 0:
         raise RatingError(f"usage of {c.metric!r} by {dim} adds up to more than its total {u.quantity}")
     count = (u.event_count or 0) - listed_count if counts_known else None
-    others = [vu for k, vu in per_value.items() if k not in {d.value for d in c.dimension_prices}]
-    events = others[0].events if len(others) == 1 and others[0].quantity == rest else None
+    events = _other_events(c, u, rest, per_value)
     if rest or not out:
         out.append((c, Usage(rest, count, events), part("dim_other"), ""))
     return out

@@ -35,6 +35,7 @@ class Usage:
     count: int | None = None
     events: tuple[Decimal, ...] | None = None
     by_value: Mapping[str, Mapping[str, Decimal | Usage]] = field(default_factory=dict)
+    event_props: Mapping[str, tuple[str | None, ...]] = field(default_factory=dict)
 
     @property
     def event_count(self) -> int | None:

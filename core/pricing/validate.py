@@ -212,7 +212,12 @@ def _check_unused_fields(p: Problems, cp: str, c: ChargeSpec, own: set[str], kno
 
 def dimension_variant(c: ChargeSpec, d: DimensionPrice) -> ChargeSpec:
     """The charge as priced for one dimension value: its own fields with the value's prices on top."""
-    legacy = {k: v for k, v in d.prices if k in LEGACY_CHARGE_FIELDS}
+    given = {k for k, _ in d.prices}
+    legacy: dict[str, Any] = {}
+    for group in get_model(c.model).alternatives:
+        if given & set(group):
+            legacy.update({k: () if k in ("tiers", "overage_tiers") else None for k in group})
+    legacy.update({k: v for k, v in d.prices if k in LEGACY_CHARGE_FIELDS})
     params = dict(c.params)
     params.update({k: v for k, v in d.prices if k not in LEGACY_CHARGE_FIELDS})
     return dataclasses.replace(c, **legacy, params=tuple(sorted(params.items())), dimension=None,

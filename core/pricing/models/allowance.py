@@ -57,6 +57,7 @@ class Allowance(ChargeModel):
               Field("overage_tiers", "Overage tiers", "tiers", required=False,
                     help="bounds count units over the allowance (the first unit over is 1)"),
               Field("included_fee", "Fee for the allowance", "money", required=False))
+    alternatives = (("overage_price", "overage_tiers"),)
     templates = {
         "en": {"included": "{used:q} of {included:q} included", "included_fee": " (included fee {fee:p})",
                "over_head": "{over:q} over: ", "over_price": "{over:q} over × {price:p}"},

@@ -106,6 +106,9 @@ class ChargeModel:
     fields: ClassVar[tuple[Field, ...]] = ()
     templates: ClassVar[Mapping[str, Mapping[str, str]]] = {}
     credits_allowed: ClassVar[bool] = True  # may convert usage to credits first (credit_rate)
+    # groups of fields of which a price uses one (allowance: overage price or overage tiers): a dimension value
+    # that sets one of a group drops the charge's others
+    alternatives: ClassVar[tuple[tuple[str, ...], ...]] = ()
 
     def validate(self, c: ChargeSpec, p: Problems, path: str, need: bool) -> None:
         """Check the model's fields; `need` is False for wallet-settled charges (fields optional then)."""
