@@ -147,6 +147,10 @@ class ChargeModel:
     def alert_threshold(self, c: ChargeSpec) -> Decimal | None:
         return None
 
+    def needs_count(self, c: ChargeSpec) -> bool:
+        """True when pricing needs the number of events (Usage.count), not just the aggregate."""
+        return False
+
     def needs_events(self, c: ChargeSpec) -> bool:
         """True when pricing needs the individual event values (Usage.events), not just the aggregate."""
         return False

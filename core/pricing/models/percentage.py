@@ -178,6 +178,9 @@ class Percentage(ChargeModel):
         if isinstance(lo, Decimal) and isinstance(hi, Decimal) and lo.is_finite() and hi.is_finite() and lo > hi:
             p.add(f"{path}.event_min", f"the minimum per transaction ({lo}) is above the maximum ({hi})")
 
+    def needs_count(self, c: ChargeSpec) -> bool:
+        return bool(c.param("fixed_fee"))
+
     def needs_events(self, c: ChargeSpec) -> bool:
         return terms_of(c).per_event
 
