@@ -34,8 +34,9 @@ TIER_LABELS = [label for label, _ in plan_builder.TIER_COLUMNS]
 
 
 def md_safe(text: object) -> str:
-    """User text shown where Streamlit renders Markdown (widget labels): every Markdown character escaped."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:=])", r"\\\1", str(text))
+    """User text in a widget label (where Streamlit renders Markdown): the characters that make Markdown there
+    (emphasis, code, links, colours, emoji, maths, HTML) are escaped; others stay, so labels read the same."""
+    return re.sub(r"([\\`*_\[\]~$:<>])", r"\\\1", str(text))
 
 
 def text_or_none(value: Any) -> str | None:
@@ -167,19 +168,22 @@ def tiers_editor(key: str, rows: list[dict] | None = None) -> list[dict]:
 def dimension_values(model, gen: int) -> list[dict]:
     """Prices per value of an event property: add one value at a time (value, how it is shown, its price)."""
     rows = st.session_state.setdefault(f"pr_c_dim_rows_{gen}", [])
-    if rows:
-        st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
     simple = [f for f in model.fields if f.kind != "tiers"]
+    if rows:
+        st.dataframe(pd.DataFrame([{"Value": r["value"], "Shown as": r.get("label") or "",
+                                    **{f.label: r.get(f.name) or "" for f in simple}} for r in rows]),
+                     hide_index=True, use_container_width=True)
+    n = st.session_state.setdefault(f"pr_c_dv_n_{gen}", 0)  # bumped after each value: the inputs start empty
     cols = st.columns(2 + len(simple))
-    value = cols[0].text_input("Value", key=f"pr_c_dv_value_{gen}", placeholder="NO")
-    label = cols[1].text_input("Shown as", key=f"pr_c_dv_label_{gen}", placeholder="Norway")
-    prices = {f.name: cols[2 + i].text_input(f.label, key=f"pr_c_dv_{f.name}_{gen}") for i, f in enumerate(simple)}
+    value = cols[0].text_input("Value", key=f"pr_c_dv_value_{gen}_{n}", placeholder="NO")
+    label = cols[1].text_input("Shown as", key=f"pr_c_dv_label_{gen}_{n}", placeholder="Norway")
+    prices = {f.name: cols[2 + i].text_input(f.label, key=f"pr_c_dv_{f.name}_{gen}_{n}")
+              for i, f in enumerate(simple)}
     c1, c2 = st.columns(2)
     if c1.button("Add value", key=f"pr_c_dv_add_{gen}", icon=":material/add:") and value.strip():
         rows[:] = [r for r in rows if r["value"] != value.strip()] + [
             {"value": value.strip(), "label": label.strip() or None, **{k: v.strip() for k, v in prices.items()}}]
-        for k in ("value", "label", *prices):
-            st.session_state.pop(f"pr_c_dv_{k}_{gen}", None)
+        st.session_state[f"pr_c_dv_n_{gen}"] = n + 1
         st.rerun()
     if rows and c2.button("Clear values", key=f"pr_c_dv_clear_{gen}"):
         rows.clear()
@@ -393,7 +397,7 @@ def calculator(spec_dict: dict, candidate: dict | None) -> None:
     extra = plan_builder.calculator_needs(spec)
     quantities, counts, transactions, per_value = {}, {}, {}, {}
     for m in metrics:
-        quantities[m] = st.text_input(md_safe(f"{metric_names.get(m, m)}: quantity this month"), key=f"pr_calc_q_{m}",
+        quantities[m] = st.text_input(md_safe(metric_names.get(m, m)) + ": quantity this month", key=f"pr_calc_q_{m}",
                                       placeholder="1000")
         n = extra.get(m)
         if n is not None and (n.count or n.events):
@@ -402,7 +406,7 @@ def calculator(spec_dict: dict, candidate: dict | None) -> None:
             transactions[m] = c2.text_input("or each amount (200, 100, …)", key=f"pr_calc_t_{m}")
         if n is not None and n.values:
             cols = st.columns(min(3, len(n.values)))
-            per_value[m] = {v: cols[i % len(cols)].text_input(md_safe(f"of which {title}"), key=f"pr_calc_v_{m}_{v}")
+            per_value[m] = {v: cols[i % len(cols)].text_input("of which " + md_safe(title), key=f"pr_calc_v_{m}_{v}")
                             for i, (v, title) in enumerate(n.values)}
     try:
         r = plan_builder.calculate(spec, plan_builder.CalculatorInput(quantities, counts, transactions, per_value))
@@ -525,13 +529,13 @@ def customer_prices(spec, key: str) -> dict:
         cols = st.columns(3)
         i = 0
         for f in spec.fees:
-            fee_edits[f.id] = cols[i % 3].text_input(md_safe(f"{f.label or f.id} (fee per month)"), value=str(f.amount),
+            fee_edits[f.id] = cols[i % 3].text_input(md_safe(f.label or f.id) + " (fee per month)", value=str(f.amount),
                                                      key=f"{key}_fee_{f.id}")
             i += 1
         for d in spec.discounts:
             what = "discount %" if d.percent is not None else "discount per month"
             discount_edits[d.id] = cols[i % 3].text_input(
-                md_safe(f"{d.label or d.id} ({what})"), value=str(d.percent if d.percent is not None else d.amount),
+                md_safe(d.label or d.id) + f" ({what})", value=str(d.percent if d.percent is not None else d.amount),
                 key=f"{key}_disc_{d.id}")
             i += 1
     return plan_builder.overrides_from_form(spec, edits, tier_edits, fee_edits, discount_edits)

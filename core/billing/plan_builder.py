@@ -52,7 +52,7 @@ def partner_metrics(session: Session, actor: Actor, partner_id: int) -> list[Met
     authorize(actor, "plan.view", partner_id)
     keys: set[str] = set()
     for row in plans.list_plans(session, actor):
-        if row.partner_id == partner_id or row.owner == "Platform":
+        if row.subject == "account" and (row.partner_id == partner_id or row.owner == "Platform"):
             v = session.scalar(select(PlanVersion.spec).where(
                 PlanVersion.partner_id == row.partner_id, PlanVersion.plan_id == row.id)
                 .order_by(PlanVersion.version.desc()).limit(1))

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from core.pricing import Tier, Usage, price_allowance, price_graduated, price_percentage, price_volume
 from core.pricing.models.percentage import Terms
-from tests.pricing.test_pricing_properties import fees, fractional_tiers, prices, tier_lists
+from tests.pricing.test_pricing_properties import fees, fractional_tiers, tier_lists
 
 FAST = settings(max_examples=80, deadline=None)
 
