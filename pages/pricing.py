@@ -150,15 +150,16 @@ def form_gen() -> int:
     return st.session_state.setdefault("pr_c_gen", 0)
 
 
-def tiers_editor(key: str, rows: list[dict] | None = None) -> list[dict]:
-    """A tiers table that keeps every keystroke: the table it starts from is made once and kept, so each edit
-    (which reruns the page) is applied to the same table instead of a new one."""
+def tiers_editor(key: str, rows: list[dict] | None = None, blank: int = 4) -> list[dict]:
+    """A tiers table that keeps every keystroke: the table it starts from is made once and kept (each edit reruns
+    the page and is applied to the same table, not to a new one), and it starts with blank rows to type into, so
+    a new tier never depends on the grid's add-row gesture (whose first keystroke only adds the row)."""
     base_key = f"{key}__base"
     if base_key not in st.session_state:
-        start = [{label: (None if r.get(k) is None else str(r.get(k))) for label, k in plan_builder.TIER_COLUMNS}
+        start = [{label: ("" if r.get(k) is None else str(r.get(k))) for label, k in plan_builder.TIER_COLUMNS}
                  for r in (rows or [])]
-        st.session_state[base_key] = pd.DataFrame(start or [{label: None for label in TIER_LABELS}],
-                                                  columns=TIER_LABELS, dtype="string")
+        start += [{label: None for label in TIER_LABELS} for _ in range(max(0, blank - len(start)))]
+        st.session_state[base_key] = pd.DataFrame(start, columns=TIER_LABELS, dtype="string")
     edited = st.data_editor(st.session_state[base_key], num_rows="dynamic", key=key, use_container_width=True,
                             hide_index=True,
                             column_config={label: st.column_config.TextColumn(label) for label in TIER_LABELS})
@@ -209,10 +210,6 @@ def charge_form(metrics: dict[str, str]) -> dict | None:
         for i, f in enumerate(simple):
             values[f.name] = cols[i % len(cols)].text_input(
                 f.label + ("" if f.required else " (optional)"), key=f"pr_c_{f.name}_{gen}", help=f.help or None)
-    for f in model.fields:
-        if f.kind == "tiers":
-            st.caption(f"{f.label}: {f.help}")
-            tiers[f.name] = tiers_editor(f"pr_c_{f.name}_{name}_{gen}")
     with st.expander("More options: statement wording, credits, a minimum, a price per property value"):
         c1, c2, c3 = st.columns(3)
         unit = c1.text_input("Unit on statements (plural)", key=f"pr_c_unit_{gen}", placeholder="messages")
@@ -230,6 +227,18 @@ def charge_form(metrics: dict[str, str]) -> dict | None:
                                   help="Each value listed below gets its own price and its own statement line; "
                                        "other values pay the price above.")
         rows = dimension_values(model, gen) if dimension.strip() else []
+    # Tiers are typed in a form: the page does not rerun on each cell, so no keystroke is lost while it reruns;
+    # "Add charge" (or "Price it") sends the whole table at once.
+    with st.form(f"pr_c_form_{name}_{gen}", border=False):
+        for f in model.fields:
+            if f.kind == "tiers":
+                st.caption(f"{f.label}: {f.help}")
+                tiers[f.name] = tiers_editor(f"pr_c_{f.name}_{name}_{gen}")
+        c1, c2 = st.columns(2)
+        add = c1.form_submit_button("Add charge", icon=":material/add:")
+        if any(f.kind == "tiers" for f in model.fields):
+            c2.form_submit_button("Price it in the calculator", icon=":material/calculate:")
+    st.session_state["pr_c_add_clicked"] = add
     if not cid.strip():
         return None
     return plan_builder.charge_from_form(cid=cid, metric=metric, model=name, values=values, tiers=tiers, unit=unit,
@@ -243,7 +252,7 @@ def charge_builder(currency: str, metrics: dict[str, str]) -> dict | None:
         remove_items(d, "charges")
     st.markdown("**Add a charge**")
     charge = charge_form(metrics)
-    if st.button("Add charge", icon=":material/add:", key="pr_c_add"):
+    if st.session_state.pop("pr_c_add_clicked", False):
         if charge is None:
             st.session_state["pr_c_errors"] = {"spec.charges[0].id": "Give the charge an id."}
         else:
@@ -522,7 +531,7 @@ def customer_prices(spec, key: str) -> dict:
                 f.label, value="" if c.field(f.name) is None else str(c.field(f.name)),
                 key=f"{key}_{c.id}_{f.name}") for i, f in enumerate(simple)}
         if c.tiers:
-            tier_edits[c.id] = tiers_editor(f"{key}_{c.id}_tiers",
+            tier_edits[c.id] = tiers_editor(f"{key}_{c.id}_tiers", blank=0, rows=
                                             [{"first": t.first, "last": t.last, "unit_price": t.unit_price,
                                               "flat_fee": t.flat_fee, "block_size": t.block_size} for t in c.tiers])
     if spec.fees or spec.discounts:
