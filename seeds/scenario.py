@@ -317,7 +317,7 @@ def _sections(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 def statement_json(doc: dict[str, Any], partner_name: str, customer: str | None,
                    account_id: int | None) -> dict[str, Any]:
-    """One statement (core.statements.reading.get_statement's document) as JSON-safe plain values. Amounts are strings
+    """One statement (core.statements.reading.get_statement's document, to_json) as JSON-safe values. Amounts are strings
     (exact decimals); no database timestamps, so the same statement always gives the same JSON."""
     cur = doc["currency"]
     return {
@@ -347,7 +347,7 @@ def month_statements(session: Session, month: str | date, pids: list[int],
         for row in reading.list_statements(session, actor, pid, month=month):
             if row.status == "void":
                 continue
-            doc = reading.get_statement(session, actor, pid, row.id)
+            doc = reading.get_statement(session, actor, pid, row.id).to_json()
             data = statement_json(doc, partner_name, names.get(row.account_id) if row.account_id else None,
                                   row.account_id)
             key = (partner_name, pid, KIND_ORDER.get(row.kind, 9), (data["customer"] or "").lower(),

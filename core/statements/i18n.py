@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from core.pricing.explain import explain, explain_label
 from core.pricing.money import format_money, format_number
@@ -95,18 +96,23 @@ def money(amount: Decimal, currency: str, language: str) -> str:
     return format_money(Decimal(amount), currency, language)
 
 
-def line_label(line: Mapping, language: str) -> str:
+def line_label(line: Any, language: str) -> str:
     """A statement line's label in the language: from the engine's structured label when the snapshot keeps it
     (engine-made labels such as "Discount" are translated), else the stored label."""
     try:
         return explain_label(line, language)
     except (KeyError, ValueError):  # an unknown template or language: show what was stored
-        return str(line.get("label") or "")
+        return str(_get(line, "label") or "")
 
 
-def line_explanation(line: Mapping, language: str) -> str:
+def line_explanation(line: Any, language: str) -> str:
     """A statement line's rating explanation in the language (older snapshots without parts: the stored text)."""
     try:
         return explain(line, language)
     except (KeyError, ValueError):
-        return str(line.get("explanation") or "")
+        return str(_get(line, "explanation") or "")
+
+
+def _get(line: Any, name: str) -> Any:
+    """A field of a statement line: a DocumentLine, or a line dict of a snapshot."""
+    return line.get(name) if isinstance(line, Mapping) else getattr(line, name, None)

@@ -33,7 +33,7 @@ from core.accounts.actor import Actor
 from core.accounts.permissions import authorize
 from core.errors import Conflict, PermissionDenied, ValidationError
 from core.statements.content import ZERO, Content, LineData, compute, involved_accounts
-from core.statements.documents import document_data, fetch
+from core.statements.documents import build_document, fetch
 from core.statements.planning import Key, MonthData, plan_month
 from core.statements.settings import branding
 from core.usage import periods
@@ -227,7 +227,7 @@ def _finalise_locked(session: Session, actor: Actor, st: Statement, *, today: da
                                 statement_partner_id=st.partner_id, statement_id=st.id))
     st.series, st.sequence, st.number = series, seq, number
     st.issued_on, st.due_on = day, day + timedelta(days=issuer.payment_terms_days)
-    snap = document_data(session, st)
+    snap = build_document(session, st).to_json()
     snap["status"] = "final"
     _keep_parts(snap, lines)
     snap.update(extra or {})
