@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -236,7 +236,7 @@ def list_accounts(session: Session, actor: Actor, *, search: str = "", statuses:
     term = search.strip()
     if term:
         like = f"%{term.lower()}%"
-        conds = [func.lower(CustomerAccount.name).like(like), func.lower(CustomerAccount.contact_email).like(like),
+        conds: list[ColumnElement[bool]] = [func.lower(CustomerAccount.name).like(like), func.lower(CustomerAccount.contact_email).like(like),
                  func.lower(CustomerAccount.billing_email).like(like)]
         if term.isdigit():
             conds.append(CustomerAccount.id == int(term))
@@ -361,10 +361,11 @@ def create_user(session: Session, actor: Actor, *, partner_id: int, account_id: 
         raise Conflict("Users cannot be added to a deleted account.")
     if role not in CUSTOMER_ROLES:
         raise ValidationError({"role": "Role must be Manager, User, Annotation Manager or Annotator."})
-    one_time = None if password else _one_time_password()
+    secret = password or _one_time_password()
+    one_time = None if password else secret
     email_v, name_v = _check_new_user(session, email, display_name, password)
     user = _insert_user(session, partner_id=partner_id, account_id=account_id, email=email_v,
-                        display_name=name_v, role=role, password=password or one_time,
+                        display_name=name_v, role=role, password=secret,
                         created_by=actor.user_id or None, must_change=one_time is not None)
     user.one_time_password = one_time  # type: ignore[attr-defined]  # transient, never stored in clear
     audit.record(session, actor, partner_id=partner_id, action="create", entity="user", entity_id=user.id,

@@ -177,7 +177,7 @@ def set_gateway(gateway: PaymentGateway | None) -> None:
 
 def engine_of(session: Session) -> Engine:
     bind = session.get_bind()
-    return bind.engine if isinstance(bind, Connection) else bind  # type: ignore[return-value]
+    return bind.engine if isinstance(bind, Connection) else bind
 
 
 def find_charge(session: Session, partner_id: int, idempotency_key: str) -> PaymentCharge | None:

@@ -561,7 +561,8 @@ def describe_spec(spec: PlanSpec) -> list[dict[str, str]]:
             price += f", from {f.start.isoformat() if f.start else '…'} to {f.end.isoformat() if f.end else '…'}"
         rows.append({"item": f.label or f.id, "metric": f.metric or "", "model": f"{f.kind} fee", "price": price})
     for d in spec.discounts:
-        value = f"{format_quantity(d.percent)}%" if d.percent is not None else f"{format_price(d.amount)} per month"
+        value = (f"{format_quantity(d.percent)}%" if d.percent is not None
+                 else f"{format_price(d.amount)} per month" if d.amount is not None else "")
         scope = ", ".join(d.charges) if d.charges else {"all": "usage and fees"}.get(d.applies_to, d.applies_to)
         price = f"−{value} on {scope}"
         if d.start or d.end:

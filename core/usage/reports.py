@@ -165,7 +165,7 @@ def _values(session: Session, scope: Scope, start: date, end: date, *, grain: st
     w = _where(scope, params)
     bucket = _BUCKETS[grain]
     first, last = _split(start, end) if grain in (None, "month") and scope.account_id is None else (None, None)
-    if first is not None:
+    if first is not None and last is not None:
         params.update(mf=first, ml=last, he=first - timedelta(days=1), ts=_next_month(last))
     by_agg: dict[str, list[str]] = defaultdict(list)
     for k, m in get_metrics(session).items():
