@@ -89,3 +89,14 @@ def test_older_snapshot_without_parts_renders_its_stored_text():
     assert line_explanation(old, "de") == old["explanation"] and line_label(old, "de") == "pages"
     broken = {**old, "explanation_parts": [["no_such_template", {}]]}
     assert line_explanation(broken, "de") == old["explanation"]
+
+
+def test_one_list_of_languages():
+    """The statement languages are the pricing engine's locales: labels, names and number formats exist for
+    exactly those (one list, core.pricing.explain.LOCALES)."""
+    from core.pricing.explain import LOCALES, TEMPLATES
+    from core.pricing.money import SEPARATORS
+    from core.statements.i18n import LABELS, LANGUAGES
+
+    assert tuple(LANGUAGES) == LOCALES
+    assert set(LABELS) == set(TEMPLATES) == set(SEPARATORS) == set(LOCALES)

@@ -12,6 +12,7 @@ ROLE_LABELS = {
     "annotation_manager": "Annotation Manager",
     "annotator": "Annotator",
 }
+# The one list of roles (the users table's CHECK constraint, written in its migration, allows exactly these).
 CUSTOMER_ROLES = ("manager", "user", "annotation_manager", "annotator")
 STAFF_ROLES = ("platform_admin", "partner_staff")
 

@@ -12,16 +12,12 @@ Every core service calls :func:`authorize` before reading or writing; a denied a
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-from typing import Any
-
-from core.accounts.actor import Actor
+from core.accounts.actor import CUSTOMER_ROLES, STAFF_ROLES, Actor
 from core.errors import PermissionDenied
 
 PLATFORM, PARTNER, ACCOUNT = "platform", "partner", "account"
 
-ROLES = ("platform_admin", "partner_staff", "manager", "user", "annotation_manager", "annotator")
+ROLES = STAFF_ROLES + CUSTOMER_ROLES
 
 ACTIONS: dict[str, str] = {
     "partner.create": "Create a partner (tenant)",
@@ -124,20 +120,6 @@ def allowed(actor: Actor, action: str, partner_id: int | None = None, account_id
 def authorize(actor: Actor, action: str, partner_id: int | None = None, account_id: int | None = None) -> None:
     if not allowed(actor, action, partner_id, account_id):
         raise PermissionDenied(f"{actor.role_label} {actor.email} may not {ACTIONS[action].lower()} here.")
-
-
-def requires(action: str) -> Callable:
-    """Decorator for services whose action is not tied to one record: the role must allow it somewhere."""
-
-    def deco(fn: Callable) -> Callable:
-        @wraps(fn)
-        def wrapper(session: Any, actor: Actor, *args: Any, **kwargs: Any) -> Any:
-            authorize(actor, action)
-            return fn(session, actor, *args, **kwargs)
-
-        return wrapper
-
-    return deco
 
 
 def render_markdown() -> str:

@@ -149,13 +149,6 @@ def list_modes(session: Session, actor: Actor, partner_id: int, today: date | No
     return out
 
 
-def mode_history(session: Session, actor: Actor, partner_id: int, account_id: int) -> list[BillingMode]:
-    authorize(actor, "billing.manage", partner_id, account_id)
-    return list(session.scalars(select(BillingMode).where(
-        BillingMode.partner_id == partner_id, BillingMode.account_id == account_id)
-        .order_by(BillingMode.effective_from.desc())))
-
-
 # ---------------------------------------------------------------- changing the mode
 
 

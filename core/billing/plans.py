@@ -235,26 +235,6 @@ def _check_assignments_still_apply(session: Session, plan: Plan, spec: PlanSpec,
             c.fail("spec", f"The overrides of {who} would no longer apply: {problems}")
 
 
-def update_plan(session: Session, actor: Actor, partner_id: int, plan_id: int, *, name: str | None = None,
-                description: str | None = None) -> Plan:
-    """Rename a plan or change its description (prices change only through new versions)."""
-    authorize(actor, "plan.manage", partner_id)
-    plan = _plan(session, partner_id, plan_id)
-    c = Checker()
-    before = {"name": plan.name, "description": plan.description}
-    if name is not None:
-        plan.name = c.text("name", name, "Plan name") or plan.name
-    if description is not None:
-        plan.description = c.text("description", description, "Description", required=False, max_len=2000)
-    c.done()
-    session.flush()
-    b, a = audit.changes(before, {"name": plan.name, "description": plan.description})
-    if a:
-        audit.record(session, actor, partner_id=partner_id, action="update", entity="plan", entity_id=plan_id,
-                     before=b, after=a)
-    return plan
-
-
 def set_archived(session: Session, actor: Actor, partner_id: int, plan_id: int, archived: bool) -> Plan:
     """Archive (no longer offered or assignable; existing assignments keep billing) or unarchive a plan."""
     authorize(actor, "plan.manage", partner_id)

@@ -11,10 +11,13 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from core.pricing.explain import explain, explain_label
-from core.pricing.money import format_money, format_number
+from core.pricing.explain import LOCALES, explain, explain_label
+from core.pricing.money import SEPARATORS, format_money, format_number
 
-LANGUAGES = {"en": "English", "de": "Deutsch", "nb": "Norsk (bokmål)"}
+# The statement languages are the locales the pricing engine explains lines in (core.pricing.explain.LOCALES,
+# the one list); here their names. The statements tables' CHECK constraints (migration 0006) allow the same.
+_NAMES = {"en": "English", "de": "Deutsch", "nb": "Norsk (bokmål)"}
+LANGUAGES = {code: _NAMES[code] for code in LOCALES}
 
 LABELS: dict[str, dict[str, str]] = {
     "en": {
@@ -85,11 +88,7 @@ def format_qty(value: Decimal | None, language: str) -> str:
         return ""
     v = Decimal(value)
     v = v.quantize(Decimal(1)) if v == v.to_integral_value() else v.normalize()
-    if language == "de":
-        return format_number(v, None, ".", ",")
-    if language == "nb":
-        return format_number(v, None, " ", ",")
-    return format_number(v, None, ",", ".")
+    return format_number(v, None, *SEPARATORS.get(language, SEPARATORS["en"]))
 
 
 def money(amount: Decimal, currency: str, language: str) -> str:

@@ -94,12 +94,6 @@ def get_statement(session: Session, actor: Actor, partner_id: int, statement_id:
     return document(session, st)
 
 
-def credit_notes_of(session: Session, actor: Actor, partner_id: int, statement_id: int) -> list[StatementRow]:
-    st = fetch(session, partner_id, statement_id)
-    return [r for r in list_statements(session, actor, partner_id, account_id=st.account_id, kind="credit_note")
-            if r.credit_note_for == statement_id]
-
-
 # ---------------------------------------------------------------- exports
 
 
@@ -125,8 +119,6 @@ def mode_label(mode: str | None) -> str:
 def may_issue(actor: Actor, partner_id: int, issuer_partner_id: int) -> bool:
     """Whether the actor may finalise, void and credit a statement of this issuer (pages mirror the check)."""
     return allowed(actor, "billing.manage", partner_id) and (actor.is_admin or issuer_partner_id == partner_id)
-
-
 
 
 def recent_months(today: date | None = None, count: int = 13) -> list[str]:
