@@ -35,6 +35,18 @@ def test_no_deprecated_streamlit_arguments():
     assert not found, found
 
 
+def test_architecture_doc_draws_the_contracts():
+    """docs/architecture.md lists core's layers in the order of the import-linter contract."""
+    import re
+    import tomllib
+
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    [core_layers] = [c["layers"] for c in contracts if c.get("containers") == ["core"]]
+    doc = (ROOT / "docs" / "architecture.md").read_text()
+    drawn = re.findall(r"^ {3}(\w+)(?: │ (\w+))? ", doc, re.M)
+    assert [" | ".join(x for x in d if x) for d in drawn] == core_layers
+
+
 def test_models_equal_migrations(engine):
     """Alembic's compare_metadata between the migrated schema and the SQLAlchemy models finds nothing."""
     import db.models  # noqa: F401  (every model registered on Base.metadata)
