@@ -3,7 +3,7 @@ finals (service and database), void, credit notes, permissions."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import date
 
 import pytest
 from sqlalchemy import func, select, text, update
@@ -18,6 +18,8 @@ from db.models import AuditEntry
 from db.models.statements import Statement, StatementLine
 from tests.billing_factories import PAGES_SPEC
 from tests.statements_helpers import END, MONTH, START, D, assign, doc, generate, listed, record
+
+ISSUED = date(2026, 11, 3)  # an injected clock: the issue date (and the number's year) never depend on the run day
 
 
 def _setup(world, db):
@@ -63,8 +65,9 @@ def test_finalise_numbers_snapshots_locks_and_is_immutable(world, db):
     with pytest.raises(PermissionDenied), unit_of_work(db) as s:
         lifecycle.finalise(s, a.staff, a.partner_id, sid)
     with unit_of_work(db) as s:
-        st = lifecycle.finalise(s, world.admin, a.partner_id, sid)
-        assert st.number == f"PLATFORM-{datetime.now(UTC).year}-000001" and st.sequence == 1
+        st = lifecycle.finalise(s, world.admin, a.partner_id, sid, today=ISSUED)
+        assert st.number == "PLATFORM-2026-000001" and st.sequence == 1
+        assert (st.issued_on, st.due_on) == (ISSUED, date(2026, 11, 17))  # 14 days' terms
     with Session(db) as s:
         assert periods.is_locked(s, a.partner_id, a.account_id, START.replace(day=15))
     # late usage is a correction: regenerating leaves the final statement alone
@@ -129,8 +132,9 @@ def test_partial_credit_notes_by_line_never_exceed_the_original(world, db):
         lifecycle.create_credit_note(s, world.admin, a.partner_id, sid, "", [2])
     assert set(e.value.errors) == {"reason"}
     with unit_of_work(db) as s:
-        cn = lifecycle.create_credit_note(s, world.admin, a.partner_id, sid, "Goodwill: base fee", [2])
-        assert (cn.total, cn.number) == (D("-90.00"), f"PLATFORM-CN-{datetime.now(UTC).year}-000001")
+        cn = lifecycle.create_credit_note(s, world.admin, a.partner_id, sid, "Goodwill: base fee", [2],
+                                          today=date(2027, 1, 4))
+        assert (cn.total, cn.number) == (D("-90.00"), "PLATFORM-CN-2027-000001")
     with pytest.raises(ValidationError) as e, unit_of_work(db) as s:
         lifecycle.create_credit_note(s, world.admin, a.partner_id, sid, "again", [2])
     assert "already credited" in e.value.errors["lines"]
