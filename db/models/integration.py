@@ -31,7 +31,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from db.base import Base
 
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
-CYCLE_STATUSES = ("review", "closed")
+CYCLE_STATUSES = ("pending", "review", "closed")
 
 
 class ApiKey(Base):
@@ -149,19 +149,20 @@ class BillingCycleSettings(Base):
 
 
 class BillingCycle(Base):
-    """One partner's month in the automatic cycle: drafts generated (review), then closed (finalised, mailed)."""
+    """One partner's month in the automatic cycle: pending (to generate), review (drafts generated, waiting for
+    the review window), closed (every draft finalised)."""
 
     __tablename__ = "billing_cycles"
 
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), primary_key=True)
     period_start: Mapped[date] = mapped_column(Date, primary_key=True)
     status: Mapped[str] = mapped_column(String(12))
-    drafts_at: Mapped[datetime] = mapped_column()
+    drafts_at: Mapped[datetime | None] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column()
     drafts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     finalised: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
-    __table_args__ = (CheckConstraint("status in ('review','closed')", name="status"),)
+    __table_args__ = (CheckConstraint("status in ('pending','review','closed')", name="status"),)
 
 
 class WorkerSchedule(Base):

@@ -122,11 +122,11 @@ def upgrade() -> None:
         sa.Column("partner_id", sa.BigInteger(), nullable=False),
         sa.Column("period_start", sa.Date(), nullable=False),
         sa.Column("status", sa.String(length=12), nullable=False),
-        sa.Column("drafts_at", TS, nullable=False),
+        sa.Column("drafts_at", TS, nullable=True),
         sa.Column("closed_at", TS, nullable=True),
         sa.Column("drafts", sa.Integer(), server_default="0", nullable=False),
         sa.Column("finalised", sa.Integer(), server_default="0", nullable=False),
-        sa.CheckConstraint("status in ('review','closed')", name=op.f("ck_billing_cycles_status")),
+        sa.CheckConstraint("status in ('pending','review','closed')", name=op.f("ck_billing_cycles_status")),
         _partner_fk("billing_cycles"),
         sa.PrimaryKeyConstraint("partner_id", "period_start", name=op.f("pk_billing_cycles")),
     )
