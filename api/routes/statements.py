@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from api.deps import api_actor
 from api.encode import plain
 from core.accounts.actor import Actor
+from core.pricing.money import round_money
 from core.statements import lifecycle
 from db.engine import unit_of_work
 
@@ -27,7 +28,8 @@ def list_statements(request: Request, actor: Annotated[Actor, Depends(api_actor)
     return plain({"statements": [
         {"id": r.id, "number": r.number, "kind": r.kind, "status": r.status, "account_id": r.account_id,
          "addressee": r.addressee, "issuer": r.issuer, "period_start": r.period_start, "period_end": r.period_end,
-         "currency": r.currency, "total": r.total, "credit_note_for": r.credit_note_for} for r in rows]})
+         "currency": r.currency, "total": round_money(r.total, r.currency), "credit_note_for": r.credit_note_for}
+        for r in rows]})
 
 
 @router.get("/{statement_id}", summary="One statement as JSON (or PDF with Accept: application/pdf)",
