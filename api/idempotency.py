@@ -26,7 +26,7 @@ from core.accounts.actor import Actor
 from db.models.integration import ApiIdempotency
 
 _KEY = re.compile(r"[\x21-\x7e]{1,200}")
-I = ApiIdempotency.__table__
+IDEM = ApiIdempotency.__table__
 
 
 def fingerprint(method: str, path: str, body: bytes) -> str:
@@ -43,8 +43,8 @@ def run(engine: Engine, actor: Actor, key: str | None, request_hash: str,
                          errors=[{"pointer": "header:Idempotency-Key", "detail": "invalid key"}])
     with Session(engine, expire_on_commit=False) as s, s.begin():
         if key is not None:
-            fresh = s.execute(insert(I).values(partner_id=actor.partner_id, idem_key=key, request_hash=request_hash)
-                              .on_conflict_do_nothing().returning(I.c.idem_key)).first()
+            fresh = s.execute(insert(IDEM).values(partner_id=actor.partner_id, idem_key=key, request_hash=request_hash)
+                              .on_conflict_do_nothing().returning(IDEM.c.idem_key)).first()
             if fresh is None:
                 row = s.get(ApiIdempotency, (actor.partner_id, key))
                 assert row is not None
@@ -57,7 +57,7 @@ def run(engine: Engine, actor: Actor, key: str | None, request_hash: str,
         status, body = work(s)
         body = plain(body)
         if key is not None:
-            s.execute(update(I).where(I.c.partner_id == actor.partner_id, I.c.idem_key == key)
+            s.execute(update(IDEM).where(IDEM.c.partner_id == actor.partner_id, IDEM.c.idem_key == key)
                       .values(status_code=status, response=body))
     return JSONResponse(body, status_code=status)
 

@@ -43,7 +43,7 @@ def pointer(*parts: Any) -> str:
     return "#/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
-_KEY_RE = re.compile(r"^(%s)\b" % "|".join(EVENT_KEYS))
+_KEY_RE = re.compile(r"^(" + "|".join(EVENT_KEYS) + r")\b")
 
 
 def _event_field(message: str) -> str | None:
