@@ -1,9 +1,10 @@
-# Reseller Console. Quick start: `make run` (app on http://localhost:8501) and `make test`.
+# Reseller Console. Quick start: `make run` (app on http://localhost:8501, API on :8000, worker) and `make test`.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8501
+API_PORT ?= 8000
 EVENTS ?= 10000000
 export PYTHONDONTWRITEBYTECODE := 1
 
@@ -22,8 +23,9 @@ install: $(STAMP)
 setup: install
 	$(BIN)/python -m seeds.setup
 
+# The app, the HTTP API (OpenAPI page at /docs) and the worker; Ctrl-C stops all three.
 run: setup
-	$(BIN)/python -m streamlit run Home.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+	$(BIN)/python -m seeds.run --port $(PORT) --api-port $(API_PORT)
 
 # The whole suite against TEST_DATABASE_URL if set, otherwise a throw-away embedded PostgreSQL.
 test: install

@@ -99,8 +99,8 @@ def open_cycles(session: Session, now: datetime) -> int:
                 .select_from(Partner).outerjoin(CS, CS.c.partner_id == Partner.id)
                 .where(Partner.active, enabled))
     res = session.execute(insert(C).from_select(["partner_id", "period_start", "status"], partners)
-                          .on_conflict_do_nothing())
-    return res.rowcount or 0
+                          .on_conflict_do_nothing().returning(C.c.partner_id))
+    return len(res.all())
 
 
 def generate_one(session: Session, now: datetime) -> tuple[int, date] | None:
