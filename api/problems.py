@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from core.errors import AuthError, Conflict, DomainError, NotFound, PermissionDenied, ValidationError
-from core.usage.ingest import EVENT_KEYS, BatchValidationError
+from core.usage.validation import EVENT_KEYS, BatchValidationError
 
 MEDIA_TYPE = "application/problem+json"
 TITLES = {400: "Bad request", 401: "Not authenticated", 403: "Forbidden", 404: "Not found", 409: "Conflict",
