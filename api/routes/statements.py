@@ -11,7 +11,7 @@ from api.deps import api_actor
 from api.encode import plain
 from core.accounts.actor import Actor
 from core.pricing.money import round_money
-from core.statements import lifecycle
+from core.statements import reading
 from db.engine import unit_of_work
 
 router = APIRouter(prefix="/v1/statements", tags=["statements"])
@@ -23,7 +23,7 @@ def list_statements(request: Request, actor: Annotated[Actor, Depends(api_actor)
     """The partner's statements, newest month first; filter by month (YYYY-MM), status (draft, final,
     void) and customer account. Amounts are decimal strings. Scope: `statements:read`."""
     with unit_of_work(request.app.state.engine) as s:
-        rows = lifecycle.list_statements(s, actor, actor.partner_id, month=month, status=status,
+        rows = reading.list_statements(s, actor, actor.partner_id, month=month, status=status,
                                          account_id=account_id)
     return plain({"statements": [
         {"id": r.id, "number": r.number, "kind": r.kind, "status": r.status, "account_id": r.account_id,
@@ -38,13 +38,13 @@ def get_statement(request: Request, statement_id: int, actor: Annotated[Actor, D
     if "application/pdf" in request.headers.get("accept", ""):
         return get_pdf(request, statement_id, actor)
     with unit_of_work(request.app.state.engine) as s:
-        return plain(lifecycle.get_statement(s, actor, actor.partner_id, statement_id))
+        return plain(reading.get_statement(s, actor, actor.partner_id, statement_id))
 
 
 @router.get("/{statement_id}/pdf", summary="One statement as PDF",
             responses={200: {"content": {"application/pdf": {}}}}, response_class=Response)
 def get_pdf(request: Request, statement_id: int, actor: Annotated[Actor, Depends(api_actor)]) -> Response:
     with unit_of_work(request.app.state.engine) as s:
-        pdf = lifecycle.export_pdf(s, actor, actor.partner_id, statement_id)
+        pdf = reading.export_pdf(s, actor, actor.partner_id, statement_id)
     return Response(pdf, media_type="application/pdf",
                     headers={"Content-Disposition": f'attachment; filename="statement-{statement_id}.pdf"'})

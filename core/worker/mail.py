@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from core.accounts.actor import SYSTEM
 from core.pricing.money import format_money
-from core.statements import lifecycle
+from core.statements import reading
 from db.models import CustomerAccount, Partner
 from db.models.integration import BillingCycle, OutboxAttachment
 from db.models.statements import Statement
@@ -42,7 +42,7 @@ def queue_one(session: Session) -> int | None:
         return None
     st = session.get(Statement, (row.partner_id, row.id))
     assert st is not None
-    doc = lifecycle.get_statement(session, SYSTEM, st.partner_id, st.id)
+    doc = reading.get_statement(session, SYSTEM, st.partner_id, st.id)
     issuer = (doc.get("issuer") or {}).get("name") or "Your provider"
     period = f"{st.period_start:%B %Y}"
     subject = f"{issuer}: statement {st.number} for {period}"
@@ -74,5 +74,5 @@ def attachments(session: Session, msg: OutboxMessage) -> list[tuple[str, str, by
     """core.notify.outbox Attacher: the statement PDF of a statement e-mail (rendered from its snapshot)."""
     rows = session.execute(select(OutboxAttachment).where(OutboxAttachment.partner_id == msg.partner_id,
                                                           OutboxAttachment.outbox_id == msg.id)).scalars().all()
-    return [(a.filename, "application/pdf", lifecycle.export_pdf(session, SYSTEM, a.partner_id, a.statement_id))
+    return [(a.filename, "application/pdf", reading.export_pdf(session, SYSTEM, a.partner_id, a.statement_id))
             for a in rows]
