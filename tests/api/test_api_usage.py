@@ -133,6 +133,15 @@ def test_limits_body_size_batch_size_and_bad_json(world, db, make_key):
         assert r.status_code == 413 and r.json()["status"] == 413
         r = c.post("/v1/usage/events", headers={**h, "Content-Type": "application/json"}, content=b"{not json")
         assert r.status_code == 400
+
+        def chunks():  # no Content-Length: counted while it streams
+            yield b'{"events": ['
+            for i in range(40):
+                yield json.dumps(ev(a.account_id, f"s{i}")).encode() + b","
+            yield b"{}]}"
+
+        r = c.post("/v1/usage/events", headers={**h, "Content-Type": "application/json"}, content=chunks())
+        assert r.status_code == 413 and r.json()["status"] == 413
     with serve(create_app(db, rate=1000, burst=1000)) as url, httpx.Client(base_url=url, timeout=60) as c:
         r = c.post("/v1/usage/events", headers=h,
                    content=json.dumps({"events": [ev(a.account_id, f"n{i}") for i in range(10_001)]}))
