@@ -78,3 +78,22 @@ def test_webhooks_page_endpoints_log_replay_and_cycle(world, db):
                          {"p": a.partner_id}).scalar() == 5
     at.button(key="hook_toggle").click().run()
     assert list(at.dataframe[0].value["Active"]) == [False]
+
+
+def test_platform_admin_manages_keys_and_hooks_of_a_chosen_partner(world, db):
+    b = world.b
+    at = app(world.admin, "pages/api_keys.py")
+    assert not at.exception
+    at.selectbox(key="keys_partner").set_value(b.partner_id).run()
+    at.text_input(key="key_name").input("For B")
+    at.button(key="key_create").click().run()
+    assert at.code[0].value.startswith(f"rck_{b.partner_id}_")
+    at = app(world.admin, "pages/webhooks.py")
+    at.selectbox(key="hooks_partner").set_value(b.partner_id).run()
+    at.text_input(key="hook_url").input("https://hooks.example/b")
+    at.multiselect(key="hook_types").set_value(["statement.finalised"])
+    at.button(key="hook_create").click().run()
+    assert not at.exception
+    with db.connect() as c:
+        assert c.execute(text("SELECT partner_id FROM webhook_endpoints")).scalars().all() == [b.partner_id]
+        assert c.execute(text("SELECT partner_id FROM api_keys")).scalars().all() == [b.partner_id]
