@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
+import os
 import secrets
+import socket
 import time
 import uuid
 from dataclasses import dataclass
@@ -101,6 +104,12 @@ def _check_url(url: Any) -> str:
         raise ValidationError({"url": "Enter an http:// or https:// address, e.g. https://example.com/hooks."})
     if len(value) > 2000:
         raise ValidationError({"url": "At most 2000 characters."})
+    try:
+        literal = ipaddress.ip_address(parts.hostname.strip("[]"))
+    except ValueError:
+        literal = None
+    if (literal is not None and not literal.is_global or parts.hostname == "localhost") and not private_allowed():
+        raise ValidationError({"url": "Enter a public address: loopback and private networks are not called."})
     return value
 
 
@@ -207,7 +216,33 @@ def backoff(attempts: int) -> timedelta:
     return min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), MAX_RETRY)
 
 
+def private_allowed() -> bool:
+    """RC_WEBHOOKS_ALLOW_PRIVATE=1 lets endpoints on loopback and private networks be called (tests, a
+    receiver on the same machine); by default they are refused, so a partner cannot make the worker call
+    internal services."""
+    return os.environ.get("RC_WEBHOOKS_ALLOW_PRIVATE") == "1"
+
+
+def _address_refused(url: str) -> str | None:
+    """Why the URL's host may not be called (it resolves to a non-public address), or None."""
+    if private_allowed():
+        return None
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError) as exc:
+        return f"cannot resolve {host}: {exc}"
+    for info in infos:
+        ip = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        if not ip.is_global:
+            return f"refused: {host} resolves to a non-public address ({ip})"
+    return None
+
+
 def _post(url: str, secret: str, payload: dict, now: datetime) -> tuple[int | None, str | None]:
+    refused = _address_refused(url)
+    if refused:
+        return None, refused
     body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
     headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
                SIGNATURE_HEADER: sign(secret, int(now.timestamp()), body),

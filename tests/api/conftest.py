@@ -13,6 +13,12 @@ from tests.api.servers import serve
 ALL_SCOPES = list(apikeys.SCOPES)
 
 
+@pytest.fixture(autouse=True)
+def local_receivers(monkeypatch):
+    """The tests' webhook receivers listen on 127.0.0.1 (refused by default: see webhooks.private_allowed)."""
+    monkeypatch.setenv("RC_WEBHOOKS_ALLOW_PRIVATE", "1")
+
+
 @pytest.fixture
 def make_key(db):
     def make(actor, scopes=ALL_SCOPES, name="test key") -> str:

@@ -156,3 +156,21 @@ def test_unreachable_receiver_is_an_error_not_a_crash(world, db):
     assert webhooks.deliver_due(db, datetime.now(UTC)) == 1
     [d] = _deliveries(db)
     assert d.status == "pending" and d.response_code is None and "ConnectError" in d.last_error
+
+
+def test_private_addresses_are_refused_unless_allowed(world, db, monkeypatch):
+    monkeypatch.delenv("RC_WEBHOOKS_ALLOW_PRIVATE")
+    a = world.a
+    with Session(db) as s, s.begin():
+        for url in ("http://127.0.0.1:8000/x", "http://localhost/x", "http://10.1.2.3/x", "http://[::1]/x",
+                    "http://169.254.169.254/latest"):
+            with pytest.raises(ValidationError):
+                webhooks.create_endpoint(s, a.staff, a.partner_id, url=url, event_types=["account.created"])
+    monkeypatch.setenv("RC_WEBHOOKS_ALLOW_PRIVATE", "1")
+    ep, _ = _endpoint(db, a.staff, "http://127.0.0.1:9/x")
+    monkeypatch.delenv("RC_WEBHOOKS_ALLOW_PRIVATE")  # checked again at delivery (a name may resolve anywhere)
+    with Session(db) as s, s.begin():
+        accounts.create_account(s, a.staff, name="X", country="NO")
+    webhooks.deliver_due(db, datetime.now(UTC))
+    [d] = _deliveries(db)
+    assert d.status == "pending" and d.last_error.startswith("refused: 127.0.0.1 resolves to a non-public")
