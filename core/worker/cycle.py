@@ -103,19 +103,30 @@ def open_cycles(session: Session, now: datetime) -> int:
     return len(res.all())
 
 
-def generate_one(session: Session, now: datetime) -> tuple[int, date] | None:
-    """Step 2 for one claimed pending cycle (the caller's transaction). None when none is pending."""
-    cyc = session.execute(select(C).where(C.c.status == "pending").order_by(C.c.period_start, C.c.partner_id)
-                          .limit(1).with_for_update(skip_locked=True)).first()
+def generate_one(session: Session, now: datetime, skip: set[tuple[int, date]] | None = None) -> bool | None:
+    """Step 2 for one claimed pending cycle (the caller's transaction): True when its drafts were made,
+    False when the core refused (logged, added to `skip`, tried again next round), None when none is pending."""
+    q = select(C).where(C.c.status == "pending").order_by(C.c.period_start, C.c.partner_id).limit(1)
+    if skip:
+        q = q.where(not_(tuple_(C.c.partner_id, C.c.period_start).in_(list(skip))))
+    cyc = session.execute(q.with_for_update(skip_locked=True)).first()
     if cyc is None:
         return None
-    outcomes = lifecycle.generate_month(session, SYSTEM, cyc.partner_id, cyc.period_start)
+    try:
+        with session.begin_nested():
+            outcomes = lifecycle.generate_month(session, SYSTEM, cyc.partner_id, cyc.period_start)
+    except DomainError as exc:
+        log.warning("billing cycle: drafts of partner %s for %s not generated: %s", cyc.partner_id,
+                    cyc.period_start, exc)
+        if skip is not None:
+            skip.add((cyc.partner_id, cyc.period_start))
+        return False
     drafts = sum(1 for o in outcomes if o.action in ("created", "updated", "unchanged"))
     session.execute(update(C).where(C.c.partner_id == cyc.partner_id, C.c.period_start == cyc.period_start)
                     .values(status="review", drafts_at=now, drafts=drafts))
     audit.record(session, SYSTEM, partner_id=cyc.partner_id, action="cycle.drafts", entity="billing_cycle",
                  entity_id=cyc.period_start.isoformat(), after={"drafts": drafts, "statements": len(outcomes)})
-    return cyc.partner_id, cyc.period_start
+    return True
 
 
 def _window_passed(now: datetime, issuer_col: Any) -> Any:
@@ -175,11 +186,13 @@ def run(engine: Any, now: datetime | None = None) -> dict[str, int]:
     out = {"opened": 0, "generated": 0, "finalised": 0, "failed": 0, "closed": 0}
     with Session(engine) as s, s.begin():
         out["opened"] = open_cycles(s, now)
+    not_generated: set[tuple[int, date]] = set()
     while True:
         with Session(engine) as s, s.begin():
-            if generate_one(s, now) is None:
-                break
-        out["generated"] += 1
+            made = generate_one(s, now, not_generated)
+        if made is None:
+            break
+        out["generated" if made else "failed"] += 1
     skip: set[tuple[int, int]] = set()
     while True:
         with Session(engine) as s, s.begin():

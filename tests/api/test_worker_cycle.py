@@ -120,3 +120,25 @@ def test_periodic_jobs_run_on_one_worker_at_a_time(world, db, database_url):
     assert sorted(r is None for r in results) == [False, True]  # one ran it, the other found it taken or done
     assert jobs.run_periodic(db, "api.idempotency_cleanup", NOV_1 + timedelta(minutes=5)) is None  # not due
     assert jobs.run_periodic(db, "api.idempotency_cleanup", NOV_1 + timedelta(hours=2)) == "removed 0"
+
+
+def test_a_partner_whose_drafts_fail_does_not_hold_up_the_others(world, db, monkeypatch):
+    from core.errors import Conflict
+    from core.statements import lifecycle
+
+    month_to_bill(world, db)
+    real = lifecycle.generate_month
+
+    def flaky(session, actor, partner_id, month, **kw):
+        if partner_id == world.a.partner_id:
+            raise Conflict("something is wrong with this partner's plans")
+        return real(session, actor, partner_id, month, **kw)
+
+    monkeypatch.setattr(lifecycle, "generate_month", flaky)
+    out = cycle.run(db, NOV_1)
+    assert (out["generated"], out["failed"]) == (2, 1)
+    with db.connect() as c:
+        rows = dict(c.execute(text("SELECT partner_id, status FROM billing_cycles")).all())
+    assert rows[world.a.partner_id] == "pending" and rows[world.b.partner_id] == "review"
+    monkeypatch.setattr(lifecycle, "generate_month", real)
+    assert cycle.run(db, NOV_1 + timedelta(minutes=1))["generated"] == 1  # tried again next round
