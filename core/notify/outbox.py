@@ -112,7 +112,12 @@ def deliver_one(engine: Engine, attach: Attacher | None = None) -> str | None:
             return None
         key = (OutboxMessage.partner_id == msg.partner_id) & (OutboxMessage.id == msg.id)
         try:
-            _send(msg, attach(s, msg) if attach else None)
+            files = attach(s, msg) if attach else None
+        except Exception as exc:  # noqa: BLE001 - a broken attachment must not stop the rest of the outbox
+            s.execute(update(OutboxMessage).where(key).values(error=f"send failed: attachment: {exc}"[:500]))
+            return "failed"
+        try:
+            _send(msg, files)
         except (OSError, smtplib.SMTPException) as exc:
             s.execute(update(OutboxMessage).where(key).values(error=f"send failed: {exc}"[:500]))
             return "failed"

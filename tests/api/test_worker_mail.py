@@ -73,3 +73,22 @@ def test_a_failing_smtp_server_is_recorded_and_retried(world, db, monkeypatch):
         _smtp_env(monkeypatch, port)
         assert outbox.deliver_pending(db) == 1
         assert len(sink.messages) == 1
+
+
+def test_a_broken_attachment_is_recorded_and_the_rest_is_sent(world, db, monkeypatch):
+    with db.begin() as c:
+        outbox.notify(c, world.a.partner_id, "statement", "With PDF", "x", recipient="one@example.com")
+        outbox.notify(c, world.a.partner_id, "low_balance", "Plain", "y", recipient="two@example.com")
+
+    def attach(session, msg):
+        if msg.subject == "With PDF":
+            raise RuntimeError("no fonts")
+        return []
+
+    with smtp_sink() as (sink, port):
+        _smtp_env(monkeypatch, port)
+        assert outbox.deliver_pending(db, attach=attach) == 1
+        assert [m.rcpt_tos for m in sink.messages] == [["two@example.com"]]
+    with db.connect() as c:
+        assert c.execute(text("SELECT error FROM outbox WHERE subject = 'With PDF'")).scalar() == \
+            "send failed: attachment: no fonts"
