@@ -67,12 +67,13 @@ with tab_ep:
 with tab_log:
     status = st.selectbox("Status", ["(all)", "pending", "delivered", "failed"], key="hook_log_status")
     deliveries = read(webhooks.list_deliveries, actor, partner_id, status=None if status == "(all)" else status)
+    urls = {e.id: e.url for e in read(webhooks.list_endpoints, actor, partner_id)}
     if not deliveries:
         st.info("No deliveries yet.")
     else:
         st.dataframe(pd.DataFrame([{
             "Id": d.id, "Created": d.created_at.strftime("%Y-%m-%d %H:%M:%S"), "Event": d.event_type,
-            "Endpoint": d.endpoint_id, "Status": d.status, "Attempts": d.attempts,
+            "Endpoint": urls.get(d.endpoint_id, str(d.endpoint_id)), "Status": d.status, "Attempts": d.attempts,
             "Response": "" if d.response_code is None else str(d.response_code),
             "Last error": d.last_error or "",
             "Next attempt": d.next_attempt_at.strftime("%Y-%m-%d %H:%M:%S") if d.status == "pending" else "",

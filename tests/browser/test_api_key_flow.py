@@ -41,3 +41,28 @@ def test_create_key_post_events_see_usage(world, engine, app_url, page):
     page.get_by_text("Top customers").first.wait_for(timeout=30000)
     page.get_by_text("1,234").first.wait_for(timeout=30000)  # 2 × 617 documents for Customer a1
     shot(page, "api-events-on-usage-page")
+
+
+def test_webhooks_page_shows_the_delivery_log(world, engine, app_url, page, monkeypatch):
+    from sqlalchemy.orm import Session
+
+    from core.accounts import accounts
+    from core.notify import webhooks
+
+    monkeypatch.setenv("RC_WEBHOOKS_ALLOW_PRIVATE", "1")
+    a = world.a
+    with Session(engine) as s, s.begin():
+        webhooks.create_endpoint(s, a.staff, a.partner_id, url="http://127.0.0.1:9/hooks",
+                                 event_types=["account.created", "statement.finalised"])
+        accounts.create_account(s, a.staff, name="Hooked AS", country="NO")
+    webhooks.deliver_due(engine, datetime.now(UTC))  # nobody listens: an error, retried later
+    login(page, app_url, "staff-a@test.example", PASSWORD)
+    page.get_by_role("link", name="Webhooks & automation").first.click()
+    page.get_by_role("heading", name="Webhooks & automation").first.wait_for(timeout=30000)
+    shot(page, "webhooks-endpoints")
+    page.get_by_role("tab", name="Delivery log").click()
+    page.get_by_role("button", name="Replay").wait_for(timeout=30000)
+    shot(page, "webhooks-delivery-log")
+    page.get_by_role("tab", name="Billing cycle").click()
+    page.get_by_label("Review window (days)").wait_for(timeout=30000)
+    shot(page, "webhooks-billing-cycle")
