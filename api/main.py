@@ -11,8 +11,16 @@ import os
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.problems import ApiProblem, on_api_problem, on_domain_error, on_request_validation, on_unexpected
+from api.problems import (
+    ApiProblem,
+    on_api_problem,
+    on_domain_error,
+    on_http_exception,
+    on_request_validation,
+    on_unexpected,
+)
 from api.routes import accounts, statements, usage
 from api.security import BodyLimit, RateLimiter
 from core.bootstrap import bootstrap
@@ -34,6 +42,7 @@ def create_app(engine: Engine | None = None, *, rate: float | None = None, burst
     app.add_exception_handler(DomainError, on_domain_error)
     app.add_exception_handler(ApiProblem, on_api_problem)
     app.add_exception_handler(RequestValidationError, on_request_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http_exception)
     app.add_exception_handler(Exception, on_unexpected)
     for router in (usage.router, accounts.router, statements.router):
         app.include_router(router)

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import AuthError, Conflict, DomainError, NotFound, PermissionDenied, ValidationError
 from core.usage.validation import EVENT_KEYS, BatchValidationError
@@ -97,6 +98,16 @@ async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
 async def on_api_problem(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiProblem)
     return problem(exc.status, exc.detail, instance=request.url.path, headers=exc.headers, **exc.extra)
+
+
+async def on_http_exception(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own errors (unknown path, wrong method, a body that could not be read) as problems; a body
+    cut off by the size limit while FastAPI read it keeps its 413."""
+    assert isinstance(exc, StarletteHTTPException)
+    cause = exc.__cause__
+    if isinstance(cause, ApiProblem):
+        return await on_api_problem(request, cause)
+    return problem(exc.status_code, str(exc.detail), instance=request.url.path, headers=exc.headers)
 
 
 async def on_request_validation(request: Request, exc: Exception) -> JSONResponse:

@@ -142,6 +142,10 @@ def test_limits_body_size_batch_size_and_bad_json(world, db, make_key):
 
         r = c.post("/v1/usage/events", headers={**h, "Content-Type": "application/json"}, content=chunks())
         assert r.status_code == 413 and r.json()["status"] == 413
+        r = c.post("/v1/accounts", headers={**h, "Content-Type": "application/json"}, content=chunks())
+        assert r.status_code == 413 and r.json()["type"] == "/problems/too-large"  # read by FastAPI itself
+        r = c.get("/v1/nothing-here", headers=h)
+        assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
     with serve(create_app(db, rate=1000, burst=1000)) as url, httpx.Client(base_url=url, timeout=60) as c:
         r = c.post("/v1/usage/events", headers=h,
                    content=json.dumps({"events": [ev(a.account_id, f"n{i}") for i in range(10_001)]}))
