@@ -17,6 +17,7 @@ import streamlit as st
 
 from core.accounts import accounts
 from core.billing import alerts, plan_builder, plans, rating
+from core.billing.describe import describe_spec
 from core.errors import ValidationError
 from core.pricing import DISCOUNT_TARGETS, FEE_KINDS, format_money, format_quantity, get_model, registered
 from core.usage.metrics import list_metrics
@@ -58,7 +59,7 @@ def show_spec_errors() -> None:
 
 
 def render_spec(spec) -> None:
-    st.dataframe(pd.DataFrame(plans.describe_spec(spec)), hide_index=True, use_container_width=True)
+    st.dataframe(pd.DataFrame(describe_spec(spec)), hide_index=True, width="stretch")
     st.caption(f"Currency {spec.currency} · fees billed {spec.timing.replace('_', ' ')} by default")
 
 
@@ -69,7 +70,7 @@ def render_rating(r, sentence: str) -> None:
     st.dataframe(pd.DataFrame([{"Line": ln.label, "Metric": ln.metric or "",
                                 "Quantity": format_quantity(ln.quantity) if ln.metric else "",
                                 "Amount": format_money(ln.amount, r.currency), "Explanation": ln.explanation}
-                               for ln in r.lines]), hide_index=True, use_container_width=True)
+                               for ln in r.lines]), hide_index=True, width="stretch")
     st.markdown(f"**{sentence} {format_money(r.total, r.currency)}.**")
 
 
@@ -81,7 +82,7 @@ def render_alerts(partner_id: int | None, account_id: int | None, key: str) -> N
     st.dataframe(pd.DataFrame([{"Customer": r.account_name, "Month": r.period_start.strftime("%Y-%m"),
                                 "Metric": r.metric, "Alert": r.message, "Raised": r.created_at,
                                 "Acknowledged": r.acknowledged_at} for r in rows]),
-                 hide_index=True, use_container_width=True)
+                 hide_index=True, width="stretch")
     open_rows = {(r.partner_id, r.id): r for r in rows if r.acknowledged_at is None}
     if open_rows:
         pick = st.selectbox("Open alert", list(open_rows), key=f"{key}_pick",
@@ -160,7 +161,7 @@ def tiers_editor(key: str, rows: list[dict] | None = None, blank: int = 4) -> li
                  for r in (rows or [])]
         start += [{label: None for label in TIER_LABELS} for _ in range(max(0, blank - len(start)))]
         st.session_state[base_key] = pd.DataFrame(start, columns=TIER_LABELS, dtype="string")
-    edited = st.data_editor(st.session_state[base_key], num_rows="dynamic", key=key, use_container_width=True,
+    edited = st.data_editor(st.session_state[base_key], num_rows="dynamic", key=key, width="stretch",
                             hide_index=True,
                             column_config={label: st.column_config.TextColumn(label) for label in TIER_LABELS})
     return edited.to_dict("records")
@@ -173,7 +174,7 @@ def dimension_values(model, gen: int) -> list[dict]:
     if rows:
         st.dataframe(pd.DataFrame([{"Value": r["value"], "Shown as": r.get("label") or "",
                                     **{f.label: r.get(f.name) or "" for f in simple}} for r in rows]),
-                     hide_index=True, use_container_width=True)
+                     hide_index=True, width="stretch")
     n = st.session_state.setdefault(f"pr_c_dv_n_{gen}", 0)  # bumped after each value: the inputs start empty
     cols = st.columns(2 + len(simple))
     value = cols[0].text_input("Value", key=f"pr_c_dv_value_{gen}_{n}", placeholder="NO")
@@ -366,7 +367,7 @@ def plans_tab() -> None:
     if rows:
         st.dataframe(pd.DataFrame([{"Plan": r.name, "Code": r.code, "Owner": r.owner, "Currency": r.currency,
                                     "For": r.subject, "Version": r.version, "Since": r.effective_from,
-                                    "Archived": r.archived} for r in rows]), hide_index=True, use_container_width=True)
+                                    "Archived": r.archived} for r in rows]), hide_index=True, width="stretch")
     else:
         st.info("No plans yet: create the first one below.")
     editable = {(r.partner_id, r.id): r for r in rows if r.partner_id == partner_id}
@@ -388,7 +389,7 @@ def draft_prices(spec_dict: dict) -> None:
     if rows:
         st.markdown("**This plan so far**")
         st.dataframe(pd.DataFrame([{"Item": r["item"], "Measured": metric_names.get(r["metric"], r["metric"]),
-                                    "Price": r["price"]} for r in rows]), hide_index=True, use_container_width=True)
+                                    "Price": r["price"]} for r in rows]), hide_index=True, width="stretch")
 
 
 def calculator(spec_dict: dict, candidate: dict | None) -> None:
@@ -424,7 +425,7 @@ def calculator(spec_dict: dict, candidate: dict | None) -> None:
             st.warning(f"{key.removeprefix('spec.')}: {msg}")
         return
     st.dataframe(pd.DataFrame([{"Line": ln.label, "Amount": format_money(ln.amount, r.currency),
-                                "How": ln.explanation} for ln in r.lines]), hide_index=True, use_container_width=True)
+                                "How": ln.explanation} for ln in r.lines]), hide_index=True, width="stretch")
     st.markdown(f"**Total per month: {format_money(r.total, r.currency)}**")
 
 
@@ -482,7 +483,7 @@ def edit_plan_form(detail) -> None:
     st.caption(f"{plan.currency} · prices {plan.subject}s · " + ("archived" if plan.archived else "active"))
     st.dataframe(pd.DataFrame([{"Version": v.version, "Effective from": v.effective_from, "Note": v.note or "",
                                 "Created": v.created_at} for v in reversed(detail.versions)]),
-                 hide_index=True, use_container_width=True)
+                 hide_index=True, width="stretch")
     if plan.archived:
         render_spec(detail.spec())
         if st.button("Unarchive plan", key="pr_unarchive", icon=":material/unarchive:"):
@@ -579,7 +580,7 @@ def customers_tab() -> None:
         st.dataframe(pd.DataFrame([{"From": h.effective_from, "Plan": h.plan_name, "Code": h.plan_code,
                                     "Own prices": " · ".join(f"{k} = {v}" for k, v in (h.overrides or {}).items())}
                                    for h in history]),
-                     hide_index=True, use_container_width=True)
+                     hide_index=True, width="stretch")
     with st.expander("Assign a plan", icon=":material/assignment:", expanded=current is None):
         options = {(r.partner_id, r.id): r for r in read(plans.list_plans, actor) if r.subject == "account"}
         if not options:

@@ -6,9 +6,11 @@ loading the small foundation file (seeds/foundation.toml) for whoever still want
 
 from __future__ import annotations
 
+import sys
 import tomllib
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TextIO
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -66,8 +68,10 @@ def load_default_demo_if_empty(engine: Engine) -> bool:
     of usage ending today, and the demo logins) into an empty database, in one transaction."""
     from seeds.scenario import DEFAULT_SCENARIO, RefusedNonEmpty, load_file
 
+    print("Loading the demo (13 months of usage for four reseller worlds; a few minutes on the first run)...",
+          flush=True)
     try:
-        summary = load_file(engine, DEFAULT_SCENARIO)
+        summary = load_file(engine, DEFAULT_SCENARIO, progress=ProgressLine())
     except RefusedNonEmpty:
         print("Database already has data: demo not loaded.")
         return False
@@ -76,11 +80,31 @@ def load_default_demo_if_empty(engine: Engine) -> bool:
     return True
 
 
+class ProgressLine:
+    """Prints the demo load's progress: one line rewritten in place on a terminal, else a line per partner
+    and per quarter of its usage (logs)."""
+
+    def __init__(self, out: TextIO | None = None):
+        self.out = out or sys.stdout
+        self.tty = self.out.isatty()
+        self.last: tuple[int, int] = (0, -1)
+
+    def __call__(self, partner: str, n: int, total: int, done: int, events: int) -> None:
+        pct = 100 * done // events if events else 100
+        text = f"  partner {n}/{total} {partner}: {done:,}/{events:,} usage events ({pct} %)"
+        if self.tty:
+            self.out.write("\r" + text.ljust(100) + ("\n" if done >= events else ""))
+        elif (n, pct // 25) != self.last:
+            self.out.write(text + "\n")
+        self.last = (n, pct // 25)
+        self.out.flush()
+
+
 def demo_statements(engine: Engine, today: date | None = None) -> None:
     """Give the demo a billing history: final (numbered) statements for the month before last and drafts
     for the last full month, for every partner, as the monthly run would have made them."""
     from core.accounts.actor import SYSTEM
-    from core.statements import lifecycle as statements
+    from core.statements import lifecycle
     from db.engine import unit_of_work
     from db.models import Partner
 
@@ -91,7 +115,9 @@ def demo_statements(engine: Engine, today: date | None = None) -> None:
         partner_ids = list(s.scalars(select(Partner.id).where(~Partner.is_house).order_by(Partner.id)))
     made = 0
     for month, finalise in ((month_before, True), (last_month, False)):
+        print(f"  statements for {month:%Y-%m} ({'final' if finalise else 'drafts'}), {len(partner_ids)} partners...",
+              flush=True)
         for pid in partner_ids:
             with unit_of_work(engine) as s:
-                made += len(statements.generate_month(s, SYSTEM, pid, month, finalise=finalise))
+                made += len(lifecycle.generate_month(s, SYSTEM, pid, month, finalise=finalise))
     print(f"Statements: {month_before:%Y-%m} final, {last_month:%Y-%m} drafts ({made} in all).")

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from core.accounts.actor import Actor
 from core.accounts.permissions import authorize
 from core.billing import plans
+from core.billing.describe import describe_spec
 from core.errors import ValidationError
 from core.pricing import (
     PlanSpec,
@@ -143,7 +144,7 @@ def describe_draft(spec_dict: Mapping[str, Any]) -> list[dict[str, str]]:
     """The draft's charges, fees, discounts and minimum in plain language, each as soon as it is added; an item
     that is not valid (yet) says what is wrong instead of its price."""
     try:
-        return plans.describe_spec(plan_from_dict(spec_dict))
+        return describe_spec(plan_from_dict(spec_dict))
     except PlanValidationError:
         pass
     rows: list[dict[str, str]] = []
@@ -154,7 +155,7 @@ def describe_draft(spec_dict: Mapping[str, Any]) -> list[dict[str, str]]:
             if key == "discounts" and item.get("charges"):
                 one["charges"] = [c for c in spec_dict.get("charges") or [] if c.get("id") in item["charges"]]
             try:
-                rows += [r for r in plans.describe_spec(plan_from_dict(one))
+                rows += [r for r in describe_spec(plan_from_dict(one))
                          if r["item"] in (item.get("label"), item.get("id"))]
             except PlanValidationError as exc:
                 rows.append({"item": str(item.get("label") or item.get("id")), "metric": str(item.get("metric") or ""),
@@ -285,10 +286,10 @@ def overrides_from_form(spec: PlanSpec, edits: Mapping[str, Mapping[str, Any]],
                 cur = getattr(t, key)
                 if typed is not None and (cur is None or _differs(typed, cur)):
                     out[f"charges.{c.id}.tiers.{i}.{key}"] = typed
-    for f in spec.fees:
-        typed = _text((fee_edits or {}).get(f.id))
-        if typed is not None and _differs(typed, f.amount):
-            out[f"fees.{f.id}.amount"] = typed
+    for fee in spec.fees:
+        typed = _text((fee_edits or {}).get(fee.id))
+        if typed is not None and _differs(typed, fee.amount):
+            out[f"fees.{fee.id}.amount"] = typed
     for d in spec.discounts:
         typed = _text((discount_edits or {}).get(d.id))
         field = "percent" if d.percent is not None else "amount"

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from core.billing import plans
 from db.models.billing import Plan
 from tests.billing_factories import make_plan
-from tests.browser.conftest import login, settle, shot
+from tests.browser.conftest import login, rerun, shot
 from tests.factories import PASSWORD
 
 
@@ -21,12 +21,13 @@ def test_staff_bad_plan_refused_then_manager_preview(world, app_url, page, engin
     page.get_by_label("Plan name").fill("Broken")
     page.get_by_label("Code").fill("broken")
     page.get_by_label("Charge id (short, no dots)").fill("pages")
-    page.get_by_label("Charge id (short, no dots)").press("Enter")
-    settle(page)
+    with rerun(page):
+        page.get_by_label("Charge id (short, no dots)").press("Enter")
     page.get_by_label("Price per unit", exact=True).fill("-0.10")
-    page.get_by_label("Price per unit", exact=True).press("Enter")
-    settle(page)
-    page.get_by_role("button", name="Add charge").click()
+    with rerun(page):
+        page.get_by_label("Price per unit", exact=True).press("Enter")
+    with rerun(page):
+        page.get_by_role("button", name="Add charge").click()
     # refused as soon as it is added, with its message
     page.get_by_text("charge.unit_price: unit price must not be negative, got -0.10").wait_for(timeout=20000)
     shot(page, "pricing-bad-plan-refused")
