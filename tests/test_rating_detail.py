@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from core.billing import rating
 from core.billing.usage_detail import needs
 from core.pricing import plan_from_dict
-from core.usage.ingest import lock_period, record_events
+from core.usage.ingest import record_events
+from core.usage.periods import lock_period
 from tests.billing_factories import make_plan
 from tests.test_rating import assign
 
