@@ -1,10 +1,11 @@
-# Reseller Console. Quick start: `make run` (app on http://localhost:8501) and `make test`.
+# Reseller Console. Quick start: `make run` (app on http://localhost:8501, API on :8000, worker) and `make test`.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 APP_STAMP := $(VENV)/.installed-app
 TEST_STAMP := $(VENV)/.installed-test
 PORT ?= 8501
+API_PORT ?= 8000
 EVENTS ?= 10000000
 SESSIONS ?= 20
 DURATION ?= 180
@@ -35,8 +36,9 @@ install-test: $(TEST_STAMP)
 setup: install
 	$(BIN)/python -m seeds.setup
 
+# The app, the HTTP API (OpenAPI page at /docs) and the worker; Ctrl-C stops all three.
 run: setup
-	$(BIN)/python -m streamlit run Home.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+	$(BIN)/python -m seeds.run --port $(PORT) --api-port $(API_PORT)
 
 # The whole suite against TEST_DATABASE_URL if set, otherwise a throw-away embedded PostgreSQL.
 test: install-test

@@ -48,6 +48,8 @@ ACTIONS: dict[str, str] = {
     "wallet.view": "See the partner's credit wallet",
     "wallet.manage": "Buy credits, configure the wallet and its payment methods",
     "wallet.adjust": "Adjust, refund or expire a partner's credits manually (platform only)",
+    "apikey.manage": "Create, rotate and revoke the partner's API keys",
+    "webhook.manage": "Register webhook endpoints, read their delivery log and replay deliveries",
 }
 
 _CUSTOMER_READ = {"account.view": ACCOUNT, "account.list": ACCOUNT, "usage.view": ACCOUNT}
@@ -77,6 +79,8 @@ MATRIX: dict[str, dict[str, str]] = {
         "statement.view": PARTNER,
         "wallet.view": PARTNER,
         "wallet.manage": PARTNER,
+        "apikey.manage": PARTNER,
+        "webhook.manage": PARTNER,
     },
     "manager": {
         **_CUSTOMER_READ,
@@ -108,6 +112,8 @@ def allowed(actor: Actor, action: str, partner_id: int | None = None, account_id
     scope = scope_of(actor.role, action)
     if scope is None:
         return False
+    if actor.limited_to is not None and action not in actor.limited_to:
+        return False  # an API key: its scopes allow only some of its role's actions
     if scope == PLATFORM or partner_id is None:
         return True
     if actor.partner_id != partner_id:
