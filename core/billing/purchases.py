@@ -45,6 +45,7 @@ from core.billing.wallet_base import (
     AUTO_BUY_BACKOFF,
     AUTO_BUY_MAX_ATTEMPTS,
     S,
+    W,
     after_credit_in,
     credits_value,
     default_method,
@@ -173,34 +174,38 @@ def credit_intent(engine: Engine, intent_id: tuple[int, int], gateway_ref: str |
     with Session(engine) as s, s.begin():
         if FAULT_HOOK is not None:
             FAULT_HOOK("approved", s)
-        intent = _intent(s, intent_id, lock=True)
-        if intent.status != "pending":
-            return intent.status
-        w = lock_wallet(s, intent.partner_id)
-        charge_id = s.execute(pg_insert(CH).values(status="approved", gateway_ref=gateway_ref, **_charge_values(intent))
-                              .returning(CH.c.id)).scalar_one()
-        auto = intent.kind == "auto_purchase"
-        entry_id, balance = insert_entry(
-            s, w, kind=intent.kind, credits=intent.credits, amount=intent.amount, currency=intent.currency,
-            charge_id=charge_id, idempotency_key=intent.idempotency_key, intent_id=intent.id,
-            created_by=intent.created_by,
-            event_ref={"trigger_key": intent.trigger_key, "account_id": intent.trigger_account_id} if auto else None,
-            reason=("Automatic purchase" if auto else "Purchase") + f": {format_quantity(intent.credits)} credits at "
-                   f"{intent.price_per_credit.normalize()} {intent.currency} each")
-        add_lot(s, w, entry_id, balance, intent.credits, "paid", price_per_credit=intent.price_per_credit,
-                currency=intent.currency)
-        s.execute(update(I).where(I.c.partner_id == intent.partner_id, I.c.id == intent.id).values(
-            status="credited", gateway_ref=gateway_ref, entry_id=entry_id, charge_id=charge_id, settled_at=now))
-        receipts.issue_receipt(s, intent, entry_id, now.date())
-        if auto:  # one purchase per depletion: armed again only if it lifted the balance above 0
-            values: dict[str, Any] = {"auto_buy_count": w.auto_buy_count + 1, "auto_buy_armed": balance > 0}
-            if w.low_balance_threshold is not None and balance >= w.low_balance_threshold:
-                values["reminder_armed"] = True
-            set_wallet(s, w, **values)
-            s.execute(update(S).where(S.c.partner_id == w.partner_id, S.c.wallet_id == w.id).values(
-                failures=0, next_retry_at=None, gave_up=False, last_error=None, updated_at=func.now()))
-        else:
-            after_credit_in(s, w, balance)
+        return _credit(s, intent_id, gateway_ref, now)
+
+
+def _credit(s: Session, intent_id: tuple[int, int], gateway_ref: str | None, now: datetime) -> str:
+    intent = _intent(s, intent_id, lock=True)
+    if intent.status != "pending":
+        return intent.status
+    w = lock_wallet(s, intent.partner_id)
+    charge_id = s.execute(pg_insert(CH).values(status="approved", gateway_ref=gateway_ref, **_charge_values(intent))
+                          .returning(CH.c.id)).scalar_one()
+    auto = intent.kind == "auto_purchase"
+    entry_id, balance = insert_entry(
+        s, w, kind=intent.kind, credits=intent.credits, amount=intent.amount, currency=intent.currency,
+        charge_id=charge_id, idempotency_key=intent.idempotency_key, intent_id=intent.id,
+        created_by=intent.created_by,
+        event_ref={"trigger_key": intent.trigger_key, "account_id": intent.trigger_account_id} if auto else None,
+        reason=("Automatic purchase" if auto else "Purchase") + f": {format_quantity(intent.credits)} credits at "
+               f"{intent.price_per_credit.normalize()} {intent.currency} each")
+    add_lot(s, w, entry_id, balance, intent.credits, "paid", price_per_credit=intent.price_per_credit,
+            currency=intent.currency)
+    s.execute(update(I).where(I.c.partner_id == intent.partner_id, I.c.id == intent.id).values(
+        status="credited", gateway_ref=gateway_ref, entry_id=entry_id, charge_id=charge_id, settled_at=now))
+    receipts.issue_receipt(s, intent, entry_id, now.date())
+    if auto:  # one purchase per depletion: armed again only if it lifted the balance above 0
+        values: dict[str, Any] = {"auto_buy_count": w.auto_buy_count + 1, "auto_buy_armed": balance > 0}
+        if w.low_balance_threshold is not None and balance >= w.low_balance_threshold:
+            values["reminder_armed"] = True
+        set_wallet(s, w, **values)
+        s.execute(update(S).where(S.c.partner_id == w.partner_id, S.c.wallet_id == w.id).values(
+            failures=0, next_retry_at=None, gave_up=False, last_error=None, updated_at=func.now()))
+    else:
+        after_credit_in(s, w, balance)
     return "credited"
 
 
@@ -211,16 +216,20 @@ def decline_intent(engine: Engine, intent_id: tuple[int, int], why: str, now: da
         s.execute(select(func.set_config("lock_timeout", "10s", True)))
         if FAULT_HOOK is not None:
             FAULT_HOOK("declined", s)
-        intent = _intent(s, intent_id, lock=True)
-        if intent.status != "pending":
-            return intent.status
-        s.execute(update(I).where(I.c.partner_id == intent.partner_id, I.c.id == intent.id).values(
-            status="declined", decline_reason=why, settled_at=now))
-        if intent.method_id is not None:
-            s.execute(pg_insert(CH).values(status="declined", decline_reason=why, **_charge_values(intent))
-                      .on_conflict_do_nothing())
-        if intent.kind == "auto_purchase":
-            _record_auto_decline(s, intent, why, now)
+        return _decline(s, intent_id, why, now)
+
+
+def _decline(s: Session, intent_id: tuple[int, int], why: str, now: datetime) -> str:
+    intent = _intent(s, intent_id, lock=True)
+    if intent.status != "pending":
+        return intent.status
+    s.execute(update(I).where(I.c.partner_id == intent.partner_id, I.c.id == intent.id).values(
+        status="declined", decline_reason=why, settled_at=now))
+    if intent.method_id is not None:
+        s.execute(pg_insert(CH).values(status="declined", decline_reason=why, **_charge_values(intent))
+                  .on_conflict_do_nothing())
+    if intent.kind == "auto_purchase":
+        _record_auto_decline(s, intent, why, now)
     return "declined"
 
 
@@ -255,6 +264,8 @@ def start_auto_buy(session: Session, w: Any, now: datetime, *, trigger_key: str 
     engine = engine_of(session)
     with Session(engine) as s, s.begin():
         s.execute(select(func.set_config("lock_timeout", "10s", True)))
+        if wallet_row_visible(s, w) is False:
+            return _auto_buy_in_session(session, w, now, trigger_key, account_id)
         state = s.execute(select(S).where(S.c.partner_id == w.partner_id, S.c.wallet_id == w.id)
                           .with_for_update()).first()
         open_id = s.execute(select(I.c.id).where(I.c.partner_id == w.partner_id, I.c.wallet_id == w.id,
@@ -281,6 +292,33 @@ def start_auto_buy(session: Session, w: Any, now: datetime, *, trigger_key: str 
     return "pending", intent_id
 
 
+def wallet_row_visible(s: Session, w: Any) -> bool:
+    return s.execute(select(func.count()).select_from(W).where(W.c.partner_id == w.partner_id,
+                                                               W.c.id == w.id)).scalar_one() > 0
+
+
+def _auto_buy_in_session(session: Session, w: Any, now: datetime, trigger_key: str | None,
+                         account_id: int | None) -> tuple[str, tuple[int, int] | None]:
+    """The wallet was created in the caller's own, uncommitted transaction (a demo loader): nothing outside
+    it can record an intent, so the purchase runs inside it — DEMO gateway only (it moves no money)."""
+    if get_gateway().name != "demo":
+        return "waiting", None
+    state = session.execute(select(S).where(S.c.partner_id == w.partner_id, S.c.wallet_id == w.id)).first()
+    attempt = (state.attempts if state else 0) + 1
+    session.execute(pg_insert(S).values(partner_id=w.partner_id, wallet_id=w.id, attempts=attempt)
+                    .on_conflict_do_update(index_elements=["partner_id", "wallet_id"], set_={"attempts": attempt}))
+    method = default_method(session, w.partner_id)
+    intent_id = _new_intent(session, w, "auto_purchase", f"auto-buy:{w.id}", attempt, f"auto-buy:{w.id}:{attempt}",
+                            w.auto_buy_credits, method, now, trigger_key=trigger_key, trigger_account_id=account_id)
+    res = (get_gateway().charge(method.token, _intent(session, intent_id).amount, w.currency,
+                                f"auto-buy:{w.id}:{attempt}") if method else ChargeResult(False, None, "No card."))
+    if res.approved:
+        _credit(session, intent_id, res.gateway_ref, now)
+        return "purchased", intent_id
+    _decline(session, intent_id, res.decline_reason or "declined", now)
+    return "declined", intent_id
+
+
 def retry_due_auto_purchases(session: Session, now: datetime) -> list[int]:
     """For the periodic job: retry declined automatic purchases whose back-off has passed on wallets that are
     still used up, without waiting for a draw. Charges synchronously (the caller is a worker, not a draw).
@@ -302,13 +340,34 @@ def retry_due_auto_purchases(session: Session, now: datetime) -> list[int]:
 
 # ---------------------------------------------------------------- manual purchases
 
+def _open_attempt(s: Session, w: Any, base: str, c: Decimal, method: Any, now: datetime,
+                  actor: Actor) -> tuple[tuple[int, int], int | None]:
+    """The intent for this form key: the credited one (entry id given), the pending one (same attempt, same
+    key), or a new attempt after a decline. The key reused for other credits is refused."""
+    tries = s.execute(select(I).where(I.c.partner_id == w.partner_id, I.c.base_key == base)
+                      .order_by(I.c.attempt).with_for_update()).all()
+    if tries and tries[0].credits != c:
+        raise IdempotencyKeyReused(f"This purchase form was already used to buy {format_quantity(tries[0].credits)} "
+                                   f"credits, not {format_quantity(c)}. Reload the page to start a new purchase.")
+    last = tries[-1] if tries else None
+    if last is not None and last.status in ("credited", "pending"):
+        return (w.partner_id, last.id), last.entry_id
+    attempt = (last.attempt if last else 0) + 1
+    return _new_intent(s, w, "purchase", base, attempt, f"{base}:{attempt}", c, method, now,
+                       created_by=actor.user_id or None), None
+
+
 def buy_credits(session: Session, actor: Actor, partner_id: int, credits: Any,
-                idempotency_key: str | None = None, *, now: datetime | None = None) -> int:
+                idempotency_key: str | None = None, *, now: datetime | None = None,
+                same_transaction: bool = False) -> int:
     """Buy credits at the volume-step price, charged to the default payment method; returns the ledger entry
     id. Intent before money: the intent commits first, the credit commits in its own transaction, so call
     this as its own unit of work (the wallet and the payment method committed before). A declined payment
     raises PaymentDeclined (the attempt is recorded); the same form key never charges twice, a new attempt
-    after a decline gets a new gateway key, and the key reused for another number of credits is refused."""
+    after a decline gets a new gateway key, and the key reused for another number of credits is refused.
+
+    `same_transaction=True` (demo loaders that create the partner in the same transaction) keeps intent,
+    charge and credit in the caller's transaction; only allowed with the DEMO gateway, which moves no money."""
     authorize(actor, "wallet.manage", partner_id)
     c = credits_value(credits)
     if c != c.to_integral_value():
@@ -319,31 +378,44 @@ def buy_credits(session: Session, actor: Actor, partner_id: int, credits: Any,
     if method is None:
         raise ValidationError({"credits": "Add a payment method before buying credits."})
     base = f"purchase:{partner_id}:{idempotency_key or uuid.uuid4().hex}"
-    engine = engine_of(session)
-    with Session(engine) as s, s.begin():
-        tries = s.execute(select(I).where(I.c.partner_id == partner_id, I.c.base_key == base)
-                          .order_by(I.c.attempt).with_for_update()).all()
-        if tries and tries[0].credits != c:
-            raise IdempotencyKeyReused(f"This purchase form was already used to buy {format_quantity(tries[0].credits)} "
-                                       f"credits, not {format_quantity(c)}. Reload the page to start a new purchase.")
-        last = tries[-1] if tries else None
-        if last is not None and last.status == "credited":
-            return last.entry_id
-        if last is not None and last.status == "pending":
-            intent_id = (partner_id, last.id)  # the same attempt again: same key
-        else:
-            attempt = (last.attempt if last else 0) + 1
-            intent_id = _new_intent(s, w, "purchase", base, attempt, f"{base}:{attempt}", c, method, now,
-                                    created_by=actor.user_id or None)
-    status = run_intent(engine, intent_id, now, token=method.token)
-    with Session(engine) as s:
-        intent = _intent(s, intent_id)
-    if status != "credited":
+    if same_transaction:
+        if get_gateway().name != "demo":
+            raise ValidationError({"credits": "Purchases inside another transaction are for the demo gateway only."})
+        entry_id = _buy_in_session(session, w, base, c, method, now, actor)
+    else:
+        engine = engine_of(session)
+        with Session(engine) as s, s.begin():
+            intent_id, entry_id = _open_attempt(s, w, base, c, method, now, actor)
+        if entry_id is None:
+            run_intent(engine, intent_id, now, token=method.token)
+            with Session(engine) as s:
+                intent = _intent(s, intent_id)
+            _raise_if_declined(intent)
+            entry_id = intent.entry_id
+    audit.record(session, actor, partner_id=partner_id, action="buy_credits", entity="wallet", entity_id=w.id,
+                 after={"credits": c, "entry_id": entry_id, "key": base})
+    return entry_id
+
+
+def _raise_if_declined(intent: Any) -> None:
+    if intent.status != "credited":
         raise PaymentDeclined(f"The payment of {format_money(intent.amount, intent.currency)} was declined: "
                               f"{intent.decline_reason} No credits were added.")
-    audit.record(session, actor, partner_id=partner_id, action="buy_credits", entity="wallet", entity_id=w.id,
-                 after={"credits": c, "amount": intent.amount, "currency": intent.currency,
-                        "entry_id": intent.entry_id, "intent_id": intent.id})
+
+
+def _buy_in_session(session: Session, w: Any, base: str, c: Decimal, method: Any, now: datetime,
+                    actor: Actor) -> int:
+    intent_id, entry_id = _open_attempt(session, w, base, c, method, now, actor)
+    if entry_id is not None:
+        return entry_id
+    intent = _intent(session, intent_id)
+    res = get_gateway().charge(method.token, intent.amount, intent.currency, intent.idempotency_key)
+    if res.approved:
+        _credit(session, intent_id, res.gateway_ref, now)
+    else:
+        _decline(session, intent_id, res.decline_reason or "declined", now)
+    intent = _intent(session, intent_id)
+    _raise_if_declined(intent)
     return intent.entry_id
 
 

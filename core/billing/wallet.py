@@ -312,7 +312,7 @@ class DrawResult:
     balance: Decimal
     entry_id: int | None = None
     overdraft: bool = False
-    auto_purchase: str | None = None  # pending | waiting | gave_up | declined | None (not needed)
+    auto_purchase: str | None = None  # pending | waiting | gave_up | declined | purchased (loader) | None
     auto_purchase_intent_id: int | None = None
     reminder_sent: bool = False
     shortfall: Decimal = Decimal(0)
@@ -371,6 +371,8 @@ def _slow_draw(session: Session, partner_id: int, account_id: int, c: Decimal, k
     auto, intent = None, None
     if w.auto_buy_credits is not None and w.auto_buy_armed and w.balance - c <= 0:
         auto, intent = start_auto_buy(session, w, now, trigger_key=key, account_id=account_id)
+        if auto == "purchased":  # only inside a loader's own transaction (see start_auto_buy)
+            w = lock_wallet(session, partner_id)
     intent_id = intent[1] if intent else None
     floor = floor_of(w)
     if w.balance - c < floor:

@@ -230,6 +230,9 @@ class PurchaseIntent(Base):
         Index("uq_wallet_purchase_intents_key", "partner_id", "idempotency_key", unique=True),
         Index("uq_wallet_purchase_intents_attempt", "partner_id", "base_key", "attempt", unique=True),
         Index("ix_wallet_purchase_intents_open", "partner_id", "wallet_id", postgresql_where=text("status = 'pending'")),
+        # At most one automatic purchase open per wallet, whatever races the code might have.
+        Index("uq_wallet_purchase_intents_one_auto", "partner_id", "wallet_id", unique=True,
+              postgresql_where=text("status = 'pending' and kind = 'auto_purchase'")),
     )
 
 

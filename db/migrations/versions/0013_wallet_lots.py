@@ -144,6 +144,7 @@ def upgrade() -> None:
     op.create_index('uq_wallet_purchase_intents_key', 'wallet_purchase_intents', ['partner_id', 'idempotency_key'], unique=True)
     op.create_index('uq_wallet_purchase_intents_attempt', 'wallet_purchase_intents', ['partner_id', 'base_key', 'attempt'], unique=True)
     op.create_index('ix_wallet_purchase_intents_open', 'wallet_purchase_intents', ['partner_id', 'wallet_id'], unique=False, postgresql_where=sa.text("status = 'pending'"))
+    op.create_index('uq_wallet_purchase_intents_one_auto', 'wallet_purchase_intents', ['partner_id', 'wallet_id'], unique=True, postgresql_where=sa.text("status = 'pending' and kind = 'auto_purchase'"))
     op.create_table('wallet_refunds',
     sa.Column('partner_id', sa.BigInteger(), nullable=False),
     sa.Column('id', sa.BigInteger(), sa.Identity(always=False), nullable=False),
@@ -239,6 +240,7 @@ def downgrade() -> None:
     op.drop_table('wallet_lots')
     op.drop_index('uq_wallet_refunds_key', table_name='wallet_refunds')
     op.drop_table('wallet_refunds')
+    op.drop_index('uq_wallet_purchase_intents_one_auto', table_name='wallet_purchase_intents', postgresql_where=sa.text("status = 'pending' and kind = 'auto_purchase'"))
     op.drop_index('ix_wallet_purchase_intents_open', table_name='wallet_purchase_intents', postgresql_where=sa.text("status = 'pending'"))
     op.drop_index('uq_wallet_purchase_intents_attempt', table_name='wallet_purchase_intents')
     op.drop_index('uq_wallet_purchase_intents_key', table_name='wallet_purchase_intents')
