@@ -43,6 +43,7 @@ from core.billing.purchases import (
     start_auto_buy,
     wait_for_purchases,
 )
+from core.billing.receipts import list_receipts, receipt_pdf
 from core.billing.wallet_base import (
     AUTO_BUY_BACKOFF,
     AUTO_BUY_MAX_ATTEMPTS,
@@ -85,7 +86,7 @@ from db.models import CustomerAccount, Partner
 from db.models.wallet import LEDGER_KINDS, OVERDRAFT_POLICIES, Wallet, WalletLot, WalletRefund
 
 __all__ = ["AUTO_BUY_BACKOFF", "AUTO_BUY_MAX_ATTEMPTS", "CREDIT_PLACES", "MAX_CREDITS", "LedgerMismatch", "Quote",
-           "buy_credits", "expire_lots", "grant_credits", "lot_summary", "price_for", "quote_from_steps",
+           "buy_credits", "expire_lots", "grant_credits", "list_receipts", "receipt_pdf", "lot_summary", "price_for", "quote_from_steps",
            "reconcile", "retry_due_auto_purchases", "send_refunds", "set_runner", "wait_for_purchases"]
 
 LOT = WalletLot.__table__
