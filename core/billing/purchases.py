@@ -261,6 +261,9 @@ def start_auto_buy(session: Session, w: Any, now: datetime, *, trigger_key: str 
     """Called under the wallet lock by a draw that needs an automatic purchase. Decides in its OWN committed
     transaction (never waiting for the gateway): 'pending' (an intent is open, or was just made and handed
     to the runner), 'waiting' (declined attempt, back-off not over), 'gave_up', or 'declined' (no card)."""
+    early = _no_new_attempt(session, w, now)  # committed state, read without a second transaction
+    if early is not None:
+        return early
     engine = engine_of(session)
     with Session(engine) as s, s.begin():
         s.execute(select(func.set_config("lock_timeout", "10s", True)))
@@ -290,6 +293,25 @@ def start_auto_buy(session: Session, w: Any, now: datetime, *, trigger_key: str 
     if run:
         _runner(engine, intent_id, now)
     return "pending", intent_id
+
+
+def open_auto_purchase(session: Session, w: Any) -> int | None:
+    """The wallet's automatic purchase still pending at the gateway, if any (committed state)."""
+    return session.execute(select(I.c.id).where(I.c.partner_id == w.partner_id, I.c.wallet_id == w.id,
+                                                I.c.kind == "auto_purchase", I.c.status == "pending")).scalar()
+
+
+def _no_new_attempt(session: Session, w: Any, now: datetime) -> tuple[str, tuple[int, int] | None] | None:
+    open_id = open_auto_purchase(session, w)
+    if open_id is not None:
+        return "pending", (w.partner_id, open_id)
+    state = session.execute(select(S.c.gave_up, S.c.next_retry_at).where(S.c.partner_id == w.partner_id,
+                                                                         S.c.wallet_id == w.id)).first()
+    if state is not None and state.gave_up:
+        return "gave_up", None
+    if state is not None and state.next_retry_at is not None and state.next_retry_at > now:
+        return "waiting", None
+    return None
 
 
 def wallet_row_visible(s: Session, w: Any) -> bool:

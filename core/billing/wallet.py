@@ -36,6 +36,7 @@ from core.accounts.permissions import authorize
 from core.billing.payments import IdempotencyKeyReused
 from core.billing.purchases import (
     buy_credits,
+    open_auto_purchase,
     reconcile,
     retry_due_auto_purchases,
     send_refunds,
@@ -369,8 +370,10 @@ def draw(session: Session, partner_id: int, account_id: int, credits: Any, idemp
     if fast.status == "applied":
         return DrawResult("applied", c, fast.balance, fast.entry_id, fast.overdraft)
     if fast.status == "refused":
-        return DrawResult("refused", c, fast.balance,
-                          shortfall=floor_of(wallet_row(session, partner_id)) - (fast.balance - c))
+        w = wallet_row(session, partner_id)
+        open_id = open_auto_purchase(session, w)  # say so when credits are on their way
+        return DrawResult("refused", c, fast.balance, auto_purchase="pending" if open_id else None,
+                          auto_purchase_intent_id=open_id, shortfall=floor_of(w) - (fast.balance - c))
     return _slow_draw(session, partner_id, account_id, c, idempotency_key, event_ref, now)
 
 

@@ -79,7 +79,11 @@ BEGIN
     END IF;
     v_new := w.balance - p_credits;
     v_floor := CASE WHEN w.overdraft_policy = 'overdraft' THEN -w.overdraft_limit ELSE 0 END;
-    IF (w.auto_buy_credits IS NOT NULL AND w.auto_buy_armed AND v_new <= 0)
+    -- An automatic purchase already open (pending at the gateway) needs nothing more from this draw.
+    IF (w.auto_buy_credits IS NOT NULL AND w.auto_buy_armed AND v_new <= 0
+        AND NOT EXISTS (SELECT 1 FROM wallet_purchase_intents i
+                         WHERE i.partner_id = p_partner_id AND i.wallet_id = w.id
+                           AND i.status = 'pending' AND i.kind = 'auto_purchase'))
        OR (w.low_balance_threshold IS NOT NULL AND w.reminder_armed AND v_new < w.low_balance_threshold) THEN
         RETURN QUERY SELECT 'slow'::text, NULL::bigint, w.balance, false, NULL::numeric, NULL::bigint;
         RETURN;
@@ -184,8 +188,9 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['partner_id'], ['partners.id'], name=op.f('fk_wallet_lots_partner_id_partners')),
     sa.PrimaryKeyConstraint('partner_id', 'id', name=op.f('pk_wallet_lots'))
     )
-    op.create_index('ix_wallet_lots_open', 'wallet_lots', ['partner_id', 'wallet_id'], unique=False, postgresql_where=sa.text('remaining > 0'))
-    op.create_index('ix_wallet_lots_expiry', 'wallet_lots', ['expires_on'], unique=False, postgresql_where=sa.text('remaining > 0 and expires_on is not null'))
+    op.create_index('ix_wallet_lots_wallet', 'wallet_lots', ['partner_id', 'wallet_id'], unique=False)
+    op.create_index('ix_wallet_lots_expiry', 'wallet_lots', ['expires_on'], unique=False, postgresql_where=sa.text('expires_on is not null'))
+    op.execute("ALTER TABLE wallet_lots SET (fillfactor = 50)")  # room for HOT updates of `remaining`
     op.create_table('wallet_lot_uses',
     sa.Column('partner_id', sa.BigInteger(), nullable=False),
     sa.Column('entry_id', sa.BigInteger(), nullable=False),
@@ -235,8 +240,8 @@ def downgrade() -> None:
     op.drop_index('uq_credit_receipts_number', table_name='credit_receipts')
     op.drop_table('credit_receipts')
     op.drop_table('wallet_lot_uses')
-    op.drop_index('ix_wallet_lots_expiry', table_name='wallet_lots', postgresql_where=sa.text('remaining > 0 and expires_on is not null'))
-    op.drop_index('ix_wallet_lots_open', table_name='wallet_lots', postgresql_where=sa.text('remaining > 0'))
+    op.drop_index('ix_wallet_lots_expiry', table_name='wallet_lots', postgresql_where=sa.text('expires_on is not null'))
+    op.drop_index('ix_wallet_lots_wallet', table_name='wallet_lots')
     op.drop_table('wallet_lots')
     op.drop_index('uq_wallet_refunds_key', table_name='wallet_refunds')
     op.drop_table('wallet_refunds')
