@@ -21,7 +21,6 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -116,7 +115,7 @@ def wait_for_purchases(timeout: float = 60) -> None:
 
 # ---------------------------------------------------------------- the intent
 
-def _intent(session: Session, intent_id: tuple[int, int], *, lock: bool = False) -> Any:
+def intent_row(session: Session, intent_id: tuple[int, int], *, lock: bool = False) -> Any:
     q = select(I).where(I.c.partner_id == intent_id[0], I.c.id == intent_id[1])
     row = session.execute(q.with_for_update() if lock else q).first()
     if row is None:
@@ -146,7 +145,7 @@ def _token(engine: Engine, intent: Any) -> str | None:
 def run_intent(engine: Engine, intent_id: tuple[int, int], now: datetime, *, token: str | None = None) -> str:
     """Charge a pending intent (with its own key) and settle it. Returns the intent's final status."""
     with Session(engine) as s:
-        intent = _intent(s, intent_id)
+        intent = intent_row(s, intent_id)
     if intent.status != "pending":
         return intent.status
     token = token or _token(engine, intent)
@@ -178,7 +177,7 @@ def credit_intent(engine: Engine, intent_id: tuple[int, int], gateway_ref: str |
 
 
 def _credit(s: Session, intent_id: tuple[int, int], gateway_ref: str | None, now: datetime) -> str:
-    intent = _intent(s, intent_id, lock=True)
+    intent = intent_row(s, intent_id, lock=True)
     if intent.status != "pending":
         return intent.status
     w = lock_wallet(s, intent.partner_id)
@@ -220,7 +219,7 @@ def decline_intent(engine: Engine, intent_id: tuple[int, int], why: str, now: da
 
 
 def _decline(s: Session, intent_id: tuple[int, int], why: str, now: datetime) -> str:
-    intent = _intent(s, intent_id, lock=True)
+    intent = intent_row(s, intent_id, lock=True)
     if intent.status != "pending":
         return intent.status
     s.execute(update(I).where(I.c.partner_id == intent.partner_id, I.c.id == intent.id).values(
@@ -332,7 +331,7 @@ def _auto_buy_in_session(session: Session, w: Any, now: datetime, trigger_key: s
     method = default_method(session, w.partner_id)
     intent_id = _new_intent(session, w, "auto_purchase", f"auto-buy:{w.id}", attempt, f"auto-buy:{w.id}:{attempt}",
                             w.auto_buy_credits, method, now, trigger_key=trigger_key, trigger_account_id=account_id)
-    res = (get_gateway().charge(method.token, _intent(session, intent_id).amount, w.currency,
+    res = (get_gateway().charge(method.token, intent_row(session, intent_id).amount, w.currency,
                                 f"auto-buy:{w.id}:{attempt}") if method else ChargeResult(False, None, "No card."))
     if res.approved:
         _credit(session, intent_id, res.gateway_ref, now)
@@ -411,7 +410,7 @@ def buy_credits(session: Session, actor: Actor, partner_id: int, credits: Any,
         if entry_id is None:
             run_intent(engine, intent_id, now, token=method.token)
             with Session(engine) as s:
-                intent = _intent(s, intent_id)
+                intent = intent_row(s, intent_id)
             _raise_if_declined(intent)
             entry_id = intent.entry_id
     audit.record(session, actor, partner_id=partner_id, action="buy_credits", entity="wallet", entity_id=w.id,
@@ -430,74 +429,12 @@ def _buy_in_session(session: Session, w: Any, base: str, c: Decimal, method: Any
     intent_id, entry_id = _open_attempt(session, w, base, c, method, now, actor)
     if entry_id is not None:
         return entry_id
-    intent = _intent(session, intent_id)
+    intent = intent_row(session, intent_id)
     res = get_gateway().charge(method.token, intent.amount, intent.currency, intent.idempotency_key)
     if res.approved:
         _credit(session, intent_id, res.gateway_ref, now)
     else:
         _decline(session, intent_id, res.decline_reason or "declined", now)
-    intent = _intent(session, intent_id)
+    intent = intent_row(session, intent_id)
     _raise_if_declined(intent)
     return intent.entry_id
-
-
-# ---------------------------------------------------------------- reconciliation
-
-@dataclass
-class ReconcileReport:
-    credited: int = 0
-    declined: int = 0
-    still_pending: int = 0
-    refunds_sent: int = 0
-    refunds_failed: int = 0
-
-
-def reconcile(session: Session, now: datetime, *, older_than_seconds: float = 0) -> ReconcileReport:
-    """Settle every open purchase intent by asking the gateway by its key (a key the gateway never saw is
-    charged now, with that same key: the attempt is retried, never doubled), then send pending refunds.
-    Internal (no actor): for `python -m core.billing.wallet reconcile` and the periodic job."""
-    engine = engine_of(session)
-    report = ReconcileReport()
-    cutoff = now.timestamp() - older_than_seconds
-    rows = session.execute(select(I.c.partner_id, I.c.id, I.c.requested_at).where(I.c.status == "pending")
-                           .order_by(I.c.partner_id, I.c.id)).all()
-    for partner_id, intent_id, requested_at in rows:
-        if requested_at.timestamp() > cutoff:
-            report.still_pending += 1
-            continue
-        with Session(engine) as s:
-            intent = _intent(s, (partner_id, intent_id))
-        result = get_gateway().status(intent.idempotency_key)
-        try:
-            status = (settle(engine, (partner_id, intent_id), result, now) if result is not None
-                      else run_intent(engine, (partner_id, intent_id), now))
-        except Exception:  # noqa: BLE001 - one bad intent must not stop the others
-            log.exception("reconcile: intent %s still pending", intent_id)
-            status = "pending"
-        report.credited += status == "credited"
-        report.declined += status == "declined"
-        report.still_pending += status == "pending"
-    sent, failed = send_refunds(engine, now)
-    report.refunds_sent, report.refunds_failed = sent, failed
-    return report
-
-
-def send_refunds(engine: Engine, now: datetime, partner_id: int | None = None) -> tuple[int, int]:
-    """Send the pending money refunds to the gateway (by key), after the refund entries committed."""
-    with Session(engine) as s:
-        q = select(RF.c.partner_id, RF.c.id).where(RF.c.status == "pending").order_by(RF.c.partner_id, RF.c.id)
-        todo = s.execute(q if partner_id is None else q.where(RF.c.partner_id == partner_id)).all()
-    sent = failed = 0
-    for pid, refund_id in todo:
-        with Session(engine) as s, s.begin():
-            rf = s.execute(select(RF).where(RF.c.partner_id == pid, RF.c.id == refund_id).with_for_update()).one()
-            if rf.status != "pending":
-                continue
-            ref = s.scalar(select(CH.c.gateway_ref).where(CH.c.partner_id == pid, CH.c.id == rf.charge_id))
-            res = get_gateway().refund(ref or "", rf.amount, rf.currency, rf.idempotency_key)
-            s.execute(update(RF).where(RF.c.partner_id == pid, RF.c.id == refund_id).values(
-                status="refunded" if res.ok else "failed", gateway_ref=res.refund_ref, error=res.error,
-                settled_at=now))
-        sent += res.ok
-        failed += not res.ok
-    return sent, failed

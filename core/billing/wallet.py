@@ -37,14 +37,13 @@ from core.billing.payments import IdempotencyKeyReused
 from core.billing.purchases import (
     buy_credits,
     open_auto_purchase,
-    reconcile,
     retry_due_auto_purchases,
-    send_refunds,
     set_runner,
     start_auto_buy,
     wait_for_purchases,
 )
 from core.billing.receipts import list_receipts, receipt_pdf
+from core.billing.reconcile import reconcile, send_refunds
 from core.billing.wallet_base import (
     AUTO_BUY_BACKOFF,
     AUTO_BUY_MAX_ATTEMPTS,
