@@ -177,3 +177,13 @@ def test_every_purchase_has_a_numbered_receipt_with_the_issuers_tax(world, db, g
         pdf = wallet.receipt_pdf(s, t.staff, t.partner_id, rc[0].id)
         assert [r.number for r in wallet.list_receipts(s, t.staff, t.partner_id)] == [rc[1].number, rc[0].number]
     assert pdf.startswith(b"%PDF") and len(pdf) > 800
+
+
+def test_reconcile_command_settles_open_intents(world, db, gateway, capsys):
+    t = world.a
+    setup_wallet(db, t.staff, t.partner_id, buy=100, auto_buy_credits=1000)
+    purchases.set_runner(lambda engine, intent_id, now: None)
+    draw(db, t, 100, "a")
+    assert wallet.main(["reconcile", "--older-than", "0"]) == 0
+    assert "credited 1" in capsys.readouterr().out
+    assert balance_of(db, t.partner_id) == D(1000)

@@ -23,9 +23,9 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, Table, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -63,9 +63,9 @@ from core.pricing.money import format_money, format_quantity
 from db.models.wallet import PaymentCharge, PaymentMethod, PurchaseIntent, WalletRefund
 
 log = logging.getLogger(__name__)
-I = PurchaseIntent.__table__  # noqa: E741
-CH = PaymentCharge.__table__
-RF = WalletRefund.__table__
+I = cast(Table, PurchaseIntent.__table__)  # noqa: E741
+CH = cast(Table, PaymentCharge.__table__)
+RF = cast(Table, WalletRefund.__table__)
 
 # Test seam: called as FAULT_HOOK(stage, session) at the start of a settlement transaction
 # (stage 'approved' / 'declined'), e.g. to kill that backend in a fault test.
@@ -399,6 +399,7 @@ def buy_credits(session: Session, actor: Actor, partner_id: int, credits: Any,
     if method is None:
         raise ValidationError({"credits": "Add a payment method before buying credits."})
     base = f"purchase:{partner_id}:{idempotency_key or uuid.uuid4().hex}"
+    entry_id: int | None
     if same_transaction:
         if get_gateway().name != "demo":
             raise ValidationError({"credits": "Purchases inside another transaction are for the demo gateway only."})
@@ -415,6 +416,7 @@ def buy_credits(session: Session, actor: Actor, partner_id: int, credits: Any,
             entry_id = intent.entry_id
     audit.record(session, actor, partner_id=partner_id, action="buy_credits", entity="wallet", entity_id=w.id,
                  after={"credits": c, "entry_id": entry_id, "key": base})
+    assert entry_id is not None
     return entry_id
 
 
