@@ -51,6 +51,8 @@ if lots.expiring:
     st.dataframe(pd.DataFrame([{"Expires on": lot.expires_on.isoformat(), "Kind": lot.kind,
                                 "Credits left": credits(lot.remaining)} for lot in lots.expiring]),
                  hide_index=True, width="stretch", key="expiring_table")
+if view.auto_buy_pending:
+    st.info("An automatic credit purchase is being processed by the payment provider.")
 if view.auto_buy_gave_up:
     st.error(f"Automatic purchases stopped after {view.auto_buy_failures} declined attempts "
              f"({view.auto_buy_last_error}). Buy credits or update the payment method to restart them.")

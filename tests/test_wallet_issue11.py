@@ -129,8 +129,11 @@ def test_defect4_draw_returns_while_the_gateway_is_still_answering(world, db):
     threading.Timer(5, gate.set).start()  # on the old code the draw waits for this
     r = draw(db, t, 100, "a", now=NOW)
     answered_before_draw_returned = gw.answered
+    with Session(db) as s:
+        pending = getattr(wallet.wallet_view(s, t.staff, t.partner_id), "auto_buy_pending", False)
     gate.set()
     wait_purchases()
+    assert pending  # the wallet page says a purchase is under way
     assert answered_before_draw_returned == 0 and r.status == "applied"
     assert balance_of(db, t.partner_id) == D(1000)
 

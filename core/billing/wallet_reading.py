@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from core.accounts.actor import Actor
 from core.accounts.permissions import authorize
+from core.billing.purchases import open_auto_purchase
 from core.billing.wallet_base import L, LedgerMismatch, S, W, floor_of, wallet_row
 from core.billing.wallet_lots import verify_lots
 from core.errors import ValidationError
@@ -64,6 +65,7 @@ class WalletView:
     auto_buy_next_retry_at: datetime | None
     auto_buy_last_error: str | None
     auto_buy_gave_up: bool
+    auto_buy_pending: bool = False  # an automatic purchase is waiting for the gateway's answer
 
 
 def wallet_view(session: Session, actor: Actor, partner_id: int) -> WalletView | None:
@@ -76,7 +78,7 @@ def wallet_view(session: Session, actor: Actor, partner_id: int) -> WalletView |
     return WalletView(w.id, partner_id, w.currency, w.balance, w.low_balance_threshold, w.reminder_armed,
                       w.auto_buy_credits, w.auto_buy_armed, w.overdraft_policy, w.overdraft_limit, floor_of(w),
                       st.failures if st else 0, st.next_retry_at if st else None, st.last_error if st else None,
-                      bool(st and st.gave_up))
+                      bool(st and st.gave_up), open_auto_purchase(session, w) is not None)
 
 
 @dataclass(frozen=True)
