@@ -17,8 +17,10 @@ the same attempt reuses its key. Automatic purchases run in a background thread 
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -101,16 +103,24 @@ def set_runner(runner: Callable[[Engine, tuple[int, int], datetime], None] | Non
     _runner = runner or _thread_runner
 
 
-def wait_for_purchases(timeout: float = 60) -> None:
-    """Join the background purchase threads started so far (tests, benchmarks, graceful shutdown)."""
+def wait_for_purchases(timeout: float = 60) -> bool:
+    """Join the background purchase threads started so far (tests, benchmarks, process exit). Returns False
+    when some are still running after `timeout` seconds (their intents stay pending for reconcile)."""
+    deadline = time.monotonic() + timeout
     while True:
         with _threads_lock:
             pending = [t for t in _threads if t.is_alive()]
             _threads[:] = pending
         if not pending:
-            return
-        for t in pending:
-            t.join(timeout)
+            return True
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        pending[0].join(left)
+
+
+# A short-lived process (a CLI import) lets its purchases finish before it exits.
+atexit.register(wait_for_purchases, 30)
 
 
 # ---------------------------------------------------------------- the intent
