@@ -1,7 +1,7 @@
 """wallet: purchase intents, refunds, credit lots and their uses, credit receipts
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0016 (chained after main's 0016_api when main was merged)
 
 Intent before money (issue 11): a purchase is recorded in `wallet_purchase_intents` and committed before the
 gateway is called, then settled exactly once. Credits live in lots (paid / promotional, optional expiry,
@@ -16,7 +16,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = '0013'
-down_revision = '0011'
+down_revision = '0016'
 branch_labels = None
 depends_on = None
 
