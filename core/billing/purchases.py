@@ -7,7 +7,8 @@
    receipt; declined -> charge row, back-off state and ONE notice. The guard is the intent's status
    (`pending` -> `credited` / `declined` under its row lock), so a retry or a reconciliation settles nothing
    twice.
-4. Whatever dies in between leaves a `pending` intent: :func:`reconcile` asks the gateway by key.
+4. Whatever dies in between leaves a `pending` intent: `core.billing.reconcile.reconcile` asks the gateway
+   by key.
 
 Keys: `purchase:{partner}:{form key}:{attempt}` for manual purchases (a new attempt after a decline), and
 `auto-buy:{wallet}:{attempt}` for automatic ones, with an attempt counter that is never reset; a retry of
