@@ -26,9 +26,9 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Engine, Table, func, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -66,9 +66,9 @@ from core.pricing.money import format_money, format_quantity
 from db.models.wallet import PaymentCharge, PaymentMethod, PurchaseIntent, WalletRefund
 
 log = logging.getLogger(__name__)
-I = cast(Table, PurchaseIntent.__table__)  # noqa: E741
-CH = cast(Table, PaymentCharge.__table__)
-RF = cast(Table, WalletRefund.__table__)
+I = PurchaseIntent.__table__  # noqa: E741
+CH = PaymentCharge.__table__
+RF = WalletRefund.__table__
 
 # Test seam: called as FAULT_HOOK(stage, session) at the start of a settlement transaction
 # (stage 'approved' / 'declined'), e.g. to kill that backend in a fault test.

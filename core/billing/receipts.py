@@ -12,10 +12,10 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
 from fpdf import FPDF
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -27,8 +27,8 @@ from db.models import Partner
 from db.models.statements import StatementSettings
 from db.models.wallet import CreditReceipt, CreditReceiptSequence
 
-R = cast(Table, CreditReceipt.__table__)
-SEQ = cast(Table, CreditReceiptSequence.__table__)
+R = CreditReceipt.__table__
+SEQ = CreditReceiptSequence.__table__
 
 
 @dataclass(frozen=True)

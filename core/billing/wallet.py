@@ -23,9 +23,9 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, select, text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
@@ -98,7 +98,7 @@ __all__ = ["CustomerDraws", "LedgerRow", "WalletView", "balance", "draws_by_cust
            "buy_credits", "expire_lots", "grant_credits", "list_receipts", "receipt_pdf", "lot_summary", "price_for", "quote_from_steps",
            "reconcile", "retry_due_auto_purchases", "send_refunds", "set_runner", "wait_for_purchases"]
 
-LOT = cast(Table, WalletLot.__table__)
+LOT = WalletLot.__table__
 
 
 def quote(session: Session, actor: Actor, partner_id: int, credits: Any) -> Quote:
@@ -283,7 +283,7 @@ def refund(session: Session, actor: Actor, partner_id: int, purchase_entry_id: i
                                      created_by=actor.user_id or None)
     take_from_lot(session, w, lot.id, entry_id, c)
     if amount and purchase.charge_id is not None:
-        session.execute(cast(Table, WalletRefund.__table__).insert().values(
+        session.execute(WalletRefund.__table__.insert().values(
             partner_id=partner_id, wallet_id=w.id, entry_id=entry_id, charge_id=purchase.charge_id, amount=amount,
             currency=purchase.currency, idempotency_key=f"refund:{partner_id}:{entry_id}"))
     after_debit(session, w, balance)

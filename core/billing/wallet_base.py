@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from core.errors import NotFound, ValidationError
@@ -23,9 +23,9 @@ from db.models.wallet import (
     WalletLedgerEntry,
 )
 
-W = cast(Table, Wallet.__table__)
-L = cast(Table, WalletLedgerEntry.__table__)
-S = cast(Table, WalletAutoBuyState.__table__)
+W = Wallet.__table__
+L = WalletLedgerEntry.__table__
+S = WalletAutoBuyState.__table__
 
 CREDIT_PLACES = Decimal("0.000001")
 MAX_CREDITS = Decimal("1000000000")

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, func, insert, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from core.accounts import audit
@@ -33,8 +33,8 @@ from core.errors import ValidationError
 from core.pricing.money import format_quantity
 from db.models.wallet import DEFAULT_LOT_PRIORITY, LOT_KINDS, WalletLot, WalletLotUse
 
-LOT = cast(Table, WalletLot.__table__)
-USE = cast(Table, WalletLotUse.__table__)
+LOT = WalletLot.__table__
+USE = WalletLotUse.__table__
 LOT_ORDER = (LOT.c.priority, LOT.c.kind == "paid", LOT.c.expires_on.asc().nulls_last(), LOT.c.id)
 _TAKE = text("SELECT wallet_take_lots(:p, :w, :e, :c)")
 
