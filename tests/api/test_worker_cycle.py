@@ -66,6 +66,9 @@ def test_two_workers_close_the_month_exactly_once(world, db, database_url):
     assert _count(db, "SELECT count(*) FROM statements WHERE status = 'final'") == 2
     assert _count(db, "SELECT count(*) FROM audit_log WHERE entity = 'statement' AND action = 'finalise'") == 2
     assert _count(db, "SELECT count(DISTINCT number) FROM statements WHERE status = 'final'") == 2
+    with db.connect() as c:  # issued on the worker's day (its clock), numbered in that year
+        assert set(c.execute(text("SELECT issued_on FROM statements WHERE status = 'final'")).scalars()) == {
+            (NOV_1 + timedelta(days=2)).date()}
     assert _count(db, "SELECT count(*) FROM outbox WHERE kind = 'statement'") == 2
     assert _count(db, "SELECT count(*) FROM outbox_attachments") == 2
     # the platform's cycle closes after its window (2 days), the partners' after theirs (default 3)
