@@ -26,11 +26,11 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import Connection, Engine, Table, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from core.accounts import audit
@@ -60,8 +60,8 @@ TIMEOUT_S = 10.0
 MAX_ENDPOINTS = 20
 USER_AGENT = "ResellerConsole-Webhooks/1"
 
-D = cast(Table, WebhookDelivery.__table__)
-E = cast(Table, WebhookEndpoint.__table__)
+D = WebhookDelivery.__table__
+E = WebhookEndpoint.__table__
 
 
 # ---------------------------------------------------------------- signing
@@ -201,7 +201,7 @@ def emit(conn: Session | Connection, partner_id: int, event_type: str, data: dic
 
 def on_audit(session: Session, values: dict[str, Any]) -> None:
     """core.accounts.audit hook (wired by core.bootstrap): audited changes that are webhook events."""
-    event_type = AUDIT_EVENTS.get((str(values.get("entity")), str(values.get("action"))))
+    event_type = AUDIT_EVENTS.get((values.get("entity") or "", values.get("action") or ""))
     if event_type is None:
         return
     data = {"id": values.get("entity_id"), "account_id": values.get("account_id"), **(values.get("after") or {})}
@@ -269,7 +269,6 @@ def deliver_one(engine: Engine, now: datetime | None = None) -> bool:
         ep = s.execute(select(E.c.url, E.c.secret, E.c.active).where(
             E.c.partner_id == row.partner_id, E.c.id == row.endpoint_id)).first()
         attempts = row.attempts + 1
-        code: int | None
         error: str | None
         if ep is None or not ep.active:
             code, error = None, "endpoint disabled"

@@ -20,9 +20,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, and_, func, literal, not_, or_, select, tuple_, update
+from sqlalchemy import and_, func, literal, not_, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -37,8 +37,8 @@ from db.models.statements import Statement
 
 log = logging.getLogger("core.worker")
 DEFAULT_REVIEW_DAYS = 3
-C = cast(Table, BillingCycle.__table__)
-CS = cast(Table, BillingCycleSettings.__table__)
+C = BillingCycle.__table__
+CS = BillingCycleSettings.__table__
 
 
 # ---------------------------------------------------------------- settings (a page edits them)

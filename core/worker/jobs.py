@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Engine, Table, select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -21,7 +21,7 @@ from core.worker import cycle, mail
 from db.models.integration import ApiIdempotency, WorkerSchedule
 
 log = logging.getLogger("core.worker")
-W = cast(Table, WorkerSchedule.__table__)
+W = WorkerSchedule.__table__
 IDEMPOTENCY_KEEP = timedelta(days=1)
 
 
@@ -44,7 +44,7 @@ def _wallet_job(name: str, call: Callable[[Callable, Session, datetime], Any]) -
 
 def _idempotency_cleanup(engine: Engine, now: datetime) -> str:
     with engine.begin() as conn:
-        idem = cast(Table, ApiIdempotency.__table__)
+        idem = ApiIdempotency.__table__
         n = conn.execute(idem.delete().where(idem.c.created_at < now - IDEMPOTENCY_KEEP)).rowcount
     return f"removed {n}"
 
