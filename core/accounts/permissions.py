@@ -52,6 +52,9 @@ ACTIONS: dict[str, str] = {
     "wallet.view": "See the partner's credit wallet",
     "wallet.manage": "Buy credits, configure the wallet and its payment methods",
     "wallet.adjust": "Adjust, refund or expire a partner's credits manually (platform only)",
+    "ratecard.manage": "Create and change rate cards: what the platform charges partners (platform only)",
+    "ratecard.view": "See the partner's rate card (the platform's prices to the partner)",
+    "margin.view": "See the platform's charges to the partner and the partner's margin",
 }
 
 _CUSTOMER_READ = {"account.view": ACCOUNT, "account.list": ACCOUNT, "usage.view": ACCOUNT}
@@ -81,6 +84,8 @@ MATRIX: dict[str, dict[str, str]] = {
         "statement.view": PARTNER,
         "wallet.view": PARTNER,
         "wallet.manage": PARTNER,
+        "ratecard.view": PARTNER,
+        "margin.view": PARTNER,
     },
     "manager": {
         **_CUSTOMER_READ,

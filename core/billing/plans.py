@@ -73,6 +73,25 @@ def _checked_spec(session: Session, spec: PlanSpec | Mapping[str, Any], currency
         raise spec_errors(exc) from None
 
 
+def _check_platform_prices(session: Session, actor: Actor, partner_id: int, spec: PlanSpec, c: Checker) -> None:
+    """Credit rates are the platform's price to the partner: once a rate card prices the partner (its own
+    card, or the platform's standard card in its currency), partner staff may not set them in a plan."""
+    if actor.is_admin or _is_house(session, partner_id):
+        return
+    from db.models.ratecards import RateCard
+
+    currency = session.scalar(select(Partner.currency).where(Partner.id == partner_id))
+    carded = session.scalar(select(func.count()).select_from(RateCard).where(
+        or_((RateCard.partner_id == partner_id) & (RateCard.kind == "partner"),
+            (RateCard.kind == "standard") & (RateCard.currency == currency))))
+    if not carded:
+        return
+    for i, ch in enumerate(spec.charges):
+        if ch.credit_rate is not None or ch.settle == "wallet":
+            c.fail(f"spec.charges[{i}].credit_rate", "Credit rates are the platform's prices to you and live on "
+                   "your rate card; price your client in money here.")
+
+
 def _plan(session: Session, partner_id: int, plan_id: int) -> Plan:
     plan = session.get(Plan, (partner_id, plan_id))
     if plan is None:
@@ -170,6 +189,8 @@ def create_plan(session: Session, actor: Actor, *, name: str, code: str, currenc
     except ValidationError as exc:
         c.errors.update({k: v for k, v in exc.errors.items() if k not in c.errors})
         checked = None
+    if checked is not None:
+        _check_platform_prices(session, actor, partner_id, checked, c)
     c.done()
     assert checked is not None
     plan = Plan(partner_id=partner_id, name=name_v, code=code_v, currency=cur, subject=subject, description=desc,
@@ -209,6 +230,7 @@ def new_version(session: Session, actor: Actor, partner_id: int, plan_id: int, *
         checked = None
     if checked is not None:
         _check_assignments_still_apply(session, plan, checked, c)
+        _check_platform_prices(session, actor, partner_id, checked, c)
     c.done()
     assert checked is not None and eff is not None
     data = plan_to_dict(checked)
