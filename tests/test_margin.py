@@ -10,14 +10,14 @@ import pytest
 from sqlalchemy.orm import Session
 
 from core.accounts import accounts
-from core.accounts.actor import SYSTEM
 from core.accounts.accounts import house_partner
+from core.accounts.actor import SYSTEM
 from core.billing import margin, plans
 from core.errors import PermissionDenied, ValidationError
 from core.pricing import plan_from_dict
 from db.engine import unit_of_work
 from tests.billing_factories import make_plan
-from tests.statements_helpers import END, MID, START, assign, record, set_mode
+from tests.statements_helpers import END, START, assign, record, set_mode
 from tests.test_ratecards import MAIL_PLAN, standard
 from tests.wallet_helpers import setup_wallet
 
