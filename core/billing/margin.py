@@ -80,10 +80,16 @@ class Totals:
     cost: Decimal
     margin: Decimal
     unknown: int  # rows whose margin is unknown (left out of the sums)
+    count: int = 0  # rows summed or left out
+
+    @property
+    def known(self) -> bool:
+        """At least one row's margin is known (else the sums mean nothing: show "unknown")."""
+        return self.count > self.unknown or self.count == 0
 
     @property
     def below_cost(self) -> bool:
-        return self.margin < 0
+        return self.known and self.margin < 0
 
 
 @dataclass(frozen=True)
@@ -99,7 +105,7 @@ class MarginReport:
         known = [r for r in rows if r.margin is not None]
         return Totals(key, label, sum((r.revenue or ZERO for r in known), ZERO),
                       sum((r.cost or ZERO for r in known), ZERO), sum((r.margin or ZERO for r in known), ZERO),
-                      len(rows) - len(known))
+                      len(rows) - len(known), len(rows))
 
     @property
     def total(self) -> Totals:
@@ -124,7 +130,7 @@ class MarginReport:
 
     def top_customers(self, n: int = 5) -> list[Totals]:
         """The clients with the highest known margin."""
-        rows = [t for t in self.by_customer() if t.key is not None and (t.revenue or t.cost)]
+        rows = [t for t in self.by_customer() if t.key is not None and t.known and (t.revenue or t.cost)]
         return sorted(rows, key=lambda t: (-t.margin, t.label.lower()))[:n]
 
     def below_cost(self) -> list[MarginRow]:
