@@ -14,7 +14,7 @@ import streamlit as st
 
 from core.accounts import accounts
 from core.accounts.permissions import allowed
-from core.billing import plans, ratecards
+from core.billing import plans, ratecard_admin, ratecards
 from core.errors import ValidationError
 from pages.common import read, require, run_action, show_flash
 
@@ -62,13 +62,13 @@ def render_card(rc: ratecards.ResolvedCard | None, who: str) -> None:
 def set_with_text(session, actor_, partner_id_, *, mode, effective_from, text, name):
     """One action: parse the typed overrides or card JSON, then save (both raise before writing)."""
     if mode == "overrides":
-        return ratecards.set_partner_card(session, actor_, partner_id_, effective_from=effective_from,
+        return ratecard_admin.set_partner_card(session, actor_, partner_id_, effective_from=effective_from,
                                           overrides=plans.parse_overrides_text(text), name=name or None)
     try:
         card = json.loads(text or "")
     except ValueError as exc:
         raise ValidationError({"card": f"Not valid JSON: {exc}"}) from None
-    return ratecards.set_partner_card(session, actor_, partner_id_, effective_from=effective_from, card=card,
+    return ratecard_admin.set_partner_card(session, actor_, partner_id_, effective_from=effective_from, card=card,
                                       name=name or None)
 
 
@@ -135,10 +135,10 @@ if actor.is_admin:
             else:
                 cur = currency.strip().upper()
                 if cur in existing:
-                    ok = run_action(ratecards.new_standard_version, actor, cur, card=card, effective_from=std_eff,
+                    ok = run_action(ratecard_admin.new_standard_version, actor, cur, card=card, effective_from=std_eff,
                                     success="New standard version saved.")
                 else:
-                    ok = run_action(ratecards.create_standard_card, actor, currency=cur, name=std_name,
+                    ok = run_action(ratecard_admin.create_standard_card, actor, currency=cur, name=std_name,
                                     card=card, effective_from=std_eff, success="Standard card created.")
                 if ok:
                     st.rerun()

@@ -110,11 +110,11 @@ RATECARD_ACTIONS = ("ratecard.manage", "ratecard.view", "margin.view")
 def _call_ratecard(s: Session, action: str, actor, pid: int):
     from datetime import date
 
-    from core.billing import margin, ratecards
+    from core.billing import margin, ratecard_admin, ratecards
     from tests.test_ratecards import STANDARD
 
     if action == "ratecard.manage":
-        return ratecards.set_partner_card(s, actor, pid, effective_from=date(2024, 1, 1), card=STANDARD)
+        return ratecard_admin.set_partner_card(s, actor, pid, effective_from=date(2024, 1, 1), card=STANDARD)
     if action == "ratecard.view":
         return ratecards.get_card(s, actor, pid)
     if action == "margin.view":

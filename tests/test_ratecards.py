@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.billing import plans, ratecards
+from core.billing import plans, ratecard_admin, ratecards
 from core.billing.ratecards import CardSegment, card_from_dict, cost_of
 from core.errors import PermissionDenied, ValidationError
 from db.engine import unit_of_work
@@ -50,7 +50,7 @@ LEGACY_WALLET_PLAN = {
 
 def standard(engine, admin, card=STANDARD, effective_from=D0):
     with unit_of_work(engine) as s:
-        return ratecards.create_standard_card(s, admin, currency="EUR", name="Standard EUR", card=card,
+        return ratecard_admin.create_standard_card(s, admin, currency="EUR", name="Standard EUR", card=card,
                                               effective_from=effective_from).id
 
 
@@ -144,7 +144,7 @@ def test_partner_resolves_to_standard_then_its_own_overrides(world, engine):
         assert rc.source == "standard" and rc.card.credit_rates["recipients"] == D("1.05")
         assert ratecards.get_card(s, a.staff, a.partner_id, on=date(2023, 12, 31)) is None
     with unit_of_work(engine) as s:
-        ratecards.set_partner_card(s, world.admin, a.partner_id, effective_from=date(2024, 4, 1),
+        ratecard_admin.set_partner_card(s, world.admin, a.partner_id, effective_from=date(2024, 4, 1),
                                    overrides={"credit_rates.recipients": "0.9"})
     with Session(engine) as s:
         assert ratecards.get_card(s, a.staff, a.partner_id, on=date(2024, 3, 31)).source == "standard"
@@ -161,9 +161,9 @@ def test_versions_take_effect_from_their_date_and_never_before_the_latest(world,
     standard(engine, world.admin)
     a = world.a
     with unit_of_work(engine) as s:
-        ratecards.set_partner_card(s, world.admin, a.partner_id, effective_from=date(2024, 2, 1),
+        ratecard_admin.set_partner_card(s, world.admin, a.partner_id, effective_from=date(2024, 2, 1),
                                    card={**STANDARD, "credit_rates": {"recipients": "1.00"}})
-        ratecards.set_partner_card(s, world.admin, a.partner_id, effective_from=date(2024, 5, 1),
+        ratecard_admin.set_partner_card(s, world.admin, a.partner_id, effective_from=date(2024, 5, 1),
                                    card={**STANDARD, "credit_rates": {"recipients": "0.80"}})
     with Session(engine) as s:
         rates = [ratecards.card_in_force(s, a.partner_id, d).card.credit_rates["recipients"]
@@ -171,7 +171,7 @@ def test_versions_take_effect_from_their_date_and_never_before_the_latest(world,
         assert rates == [D("1.05"), D("1.00"), D("1.00"), D("0.80")]
     before = _writes(engine)
     with pytest.raises(ValidationError) as e, unit_of_work(engine) as s:
-        ratecards.set_partner_card(s, world.admin, a.partner_id, effective_from=date(2024, 3, 1), card=STANDARD)
+        ratecard_admin.set_partner_card(s, world.admin, a.partner_id, effective_from=date(2024, 3, 1), card=STANDARD)
     assert "effective_from" in e.value.errors
     assert _writes(engine) == before
 
@@ -179,15 +179,15 @@ def test_versions_take_effect_from_their_date_and_never_before_the_latest(world,
 def test_standard_card_new_version_refused_when_partner_overrides_would_break(world, engine):
     standard(engine, world.admin)
     with unit_of_work(engine) as s:
-        ratecards.set_partner_card(s, world.admin, world.a.partner_id, effective_from=date(2024, 2, 1),
+        ratecard_admin.set_partner_card(s, world.admin, world.a.partner_id, effective_from=date(2024, 2, 1),
                                    overrides={"usage.charges.pages.tiers.1.unit_price": "0.03"})
     no_pages = {**STANDARD, "usage": None}
     before = _writes(engine)
     with pytest.raises(ValidationError), unit_of_work(engine) as s:
-        ratecards.new_standard_version(s, world.admin, "EUR", card=no_pages, effective_from=date(2024, 6, 1))
+        ratecard_admin.new_standard_version(s, world.admin, "EUR", card=no_pages, effective_from=date(2024, 6, 1))
     assert _writes(engine) == before
     with unit_of_work(engine) as s:
-        ratecards.new_standard_version(s, world.admin, "EUR", card={**STANDARD, "revenue_share_percent": "12"},
+        ratecard_admin.new_standard_version(s, world.admin, "EUR", card={**STANDARD, "revenue_share_percent": "12"},
                                        effective_from=date(2024, 6, 1))
     with Session(engine) as s:
         assert ratecards.revenue_share_percent(s, world.a.partner_id, date(2024, 6, 1)) == D("12")
@@ -200,13 +200,13 @@ def test_nobody_but_platform_admins_changes_a_rate_card(world, engine, role):
     pid = world.a.partner_id
     before = _writes(engine)
     calls = [
-        lambda s: ratecards.create_standard_card(s, actor, currency="USD", name="Mine", card={**STANDARD,
+        lambda s: ratecard_admin.create_standard_card(s, actor, currency="USD", name="Mine", card={**STANDARD,
                                                  "currency": "USD"}, effective_from=D0),
-        lambda s: ratecards.new_standard_version(s, actor, "EUR", card={**STANDARD, "credit_rates":
+        lambda s: ratecard_admin.new_standard_version(s, actor, "EUR", card={**STANDARD, "credit_rates":
                                                  {"recipients": "0.01"}}, effective_from=date(2025, 1, 1)),
-        lambda s: ratecards.set_partner_card(s, actor, pid, effective_from=date(2025, 1, 1),
+        lambda s: ratecard_admin.set_partner_card(s, actor, pid, effective_from=date(2025, 1, 1),
                                              overrides={"credit_rates.recipients": "0.01"}),
-        lambda s: ratecards.set_partner_card(s, actor, pid, effective_from=date(2025, 1, 1),
+        lambda s: ratecard_admin.set_partner_card(s, actor, pid, effective_from=date(2025, 1, 1),
                                              card={**STANDARD, "credit_rates": {"recipients": "0.01"}}),
     ]
     for call in calls:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.billing import modes as billing_modes
-from core.billing import plans, ratecards
+from core.billing import plans, ratecard_admin
 from core.billing.rating import month_of
 from core.billing.settlement import month_to_date_cost
 from core.usage import ingest as usage
@@ -71,7 +71,7 @@ def test_prepaid_usage_priced_in_money_on_the_card_is_drawn_at_its_credit_price(
     a = world.a
     setup_wallet(engine, a.staff, a.partner_id, buy=50_000)
     with unit_of_work(engine) as s:
-        ratecards.set_partner_card(s, world.admin, a.partner_id, effective_from=date(2024, 1, 1), card=SMS_CARD)
+        ratecard_admin.set_partner_card(s, world.admin, a.partner_id, effective_from=date(2024, 1, 1), card=SMS_CARD)
     _assign(engine, a.staff, a.partner_id, a.account_id, SMS_PLAN, "sms")
     _mode(engine, a.staff, a.partner_id, a.account_id, "partner_prepaid")
     _record(engine, a.staff, a.partner_id, a.account_id, "messages", 5000, "sms-1")
@@ -97,7 +97,7 @@ def test_on_demand_with_partner_tier_basis_charges_each_client_its_share(world, 
     a = world.a
     setup_wallet(engine, a.staff, a.partner_id)
     with unit_of_work(engine) as s:
-        ratecards.set_partner_card(s, world.admin, a.partner_id, effective_from=date(2024, 1, 1),
+        ratecard_admin.set_partner_card(s, world.admin, a.partner_id, effective_from=date(2024, 1, 1),
                                    card={**STANDARD, "tier_basis": "partner"})
     for aid in (a.account_id, a.other_account_id):
         _assign(engine, a.staff, a.partner_id, aid, {"currency": "EUR", "charges": [

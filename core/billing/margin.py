@@ -40,7 +40,7 @@ from core.billing.plans import assignments_in_force
 from core.billing.rating import segments_for
 from core.errors import PermissionDenied, ValidationError
 from core.pricing import PlanSpec, rate, rate_plan, round_money
-from core.usage import ingest as usage_store
+from core.usage import aggregates as usage_store
 from db.models import CustomerAccount, Partner
 
 ZERO = Decimal(0)
