@@ -53,7 +53,7 @@ def customer_preview(actor: Actor, partner_id: int, account_id: int, current_spe
     choices: list[Any] = (["current"] if current_spec is not None else []) + list(options)
     if not choices:
         return
-    pick = st.selectbox("Plan", choices, key=f"{key}_margin_plan",
+    pick = st.selectbox("Plan to preview", choices, key=f"{key}_margin_plan",
                         format_func=lambda k: "Current plan" if k == "current" else
                         f"{options[k].name} ({options[k].owner})")
     if pick == "current":

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from core.accounts import accounts
@@ -99,11 +100,11 @@ with container:
     st.subheader("Monthly trend")
     months = report.monthly()
     if months:
-        chart = pd.DataFrame({"Month": [m.label for m in months],
-                              "Revenue": [float(m.revenue) for m in months],
-                              "Platform charge": [float(m.cost) for m in months],
-                              "Margin": [float(m.margin) for m in months]}).set_index("Month")
-        st.bar_chart(chart, stack=False)
+        fig = go.Figure([go.Bar(name=name, x=[m.label for m in months], y=[float(getattr(m, attr)) for m in months])
+                         for name, attr in (("Revenue", "revenue"), ("Platform charge", "cost"), ("Margin", "margin"))])
+        fig.update_layout(barmode="group", height=320, margin={"t": 10, "b": 10}, yaxis_title=cur,
+                          xaxis={"type": "category", "title": "Month"}, legend={"orientation": "h"})
+        st.plotly_chart(fig, width="stretch", key="money_trend")
         st.dataframe(pd.DataFrame([{"Month": m.label, "Revenue": money(m.revenue), "Platform charge": money(m.cost),
                                     "Margin": money(m.margin), "Unknown": m.unknown} for m in months]),
                      hide_index=True, width="stretch", key="money_monthly")
