@@ -120,3 +120,22 @@ def test_customer_pays_and_agency_settle_nothing_at_once(world, engine):
     _record(engine, a.staff, a.partner_id, a.account_id, "recipients", 1000, "ag-1")
     assert balance_of(engine, a.partner_id) == D("10000")
     assert _approved(engine, a.partner_id) == []
+
+
+def test_credit_purchases_are_priced_at_the_cards_steps(world, engine):
+    from core.billing import wallet
+
+    a = world.a
+    setup_wallet(engine, a.staff, a.partner_id)  # the partner's old price list: 0.01 a credit
+    with Session(engine) as s:
+        assert wallet.price_for(s, a.partner_id, 10_000).amount == D("100.00")
+    with unit_of_work(engine) as s:
+        ratecard_admin.set_partner_card(s, world.admin, a.partner_id, effective_from=date(2024, 1, 1), card={
+            **STANDARD, "credit_price_steps": [{"min_credits": "0", "price_per_credit": "0.012"},
+                                               {"min_credits": "10000", "price_per_credit": "0.009"}]})
+    with Session(engine) as s:
+        assert wallet.price_for(s, a.partner_id, 9_999).amount == D("119.99")
+        assert wallet.price_for(s, a.partner_id, 10_000).amount == D("90.00")
+    with unit_of_work(engine) as s:
+        wallet.buy_credits(s, a.staff, a.partner_id, 10_000)
+    assert balance_of(engine, a.partner_id) == D("10000")

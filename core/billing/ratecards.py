@@ -228,6 +228,16 @@ def partner_fees(session: Session, partner_id: int, start: date, end: date,
     return rate(segs, start, end) if segs else None
 
 
+def credit_steps(session: Session, partner_id: int, currency: str,
+                 day: date | None = None) -> list[tuple[Decimal, Decimal]] | None:
+    """The credit purchase price steps of the card in force (default today), or None when no card prices
+    the partner in `currency` or the card has no steps (then the wallet's own price list applies)."""
+    rc = card_in_force(session, partner_id, day or date.today())
+    if rc is None or rc.card.currency != currency or not rc.card.credit_price_steps:
+        return None
+    return [(s.min_credits, s.price_per_credit) for s in rc.card.credit_price_steps]
+
+
 def revenue_share_percent(session: Session, partner_id: int, day: date) -> Decimal | None:
     rc = card_in_force(session, partner_id, day)
     return rc.card.revenue_share_percent if rc else None

@@ -160,8 +160,13 @@ class Quote:
 
 
 def price_steps(session: Session, partner_id: int, currency: str) -> list[tuple[Decimal, Decimal]]:
-    """The volume steps (min_credits, price_per_credit) that apply: the partner's own if it has any for the
-    currency, else the platform default."""
+    """The volume steps (min_credits, price_per_credit) that apply: the rate card's (issue 10) when one prices
+    the partner, else the partner's own if it has any for the currency, else the platform default."""
+    from core.billing.ratecards import credit_steps
+
+    card = credit_steps(session, partner_id, currency)
+    if card:
+        return card
     own = session.execute(select(PartnerCreditPriceStep.min_credits, PartnerCreditPriceStep.price_per_credit)
                           .where(PartnerCreditPriceStep.partner_id == partner_id,
                                  PartnerCreditPriceStep.currency == currency)
