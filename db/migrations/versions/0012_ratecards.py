@@ -51,6 +51,10 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['partner_id', 'card_id'], ['rate_cards.partner_id', 'rate_cards.id'], name='fk_rate_card_versions_card'),
     sa.PrimaryKeyConstraint('partner_id', 'card_id', 'version', name=op.f('pk_rate_card_versions'))
     )
+    # the platform's monthly commission statement to a partner (revenue share on its customer-pays clients)
+    op.drop_constraint(op.f('ck_statements_kind'), 'statements', type_='check')
+    op.create_check_constraint(op.f('ck_statements_kind'), 'statements',
+                               "kind in ('statement','collective','credit_note','commission')")
     _move_data()
 
 
@@ -173,5 +177,11 @@ def _move_data() -> None:
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM statement_lines l USING statements s WHERE l.partner_id = s.partner_id "
+               "AND l.statement_id = s.id AND s.kind = 'commission' AND s.status = 'draft'")
+    op.execute("DELETE FROM statements WHERE kind = 'commission' AND status = 'draft'")
+    op.drop_constraint(op.f('ck_statements_kind'), 'statements', type_='check')
+    op.create_check_constraint(op.f('ck_statements_kind'), 'statements',
+                               "kind in ('statement','collective','credit_note')")
     op.drop_table('rate_card_versions')
     op.drop_table('rate_cards')
