@@ -53,6 +53,7 @@ from seeds.scenario_format import (
     ScenarioError,
     read_scenario,
 )
+from seeds.scenario_ratecards import load_partner_card, load_standard_cards
 
 SCENARIOS_DIR = Path(__file__).resolve().parent / "scenarios"
 DEFAULT_SCENARIO = SCENARIOS_DIR / "default.toml"
@@ -229,6 +230,7 @@ def load_scenario(session: Session, sc: Scenario, actor: Actor = SYSTEM) -> Load
         s.logins.append((a["email"], "Platform admin"))
     house_id = house_partner(session).id
     platform = _plan_ids(session, house_id, sc.platform_plans, sc.start, s)
+    s.counts["rate cards"] += load_standard_cards(session, sc, actor)
     for p in sc.partners:
         partner = accounts.create_partner(session, actor, name=p.name, contact_email=p.contact_email,
                                           currency=p.currency, country=p.country)
@@ -239,6 +241,7 @@ def load_scenario(session: Session, sc: Scenario, actor: Actor = SYSTEM) -> Load
             s.counts["staff"] += 1
             s.logins.append((st["email"], f"Partner staff, {p.name}"))
         _wallet(session, partner.id, p, sc, s)
+        s.counts["rate cards"] += load_partner_card(session, partner.id, p.rate_card, actor)
         own = _plan_ids(session, partner.id, p.plans, sc.start, s)
         if p.partner_plan:
             plans.assign_partner_plan(session, actor, partner.id, plan_id=platform[p.partner_plan],
