@@ -130,6 +130,13 @@ class CardSource:
         self.standard_versions = _versions(session, self.standard) if self.standard else []
         self.own_versions = _versions(session, self.own) if self.own else []
         self._known = metric_keys(session)
+        self._partner_usage: dict[tuple[date, date], dict[str, Decimal]] = {}
+
+    def partner_usage(self, start: date, end: date) -> dict[str, Decimal]:
+        """The partner's total usage over start..end, read once per range (partner-basis tiers)."""
+        if (start, end) not in self._partner_usage:
+            self._partner_usage[(start, end)] = partner_usage(self.session, self.partner.id, start, end)
+        return self._partner_usage[(start, end)]
 
     def boundaries(self) -> list[date]:
         return sorted({v.effective_from for v in self.standard_versions + self.own_versions})
@@ -206,7 +213,7 @@ def platform_cost(session: Session, partner_id: int, account_id: int, start: dat
             pq: Mapping[str, Decimal] | None = {}
         else:
             q = usage if usage is not None else usage_store.period_usage(session, partner_id, account_id, s, u_end)
-            pq = partner_usage(session, partner_id, s, u_end) if rc.card.tier_basis == "partner" else None
+            pq = dict(src.partner_usage(s, u_end)) if rc.card.tier_basis == "partner" else None
             if pq is not None and usage is not None:  # a what-if: the client's own usage replaces its share
                 actual = usage_store.period_usage(session, partner_id, account_id, s, u_end)
                 pq = {m: pq.get(m, ZERO) - Decimal(actual.get(m, 0) or 0) + Decimal(usage.get(m, 0) or 0)
