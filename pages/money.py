@@ -79,7 +79,7 @@ with container:
     m2.metric("Platform charges", money(t.cost))
     m3.metric("Margin", money(t.margin))
     if t.unknown:
-        st.caption(f"{t.unknown} client month(s) have no plan of yours, so their margin is unknown and left out "
+        st.caption(f"{t.unknown} client month(s) have no plan, so their margin is unknown and left out "
                    "of these sums.")
 
     below = report.below_cost()

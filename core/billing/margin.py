@@ -2,11 +2,12 @@
 
 For every client, month (clipped to any date range) and billing-mode piece of it:
 
-- *partner prepaid / partner on demand / agency*: the partner's **revenue** is its own plan's price for the
-  client (core.billing.rating over the partner-owned plan in force; fees prorated by the days covered) and its
+- *partner prepaid / partner on demand / agency*: the partner's **revenue** is the price of the plan the partner
+  put the client on (its own plan, or a platform plan it resells; core.billing.rating, fees prorated by the
+  days covered) and its
   **cost** is the rate card's price of the same usage (prepaid: the card's credits valued at the card's
-  credit price; otherwise the card's money amount). A client without a plan of the partner's own has an
-  **unknown** revenue and margin (None), never zero.
+  credit price; otherwise the card's money amount). A client without a plan in force has an **unknown**
+  revenue and margin (None), never zero.
 - *customer pays*: the platform bills the client itself; the partner's revenue is its revenue share (the
   card's percentage of what the platform billed), its cost is zero.
 
@@ -56,7 +57,7 @@ class MarginRow:
     month: date  # first day of the month
     mode: str  # billing mode of the piece ("partner_fees" for the partner-level row)
     currency: str
-    revenue: Decimal | None  # what the partner earns from it (None: unknown, no plan of the partner's own)
+    revenue: Decimal | None  # what the partner earns from it (None: unknown, no plan in force)
     cost: Decimal | None  # what the platform charges the partner for it (None: no rate card)
     platform_billed: Decimal = ZERO  # customer pays: what the platform billed the client
 
@@ -164,9 +165,9 @@ def _check_range(start: date, end: date) -> None:
         raise ValidationError({"period": "Pick a range of at most three years."})
 
 
-def _own_plan_on(session: Session, partner_id: int, account_id: int, day: date) -> bool:
-    rows = [r for r in assignments_in_force(session, partner_id, account_id) if r.effective_from <= day]
-    return bool(rows) and rows[-1].plan_partner_id == partner_id
+def _plan_on(session: Session, partner_id: int, account_id: int, day: date) -> bool:
+    """Does a plan price the client on `day` (the partner's own, or a platform plan it resells)?"""
+    return any(r.effective_from <= day for r in assignments_in_force(session, partner_id, account_id))
 
 
 def _billed(session: Session, partner_id: int, account_id: int, s: date, e: date, m_start: date,
@@ -184,7 +185,7 @@ def _client_rows(session: Session, partner_id: int, acc: CustomerAccount, src: r
     currency = src.partner.currency
     for p_start, p_end, mode in modes_in_period(session, partner_id, acc.id, s, e):
         if mode in PARTNER_BILLS:
-            own = _own_plan_on(session, partner_id, acc.id, p_end)
+            own = _plan_on(session, partner_id, acc.id, p_end)
             revenue = _billed(session, partner_id, acc.id, p_start, p_end, m_start, m_end) if own else None
             cost_ = ratecards.platform_cost(session, partner_id, acc.id, p_start, p_end, source=src)
             cost = cost_.value(mode) if cost_ is not None else None
