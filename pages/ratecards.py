@@ -7,6 +7,7 @@ Thin: widgets → core.billing.ratecards → render. Core validates and checks p
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 
 import pandas as pd
@@ -39,6 +40,11 @@ TEMPLATE = {
 }
 
 
+def plain(text: str) -> str:
+    """User text shown inside Markdown: every Markdown character escaped (a name is data, never markup)."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~:$])", r"\\\1", text)
+
+
 def show_errors() -> None:
     for key, msg in (st.session_state.get("field_errors") or {}).items():
         if key != "_form":
@@ -50,7 +56,7 @@ def render_card(rc: ratecards.ResolvedCard | None, who: str) -> None:
         st.info(f"No rate card prices {who} today: the platform has not set one yet.")
         return
     source = "the platform's standard card" if rc.source == "standard" else "negotiated prices"
-    st.markdown(f"**{rc.name}** · {source} · in force since {rc.effective_from.isoformat()}")
+    st.markdown(f"**{plain(rc.name)}** · {source} · in force since {rc.effective_from.isoformat()}")
     st.dataframe(pd.DataFrame(ratecards.describe_card(rc.card)), hide_index=True, width="stretch",
                  key=f"card_{who}")
     if rc.overrides:

@@ -9,7 +9,7 @@ from decimal import Decimal as D
 import pytest
 from sqlalchemy.orm import Session
 
-from core.billing import ratecards
+from core.billing import ratecard_admin, ratecards
 from tests.apptest import app, page_alone, texts
 from tests.statements_helpers import END, START
 from tests.test_margin import build
@@ -90,3 +90,16 @@ def test_admin_sets_a_partners_rate_card_and_staff_only_read_it(world, db):
     assert "negotiated prices" in texts(staff)
     assert not [b for b in staff.button if b.label == "Save prices"]
     assert not [f for f in staff.text_area if f.key == "rc_text"]
+
+
+def test_a_card_name_is_shown_as_text_never_as_markdown(world, db):
+    from db.engine import unit_of_work
+    from tests.test_ratecards import STANDARD
+
+    with unit_of_work(db) as s:
+        ratecard_admin.set_partner_card(s, world.admin, world.a.partner_id, effective_from=date(2024, 1, 1),
+                                        card=STANDARD, name="**Evil** [click](http://evil.example)")
+    at = app(world.a.staff, CARDS)
+    assert not at.exception, at.exception
+    shown = [m.value for m in at.markdown if "Evil" in str(m.value)]
+    assert shown and all("\\*\\*Evil\\*\\*" in v and "\\[click\\]" in v for v in shown), shown
