@@ -377,3 +377,18 @@ def cost_of(segs: list[CardSegment], period_start: date, period_end: date) -> Pl
         rows.append(MetricCost(metric, qty.get(metric, ZERO), cr, amount))
     return PlatformCost(card.currency, sum((r.credits for r in rows), ZERO), sum((r.amount for r in rows), ZERO),
                         price, tuple(rows))
+
+
+def cost_plan(card: RateCardSpec) -> PlanSpec:
+    """The card's usage prices as one plan spec, for what-if comparisons (billing-model lab): its money
+    charges, plus each credit-rated metric without one as `credit_rate × credit price` per unit. Tiers count the
+    client's own quantity (a partner-basis card is compared as if the client were the partner's only one)."""
+    charges = list(card.usage.charges) if card.usage is not None else []
+    priced = {c.metric for c in charges}
+    price = card.credit_price or ZERO
+    for metric, r in sorted(card.credit_rates.items()):
+        if metric not in priced:
+            charges.append(plan_from_dict({"currency": card.currency, "charges": [
+                {"id": f"credits_{metric}", "metric": metric, "model": "per_unit", "unit_price": str(r * price)}]}
+            ).charges[0])
+    return PlanSpec(currency=card.currency, charges=tuple(charges))
