@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session
 from core.accounts.accounts import get_partner, house_partner
 from core.accounts.actor import Actor
 from core.accounts.permissions import authorize
-from core.billing.plans import describe_spec
+from core.billing.describe import describe_spec
 from core.billing.ratecard_spec import (  # noqa: F401  (re-exported: the card and its costs)
     ACTIVE_CLIENTS,
     TIER_BASES,

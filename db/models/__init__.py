@@ -10,6 +10,7 @@ from db.base import Base
 # Domain model modules register their tables on import (each owns its own file and migration).
 from db.models import (  # noqa: E402,F401
     billing,
+    integration,
     ratecards,
     scenarios,
     sessions,
