@@ -27,6 +27,7 @@ from core.accounts import audit
 from core.accounts.accounts import get_partner, house_partner
 from core.accounts.actor import Actor
 from core.accounts.permissions import authorize
+from core.billing.platform_prices import check_platform_prices
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from core.pricing import (
     PlanSpec,
@@ -69,25 +70,6 @@ def _checked_spec(session: Session, spec: PlanSpec | Mapping[str, Any], currency
         return validate_plan(spec, known_metrics=known_metrics(session), expected_currency=currency)
     except PlanValidationError as exc:
         raise spec_errors(exc) from None
-
-
-def _check_platform_prices(session: Session, actor: Actor, partner_id: int, spec: PlanSpec, c: Checker) -> None:
-    """Credit rates are the platform's price to the partner: once a rate card prices the partner (its own
-    card, or the platform's standard card in its currency), partner staff may not set them in a plan."""
-    if actor.is_admin or _is_house(session, partner_id):
-        return
-    from db.models.ratecards import RateCard
-
-    currency = session.scalar(select(Partner.currency).where(Partner.id == partner_id))
-    carded = session.scalar(select(func.count()).select_from(RateCard).where(
-        or_((RateCard.partner_id == partner_id) & (RateCard.kind == "partner"),
-            (RateCard.kind == "standard") & (RateCard.currency == currency))))
-    if not carded:
-        return
-    for i, ch in enumerate(spec.charges):
-        if ch.credit_rate is not None or ch.settle == "wallet":
-            c.fail(f"spec.charges[{i}].credit_rate", "Credit rates are the platform's prices to you and live on "
-                   "your rate card; price your client in money here.")
 
 
 def _plan(session: Session, partner_id: int, plan_id: int) -> Plan:
@@ -188,7 +170,7 @@ def create_plan(session: Session, actor: Actor, *, name: str, code: str, currenc
         c.errors.update({k: v for k, v in exc.errors.items() if k not in c.errors})
         checked = None
     if checked is not None:
-        _check_platform_prices(session, actor, partner_id, checked, c)
+        check_platform_prices(session, actor, partner_id, checked, c)
     c.done()
     assert checked is not None
     plan = Plan(partner_id=partner_id, name=name_v, code=code_v, currency=cur, subject=subject, description=desc,
@@ -228,7 +210,7 @@ def new_version(session: Session, actor: Actor, partner_id: int, plan_id: int, *
         checked = None
     if checked is not None:
         _check_assignments_still_apply(session, plan, checked, c)
-        _check_platform_prices(session, actor, partner_id, checked, c)
+        check_platform_prices(session, actor, partner_id, checked, c)
     c.done()
     assert checked is not None and eff is not None
     data = plan_to_dict(checked)
