@@ -122,6 +122,8 @@ def _call_billing(s: Session, action: str, actor, pid: int, aid: int, n: str):
     if action == "wallet.adjust":
         wallet.get_or_create_wallet(s, SYSTEM, pid)
         return wallet.adjust(s, actor, pid, 10, "Permission test")
+    if action in RATECARD_ACTIONS:
+        return _call_ratecard(s, action, actor, pid)
     raise KeyError(f"no service call for action {action!r}: add one to tests/test_permissions.py")
 
 

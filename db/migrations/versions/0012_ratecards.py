@@ -124,7 +124,7 @@ def _move_data() -> None:
         by_plan: dict = {}
         for v in client_versions:
             by_plan.setdefault(v["plan_id"], []).append(v)
-        cards = []
+        cards: list[tuple] = []
         for day in sorted(days):
             card = {"currency": currency, "tier_basis": "client", "usage": None, "credit_rates": {},
                     "credit_price_steps": [], "partner_fees": None, "revenue_share_percent": None}
