@@ -103,3 +103,25 @@ def test_a_card_name_is_shown_as_text_never_as_markdown(world, db):
     assert not at.exception, at.exception
     shown = [m.value for m in at.markdown if "Evil" in str(m.value)]
     assert shown and all("\\*\\*Evil\\*\\*" in v and "\\[click\\]" in v for v in shown), shown
+
+
+def test_admin_creates_the_standard_card_from_the_page_and_a_bad_one_is_refused(world, db):
+    import json
+
+    from db.models.ratecards import RateCard
+
+    at = app(world.admin, CARDS)
+    assert not at.exception, at.exception
+    body = json.loads(at.text_area(key="rc_std_text").value)
+    at.text_area(key="rc_std_text").input(json.dumps({**body, "credit_rates": {"recipients": "-1"}}))
+    next(b for b in at.button if b.label == "Save standard card").click().run()
+    assert any("credit_rates.recipients" in e.value for e in at.error), [e.value for e in at.error]
+    with Session(db) as s:
+        assert s.query(RateCard).count() == 0
+    at.text_area(key="rc_std_text").input(json.dumps(body))
+    next(b for b in at.button if b.label == "Save standard card").click().run()
+    assert not at.exception
+    with Session(db) as s:
+        assert [(c.kind, c.currency) for c in s.query(RateCard)] == [("standard", "EUR")]
+        rc = ratecards.card_in_force(s, world.a.partner_id, date.today())
+        assert rc is not None and rc.source == "standard"
