@@ -53,6 +53,7 @@ from seeds.scenario_format import (
     ScenarioError,
     read_scenario,
 )
+from seeds.scenario_ratecards import load_partner_card, load_standard_cards
 
 SCENARIOS_DIR = Path(__file__).resolve().parent / "scenarios"
 DEFAULT_SCENARIO = SCENARIOS_DIR / "default.toml"
@@ -235,6 +236,7 @@ def load_scenario(session: Session, sc: Scenario, actor: Actor = SYSTEM, progres
         s.logins.append((a["email"], "Platform admin"))
     house_id = house_partner(session).id
     platform = _plan_ids(session, house_id, sc.platform_plans, sc.start, s)
+    s.counts["rate cards"] += load_standard_cards(session, sc, actor)
     for n, p in enumerate(sc.partners, start=1):
         partner = accounts.create_partner(session, actor, name=p.name, contact_email=p.contact_email,
                                           currency=p.currency, country=p.country)
@@ -245,6 +247,7 @@ def load_scenario(session: Session, sc: Scenario, actor: Actor = SYSTEM, progres
             s.counts["staff"] += 1
             s.logins.append((st["email"], f"Partner staff, {p.name}"))
         _wallet(session, partner.id, p, sc, s)
+        s.counts["rate cards"] += load_partner_card(session, partner.id, p.rate_card, actor)
         own = _plan_ids(session, partner.id, p.plans, sc.start, s)
         if p.partner_plan:
             plans.assign_partner_plan(session, actor, partner.id, plan_id=platform[p.partner_plan],
@@ -271,7 +274,7 @@ def load_scenario(session: Session, sc: Scenario, actor: Actor = SYSTEM, progres
 # ---------------------------------------------------------------- statements as JSON
 
 
-KIND_ORDER = {"statement": 0, "collective": 1, "credit_note": 2}
+KIND_ORDER = {"statement": 0, "collective": 1, "commission": 2, "credit_note": 3}
 
 
 def partner_ids(session: Session, partner: str | None = None) -> list[int]:

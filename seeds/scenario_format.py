@@ -35,6 +35,7 @@ from core.validation import EMAIL_RE, normalise_email
 from db.models import LoginDirectory, Partner
 from db.models.usage import AGGREGATIONS
 from db.models.wallet import BILLING_MODES, ON_DECLINE, OVERDRAFT_POLICIES
+from seeds.scenario_ratecards import read_partner_card, read_standard_cards
 
 DATE_RE = re.compile(r"^(today|month)((?:\s*[+-]\s*\d+\s*[dmy])*)$")
 OFFSET_RE = re.compile(r"([+-])\s*(\d+)\s*([dmy])")
@@ -134,6 +135,7 @@ class PartnerDef:
     partner_plan_from: date
     plans: list[PlanDef]
     customers: list[CustomerDef]
+    rate_card: dict[str, Any] | None = None  # negotiated prices (seeds.scenario_ratecards)
 
 
 @dataclass
@@ -148,6 +150,7 @@ class Scenario:
     platform_plans: list[PlanDef] = field(default_factory=list)
     partners: list[PartnerDef] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    rate_cards: list[tuple[str, date, Any]] = field(default_factory=list)  # standard cards: (name, from, card)
 
 
 # ---------------------------------------------------------------- dates
@@ -628,7 +631,7 @@ def _generated(ck: _Check, path: str, raw: Any, sc: Scenario, seen: _Seen, metri
 
 
 PARTNER_KEYS = ("name", "currency", "country", "contact_email", "staff", "card", "wallet", "partner_plan",
-                "partner_plan_from", "plans", "customers", "generate_customers")
+                "partner_plan_from", "plans", "customers", "generate_customers", "rate_card")
 WALLET_KEYS = ("buy", "low_balance_threshold", "auto_buy_credits", "overdraft_policy", "overdraft_limit")
 CARD_KEYS = ("number", "exp_month", "exp_year", "label")
 
@@ -687,6 +690,8 @@ def _partner(ck: _Check, path: str, raw: Any, sc: Scenario, seen: _Seen, metrics
     partner = PartnerDef(name or "", currency or "EUR", country, p.get("contact_email"), staff, card, wallet, pp,
                          _date(ck, f"{path}.partner_plan_from", p.get("partner_plan_from"), sc.today, sc.start),
                          [], [])
+    partner.rate_card = read_partner_card(ck, f"{path}.rate_card", p.get("rate_card"), sc, currency, metrics,
+                                          _table, _unknown, _date)
     plans: dict[str, PlanDef] = {}
     for i, raw_plan in enumerate(_list(ck, f"{path}.plans", p.get("plans"))):
         pd = _plan(ck, f"{path}.plans[{i}]", raw_plan, currency, sc.today, metrics, platform=False)
@@ -718,7 +723,7 @@ def _partner(ck: _Check, path: str, raw: Any, sc: Scenario, seen: _Seen, metrics
 # ---------------------------------------------------------------- files
 
 
-TOP_KEYS = ("scenario", "password", "include", "metrics", "admins", "platform_plans", "partners")
+TOP_KEYS = ("scenario", "password", "include", "metrics", "admins", "platform_plans", "rate_cards", "partners")
 METRIC_KEYS = ("key", "name", "unit", "aggregation", "property", "counts_as_active")
 
 
@@ -800,6 +805,7 @@ def _read_file(path: Path, sc: Scenario | None, session: Session, seen: _Seen, c
                 ck.fail(f"platform_plans[{i}].code", f"duplicate platform plan code {pd.code!r}", pd.code)
             platform_codes[pd.code] = pd
             sc.platform_plans.append(pd)
+    read_standard_cards(ck, data.get("rate_cards"), sc, metrics, _table, _list, _unknown, _date)
     for i, raw in enumerate(_list(ck, "partners", data.get("partners"))):
         partner = _partner(ck, f"partners[{i}]", raw, sc, seen, metrics, platform_codes)
         if partner is not None:
