@@ -59,6 +59,7 @@ start, end = rng[0], rng[1]
 source = st.radio("Usage", ["A customer's real usage", "A synthetic profile"], horizontal=True, key="lab_source")
 account_id = None
 current = None
+detail: dict = {}  # per month: usage per property value, for charges priced per value
 if source == "A customer's real usage":
     rows = read(accounts.list_accounts, actor, partner_id=partner_id, statuses=("active", "suspended"))
     if not rows:
@@ -75,7 +76,7 @@ if source == "A customer's real usage":
     except ValidationError as exc:
         st.error("; ".join(exc.errors.values()))
         st.stop()
-    usage, currency, current = acc.usage, acc.currency, acc.current
+    usage, currency, current, detail = acc.usage, acc.currency, acc.current, acc.detail
     if current is None:
         st.info(f"{acc.account_name} has no plan in force on {end.isoformat()}: the first model is the baseline.")
 else:
@@ -172,7 +173,7 @@ if len(models) < 2:
 # ------------------------------------------------------------------ results
 
 
-result = lab.reprice(usage, models, read(lab.platform_cost_plan, actor, partner_id, end))
+result = lab.reprice(usage, models, detail)
 cur = result.currency
 BASE = "" if current is not None else " (baseline)"  # the current plan is named "Current: …"
 st.subheader("Side by side")
@@ -197,6 +198,11 @@ for col, r in zip(cols, result.models, strict=True):
     col.metric(r.name + (BASE if r.current else ""), format_money(r.total, cur), delta=delta,
                delta_color="normal" if r.current else ("off" if not compared(r) or r.saving == 0
                                                         else "normal" if r.saving > 0 else "inverse"))
+if any(r.per_value for r in result.models):
+    st.markdown("**Per value** (charges priced per value of an event property)")
+    lines = sorted({k for r in result.models for k in r.per_value})
+    st.dataframe(pd.DataFrame([{"Line": k, **{r.name: format_money(r.per_value.get(k, 0), cur) for r in result.models}}
+                               for k in lines]), hide_index=True, width="stretch")
 whom = chosen.name if account_id is not None else "this profile"
 for r in result.models:
     if not r.comparable:
@@ -221,21 +227,6 @@ st.plotly_chart(fig, width="stretch")
 
 st.dataframe(pd.DataFrame([{"Month": row["month"], **{k: format_money(v, cur) for k, v in row.items() if k != "month"}}
                            for row in result.table()]), hide_index=True, width="stretch")
-
-if result.platform_cost is not None:
-    st.subheader("Your margin under each model")
-    st.caption("What the customer would pay you − what the platform charges you for the same usage (your rate "
-               "card).")
-    st.dataframe(pd.DataFrame([{"Model": r.name, "Customer pays": format_money(r.total, cur),
-                                "Platform charge": format_money(r.total - r.margin, cur),
-                                "Margin": format_money(r.margin, cur),
-                                "Flag": "below cost" if r.margin < 0 else ""} for r in result.models]),
-                 hide_index=True, width="stretch", key="lab_margins")
-    for be in result.margin_break_even:
-        if be.volume is not None:
-            st.markdown(f"- **{be.model}** breaks even with the platform's charge at "
-                        f"**{format_quantity(be.volume)} {be.metric}** a month; below that "
-                        f"{'it is under cost' if be.cheaper_below == be.model else 'it earns a margin'}.")
 
 st.subheader("Break-even")
 if not result.break_even:
