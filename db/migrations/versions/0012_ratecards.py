@@ -1,7 +1,7 @@
 """rate cards: the platform's price list for each partner (issue 10, two price layers)
 
 Revision ID: 0012
-Revises: 0016
+Revises: 0013
 
 Creates `rate_cards` and `rate_card_versions`, then moves existing data forward (see `_move_data`):
 partner-level plans assigned to partners and the credit rates inside partners' client plans become
