@@ -5,6 +5,7 @@ Pages stay thin: read widgets, call core, render. No SQL and no money arithmetic
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -21,6 +22,24 @@ from core.errors import DomainError, ValidationError
 from db.engine import make_engine, unit_of_work
 
 T = TypeVar("T")
+
+# Every character that means something to Streamlit's Markdown (CommonMark + GFM + its own :colour[...],
+# :emoji: and $latex$ extensions). A backslash before ASCII punctuation always renders the character itself.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$=&^\"'/])")
+
+
+def md_escape(value: object) -> str:
+    """User text (names, labels, messages that quote input) made safe for any Streamlit call that renders
+    Markdown: st.markdown/write/title/header/caption/warning/info/error/success/toast, widget and metric
+    labels, expander and dialog titles. The text shows exactly as typed, on one line, and can never become
+    a link, an image, HTML, emphasis, a colour directive or an icon. Use it on every user string; never
+    build Markdown from user text without it."""
+    text = "" if value is None else str(value)
+    text = " ".join(text.splitlines())  # no line structure (headings, lists, code blocks) from user text
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+plain = md_escape  # short alias for f-strings
 
 AUTH_KEYS = ("auth_partner_id", "auth_user_id", "auth_version")
 
@@ -218,10 +237,10 @@ def run_action(fn: Callable[..., T], *args: Any, success: str | None = None, **k
         st.session_state["flash"] = ("error", exc.errors.get("_form") or "Please correct the highlighted fields.")
         st.rerun()
     except DomainError as exc:
-        st.error(str(exc))
+        st.error(md_escape(exc))
         return None
     if success:
-        st.toast(success)
+        st.toast(md_escape(success))
         st.session_state["flash"] = ("success", success)
     return result
 
@@ -236,11 +255,12 @@ def field_error(field: str) -> None:
     """Show the error for `field` (from the last run_action) right below its widget."""
     msg = st.session_state.get("field_errors", {}).get(field)
     if msg:
-        st.markdown(f":red[{msg}]")
+        st.markdown(f":red[{md_escape(msg)}]")
 
 
 def show_flash() -> None:
+    """The message left by the previous run (plain text, escaped here)."""
     flash = st.session_state.pop("flash", None)
     if flash:
-        kind, msg = flash
-        getattr(st, kind)(msg)
+        kind, msg = flash  # flash messages are plain text (they often quote names)
+        getattr(st, kind)(md_escape(msg))

@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.accounts.auth import login, remember
 from core.errors import AuthError
-from pages.common import engine, log_in, run_action
+from pages.common import engine, log_in, plain, run_action
 
 st.title("Reseller Console")
 st.caption("Log in to manage your customer accounts, usage and billing.")
@@ -21,7 +21,7 @@ if submitted:
     try:
         actor = login(engine(), email, password)
     except AuthError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
     else:
         token = run_action(remember, actor) if keep else None
         log_in(actor, token)

@@ -19,7 +19,7 @@ from core.billing import alerts, plans, rating
 from core.pricing import DISCOUNT_TARGETS, FEE_KINDS, MODELS, format_money, format_quantity
 from core.usage.metrics import list_metrics
 from core.validation import currencies
-from pages.common import read, require, run_action
+from pages.common import plain, read, require, run_action
 
 actor = require("plan.view")
 st.title("Pricing")
@@ -51,7 +51,7 @@ def show_spec_errors() -> None:
         if key == "_form":
             continue
         where = key.removeprefix("spec.") if key.startswith("spec.") else key
-        st.error(f"{where}: {msg}")
+        st.error(f"{plain(where)}: {plain(msg)}")
 
 
 def render_spec(spec) -> None:
@@ -67,7 +67,7 @@ def render_rating(r, sentence: str) -> None:
                                 "Quantity": format_quantity(ln.quantity) if ln.metric else "",
                                 "Amount": format_money(ln.amount, r.currency), "Explanation": ln.explanation}
                                for ln in r.lines]), hide_index=True, use_container_width=True)
-    st.markdown(f"**{sentence} {format_money(r.total, r.currency)}.**")
+    st.markdown(f"**{plain(sentence)} {format_money(r.total, r.currency)}.**")
 
 
 def render_alerts(partner_id: int | None, account_id: int | None, key: str) -> None:
@@ -96,7 +96,7 @@ if not actor.is_staff:
     if current is None:
         st.info("Your account has no price plan yet.")
     else:
-        st.subheader(current.assignment.plan_name)
+        st.subheader(plain(current.assignment.plan_name))
         st.caption(f"In force since {current.assignment.effective_from.isoformat()} · prices of version "
                    f"{current.version} (from {current.version_effective_from.isoformat()})")
         render_spec(current.spec)
@@ -331,7 +331,7 @@ def new_plan_form() -> None:
 
 def edit_plan_form(detail) -> None:
     plan = detail.plan
-    st.subheader(f"{plan.name} ({plan.code})")
+    st.subheader(f"{plain(plan.name)} ({plain(plan.code)})")
     st.caption(f"{plan.currency} · prices {plan.subject}s · " + ("archived" if plan.archived else "active"))
     st.dataframe(pd.DataFrame([{"Version": v.version, "Effective from": v.effective_from, "Note": v.note or "",
                                 "Created": v.created_at} for v in reversed(detail.versions)]),
@@ -377,17 +377,17 @@ def customers_tab() -> None:
     opened = st.session_state.pop("open_account", None)  # from the Customers page's "Pricing" button
     if opened and opened[0] == partner_id and opened[1] in by_id:
         st.session_state["pr_customer"] = opened[1]
-        st.info(f"Showing {by_id[opened[1]].name}: see the Customers tab.")
+        st.info(f"Showing {plain(by_id[opened[1]].name)}: see the Customers tab.")
     account_id = st.selectbox("Customer", list(by_id), key="pr_customer",
                               format_func=lambda i: f"{by_id[i].name} (#{i}, {by_id[i].currency})")
     acc = by_id[account_id]
     current = read(plans.current_assignment, actor, partner_id, account_id)
     if current is None:
-        st.info(f"{acc.name} has no plan yet.")
+        st.info(f"{plain(acc.name)} has no plan yet.")
     else:
-        st.subheader(f"Current plan: {current.assignment.plan_name}")
+        st.subheader(f"Current plan: {plain(current.assignment.plan_name)}")
         st.caption(f"Since {current.assignment.effective_from.isoformat()} · version {current.version}"
-                   + (f" · overrides: {current.assignment.overrides}" if current.assignment.overrides else ""))
+                   + (f" · overrides: {plain(current.assignment.overrides)}" if current.assignment.overrides else ""))
         render_spec(current.spec)
     history = read(plans.assignment_history, actor, partner_id, account_id)
     if history:
@@ -427,7 +427,7 @@ def partner_plan_section() -> None:
     st.divider()
     st.subheader("Partner-level plan")
     if current is not None:
-        st.caption(f"{current.assignment.plan_name} since {current.assignment.effective_from.isoformat()}")
+        st.caption(f"{plain(current.assignment.plan_name)} since {current.assignment.effective_from.isoformat()}")
         start, end = rating.month_of(date.today())
         st.metric("Active clients this month", read(rating.partner_active_clients, partner_id, start, end))
         render_rating(read(rating.rate_partner, actor, partner_id, start, end, date.today()),

@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.accounts.auth import change_password
 from core.accounts.passwords import MIN_LENGTH
-from pages.common import field_error, require, run_action
+from pages.common import field_error, plain, require, run_action
 
 actor = require()
 
@@ -15,8 +15,8 @@ if actor.must_change_password:
     st.info("Your password was reset. Choose a new password to continue.")
 else:
     st.title("My profile")
-    st.markdown(f"**{actor.display_name}** — {actor.email}  \n{actor.role_label} · "
-                f"{actor.account_name or actor.partner_name}")
+    st.markdown(f"**{plain(actor.display_name)}** — {plain(actor.email)}  \n{actor.role_label} · "
+                f"{plain(actor.account_name or actor.partner_name)}")
     st.subheader("Change password")
 
 with st.form("change_password", clear_on_submit=False):

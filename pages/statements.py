@@ -15,7 +15,7 @@ from core.errors import DomainError
 from core.pricing.money import format_money, format_quantity
 from core.statements import lifecycle as statements
 from core.statements.i18n import LANGUAGES, line_explanation, line_label
-from pages.common import field_error, read, require, run_action, show_flash
+from pages.common import field_error, plain, read, require, run_action, show_flash
 
 actor = require("statement.view")
 st.title("Statements")
@@ -74,7 +74,7 @@ with tabs["Statements"]:
             st.download_button(f"Export {month} as CSV", month_csv, file_name=f"statements-{month}.csv",
                                mime="text/csv", key="stm_month_csv")
         except DomainError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
 
         by_id = {r.id: r for r in rows}
         sid = st.selectbox("Open statement", list(by_id), key="stm_open",
@@ -83,15 +83,15 @@ with tabs["Statements"]:
         row = by_id[sid]
         doc = read(statements.get_statement, actor, partner_id, sid)
         st.subheader(f"{KIND[row.kind]} {doc.get('number') or '(draft)'}")
-        st.markdown(f"**Issuer:** {doc['issuer']['name']} · **To:** {doc['addressee']['name']} · "
+        st.markdown(f"**Issuer:** {plain(doc['issuer']['name'])} · **To:** {plain(doc['addressee']['name'])} · "
                     f"**Period:** {doc['period_start']} – {doc['period_end']} · **Status:** {row.status}")
         if doc.get("modes") and row.kind == "statement":
             st.caption("Billing mode: " + "; ".join(f"{statements.mode_label(m[2])} {m[0]} – {m[1]}"
                                                     for m in doc["modes"]))
         if doc.get("reason"):
-            st.caption(f"Reason: {doc['reason']} (credit note for {doc.get('credit_note_for')})")
+            st.caption(f"Reason: {plain(doc['reason'])} (credit note for {doc.get('credit_note_for')})")
         if doc.get("void_reason"):
-            st.warning(f"Void: {doc['void_reason']}")
+            st.warning(f"Void: {plain(doc['void_reason'])}")
         cur = doc["currency"]
         if doc["lines"]:
             st.dataframe(pd.DataFrame([{
@@ -109,10 +109,10 @@ with tabs["Statements"]:
         t2.metric(tax_label, format_money(Decimal(doc["tax_amount"]), cur))
         t3.metric("Total", format_money(Decimal(doc["total"]), cur))
         if doc.get("credits_drawn"):
-            st.caption(f"Paid by {doc['issuer']['name']} with prepaid credits: "
+            st.caption(f"Paid by {plain(doc['issuer']['name'])} with prepaid credits: "
                        f"{format_quantity(Decimal(doc['credits_drawn']))} credits drawn.")
         if doc.get("charged_on_demand"):
-            st.caption(f"Charged on demand to {doc['issuer']['name']}: "
+            st.caption(f"Charged on demand to {plain(doc['issuer']['name'])}: "
                        f"{format_money(Decimal(doc['charged_on_demand']), cur)}.")
 
         d1, d2 = st.columns(2)
@@ -123,7 +123,7 @@ with tabs["Statements"]:
             d2.download_button("Download CSV", read(statements.export_csv, actor, partner_id, sid),
                                file_name=f"{stem}.csv", mime="text/csv", key="stm_csv")
         except DomainError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
 
         if statements.may_issue(actor, partner_id, row.issuer_partner_id) and row.kind != "credit_note":
             if row.status == "draft":

@@ -11,7 +11,7 @@ from core.accounts.actor import CUSTOMER_ROLES
 from core.pricing.money import format_quantity
 from core.usage.metrics import list_metrics
 from core.usage.reports import account_names, account_series, account_totals, partner_names, usage_history
-from pages.common import read, require
+from pages.common import plain, read, require
 from pages.usage_ui import daily_frame, date_range, no_data
 
 PAGE_SIZES = (25, 50, 100, 200)
@@ -21,7 +21,7 @@ actor = require("usage.view")
 if actor.role in CUSTOMER_ROLES:
     partner_id, account_id = actor.partner_id, actor.account_id
     st.title("Usage")
-    st.caption(actor.account_name or "")
+    st.caption(plain(actor.account_name or ""))
 else:
     st.title("Customer usage")
     partner_id = actor.partner_id

@@ -10,7 +10,7 @@ from core.accounts.actor import CUSTOMER_ROLES
 from core.billing.alerts import list_alerts
 from core.pricing.money import format_quantity
 from core.usage.reports import GRAINS, metric_labels, partner_names, usage_summary, usage_trend
-from pages.common import read, require
+from pages.common import plain, read, require
 from pages.usage_ui import date_range, no_data, stacked_bars
 
 actor = require("usage.view")
@@ -48,7 +48,7 @@ else:
     who = "Partner" if summary.by == "partner" else "Customer"
     st.plotly_chart(stacked_bars(points, title=f"{labels.get(metric, metric)} by {grain}", legend=who),
                     width="stretch", key="usage_dash_chart")
-    st.subheader(f"Top {who.lower()}s — {labels.get(metric, metric)}")
+    st.subheader(f"Top {who.lower()}s — {plain(labels.get(metric, metric))}")
     top = pd.DataFrame([{who: name, "Quantity": format_quantity(v)} for name, v in summary.top.get(metric, [])])
     st.dataframe(top, hide_index=True, width="stretch", key="usage_dash_top")
 

@@ -12,7 +12,7 @@ from core.usage.csv_import import FIRST_DATA_LINE, REQUIRED, parse_csv
 from core.usage.ingest import BatchValidationError, preview_events, record_events
 from core.usage.metrics import AGGREGATIONS, add_metric, list_metrics
 from core.usage.reports import partner_names
-from pages.common import field_error, read, require, run_action
+from pages.common import field_error, plain, read, require, run_action
 
 actor = require("usage.import")
 
@@ -36,7 +36,7 @@ if upload is not None:
     except DomainError as exc:
         file_error = str(exc)
     if file_error:
-        st.error(file_error)
+        st.error(plain(file_error))
     else:
         st.subheader("Preview")
         st.dataframe(pd.DataFrame(events[:20]).drop(columns=["_blank", "_extra_cells"], errors="ignore"),

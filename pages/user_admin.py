@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.accounts import accounts
 from core.accounts.actor import CUSTOMER_ROLES, ROLE_LABELS, Actor
-from pages.common import field_error, read, run_action
+from pages.common import field_error, plain, read, run_action
 
 
 def render_users(actor: Actor, partner_id: int, account_id: int, key_prefix: str = "ua") -> None:
@@ -27,7 +27,7 @@ def render_users(actor: Actor, partner_id: int, account_id: int, key_prefix: str
 
     otp = st.session_state.pop(f"{key_prefix}_otp", None)
     if otp:
-        st.success(f"One-time password for {otp[0]}: `{otp[1]}` — give it to the user; it is shown only once "
+        st.success(f"One-time password for {plain(otp[0])}: `{otp[1]}` — give it to the user; it is shown only once "
                    "and must be replaced at their next login.")
 
     with st.expander("Add a user", icon=":material/person_add:"):
