@@ -8,6 +8,7 @@ import plotly.express as px
 import streamlit as st
 
 from core.accounts.actor import CUSTOMER_ROLES
+from core.export import records_csv
 from core.pricing.money import format_quantity
 from core.usage.metrics import list_metrics
 from core.usage.reports import account_names, account_series, account_totals, partner_names, usage_history
@@ -84,13 +85,14 @@ hist = read(usage_history, actor, partner_id, account_id, start=start, end=end, 
 if not hist.rows:
     no_data(start, end, "events match these filters" if (metric_filter or prop_key) else "usage events")
 else:
-    shown = pd.DataFrame([{
+    records = [{
         "occurred_at (UTC)": r["occurred_at"].strftime("%Y-%m-%d %H:%M:%S"),
         "metric": r["metric"], "quantity": format_quantity(r["quantity"]), "event_id": r["event_id"],
         "source": r["source"],
         "properties": ", ".join(f"{k}={v}" for k, v in (r["properties"] or {}).items()),
         "status": "needs a correction" if r["correction"] else "billed",
-    } for r in hist.rows])
+    } for r in hist.rows]
+    shown = pd.DataFrame(records)
     st.dataframe(shown, hide_index=True, width="stretch", key="usage_hist_table")
     first = hist.offset + 1
     st.caption(f"Events {first}–{hist.offset + len(hist.rows)}" + (" (more on the next page)" if hist.has_more else ""))
@@ -101,7 +103,9 @@ else:
     if b2.button("Next", disabled=not hist.has_more, key="usage_hist_next"):
         st.session_state["usage_hist_page"] = page_no + 1
         st.rerun()
-    b3.download_button("Export CSV (this page)", shown.to_csv(index=False).encode("utf-8"),
+    b3.download_button("Export CSV (this page)", records_csv(  # formula-safe; quantities as numbers
+                           [{**rec, "quantity": r["quantity"]} for rec, r in zip(records, hist.rows, strict=True)]
+                       ).encode("utf-8"),
                        file_name=f"usage-{account_id}-{start}-{end}-p{page_no}.csv", mime="text/csv",
                        key="usage_hist_csv")
 st.session_state["usage_hist_page"] = page_no

@@ -7,8 +7,6 @@ font with a safe transliteration (€ -> EUR, – -> -, ...), never a crash.
 
 from __future__ import annotations
 
-import csv
-import io
 import unicodedata
 from datetime import date
 from decimal import Decimal
@@ -16,6 +14,7 @@ from pathlib import Path
 
 from fpdf import FPDF
 
+from core.export import csv_text
 from core.pricing.money import round_money
 from core.statements.i18n import format_date, format_period, format_qty, line_explanation, line_label, money
 
@@ -257,10 +256,9 @@ def _plain(amount: str | None, currency: str) -> str:
 
 def render_csv(docs: list[dict]) -> str:
     """One row per statement line (a statement without lines gets one row); amounts as plain decimals
-    rounded to the currency, dates ISO: for spreadsheets and accounting imports."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
+    rounded to the currency, dates ISO: for spreadsheets and accounting imports. Text cells that a
+    spreadsheet would run as a formula are neutralised (core.export)."""
+    rows: list[list] = []
     for d in docs:
         cur = d["currency"]
         lang = d.get("language") or "en"
@@ -280,5 +278,5 @@ def render_csv(docs: list[dict]) -> str:
                             "quantity": ln.get("quantity") or "", "amount": _plain(ln["amount"], cur),
                             "credits": ln.get("credits") or "", "mode": ln.get("mode") or "",
                             "explanation": line_explanation(ln, lang)})
-            w.writerow([row.get(c, "") for c in CSV_COLUMNS])
-    return buf.getvalue()
+            rows.append([row.get(c, "") for c in CSV_COLUMNS])
+    return csv_text(CSV_COLUMNS, rows)
