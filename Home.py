@@ -57,7 +57,7 @@ if actor is not None:
     with st.sidebar:
         st.markdown(f"**{plain(actor.display_name)}**  \n{actor.role_label} · {plain(actor.account_name or actor.partner_name)}")
         if st.button("Log out", key="logout", icon=":material/logout:", use_container_width=True):
-            log_out()
+            log_out(actor)
             st.rerun()
 
 render_cookie_ops()

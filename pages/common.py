@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from core.accounts.actor import Actor
-from core.accounts.auth import REMEMBER_FOR, forget, load_actor, resume
+from core.accounts.auth import REMEMBER_FOR, load_actor, logout, resume
 from core.accounts.impersonation import impersonated_actor
 from core.accounts.permissions import allowed
 from core.bootstrap import bootstrap
@@ -123,12 +123,33 @@ def log_in(actor: Actor, remember_token: str | None = None, *, go_home: bool = T
         st.session_state["remember_token"] = remember_token
 
 
-def log_out() -> None:
-    """End the session, and the remembered login of this browser (server-side and its cookie)."""
+def client_address() -> str | None:
+    """The client's address for login throttling: the TCP peer (st.context.ip_address; None on localhost),
+    or, when the peer is a trusted reverse proxy (RC_TRUSTED_PROXIES, comma-separated), the address that
+    proxy appended last to X-Forwarded-For. See docs/deployment.md."""
+    import os
+
+    try:
+        peer = st.context.ip_address or "127.0.0.1"
+        headers = st.context.headers
+    except Exception:  # no browser connection (tests, bare mode)
+        return None
+    if not isinstance(peer, str):  # AppTest has no real connection
+        return None
+    trusted = {p.strip() for p in os.environ.get("RC_TRUSTED_PROXIES", "").split(",") if p.strip()}
+    forwarded = headers.get("X-Forwarded-For") if headers else None
+    forwarded = forwarded if isinstance(forwarded, str) else None
+    if peer in trusted and forwarded:
+        return forwarded.split(",")[-1].strip()[:64] or peer
+    return None if peer == "127.0.0.1" else peer
+
+
+def log_out(actor: Actor | None = None, *, audited: bool = True) -> None:
+    """End the session, and the remembered login of this browser (server-side and its cookie); audited."""
     cookie = st.session_state.get("remember_token") or _cookie()
-    if cookie:
+    if cookie or (actor is not None and audited):
         with unit_of_work(engine()) as s:
-            forget(s, cookie)
+            logout(s, actor if audited else None, cookie)
     for key in list(st.session_state.keys()):
         del st.session_state[key]
     st.session_state["go_home"] = True
@@ -197,7 +218,7 @@ def current_actor() -> Actor | None:
                 else:
                     actor = target
         if actor is None:
-            log_out()
+            log_out(audited=False)
             st.session_state["flash"] = ("warning", "Your session has ended. Please log in again.")
     return actor
 
