@@ -56,7 +56,7 @@ if actor is not None:
             st.rerun()
     with st.sidebar:
         st.markdown(f"**{plain(actor.display_name)}**  \n{actor.role_label} · {plain(actor.account_name or actor.partner_name)}")
-        if st.button("Log out", key="logout", icon=":material/logout:", use_container_width=True):
+        if st.button("Log out", key="logout", icon=":material/logout:", width="stretch"):
             log_out(actor)
             st.rerun()
 
