@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from core.export import csv_text, records_csv, safe_cell
-from core.statements import lifecycle as statements
+from core.statements import reading as statements
 from tests.billing_factories import PAGES_SPEC
 from tests.statements_helpers import MONTH, assign, generate, listed, record
 
