@@ -19,6 +19,7 @@ from pages.common import (
     render_cookie_ops,
     run_action,
     show_flash,
+    user_message,
     visible_pages,
 )
 
@@ -65,4 +66,4 @@ show_flash()
 try:
     nav.run()
 except DomainError as exc:  # a refused read (e.g. a date range too long) is a message, never a traceback
-    st.error(plain(exc))
+    st.error(user_message(exc))

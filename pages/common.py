@@ -18,7 +18,7 @@ from core.accounts.auth import REMEMBER_FOR, load_actor, logout, resume
 from core.accounts.impersonation import impersonated_actor
 from core.accounts.permissions import allowed
 from core.bootstrap import bootstrap
-from core.errors import DomainError, ValidationError
+from core.errors import DomainError, NotFound, PermissionDenied, ValidationError
 from db.engine import make_engine, unit_of_work
 
 T = TypeVar("T")
@@ -26,6 +26,20 @@ T = TypeVar("T")
 # Every character that means something to Streamlit's Markdown (CommonMark + GFM + its own :colour[...],
 # :emoji: and $latex$ extensions). A backslash before ASCII punctuation always renders the character itself.
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$=&^\"'/])")
+
+
+# Another tenant's id and an id that does not exist get the same answer (no probing of ids).
+NOT_AVAILABLE = "This record does not exist, or you do not have access to it."
+
+
+def user_message(exc: DomainError) -> str:
+    """The message shown for a refused action or read, escaped for Markdown."""
+    if isinstance(exc, NotFound | PermissionDenied):
+        return md_escape(NOT_AVAILABLE)
+    return md_escape(exc)
+
+
+_AUTOLINK = re.compile(r"(?i)(?:[a-z][a-z0-9+.-]*:/|www\.)")
 
 
 def md_escape(value: object) -> str:
@@ -36,6 +50,9 @@ def md_escape(value: object) -> str:
     build Markdown from user text without it."""
     text = "" if value is None else str(value)
     text = " ".join(text.splitlines())  # no line structure (headings, lists, code blocks) from user text
+    # GFM turns any http://... or www.... in the text into a link, escapes or not: an invisible word joiner
+    # after the scheme (or "www") keeps it text.
+    text = _AUTOLINK.sub(lambda m: m.group(0)[:-1] + "\u2060" + m.group(0)[-1], text)
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 
@@ -258,7 +275,7 @@ def run_action(fn: Callable[..., T], *args: Any, success: str | None = None, **k
         st.session_state["flash"] = ("error", exc.errors.get("_form") or "Please correct the highlighted fields.")
         st.rerun()
     except DomainError as exc:
-        st.error(md_escape(exc))
+        st.error(user_message(exc))
         return None
     if success:
         st.toast(md_escape(success))

@@ -27,15 +27,21 @@ if actor.is_admin:
     partner_id = st.selectbox("Partner", list(partners), format_func=partners.get, key="usage_imp_partner")
 
 upload = st.file_uploader("Usage CSV", type=["csv"], key="usage_imp_file")
-if upload is not None:
-    events, preview, problems, file_error = [], None, None, None
-    try:
-        events = parse_csv(upload.getvalue())
-        preview = read(preview_events, actor, partner_id, events, first_row=FIRST_DATA_LINE)
-    except BatchValidationError as exc:
-        problems = exc
-    except DomainError as exc:
-        file_error = str(exc)
+if upload is None:
+    st.session_state.pop("usage_imp_parsed", None)
+else:
+    parsed = st.session_state.get("usage_imp_parsed")
+    if parsed is None or parsed[0] != (upload.file_id, partner_id):  # parse a file once, not on every rerun
+        events, preview, problems, file_error = [], None, None, None
+        try:
+            events = parse_csv(upload.getvalue())
+            preview = read(preview_events, actor, partner_id, events, first_row=FIRST_DATA_LINE)
+        except BatchValidationError as exc:
+            problems = exc
+        except DomainError as exc:
+            file_error = str(exc)
+        st.session_state["usage_imp_parsed"] = ((upload.file_id, partner_id), events, preview, problems, file_error)
+    _, events, preview, problems, file_error = st.session_state["usage_imp_parsed"]
     if file_error:
         st.error(plain(file_error))
     else:
@@ -56,6 +62,7 @@ if upload is not None:
                 result = run_action(record_events, actor, partner_id, events, default_source="csv",
                                     first_row=FIRST_DATA_LINE)
                 if result is not None:
+                    st.session_state.pop("usage_imp_parsed", None)  # a new preview would show them as duplicates
                     st.success(f"Imported {result.inserted} event(s); {result.duplicates} duplicate(s) skipped.")
                     if result.corrections:
                         st.warning(f"{result.corrections} event(s) fall in a finalised period: they need a "
