@@ -19,7 +19,7 @@ from core.accounts.impersonation import impersonated_actor
 from core.accounts.permissions import allowed
 from core.bootstrap import bootstrap
 from core.errors import DomainError, NotFound, PermissionDenied, ValidationError
-from db.engine import make_engine, unit_of_work
+from db.engine import _normalise, app_url, make_engine, unit_of_work
 
 T = TypeVar("T")
 
@@ -116,7 +116,7 @@ def visible_pages(actor: Actor) -> list[tuple[str, str, str, str]]:
 @st.cache_resource(show_spinner=False)
 def _engine(url: str | None) -> Engine:
     bootstrap()  # the usage hooks, once per process (idempotent)
-    return make_engine(url)
+    return make_engine(app_url(_normalise(url) if url else None))  # the least-privilege role (db/roles.py)
 
 
 def engine() -> Engine:

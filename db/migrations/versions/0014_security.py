@@ -1,4 +1,4 @@
-"""security: throttling per account and client address, e-mail confirmation and reset links
+"""security: append-only audit log, throttling per account and client address, e-mail confirmation and reset links
 
 Revision ID: 0014
 Revises: 0011
@@ -16,7 +16,19 @@ depends_on = None
 TS = sa.TIMESTAMP(timezone=True)
 
 
+AUDIT_APPEND_ONLY = """
+CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'audit_log is append-only: entries are never changed or removed';
+END $$;
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
+    FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+"""
+
+
 def upgrade() -> None:
+    # The audit log is append-only, like the wallet ledger (the app role also lacks UPDATE/DELETE: db/roles.py).
+    op.execute(AUDIT_APPEND_ONLY)
     # Failed-login counters are short-lived: the old per-e-mail rows are simply dropped.
     op.drop_table("login_throttle")
     op.create_table(
@@ -48,6 +60,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log; DROP FUNCTION IF EXISTS audit_log_append_only()")
     op.drop_table("user_tokens")
     op.drop_column("users", "email_confirmed")
     op.drop_table("login_throttle")
