@@ -42,6 +42,12 @@ def ensure_app_role(owner: Engine, role: str | None = None, password: str | None
     with owner.begin() as c:
         exists = c.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
         if not exists:
+            can = c.scalar(text("SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user"))
+            if not can:
+                raise RuntimeError(
+                    f"The database role {role} does not exist and {c.scalar(text('SELECT current_user'))} may not "
+                    f"create it. Ask a DBA to run: CREATE ROLE {role} LOGIN PASSWORD '...' NOSUPERUSER NOCREATEDB "
+                    "NOCREATEROLE NOREPLICATION NOBYPASSRLS; then set RC_APP_PASSWORD and migrate again.")
             c.execute(text(f"CREATE ROLE {r} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"))
         if password:
             c.execute(text(f"ALTER ROLE {r} PASSWORD :p").bindparams(p=password))

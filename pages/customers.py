@@ -166,7 +166,7 @@ else:
 
 # ------------------------------------------------------------------ create
 with st.expander("New customer account", icon=":material/add:", expanded=not rows):
-    submitted, data = account_form("new", {"currency": read(accounts.get_partner, partner_id).currency},
+    submitted, data = account_form("new", {"currency": read(accounts.partner_settings, actor, partner_id).currency},
                                    "Create customer")
     if submitted:
         acc = run_action(accounts.create_account, actor, partner_id=partner_id, **data)

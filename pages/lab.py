@@ -46,7 +46,7 @@ if actor.is_admin:
     partner_id, partner_currency = partner.id, partner.currency
 else:
     partner_id = actor.partner_id
-    partner_currency = read(accounts.get_partner, partner_id).currency
+    partner_currency = read(accounts.partner_settings, actor, partner_id).currency
 
 today = date.today()
 default_start = date(today.year - 1, today.month, 1)  # 13 calendar months ending today

@@ -17,7 +17,7 @@ import streamlit as st
 from core.accounts import accounts
 from core.billing import alerts, plans, rating
 from core.pricing import DISCOUNT_TARGETS, FEE_KINDS, MODELS, format_money, format_quantity
-from core.usage.metrics import list_metrics
+from core.usage.metrics import catalogue
 from core.validation import currencies
 from pages.common import plain, read, require, run_action
 
@@ -116,7 +116,7 @@ if actor.is_admin:
     partners = read(accounts.list_partners, actor)
     names = {p.id: ("Platform plans (offered to partners)" if p.is_house else p.name) for p in partners}
     partner_id = st.selectbox("Partner", list(names), format_func=names.get, key="pr_partner")
-metric_keys = [m.key for m in read(list_metrics)]
+metric_keys = [m.key for m in read(catalogue, actor)]
 tab_plans, tab_customers, tab_alerts = st.tabs(["Plans", "Customers", "Alerts"])
 
 
@@ -308,11 +308,11 @@ def new_plan_form() -> None:
     name = c1.text_input("Plan name", key="pr_name")
     code = c2.text_input("Code", key="pr_code", placeholder="standard-2025")
     codes = sorted(currencies())
-    default_cur = read(accounts.get_partner, partner_id).currency
+    default_cur = read(accounts.partner_settings, actor, partner_id).currency
     currency = c3.selectbox("Currency", codes, index=codes.index(default_cur), key="pr_currency")
     description = st.text_input("Description (optional)", key="pr_desc")
     subject = "account"
-    if actor.is_admin and read(accounts.get_partner, partner_id).is_house:
+    if actor.is_admin and read(accounts.partner_settings, actor, partner_id).is_house:
         subject = st.radio("Prices", ["account", "partner"], horizontal=True, key="pr_subject",
                            format_func=lambda s: "customer accounts" if s == "account"
                            else "partners (partner-level fees, e.g. client-count bands)")
@@ -429,7 +429,7 @@ def partner_plan_section() -> None:
     if current is not None:
         st.caption(f"{plain(current.assignment.plan_name)} since {current.assignment.effective_from.isoformat()}")
         start, end = rating.month_of(date.today())
-        st.metric("Active clients this month", read(rating.partner_active_clients, partner_id, start, end))
+        st.metric("Active clients this month", read(rating.active_clients, actor, partner_id, start, end))
         render_rating(read(rating.rate_partner, actor, partner_id, start, end, date.today()),
                       "This month, the partner would pay")
     if actor.is_admin:

@@ -10,7 +10,7 @@ import streamlit as st
 from core.accounts.actor import CUSTOMER_ROLES
 from core.export import records_csv
 from core.pricing.money import format_quantity
-from core.usage.metrics import list_metrics
+from core.usage.metrics import catalogue
 from core.usage.reports import account_names, account_series, account_totals, partner_names, usage_history
 from pages.common import plain, read, require
 from pages.usage_ui import daily_frame, date_range, no_data
@@ -44,7 +44,7 @@ else:
     st.query_params["account"] = str(account_id)
 
 start, end = date_range("usage_acc")
-metrics = {m.key: m for m in read(list_metrics)}
+metrics = {m.key: m for m in read(catalogue, actor)}
 totals = read(account_totals, actor, partner_id, account_id, start=start, end=end)
 used = [m for m in metrics if totals.get(m)]
 

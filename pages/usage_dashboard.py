@@ -9,7 +9,8 @@ import streamlit as st
 from core.accounts.actor import CUSTOMER_ROLES
 from core.billing.alerts import list_alerts
 from core.pricing.money import format_quantity
-from core.usage.reports import GRAINS, metric_labels, partner_names, usage_summary, usage_trend
+from core.usage.metrics import catalogue
+from core.usage.reports import GRAINS, partner_names, usage_summary, usage_trend
 from pages.common import plain, read, require
 from pages.usage_ui import date_range, no_data, stacked_bars
 
@@ -28,7 +29,7 @@ if actor.is_admin:
                               key="usage_dash_partner")
 start, end = date_range("usage_dash")
 summary = read(usage_summary, actor, start=start, end=end, partner_id=partner_id)
-labels = read(metric_labels)
+labels = {m.key: f"{m.name} ({m.unit})" for m in read(catalogue, actor)}
 
 if not summary.has_data:
     no_data(start, end)

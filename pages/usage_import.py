@@ -10,7 +10,7 @@ from core.accounts.permissions import allowed
 from core.errors import DomainError
 from core.usage.csv_import import FIRST_DATA_LINE, REQUIRED, parse_csv
 from core.usage.ingest import preview_events, record_events
-from core.usage.metrics import AGGREGATIONS, add_metric, list_metrics
+from core.usage.metrics import AGGREGATIONS, add_metric, catalogue
 from core.usage.reports import partner_names
 from core.usage.validation import BatchValidationError
 from pages.common import field_error, plain, read, require, run_action
@@ -77,7 +77,7 @@ if allowed(actor, "metric.manage"):
     st.subheader("Metrics catalogue")
     st.dataframe(pd.DataFrame([{"key": m.key, "name": m.name, "unit": m.unit, "aggregation": m.aggregation,
                                 "property": m.property or "", "built-in": m.builtin,
-                                "counts as active": m.counts_as_active} for m in read(list_metrics)]),
+                                "counts as active": m.counts_as_active} for m in read(catalogue, actor)]),
                  hide_index=True, width="stretch", key="usage_metrics_table")
     with st.form("add_metric", clear_on_submit=False):
         c1, c2, c3 = st.columns(3)

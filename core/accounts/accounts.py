@@ -54,6 +54,12 @@ def get_partner(session: Session, partner_id: int) -> Partner:
     return partner
 
 
+def partner_settings(session: Session, actor: Actor, partner_id: int) -> Partner:
+    """A partner's own record (currency, house flag) for the actor's pages: staff of that partner or an admin."""
+    authorize(actor, "account.list", partner_id)
+    return get_partner(session, partner_id)
+
+
 def _check_account_fields(data: dict[str, Any], *, partial: bool = False) -> dict[str, Any]:
     c = Checker()
     out: dict[str, Any] = {}
