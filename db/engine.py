@@ -19,10 +19,11 @@ from sqlalchemy.orm import Session, sessionmaker
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / ".data"
 
-_servers: dict[str, object] = {}
+_servers: dict[str, object] = {}  # data directory -> the pgserver started for it (see server_for)
 
 
-def _normalise(url: str) -> str:
+def normalise_url(url: str) -> str:
+    """A PostgreSQL URL for SQLAlchemy with psycopg 3 (postgres:// and postgresql:// are rewritten)."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
@@ -42,13 +43,18 @@ def embedded_url(data_dir: Path | None = None, cleanup_mode: str | None = "stop"
     key = str(pgdata)
     if key not in _servers:
         _servers[key] = pgserver.get_server(str(pgdata), cleanup_mode=cleanup_mode)
-    return _normalise(_servers[key].get_uri())  # type: ignore[attr-defined]
+    return normalise_url(_servers[key].get_uri())  # type: ignore[attr-defined]
+
+
+def server_for(data_dir: Path) -> object | None:
+    """The embedded server this process started for `data_dir` (embedded_url), if any."""
+    return _servers.get(str(data_dir))
 
 
 def owner_url() -> str:
     """The owner's URL (migrations, role set-up, bulk maintenance): DATABASE_URL, else the embedded server."""
     url = os.environ.get("DATABASE_URL")
-    return _normalise(url) if url else embedded_url()
+    return normalise_url(url) if url else embedded_url()
 
 
 def app_url(owner: str | None = None) -> str:
@@ -57,7 +63,7 @@ def app_url(owner: str | None = None) -> str:
     rc_app) and the password RC_APP_PASSWORD (none: the embedded server trusts its socket)."""
     explicit = os.environ.get("APP_DATABASE_URL")
     if explicit:
-        return _normalise(explicit)
+        return normalise_url(explicit)
     from sqlalchemy.engine import make_url
 
     from db.roles import app_role

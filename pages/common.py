@@ -19,7 +19,7 @@ from core.accounts.impersonation import impersonated_actor
 from core.accounts.permissions import allowed
 from core.bootstrap import bootstrap
 from core.errors import DomainError, NotFound, PermissionDenied, ValidationError
-from db.engine import _normalise, app_url, make_engine, unit_of_work
+from db.engine import app_url, make_engine, normalise_url, unit_of_work
 
 T = TypeVar("T")
 
@@ -84,6 +84,10 @@ PAGES: list[tuple[str, str, str, str, str | None]] = [
     # -- lab pages (issue 6) --
     ("Billing", "pages/lab.py", "Billing-model lab", ":material/science:", "plan.manage"),
 
+    # -- integrations (issue 17) --
+    ("Integrations", "pages/api_keys.py", "API keys", ":material/key:", "apikey.manage"),
+    ("Integrations", "pages/webhooks.py", "Webhooks & automation", ":material/webhook:", "webhook.manage"),
+
     ("Administration", "pages/partners.py", "Partners", ":material/handshake:", "partner.list"),
     ("Administration", "pages/audit.py", "Audit log", ":material/history:", "audit.view"),
     ("Account", "pages/profile.py", "My profile", ":material/person:", None),
@@ -116,7 +120,7 @@ def visible_pages(actor: Actor) -> list[tuple[str, str, str, str]]:
 @st.cache_resource(show_spinner=False)
 def _engine(url: str | None) -> Engine:
     bootstrap()  # the usage hooks, once per process (idempotent)
-    return make_engine(app_url(_normalise(url) if url else None))  # the least-privilege role (db/roles.py)
+    return make_engine(app_url(normalise_url(url) if url else None))  # the least-privilege role (db/roles.py)
 
 
 def engine() -> Engine:
