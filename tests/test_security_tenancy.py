@@ -17,7 +17,7 @@ for _reason, _names in {
     # Establishing who the actor is: before these there is no actor (each checks a secret instead).
     "authentication": ["core.accounts.auth.signup", "core.accounts.auth.authenticate", "core.accounts.auth.load_actor",
                        "core.accounts.auth.confirm_email", "core.accounts.auth.reset_with_token",
-                       "core.accounts.auth.resume", "core.accounts.auth.forget",
+                       "core.accounts.auth.resume", "core.accounts.auth.forget", "core.accounts.apikeys.authenticate",
                        "core.accounts.impersonation.impersonated_actor"],
     # Self-service on the actor's own login (the user and partner come from the actor, never from input).
     "self-service": ["core.accounts.auth.logout", "core.accounts.auth.remember", "core.accounts.impersonation.stop"],
@@ -25,14 +25,19 @@ for _reason, _names in {
     "account internals": ["core.accounts.accounts.house_partner", "core.accounts.accounts.get_partner",
                           "core.accounts.links.send", "core.accounts.links.end_sessions",
                           "core.accounts.links.issue_token", "core.accounts.links.use_token",
-                          "core.accounts.links.send_reset_link", "core.accounts.audit.record"],
+                          "core.accounts.links.send_reset_link", "core.accounts.audit.record",
+                          "core.accounts.accounts.check_new_user", "core.accounts.accounts.insert_user",
+                          "core.notify.webhooks.emit", "core.notify.webhooks.on_audit"],
     # Usage hooks and jobs run by the system (bootstrap wiring, monthly runs, schedulers), never by a page.
     "system hooks and jobs": ["core.billing.alerts.check_thresholds", "core.billing.alerts.threshold_accounts",
                               "core.billing.alerts.on_events_recorded", "core.billing.modes.settle_new_usage",
                               "core.billing.settlement.month_to_date_cost", "core.billing.settlement.settle_month",
                               "core.billing.settlement.on_events_recorded",
                               "core.billing.wallet.retry_due_auto_purchases", "core.billing.wallet.verify_ledger",
-                              "core.billing.wallet.draw", "core.notify.outbox.notify"],
+                              "core.billing.wallet.draw", "core.notify.outbox.notify",
+                              "core.worker.cycle.open_cycles", "core.worker.cycle.generate_one",
+                              "core.worker.cycle.finalise_one", "core.worker.cycle.close_due",
+                              "core.worker.mail.queue_one", "core.worker.mail.attachments"],
     # Billing internals: called by authorised services (rating, statements, wallet, payments) with their ids.
     "billing internals": ["core.billing.modes.mode_row", "core.billing.modes.mode_at", "core.billing.modes.modes_in_period",
                           "core.billing.payments.engine_of", "core.billing.payments.find_charge",
@@ -45,7 +50,8 @@ for _reason, _names in {
     # Statement internals: the planning/content/document steps of core.statements.lifecycle (which authorises).
     "statement internals": ["core.statements.content.credits_drawn", "core.statements.content.charged_on_demand",
                             "core.statements.content.involved_accounts", "core.statements.content.compute",
-                            "core.statements.documents.fetch", "core.statements.documents.document_data",
+                            "core.statements.documents.fetch", "core.statements.documents.build_document",
+                            "core.statements.documents.document",
                             "core.statements.planning.pieces_of", "core.statements.planning.billable_accounts",
                             "core.statements.planning.accounts_with_modes", "core.statements.settings.branding"],
     # Usage internals and the global metric catalogue (reference data, not tenant data).
