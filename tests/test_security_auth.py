@@ -307,3 +307,16 @@ def test_impersonation_refuses_a_target_that_is_not_a_manager(world, session):
     assert impersonation.impersonated_actor(session, a.staff, a.partner_id, a.users["annotator"].user_id) is None
     assert impersonation.impersonated_actor(session, a.staff, a.partner_id, a.staff.user_id) is None
     assert impersonation.impersonated_actor(session, a.staff, a.partner_id, a.users["manager"].user_id) is not None
+
+
+def test_stale_throttle_counters_are_forgotten(world, db, monkeypatch):
+    from db.models import LoginThrottle
+
+    with unit_of_work(db) as s:
+        s.add(LoginThrottle(key="client:192.0.2.1", failures=3, last_failure_at=T0 - timedelta(days=2)))
+    monkeypatch.setattr(auth.secrets, "randbelow", lambda n: 0)
+    with pytest.raises(AuthError):
+        _attempt(db, "nobody@test.example", "guess guess guess", "192.0.2.2", T0)
+    with Session(db) as s:
+        assert s.get(LoginThrottle, "client:192.0.2.1") is None
+        assert s.get(LoginThrottle, "client:192.0.2.2").failures == 1

@@ -8,7 +8,7 @@ import hmac
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -140,6 +140,10 @@ def _record_failure(session: Session, email_norm: str, client: str, now: datetim
     row = _bump(session, _client_key(client), now)
     if row.failures >= CLIENT_MAX_FAILURES:
         row.locked_until = now + CLIENT_LOCK
+    if secrets.randbelow(100) == 0:  # now and then, forget counters nobody has touched for a day
+        session.execute(delete(LoginThrottle).where(LoginThrottle.last_failure_at < now - timedelta(days=1),
+                                                    (LoginThrottle.locked_until.is_(None))
+                                                    | (LoginThrottle.locked_until < now)))
 
 
 def _check_throttle(session: Session, key: str, now: datetime) -> LoginThrottle | None:
