@@ -38,8 +38,33 @@ def test_planted_markdown_payloads_are_plain_text_on_every_page(world, app_url, 
 
 def test_a_refused_read_is_a_message(world, app_url, page):
     login(page, app_url, "staff-a@test.example", PASSWORD)
+    settle(page)
+    for _ in range(50):  # a new page load logs in from the remembered-login cookie: wait until it is set
+        if any(c["name"] == "rc_remember" for c in page.context.cookies()):
+            break
+        page.wait_for_timeout(200)
     page.goto(app_url + "/usage_dashboard?from=2019-01-01&to=2026-01-01")
     wait_app(page)
-    page.get_by_text("Choose a range of at most three years.").first.wait_for(timeout=30000)
+    try:
+        page.get_by_text("Choose a range of at most three years.").first.wait_for(timeout=30000)
+    except Exception:
+        shot(page, "security-refused-read-failed")
+        raise AssertionError(page.locator('[data-testid="stApp"]').inner_text()[:2000])
     assert page.locator('[data-testid="stException"]').count() == 0
     shot(page, "security-refused-read")
+
+
+def test_log_in_and_log_out_are_audited(world, app_url, page, engine):
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from db.models import AuditEntry
+
+    login(page, app_url, "staff-b@test.example", PASSWORD)
+    page.get_by_role("button", name="Log out").click()
+    page.get_by_role("button", name="Log in").wait_for(timeout=20000)
+    with Session(engine) as s:
+        actions = s.scalars(select(AuditEntry.action).where(AuditEntry.entity_id == str(world.b.staff.user_id),
+                                                            AuditEntry.action.in_(("login", "logout")))
+                            .order_by(AuditEntry.id)).all()
+    assert actions == ["login", "logout"]
