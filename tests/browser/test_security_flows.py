@@ -47,9 +47,9 @@ def test_a_refused_read_is_a_message(world, app_url, page):
     wait_app(page)
     try:
         page.get_by_text("Choose a range of at most three years.").first.wait_for(timeout=30000)
-    except Exception:
+    except Exception as exc:
         shot(page, "security-refused-read-failed")
-        raise AssertionError(page.locator('[data-testid="stApp"]').inner_text()[:2000])
+        raise AssertionError(page.locator('[data-testid="stApp"]').inner_text()[:2000]) from exc
     assert page.locator('[data-testid="stException"]').count() == 0
     shot(page, "security-refused-read")
 
