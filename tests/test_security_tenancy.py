@@ -53,7 +53,8 @@ for _reason, _names in {
                             "core.statements.documents.fetch", "core.statements.documents.build_document",
                             "core.statements.documents.document",
                             "core.statements.planning.pieces_of", "core.statements.planning.billable_accounts",
-                            "core.statements.planning.accounts_with_modes", "core.statements.settings.branding"],
+                            "core.statements.planning.accounts_with_modes",
+                            "core.statements.planning.check_key", "core.statements.settings.branding"],
     # Usage internals and the global metric catalogue (reference data, not tenant data).
     "usage internals": ["core.usage.aggregates.period_usage", "core.usage.metrics.list_metrics",
                         "core.usage.metrics.metric_keys", "core.usage.metrics.get_metrics",
