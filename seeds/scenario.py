@@ -184,7 +184,8 @@ def _wallet(session: Session, pid: int, p: PartnerDef, sc: Scenario, s: LoadSumm
     w = p.wallet
     wallet.get_or_create_wallet(session, SYSTEM, pid)
     if w.get("buy"):
-        wallet.buy_credits(session, SYSTEM, pid, w["buy"], idempotency_key=f"scenario:{pid}:{sc.today}")
+        wallet.buy_credits(session, SYSTEM, pid, w["buy"], idempotency_key=f"scenario:{pid}:{sc.today}",
+                           same_transaction=True)  # the partner is created in this transaction
         s.counts["credit purchases"] += 1
     wallet.configure(session, SYSTEM, pid, low_balance_threshold=w.get("low_balance_threshold"),
                      auto_buy_credits=w.get("auto_buy_credits"),

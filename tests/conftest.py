@@ -58,7 +58,10 @@ def engine(database_url):
 @pytest.fixture
 def db(engine, owner_engine):
     """An empty database (reference data kept)."""
-    reset_data(owner_engine)
+    from core.billing.purchases import wait_for_purchases
+
+    wait_for_purchases()  # automatic purchases still settling from the previous test
+    reset_data(owner_engine)  # TRUNCATE: the owner's right
     return engine
 
 

@@ -1,7 +1,7 @@
 """security: append-only audit log, throttling per account and client address, e-mail confirmation and reset links
 
 Revision ID: 0014
-Revises: 0016
+Revises: 0013
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0014'
-down_revision = '0016'  # re-chained after main's 0016 (the branch was cut with '0011')
+down_revision = '0013'  # re-chained after main's head (the branch was cut with '0011')
 branch_labels = None
 depends_on = None
 
