@@ -77,7 +77,7 @@ def test_bad_plan_refused_with_message_and_nothing_written(world, db):
     at.text_input(key="pr_code").input("broken")
     add_charge(at, "pages", "pages", "per_unit", unit_price="-0.10")
     # the charge is refused as soon as it is added: its problem is shown and the draft stays empty
-    assert "charge.unit_price: unit price must not be negative, got -0.10" in [e.value for e in at.error]
+    assert "charge.unit_price: unit price must not be negative, got -0.10" in [unescape(e.value) for e in at.error]
     assert at.session_state["pr_draft"]["charges"] == []
     at.text_input(key="pr_f_id").input("base")
     at.text_input(key="pr_f_amount").input("-5")

@@ -33,7 +33,10 @@ for _reason, _names in {
                               "core.billing.alerts.on_events_recorded", "core.billing.modes.settle_new_usage",
                               "core.billing.settlement.month_to_date_cost", "core.billing.settlement.settle_month",
                               "core.billing.settlement.on_events_recorded",
-                              "core.billing.wallet.retry_due_auto_purchases", "core.billing.wallet.verify_ledger",
+                              "core.billing.purchases.retry_due_auto_purchases", "core.billing.purchases.start_auto_buy",
+                              "core.billing.purchases.open_auto_purchase", "core.billing.reconcile.reconcile",
+                              "core.billing.wallet_lots.expire_lots", "core.billing.wallet_reading.verify_ledger",
+                              "core.billing.wallet_lots.verify_lots", "core.billing.receipts.issue_receipt",
                               "core.billing.wallet.draw", "core.notify.outbox.notify",
                               "core.worker.cycle.open_cycles", "core.worker.cycle.generate_one",
                               "core.worker.cycle.finalise_one", "core.worker.cycle.close_due",
@@ -45,8 +48,19 @@ for _reason, _names in {
                           "core.billing.payments.default_method", "core.billing.plans.known_metrics",
                           "core.billing.plans.versions_of", "core.billing.plans.assignments_in_force",
                           "core.billing.rating.partner_active_clients", "core.billing.rating.segments_for",
-                          "core.billing.wallet.price_steps", "core.billing.wallet.price_for",
-                          "core.billing.wallet.find_wallet"],
+                          "core.billing.wallet_base.price_steps", "core.billing.wallet_base.price_for",
+                          "core.billing.wallet.find_wallet", "core.billing.purchases.intent_row",
+                          "core.billing.purchases.wallet_row_visible", "core.billing.receipts.platform_issuer",
+                          "core.billing.usage_detail.with_detail", "core.billing.wallet_base.lock_wallet",
+                          "core.billing.wallet_base.wallet_row", "core.billing.wallet_base.insert_entry",
+                          "core.billing.wallet_base.set_wallet", "core.billing.wallet_base.reset_backoff",
+                          "core.billing.wallet_base.after_credit_in", "core.billing.wallet_base.maybe_remind",
+                          "core.billing.wallet_base.after_debit", "core.billing.wallet_base.default_method",
+                          "core.billing.wallet_lots.add_lot", "core.billing.wallet_lots.take_lots",
+                          "core.billing.wallet_lots.take_from_lot", "core.billing.wallet_lots.open_lots",
+                          "core.billing.wallet_lots.lots_used"],
+    # Input checks against the global metric catalogue (reference data, no tenant data).
+    "input checks": ["core.billing.plan_builder.check_charge"],
     # Statement internals: the planning/content/document steps of core.statements.lifecycle (which authorises).
     "statement internals": ["core.statements.content.credits_drawn", "core.statements.content.charged_on_demand",
                             "core.statements.content.involved_accounts", "core.statements.content.compute",
@@ -66,7 +80,8 @@ for _reason, _names in {
     ALLOWED.update(dict.fromkeys(_names, _reason))
 
 # Pages may call these actor-less functions: they are how a page learns who is logged in.
-PAGE_ALLOWED = {"core.accounts.auth.load_actor", "core.accounts.auth.resume", "core.accounts.auth.signup",
+PAGE_ALLOWED = {"core.billing.plan_builder.check_charge",  # validates a draft charge: no tenant data
+                "core.accounts.auth.load_actor", "core.accounts.auth.resume", "core.accounts.auth.signup",
                 "core.accounts.auth.confirm_email", "core.accounts.auth.reset_with_token",
                 "core.accounts.impersonation.impersonated_actor"}
 
