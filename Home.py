@@ -9,14 +9,17 @@ from __future__ import annotations
 import streamlit as st
 
 from core.accounts import impersonation
+from core.errors import DomainError
 from pages.common import (
     PUBLIC_PAGES,
     current_actor,
     end_impersonation,
     log_out,
+    plain,
     render_cookie_ops,
     run_action,
     show_flash,
+    user_message,
     visible_pages,
 )
 
@@ -45,19 +48,22 @@ if st.session_state.pop("go_home", False) and nav is not pages[0]:
 
 if actor is not None:
     if actor.impersonator_email:
-        st.warning(f"You are logged in as **{actor.display_name}** ({actor.email}), Manager of "
-                   f"**{actor.account_name}**. Everything you do is recorded under your name too.",
+        st.warning(f"You are logged in as **{plain(actor.display_name)}** ({plain(actor.email)}), Manager of "
+                   f"**{plain(actor.account_name)}**. Everything you do is recorded under your name too.",
                    icon=":material/visibility:")
         if st.button("Back to my account", key="imp_back", icon=":material/undo:"):
             run_action(impersonation.stop, actor)
             end_impersonation()
             st.rerun()
     with st.sidebar:
-        st.markdown(f"**{actor.display_name}**  \n{actor.role_label} · {actor.account_name or actor.partner_name}")
+        st.markdown(f"**{plain(actor.display_name)}**  \n{actor.role_label} · {plain(actor.account_name or actor.partner_name)}")
         if st.button("Log out", key="logout", icon=":material/logout:", width="stretch"):
-            log_out()
+            log_out(actor)
             st.rerun()
 
 render_cookie_ops()
 show_flash()
-nav.run()
+try:
+    nav.run()
+except DomainError as exc:  # a refused read (e.g. a date range too long) is a message, never a traceback
+    st.error(user_message(exc))

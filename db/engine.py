@@ -1,7 +1,8 @@
 """Engine and session setup.
 
-The database is PostgreSQL, chosen by `DATABASE_URL`; when it is unset an embedded PostgreSQL 16 server
-from the `pgserver` wheel is started with its data in `.data/pgdata` (kept between runs).
+The database is PostgreSQL, chosen by `DATABASE_URL` (the owner's URL: migrations); when it is unset an
+embedded PostgreSQL 16 server from the `pgserver` wheel is started with its data in `.data/pgdata` (kept
+between runs). The app, the CLIs and the benchmarks connect as the app's login role (`app_url()`, db/roles.py).
 """
 
 from __future__ import annotations
@@ -50,9 +51,30 @@ def server_for(data_dir: Path) -> object | None:
     return _servers.get(str(data_dir))
 
 
-def database_url() -> str:
+def owner_url() -> str:
+    """The owner's URL (migrations, role set-up, bulk maintenance): DATABASE_URL, else the embedded server."""
     url = os.environ.get("DATABASE_URL")
     return normalise_url(url) if url else embedded_url()
+
+
+def app_url(owner: str | None = None) -> str:
+    """The URL the app, the CLIs and the benchmarks connect with: the app's login role, which owns nothing
+    (db/roles.py). APP_DATABASE_URL when set; otherwise the owner's URL with the user RC_APP_ROLE (default
+    rc_app) and the password RC_APP_PASSWORD (none: the embedded server trusts its socket)."""
+    explicit = os.environ.get("APP_DATABASE_URL")
+    if explicit:
+        return normalise_url(explicit)
+    from sqlalchemy.engine import make_url
+
+    from db.roles import app_role
+
+    url = make_url(owner or owner_url()).set(username=app_role(), password=os.environ.get("RC_APP_PASSWORD"))
+    return url.render_as_string(hide_password=False)
+
+
+def database_url() -> str:
+    """The app's connection (the least-privilege role). Use owner_url() for migrations."""
+    return app_url()
 
 
 def make_engine(url: str | None = None, **kwargs) -> Engine:

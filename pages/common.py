@@ -5,6 +5,7 @@ Pages stay thin: read widgets, call core, render. No SQL and no money arithmetic
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -13,14 +14,49 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from core.accounts.actor import Actor
-from core.accounts.auth import REMEMBER_FOR, forget, load_actor, resume
+from core.accounts.auth import REMEMBER_FOR, load_actor, logout, resume
 from core.accounts.impersonation import impersonated_actor
 from core.accounts.permissions import allowed
 from core.bootstrap import bootstrap
-from core.errors import DomainError, ValidationError
-from db.engine import make_engine, unit_of_work
+from core.errors import DomainError, NotFound, PermissionDenied, ValidationError
+from db.engine import app_url, make_engine, normalise_url, unit_of_work
 
 T = TypeVar("T")
+
+# Every character that means something to Streamlit's Markdown (CommonMark + GFM + its own :colour[...],
+# :emoji: and $latex$ extensions). A backslash before ASCII punctuation always renders the character itself.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$=&^\"'/])")
+
+
+# Another tenant's id and an id that does not exist get the same answer (no probing of ids).
+NOT_AVAILABLE = "This record does not exist, or you do not have access to it."
+
+
+def user_message(exc: DomainError) -> str:
+    """The message shown for a refused action or read, escaped for Markdown."""
+    if isinstance(exc, NotFound | PermissionDenied):
+        return md_escape(NOT_AVAILABLE)
+    return md_escape(exc)
+
+
+_AUTOLINK = re.compile(r"(?i)(?:[a-z][a-z0-9+.-]*:/|www\.)")
+
+
+def md_escape(value: object) -> str:
+    """User text (names, labels, messages that quote input) made safe for any Streamlit call that renders
+    Markdown: st.markdown/write/title/header/caption/warning/info/error/success/toast, widget and metric
+    labels, expander and dialog titles. The text shows exactly as typed, on one line, and can never become
+    a link, an image, HTML, emphasis, a colour directive or an icon. Use it on every user string; never
+    build Markdown from user text without it."""
+    text = "" if value is None else str(value)
+    text = " ".join(text.splitlines())  # no line structure (headings, lists, code blocks) from user text
+    # GFM turns any http://... or www.... in the text into a link, escapes or not: an invisible word joiner
+    # after the scheme (or "www") keeps it text.
+    text = _AUTOLINK.sub(lambda m: m.group(0)[:-1] + "\u2060" + m.group(0)[-1], text)
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+plain = md_escape  # short alias for f-strings
 
 AUTH_KEYS = ("auth_partner_id", "auth_user_id", "auth_version")
 
@@ -87,7 +123,7 @@ def visible_pages(actor: Actor) -> list[tuple[str, str, str, str]]:
 @st.cache_resource(show_spinner=False)
 def _engine(url: str | None) -> Engine:
     bootstrap()  # the usage hooks, once per process (idempotent)
-    return make_engine(url)
+    return make_engine(app_url(normalise_url(url) if url else None))  # the least-privilege role (db/roles.py)
 
 
 def engine() -> Engine:
@@ -111,12 +147,33 @@ def log_in(actor: Actor, remember_token: str | None = None, *, go_home: bool = T
         st.session_state["remember_token"] = remember_token
 
 
-def log_out() -> None:
-    """End the session, and the remembered login of this browser (server-side and its cookie)."""
+def client_address() -> str | None:
+    """The client's address for login throttling: the TCP peer (st.context.ip_address; None on localhost),
+    or, when the peer is a trusted reverse proxy (RC_TRUSTED_PROXIES, comma-separated), the address that
+    proxy appended last to X-Forwarded-For. See docs/deployment.md."""
+    import os
+
+    try:
+        peer = st.context.ip_address or "127.0.0.1"
+        headers = st.context.headers
+    except Exception:  # no browser connection (tests, bare mode)
+        return None
+    if not isinstance(peer, str):  # AppTest has no real connection
+        return None
+    trusted = {p.strip() for p in os.environ.get("RC_TRUSTED_PROXIES", "").split(",") if p.strip()}
+    forwarded = headers.get("X-Forwarded-For") if headers else None
+    forwarded = forwarded if isinstance(forwarded, str) else None
+    if peer in trusted and forwarded:
+        return forwarded.split(",")[-1].strip()[:64] or peer
+    return None if peer == "127.0.0.1" else peer
+
+
+def log_out(actor: Actor | None = None, *, audited: bool = True) -> None:
+    """End the session, and the remembered login of this browser (server-side and its cookie); audited."""
     cookie = st.session_state.get("remember_token") or _cookie()
-    if cookie:
+    if cookie or (actor is not None and audited):
         with unit_of_work(engine()) as s:
-            forget(s, cookie)
+            logout(s, actor if audited else None, cookie)
     for key in list(st.session_state.keys()):
         del st.session_state[key]
     st.session_state["go_home"] = True
@@ -185,7 +242,7 @@ def current_actor() -> Actor | None:
                 else:
                     actor = target
         if actor is None:
-            log_out()
+            log_out(audited=False)
             st.session_state["flash"] = ("warning", "Your session has ended. Please log in again.")
     return actor
 
@@ -225,10 +282,10 @@ def run_action(fn: Callable[..., T], *args: Any, success: str | None = None, **k
         st.session_state["flash"] = ("error", exc.errors.get("_form") or "Please correct the highlighted fields.")
         st.rerun()
     except DomainError as exc:
-        st.error(str(exc))
+        st.error(user_message(exc))
         return None
     if success:
-        st.toast(success)
+        st.toast(md_escape(success))
         st.session_state["flash"] = ("success", success)
     return result
 
@@ -243,11 +300,12 @@ def field_error(field: str) -> None:
     """Show the error for `field` (from the last run_action) right below its widget."""
     msg = st.session_state.get("field_errors", {}).get(field)
     if msg:
-        st.markdown(f":red[{msg}]")
+        st.markdown(f":red[{md_escape(msg)}]")
 
 
 def show_flash() -> None:
+    """The message left by the previous run (plain text, escaped here)."""
     flash = st.session_state.pop("flash", None)
     if flash:
-        kind, msg = flash
-        getattr(st, kind)(msg)
+        kind, msg = flash  # flash messages are plain text (they often quote names)
+        getattr(st, kind)(md_escape(msg))

@@ -9,7 +9,7 @@ import streamlit as st
 from core.accounts import accounts, impersonation
 from core.accounts.permissions import allowed
 from core.validation import countries, currencies
-from pages.common import field_error, read, require, run_action, start_impersonation, visible_pages
+from pages.common import field_error, plain, read, require, run_action, start_impersonation, visible_pages
 from pages.user_admin import render_users
 
 actor = require("account.create")
@@ -79,9 +79,9 @@ def edit_dialog(acc) -> None:
 
 @st.dialog("Delete customer account", on_dismiss=close_dialog)
 def delete_dialog(acc) -> None:
-    st.write(f"Deleting **{acc.name}** ends its users' access. The account and its history are kept; "
+    st.write(f"Deleting **{plain(acc.name)}** ends its users' access. The account and its history are kept; "
              "a platform admin can restore it.")
-    confirm = st.text_input(f"Type the account name “{acc.name}” to confirm", key="cust_del_confirm")
+    confirm = st.text_input(f"Type the account name “{plain(acc.name)}” to confirm", key="cust_del_confirm")
     c1, c2 = st.columns(2)
     if c1.button("Delete account", key="cust_delete", type="primary", icon=":material/delete:",
                  disabled=confirm.strip() != acc.name):
@@ -166,7 +166,7 @@ else:
 
 # ------------------------------------------------------------------ create
 with st.expander("New customer account", icon=":material/add:", expanded=not rows):
-    submitted, data = account_form("new", {"currency": read(accounts.get_partner, partner_id).currency},
+    submitted, data = account_form("new", {"currency": read(accounts.partner_settings, actor, partner_id).currency},
                                    "Create customer")
     if submitted:
         acc = run_action(accounts.create_account, actor, partner_id=partner_id, **data)
@@ -189,9 +189,9 @@ if rows:
     open_id = st.selectbox("Customer account", ids,
                            format_func=lambda i: f"{by_id[i].name} (#{i}, {by_id[i].status})", key="cust_pick")
     acc = read(accounts.get_account, actor, partner_id, open_id)
-    st.subheader(acc.name)
+    st.subheader(plain(acc.name))
     st.caption(f"Customer #{acc.id} · {acc.status} · {countries().get(acc.country, acc.country)} · {acc.currency}"
-               + (f" · {acc.contact_email}" if acc.contact_email else ""))
+               + (f" · {plain(acc.contact_email)}" if acc.contact_email else ""))
     client_actions(acc)
     st.markdown("#### Users")
     render_users(actor, partner_id, acc.id, key_prefix=f"cu{acc.id}")

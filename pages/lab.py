@@ -17,7 +17,7 @@ from core.accounts import accounts
 from core.errors import ValidationError
 from core.lab import compare as lab
 from core.pricing import format_money, format_quantity
-from pages.common import field_error, read, require, run_action, show_flash
+from pages.common import field_error, plain, read, require, run_action, show_flash
 
 actor = require("plan.manage")
 st.title("Billing-model lab")
@@ -46,7 +46,7 @@ if actor.is_admin:
     partner_id, partner_currency = partner.id, partner.currency
 else:
     partner_id = actor.partner_id
-    partner_currency = read(accounts.get_partner, partner_id).currency
+    partner_currency = read(accounts.partner_settings, actor, partner_id).currency
 
 today = date.today()
 default_start = date(today.year - 1, today.month, 1)  # 13 calendar months ending today
@@ -74,11 +74,11 @@ if source == "A customer's real usage":
     try:
         acc = read(lab.lab_for_account, actor, partner_id, account_id, start, end)
     except ValidationError as exc:
-        st.error("; ".join(exc.errors.values()))
+        st.error(plain("; ".join(exc.errors.values())))
         st.stop()
     usage, currency, current, detail = acc.usage, acc.currency, acc.current, acc.detail
     if current is None:
-        st.info(f"{acc.account_name} has no plan in force on {end.isoformat()}: the first model is the baseline.")
+        st.info(f"{plain(acc.account_name)} has no plan in force on {end.isoformat()}: the first model is the baseline.")
 else:
     profile = st.selectbox("Profile", list(lab.PROFILES), key="lab_profile",
                            format_func=lambda p: f"{p} document customer ({format_quantity(lab.PROFILES[p][0])} "
@@ -157,7 +157,7 @@ for i in range(int(n_custom)):
             custom.append(lab.LabModel(name.strip() or f"Model {i + 1}", lab.model_spec(currency, kind, **params)))
         except ValidationError as exc:
             for key, msg in exc.errors.items():
-                st.error(f"{key}: {msg}")
+                st.error(f"{plain(key)}: {plain(msg)}")
 
 models = ([current] if current else []) + [by_name[n] for n in picked] + custom
 seen: set[str] = set()
@@ -195,7 +195,7 @@ for col, r in zip(cols, result.models, strict=True):
         delta = "same cost"
     else:
         delta = f"{'saves' if r.saving > 0 else 'costs'} {format_money(abs(r.saving), cur)}"
-    col.metric(r.name + (BASE if r.current else ""), format_money(r.total, cur), delta=delta,
+    col.metric(plain(r.name) + (BASE if r.current else ""), format_money(r.total, cur), delta=delta,
                delta_color="normal" if r.current else ("off" if not compared(r) or r.saving == 0
                                                         else "normal" if r.saving > 0 else "inverse"))
 if any(r.per_value for r in result.models):
@@ -206,7 +206,7 @@ if any(r.per_value for r in result.models):
 whom = chosen.name if account_id is not None else "this profile"
 for r in result.models:
     if not r.comparable:
-        st.warning(f"**{r.name}** prices {', '.join(r.unused_metrics)}, which {whom} did not use in this date "
+        st.warning(f"**{plain(r.name)}** prices {plain(', '.join(r.unused_metrics))}, which {plain(whom)} did not use in this date "
                    f"range: it would bill only its fees ({format_money(r.total, cur)}). That is not a saving — "
                    "choose a model on a metric the customer uses to compare.")
 
@@ -248,11 +248,11 @@ if not result.break_even:
     st.caption("No metric in common to compare.")
 for be in result.break_even:
     if be.volume is None:
-        st.markdown(f"- **{be.model}** vs **{be.against}**: no break-even up to the volumes looked at; "
-                    f"{be.cheaper_below or 'they cost the same'} is cheaper throughout.")
+        st.markdown(f"- **{plain(be.model)}** vs **{plain(be.against)}**: no break-even up to the volumes looked at; "
+                    f"{plain(be.cheaper_below or 'they cost the same')} is cheaper throughout.")
     else:
-        st.markdown(f"- **{be.model}** vs **{be.against}**: they swap at **{format_quantity(be.volume)} "
-                    f"{be.metric}** a month; below that {be.cheaper_below or 'neither'} is cheaper "
+        st.markdown(f"- **{plain(be.model)}** vs **{plain(be.against)}**: they swap at **{format_quantity(be.volume)} "
+                    f"{plain(be.metric)}** a month; below that {plain(be.cheaper_below or 'neither')} is cheaper "
                     "(other usage at its monthly average).")
 
 

@@ -1,14 +1,41 @@
-"""Log in."""
+"""Log in; also where the links e-mailed to users land (?confirm=... for a sign-up, ?reset=... for a new password)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from core.accounts.auth import login, remember
+from core.accounts.auth import confirm_email, login, remember, reset_with_token
+from core.accounts.passwords import MIN_LENGTH
 from core.errors import AuthError
-from pages.common import engine, log_in, run_action
+from pages.common import client_address, engine, field_error, log_in, plain, run_action, show_flash
 
 st.title("Reseller Console")
+
+confirm_token = st.query_params.get("confirm")
+reset_token = st.query_params.get("reset")
+if confirm_token:
+    message = run_action(confirm_email, confirm_token)
+    st.query_params.clear()
+    if message:
+        st.session_state["flash"] = ("success", message)
+    st.rerun()
+
+show_flash()
+
+if reset_token:
+    st.subheader("Set a new password")
+    with st.form("reset_password"):
+        new = st.text_input(f"New password (at least {MIN_LENGTH} characters)", type="password", key="reset_new",
+                            autocomplete="new-password")
+        field_error("new")
+        if st.form_submit_button("Save password", type="primary"):
+            message = run_action(reset_with_token, reset_token, new)
+            if message:
+                st.query_params.clear()
+                st.session_state["flash"] = ("success", message)
+                st.rerun()
+    st.stop()
+
 st.caption("Log in to manage your customer accounts, usage and billing.")
 
 with st.form("login", border=True):
@@ -19,9 +46,9 @@ with st.form("login", border=True):
 
 if submitted:
     try:
-        actor = login(engine(), email, password)
+        actor = login(engine(), email, password, client=client_address())
     except AuthError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
     else:
         token = run_action(remember, actor) if keep else None
         log_in(actor, token)

@@ -20,10 +20,10 @@ from core.billing import alerts, plan_builder, plans, rating
 from core.billing.describe import describe_spec
 from core.errors import ValidationError
 from core.pricing import DISCOUNT_TARGETS, FEE_KINDS, format_money, format_quantity, get_model, registered
-from core.usage.metrics import list_metrics
+from core.usage.metrics import catalogue
 from core.validation import currencies
 from pages import margin_ui
-from pages.common import read, require, run_action
+from pages.common import plain, read, require, run_action
 
 actor = require("plan.view")
 st.title("Pricing")
@@ -56,7 +56,7 @@ def show_spec_errors() -> None:
         if key == "_form":
             continue
         where = key.removeprefix("spec.") if key.startswith("spec.") else key
-        st.error(f"{where}: {msg}")
+        st.error(f"{plain(where)}: {plain(msg)}")
 
 
 def render_spec(spec) -> None:
@@ -72,7 +72,7 @@ def render_rating(r, sentence: str) -> None:
                                 "Quantity": format_quantity(ln.quantity) if ln.metric else "",
                                 "Amount": format_money(ln.amount, r.currency), "Explanation": ln.explanation}
                                for ln in r.lines]), hide_index=True, width="stretch")
-    st.markdown(f"**{sentence} {format_money(r.total, r.currency)}.**")
+    st.markdown(f"**{plain(sentence)} {format_money(r.total, r.currency)}.**")
 
 
 def render_alerts(partner_id: int | None, account_id: int | None, key: str) -> None:
@@ -101,7 +101,7 @@ if not actor.is_staff:
     if current is None:
         st.info("Your account has no price plan yet.")
     else:
-        st.subheader(current.assignment.plan_name)
+        st.subheader(plain(current.assignment.plan_name))
         st.caption(f"In force since {current.assignment.effective_from.isoformat()} · prices of version "
                    f"{current.version} (from {current.version_effective_from.isoformat()})")
         render_spec(current.spec)
@@ -121,7 +121,7 @@ if actor.is_admin:
     partners = read(accounts.list_partners, actor)
     names = {p.id: ("Platform plans (offered to partners)" if p.is_house else p.name) for p in partners}
     partner_id = st.selectbox("Partner", list(names), format_func=names.get, key="pr_partner")
-all_metrics = {m.key: f"{m.name} ({m.unit})" for m in read(list_metrics)}
+all_metrics = {m.key: f"{m.name} ({m.unit})" for m in read(catalogue, actor)}
 metric_keys = list(all_metrics)
 metric_names = {m.key: f"{m.name} ({m.unit})" for m in read(plan_builder.partner_metrics, actor, partner_id)}
 if st.session_state.get("pr_all_metrics"):
@@ -268,7 +268,7 @@ def charge_builder(currency: str, metrics: dict[str, str]) -> dict | None:
                 st.session_state.pop("pr_c_errors", None)
                 st.rerun()
     for key, msg in (st.session_state.get("pr_c_errors") or {}).items():
-        st.error(f"{key.removeprefix('spec.').replace('charges[0]', 'charge')}: {msg}")
+        st.error(f"{plain(key.removeprefix('spec.').replace('charges[0]', 'charge'))}: {plain(msg)}")
     return charge
 
 
@@ -423,7 +423,7 @@ def calculator(spec_dict: dict, candidate: dict | None) -> None:
         r = plan_builder.calculate(spec, plan_builder.CalculatorInput(quantities, counts, transactions, per_value))
     except ValidationError as exc:
         for key, msg in exc.errors.items():
-            st.warning(f"{key.removeprefix('spec.')}: {msg}")
+            st.warning(f"{plain(key.removeprefix('spec.'))}: {plain(msg)}")
         return
     st.dataframe(pd.DataFrame([{"Line": ln.label, "Amount": format_money(ln.amount, r.currency),
                                 "How": ln.explanation} for ln in r.lines]), hide_index=True, width="stretch")
@@ -457,11 +457,11 @@ def new_plan_form() -> None:
     name = c1.text_input("Plan name", key="pr_name")
     code = c2.text_input("Code", key="pr_code", placeholder="standard-2025")
     codes = sorted(currencies())
-    default_cur = read(accounts.get_partner, partner_id).currency
+    default_cur = read(accounts.partner_settings, actor, partner_id).currency
     currency = c3.selectbox("Currency", codes, index=codes.index(default_cur), key="pr_currency")
     description = st.text_input("Description (optional)", key="pr_desc")
     subject = "account"
-    if actor.is_admin and read(accounts.get_partner, partner_id).is_house:
+    if actor.is_admin and read(accounts.partner_settings, actor, partner_id).is_house:
         subject = st.radio("Prices", ["account", "partner"], horizontal=True, key="pr_subject",
                            format_func=lambda s: "customer accounts" if s == "account"
                            else "partners (partner-level fees, e.g. client-count bands)")
@@ -480,7 +480,7 @@ def new_plan_form() -> None:
 
 def edit_plan_form(detail) -> None:
     plan = detail.plan
-    st.subheader(f"{plan.name} ({plan.code})")
+    st.subheader(f"{plain(plan.name)} ({plain(plan.code)})")
     st.caption(f"{plan.currency} · prices {plan.subject}s · " + ("archived" if plan.archived else "active"))
     st.dataframe(pd.DataFrame([{"Version": v.version, "Effective from": v.effective_from, "Note": v.note or "",
                                 "Created": v.created_at} for v in reversed(detail.versions)]),
@@ -562,15 +562,15 @@ def customers_tab() -> None:
     opened = st.session_state.pop("open_account", None)  # from the Customers page's "Pricing" button
     if opened and opened[0] == partner_id and opened[1] in by_id:
         st.session_state["pr_customer"] = opened[1]
-        st.info(f"Showing {by_id[opened[1]].name}: see the Customers tab.")
+        st.info(f"Showing {plain(by_id[opened[1]].name)}: see the Customers tab.")
     account_id = st.selectbox("Customer", list(by_id), key="pr_customer",
                               format_func=lambda i: f"{by_id[i].name} (#{i}, {by_id[i].currency})")
     acc = by_id[account_id]
     current = read(plans.current_assignment, actor, partner_id, account_id)
     if current is None:
-        st.info(f"{acc.name} has no plan yet.")
+        st.info(f"{plain(acc.name)} has no plan yet.")
     else:
-        st.subheader(f"Current plan: {current.assignment.plan_name}")
+        st.subheader(f"Current plan: {plain(current.assignment.plan_name)}")
         own = plan_builder.describe_overrides(current.spec, current.assignment.overrides)
         st.caption(f"Since {current.assignment.effective_from.isoformat()} · version {current.version}")
         if own:
@@ -622,9 +622,9 @@ def partner_plan_section() -> None:
     st.divider()
     st.subheader("Partner-level plan")
     if current is not None:
-        st.caption(f"{current.assignment.plan_name} since {current.assignment.effective_from.isoformat()}")
+        st.caption(f"{plain(current.assignment.plan_name)} since {current.assignment.effective_from.isoformat()}")
         start, end = rating.month_of(date.today())
-        st.metric("Active clients this month", read(rating.partner_active_clients, partner_id, start, end))
+        st.metric("Active clients this month", read(rating.active_clients, actor, partner_id, start, end))
         render_rating(read(rating.rate_partner, actor, partner_id, start, end, date.today()),
                       "This month, the partner would pay")
     if actor.is_admin:

@@ -7,10 +7,12 @@ import streamlit as st
 from core.accounts.auth import signup
 from core.accounts.passwords import MIN_LENGTH
 from core.validation import countries, currencies
-from pages.common import field_error, log_in, read, run_action
+from pages.common import field_error, run_action, show_flash
 
 st.title("Create your account")
-st.caption("One form creates your organisation's customer account and your user; you become its Manager.")
+st.caption("One form creates your organisation's customer account and your user; you become its Manager. "
+           "We e-mail you a link to confirm your address before your first log-in.")
+show_flash()
 
 country_codes = sorted(countries(), key=lambda c: countries()[c])
 currency_codes = sorted(currencies())
@@ -36,14 +38,8 @@ with st.form("signup"):
     submitted = st.form_submit_button("Sign up", type="primary")
 
 if submitted:
-    result = run_action(signup, email=email, display_name=name, password=password, org_name=org,
-                        country=country, currency=currency)
-    if result is not None:
-        user, _acc = result
-        from core.accounts.auth import load_actor
-
-        actor = read(load_actor, user.partner_id, user.id)
-        if actor:
-            log_in(actor)
-            st.session_state["flash"] = ("success", f"Welcome, {actor.display_name}! Your account is ready.")
-            st.rerun()
+    message = run_action(signup, email=email, display_name=name, password=password, org_name=org,
+                         country=country, currency=currency)
+    if message is not None:  # the same answer whether the address was known or not
+        st.session_state["flash"] = ("success", message)
+        st.rerun()

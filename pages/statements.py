@@ -13,7 +13,7 @@ from core.errors import DomainError
 from core.pricing.money import format_money, format_quantity
 from core.statements import lifecycle, reading, settings
 from core.statements.i18n import LANGUAGES, line_explanation, line_label
-from pages.common import field_error, read, require, run_action, show_flash
+from pages.common import field_error, plain, read, require, run_action, show_flash
 
 actor = require("statement.view")
 st.title("Statements")
@@ -79,14 +79,14 @@ with tabs["Statements"]:
         row = by_id[sid]
         doc = read(reading.get_statement, actor, partner_id, sid)
         st.subheader(f"{KIND[row.kind]} {doc.number or '(draft)'}")
-        st.markdown(f"**Issuer:** {doc.issuer.name} · **To:** {doc.addressee.name} · "
+        st.markdown(f"**Issuer:** {plain(doc.issuer.name)} · **To:** {plain(doc.addressee.name)} · "
                     f"**Period:** {doc.period_start} – {doc.period_end} · **Status:** {row.status}")
         if doc.modes and row.kind == "statement":
             st.caption("Billing mode: " + "; ".join(f"{reading.mode_label(m[2])} {m[0]} – {m[1]}" for m in doc.modes))
         if doc.reason:
-            st.caption(f"Reason: {doc.reason} (credit note for {doc.credit_note_for})")
+            st.caption(f"Reason: {plain(doc.reason)} (credit note for {doc.credit_note_for})")
         if doc.void_reason:
-            st.warning(f"Void: {doc.void_reason}")
+            st.warning(f"Void: {plain(doc.void_reason)}")
         cur = doc.currency
         if doc.lines:
             st.dataframe(pd.DataFrame([{
@@ -101,10 +101,10 @@ with tabs["Statements"]:
         t2.metric(f"Tax {format_quantity(doc.tax_rate)} %" if doc.tax_rate else "Tax", format_money(doc.tax_amount, cur))
         t3.metric("Total", format_money(doc.total, cur))
         if doc.credits_drawn:
-            st.caption(f"Paid by {doc.issuer.name} with prepaid credits: {format_quantity(doc.credits_drawn)} "
+            st.caption(f"Paid by {plain(doc.issuer.name)} with prepaid credits: {format_quantity(doc.credits_drawn)} "
                        "credits drawn.")
         if doc.charged_on_demand:
-            st.caption(f"Charged on demand to {doc.issuer.name}: {format_money(doc.charged_on_demand, cur)}.")
+            st.caption(f"Charged on demand to {plain(doc.issuer.name)}: {format_money(doc.charged_on_demand, cur)}.")
 
         d1, d2 = st.columns(2)
         stem = (doc.number or f"draft-{sid}").lower()

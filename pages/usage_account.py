@@ -8,10 +8,11 @@ import plotly.express as px
 import streamlit as st
 
 from core.accounts.actor import CUSTOMER_ROLES
+from core.export import records_csv
 from core.pricing.money import format_quantity
-from core.usage.metrics import list_metrics
+from core.usage.metrics import catalogue
 from core.usage.reports import account_names, account_series, account_totals, partner_names, usage_history
-from pages.common import read, require
+from pages.common import plain, read, require
 from pages.usage_ui import daily_frame, date_range, no_data
 
 PAGE_SIZES = (25, 50, 100, 200)
@@ -21,7 +22,7 @@ actor = require("usage.view")
 if actor.role in CUSTOMER_ROLES:
     partner_id, account_id = actor.partner_id, actor.account_id
     st.title("Usage")
-    st.caption(actor.account_name or "")
+    st.caption(plain(actor.account_name or ""))
 else:
     st.title("Customer usage")
     partner_id = actor.partner_id
@@ -43,7 +44,7 @@ else:
     st.query_params["account"] = str(account_id)
 
 start, end = date_range("usage_acc")
-metrics = {m.key: m for m in read(list_metrics)}
+metrics = {m.key: m for m in read(catalogue, actor)}
 totals = read(account_totals, actor, partner_id, account_id, start=start, end=end)
 used = [m for m in metrics if totals.get(m)]
 
@@ -84,13 +85,14 @@ hist = read(usage_history, actor, partner_id, account_id, start=start, end=end, 
 if not hist.rows:
     no_data(start, end, "events match these filters" if (metric_filter or prop_key) else "usage events")
 else:
-    shown = pd.DataFrame([{
+    records = [{
         "occurred_at (UTC)": r["occurred_at"].strftime("%Y-%m-%d %H:%M:%S"),
         "metric": r["metric"], "quantity": format_quantity(r["quantity"]), "event_id": r["event_id"],
         "source": r["source"],
         "properties": ", ".join(f"{k}={v}" for k, v in (r["properties"] or {}).items()),
         "status": "needs a correction" if r["correction"] else "billed",
-    } for r in hist.rows])
+    } for r in hist.rows]
+    shown = pd.DataFrame(records)
     st.dataframe(shown, hide_index=True, width="stretch", key="usage_hist_table")
     first = hist.offset + 1
     st.caption(f"Events {first}–{hist.offset + len(hist.rows)}" + (" (more on the next page)" if hist.has_more else ""))
@@ -101,7 +103,9 @@ else:
     if b2.button("Next", disabled=not hist.has_more, key="usage_hist_next"):
         st.session_state["usage_hist_page"] = page_no + 1
         st.rerun()
-    b3.download_button("Export CSV (this page)", shown.to_csv(index=False).encode("utf-8"),
+    b3.download_button("Export CSV (this page)", records_csv(  # formula-safe; quantities as numbers
+                           [{**rec, "quantity": r["quantity"]} for rec, r in zip(records, hist.rows, strict=True)]
+                       ).encode("utf-8"),
                        file_name=f"usage-{account_id}-{start}-{end}-p{page_no}.csv", mime="text/csv",
                        key="usage_hist_csv")
 st.session_state["usage_hist_page"] = page_no

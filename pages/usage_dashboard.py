@@ -9,8 +9,9 @@ import streamlit as st
 from core.accounts.actor import CUSTOMER_ROLES
 from core.billing.alerts import list_alerts
 from core.pricing.money import format_quantity
-from core.usage.reports import GRAINS, metric_labels, partner_names, usage_summary, usage_trend
-from pages.common import read, require
+from core.usage.metrics import catalogue
+from core.usage.reports import GRAINS, partner_names, usage_summary, usage_trend
+from pages.common import plain, read, require
 from pages.usage_ui import date_range, no_data, stacked_bars
 
 actor = require("usage.view")
@@ -28,7 +29,7 @@ if actor.is_admin:
                               key="usage_dash_partner")
 start, end = date_range("usage_dash")
 summary = read(usage_summary, actor, start=start, end=end, partner_id=partner_id)
-labels = read(metric_labels)
+labels = {m.key: f"{m.name} ({m.unit})" for m in read(catalogue, actor)}
 
 if not summary.has_data:
     no_data(start, end)
@@ -48,7 +49,7 @@ else:
     who = "Partner" if summary.by == "partner" else "Customer"
     st.plotly_chart(stacked_bars(points, title=f"{labels.get(metric, metric)} by {grain}", legend=who),
                     width="stretch", key="usage_dash_chart")
-    st.subheader(f"Top {who.lower()}s — {labels.get(metric, metric)}")
+    st.subheader(f"Top {who.lower()}s — {plain(labels.get(metric, metric))}")
     top = pd.DataFrame([{who: name, "Quantity": format_quantity(v)} for name, v in summary.top.get(metric, [])])
     st.dataframe(top, hide_index=True, width="stretch", key="usage_dash_top")
 

@@ -10,10 +10,10 @@ from core.accounts.permissions import allowed
 from core.errors import DomainError
 from core.usage.csv_import import FIRST_DATA_LINE, REQUIRED, parse_csv
 from core.usage.ingest import preview_events, record_events
-from core.usage.metrics import AGGREGATIONS, add_metric, list_metrics
+from core.usage.metrics import AGGREGATIONS, add_metric, catalogue
 from core.usage.reports import partner_names
 from core.usage.validation import BatchValidationError
-from pages.common import field_error, read, require, run_action
+from pages.common import field_error, plain, read, require, run_action
 
 actor = require("usage.import")
 
@@ -27,17 +27,23 @@ if actor.is_admin:
     partner_id = st.selectbox("Partner", list(partners), format_func=partners.get, key="usage_imp_partner")
 
 upload = st.file_uploader("Usage CSV", type=["csv"], key="usage_imp_file")
-if upload is not None:
-    events, preview, problems, file_error = [], None, None, None
-    try:
-        events = parse_csv(upload.getvalue())
-        preview = read(preview_events, actor, partner_id, events, first_row=FIRST_DATA_LINE)
-    except BatchValidationError as exc:
-        problems = exc
-    except DomainError as exc:
-        file_error = str(exc)
+if upload is None:
+    st.session_state.pop("usage_imp_parsed", None)
+else:
+    parsed = st.session_state.get("usage_imp_parsed")
+    if parsed is None or parsed[0] != (upload.file_id, partner_id):  # parse a file once, not on every rerun
+        events, preview, problems, file_error = [], None, None, None
+        try:
+            events = parse_csv(upload.getvalue())
+            preview = read(preview_events, actor, partner_id, events, first_row=FIRST_DATA_LINE)
+        except BatchValidationError as exc:
+            problems = exc
+        except DomainError as exc:
+            file_error = str(exc)
+        st.session_state["usage_imp_parsed"] = ((upload.file_id, partner_id), events, preview, problems, file_error)
+    _, events, preview, problems, file_error = st.session_state["usage_imp_parsed"]
     if file_error:
-        st.error(file_error)
+        st.error(plain(file_error))
     else:
         st.subheader("Preview")
         st.dataframe(pd.DataFrame(events[:20]).drop(columns=["_blank", "_extra_cells"], errors="ignore"),
@@ -56,6 +62,7 @@ if upload is not None:
                 result = run_action(record_events, actor, partner_id, events, default_source="csv",
                                     first_row=FIRST_DATA_LINE)
                 if result is not None:
+                    st.session_state.pop("usage_imp_parsed", None)  # a new preview would show them as duplicates
                     st.success(f"Imported {result.inserted} event(s); {result.duplicates} duplicate(s) skipped.")
                     if result.corrections:
                         st.warning(f"{result.corrections} event(s) fall in a finalised period: they need a "
@@ -70,7 +77,7 @@ if allowed(actor, "metric.manage"):
     st.subheader("Metrics catalogue")
     st.dataframe(pd.DataFrame([{"key": m.key, "name": m.name, "unit": m.unit, "aggregation": m.aggregation,
                                 "property": m.property or "", "built-in": m.builtin,
-                                "counts as active": m.counts_as_active} for m in read(list_metrics)]),
+                                "counts as active": m.counts_as_active} for m in read(catalogue, actor)]),
                  hide_index=True, width="stretch", key="usage_metrics_table")
     with st.form("add_metric", clear_on_submit=False):
         c1, c2, c3 = st.columns(3)

@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.accounts import accounts
 from core.accounts.actor import CUSTOMER_ROLES, ROLE_LABELS, Actor
-from pages.common import field_error, read, run_action
+from pages.common import field_error, plain, read, run_action
 
 
 def render_users(actor: Actor, partner_id: int, account_id: int, key_prefix: str = "ua") -> None:
@@ -25,10 +25,9 @@ def render_users(actor: Actor, partner_id: int, account_id: int, key_prefix: str
     else:
         st.info("This account has no users yet.")
 
-    otp = st.session_state.pop(f"{key_prefix}_otp", None)
-    if otp:
-        st.success(f"One-time password for {otp[0]}: `{otp[1]}` — give it to the user; it is shown only once "
-                   "and must be replaced at their next login.")
+    sent = st.session_state.pop(f"{key_prefix}_link_sent", None)
+    if sent:
+        st.success(f"A link to set the password was e-mailed to {plain(sent)}. It works once and expires.")
 
     with st.expander("Add a user", icon=":material/person_add:"):
         with st.form(f"{key_prefix}_add"):
@@ -40,7 +39,7 @@ def render_users(actor: Actor, partner_id: int, account_id: int, key_prefix: str
             with c2:
                 field_error("email")
             role = c1.selectbox("Role", CUSTOMER_ROLES, format_func=ROLE_LABELS.get, key=f"{key_prefix}_new_role")
-            password = c2.text_input("Initial password (leave empty for a one-time password)", type="password",
+            password = c2.text_input("Initial password (leave empty to e-mail a link to set one)", type="password",
                                      key=f"{key_prefix}_new_pw")
             with c2:
                 field_error("password")
@@ -49,8 +48,8 @@ def render_users(actor: Actor, partner_id: int, account_id: int, key_prefix: str
                                   email=email, display_name=name, role=role, password=password or None)
                 if user is not None:
                     st.session_state["flash"] = ("success", f"{user.display_name} added as {ROLE_LABELS[user.role]}.")
-                    if user.one_time_password:
-                        st.session_state[f"{key_prefix}_otp"] = (user.email, user.one_time_password)
+                    if user.link_sent:
+                        st.session_state[f"{key_prefix}_link_sent"] = user.email
                     st.rerun()
 
     if not users:
@@ -78,7 +77,7 @@ def render_users(actor: Actor, partner_id: int, account_id: int, key_prefix: str
     with c3:
         st.write("")
         if st.button("Reset password", key=f"{key_prefix}_reset", icon=":material/key:"):
-            temp = run_action(accounts.reset_password, actor, partner_id, uid)
-            if temp:
-                st.session_state[f"{key_prefix}_otp"] = (user.email, temp)
+            sent_to = run_action(accounts.reset_password, actor, partner_id, uid)
+            if sent_to:
+                st.session_state[f"{key_prefix}_link_sent"] = sent_to
                 st.rerun()

@@ -6,14 +6,14 @@ from __future__ import annotations
 import streamlit as st
 
 from core.accounts import accounts
-from pages.common import read, require
+from pages.common import plain, read, require
 from pages.user_admin import render_users
 
 actor = require("user.list")
 st.title("Users & roles")
 
 if actor.account_id is not None:  # a Manager: their own account only
-    st.caption(f"Users of {actor.account_name}")
+    st.caption(f"Users of {plain(actor.account_name)}")
     render_users(actor, actor.partner_id, actor.account_id, key_prefix="own")
 else:
     partner_id = actor.partner_id

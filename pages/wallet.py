@@ -16,7 +16,7 @@ from core.errors import DomainError
 from core.notify import outbox as notify
 from core.pricing.money import format_money, format_quantity
 from db.models.wallet import LEDGER_KINDS
-from pages.common import field_error, read, require, run_action
+from pages.common import field_error, plain, read, require, run_action
 
 actor = require("wallet.view")
 st.title("Credits wallet")
@@ -55,9 +55,9 @@ if view.auto_buy_pending:
     st.info("An automatic credit purchase is being processed by the payment provider.")
 if view.auto_buy_gave_up:
     st.error(f"Automatic purchases stopped after {view.auto_buy_failures} declined attempts "
-             f"({view.auto_buy_last_error}). Buy credits or update the payment method to restart them.")
+             f"({plain(view.auto_buy_last_error)}). Buy credits or update the payment method to restart them.")
 elif view.auto_buy_failures:
-    st.warning(f"The last automatic purchase was declined ({view.auto_buy_last_error}); next attempt not before "
+    st.warning(f"The last automatic purchase was declined ({plain(view.auto_buy_last_error)}); next attempt not before "
                f"{view.auto_buy_next_retry_at:%Y-%m-%d %H:%M} UTC.")
 if view.balance < 0:
     st.warning("The wallet is in overdraft: buy credits to settle it.")
@@ -118,7 +118,7 @@ with tabs["Buy credits"]:
             st.markdown(f"**{credits(q.credits)} credits** at {q.price_per_credit.normalize()} {q.currency} per "
                         f"credit = **{format_money(q.amount, q.currency)}**")
         except DomainError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
         field_error("credits")
         st.session_state.setdefault("buy_key", uuid.uuid4().hex)
         if st.button("Buy credits", type="primary", key="buy_submit"):
@@ -180,7 +180,7 @@ with tabs["Payment methods"]:
         st.info("No payment method on file.")
     for m in methods:
         mc1, mc2 = st.columns([4, 1])
-        mc1.markdown(f"{m.label}{' · **default**' if m.is_default else ''}")
+        mc1.markdown(f"{plain(m.label)}{' · **default**' if m.is_default else ''}")
         if can_manage and mc2.button("Remove", key=f"pm_remove_{m.id}"):
             if run_action(payments.remove_method, actor, partner_id, m.id, success="Payment method removed."):
                 st.rerun()

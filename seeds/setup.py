@@ -9,16 +9,20 @@ from __future__ import annotations
 import sys
 
 from core.bootstrap import bootstrap
-from db.engine import database_url, make_engine
+from db.engine import app_url, make_engine, owner_url
 from db.migrate import upgrade
+from db.roles import ensure_app_role
 from seeds.loader import load_default_demo_if_empty
 
 
 def main() -> int:
     bootstrap()
-    engine = make_engine(database_url())
-    upgrade(engine)
-    print("Database migrated.", flush=True)
+    owner = make_engine(owner_url())
+    upgrade(owner)
+    role = ensure_app_role(owner)
+    owner.dispose()
+    print(f"Database migrated; the app connects as {role}.", flush=True)
+    engine = make_engine(app_url())
     load_default_demo_if_empty(engine)
     engine.dispose()
     return 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from streamlit.testing.v1 import AppTest
 
 from core.accounts.actor import Actor
@@ -26,12 +28,18 @@ def app(actor: Actor | None = None, page: str | None = None, state: dict | None 
     return at
 
 
+def unescape(markdown: str) -> str:
+    """Text as the browser shows it: Markdown escapes (pages.common.md_escape) removed."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown).replace("\u2060", "")
+
+
 def texts(at: AppTest) -> str:
-    """All visible text of the page, for simple assertions."""
+    """All visible text of the page, for simple assertions (Markdown escapes of user text removed, as the
+    browser shows it: `a\\-b` reads `a-b`)."""
     parts = []
     for kind in ("title", "header", "subheader", "markdown", "caption", "info", "warning", "error", "success", "text"):
         parts += [str(e.value) for e in getattr(at, kind)]
-    return "\n".join(parts)
+    return unescape("\n".join(parts))
 
 
 def page_alone(actor: Actor | None, page: str) -> AppTest:

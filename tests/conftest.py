@@ -1,5 +1,8 @@
 """Test fixtures: a real PostgreSQL (TEST_DATABASE_URL, else a throw-away embedded server), migrated once
-per run with Alembic, and emptied before each test that uses it. Never a mock."""
+per run with Alembic by the owner, and emptied before each test that uses it. Never a mock.
+
+Tests connect as the app's least-privilege role (db/roles.py), like the app: a missing grant fails a test.
+`owner_engine` is for what only the owner may do (migrations, the reset between tests)."""
 
 from __future__ import annotations
 
@@ -11,36 +14,54 @@ import pytest
 from sqlalchemy.orm import Session
 
 from core.bootstrap import bootstrap
-from db.engine import make_engine
+from db.engine import app_url, make_engine
 from db.migrate import upgrade
+from db.roles import ensure_app_role
 from db.testing import recreate_schema, reset_data, test_database_url
 
 bootstrap()  # the usage hooks, as every entry point registers them
 
 
 @pytest.fixture(scope="session")
-def database_url() -> str:
+def owner_url() -> str:
     url = test_database_url()
-    os.environ["DATABASE_URL"] = url  # the app under AppTest and browser tests uses the same database
+    os.environ["DATABASE_URL"] = url  # the owner's URL, as `make run` gets it
+    return url
+
+
+@pytest.fixture(scope="session")
+def owner_engine(owner_url):
+    eng = make_engine(owner_url)
+    recreate_schema(eng)
+    upgrade(eng)
+    ensure_app_role(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(owner_url, owner_engine) -> str:
+    """The app role's URL; the app under AppTest and browser tests uses the same (APP_DATABASE_URL)."""
+    os.environ.pop("APP_DATABASE_URL", None)
+    url = app_url(owner_url)
+    os.environ["APP_DATABASE_URL"] = url
     return url
 
 
 @pytest.fixture(scope="session")
 def engine(database_url):
     eng = make_engine(database_url)
-    recreate_schema(eng)
-    upgrade(eng)
     yield eng
     eng.dispose()
 
 
 @pytest.fixture
-def db(engine):
+def db(engine, owner_engine):
     """An empty database (reference data kept)."""
     from core.billing.purchases import wait_for_purchases
 
     wait_for_purchases()  # automatic purchases still settling from the previous test
-    reset_data(engine)
+    reset_data(owner_engine)  # TRUNCATE: the owner's right
     return engine
 
 

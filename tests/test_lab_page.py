@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from core.billing import plans
 from db.models.billing import Plan, PlanAssignment
-from tests.apptest import app, page_alone, texts
+from tests.apptest import app, page_alone, texts, unescape
 from tests.test_lab import customer  # noqa: F401  (fixture: customer a1 on a per-document plan with usage)
 
 PAGE = "pages/lab.py"
@@ -30,7 +30,7 @@ def test_staff_compare_and_apply(world, db, customer):  # noqa: F811
     assert summary["Total"].tolist() == ["EUR 1,607.00", "EUR 1,548.00"]
     assert summary["Saving"].tolist()[1] == "EUR 59.00"
     assert "Break-even" in body and "documents" in body
-    assert [m.label for m in at.metric][0].startswith("Current: Plan docs")
+    assert [unescape(m.label) for m in at.metric][0].startswith("Current: Plan docs")
     with Session(db) as s:
         n_before = s.scalar(select(func.count()).select_from(PlanAssignment))
     # applying: a customer-specific plan, assigned from the chosen date

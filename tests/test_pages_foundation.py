@@ -87,9 +87,10 @@ def test_signup_happy_path_and_bad_input(db):
     assert not at.exception
     with Session(db) as s:
         user = s.scalar(select(User).where(User.email == "sofie@signup.example"))
-        assert user.role == "manager"
+        assert user.role == "manager" and not user.email_confirmed
         assert s.get(CustomerAccount, (user.partner_id, user.account_id)).name == "Sofie's Shop"
-    assert at.session_state["auth_user_id"] == user.id
+    assert "We sent a message to sofie@signup.example" in texts(at)
+    assert "auth_user_id" not in at.session_state  # logs in only after confirming the address
 
 
 def test_customers_create_happy_path_and_bad_input(world, engine):
@@ -170,9 +171,9 @@ def test_users_page_manager_adds_user_and_bad_email(world, engine):
     at.text_input(key="own_new_email").input("nina@test.example")
     at.button(key="FormSubmitter:own_add-Add user").click().run()
     assert not at.exception
-    assert "One-time password for nina@test.example" in texts(at)
+    assert "A link to set the password was e-mailed to nina@test.example" in texts(at)
     with Session(engine) as s:
-        assert s.scalar(select(User).where(User.email == "nina@test.example")).must_change_password
+        assert s.scalar(select(User).where(User.email == "nina@test.example")) is not None
 
 
 def test_users_page_staff_reset_password_and_deactivate(world, engine):
@@ -182,33 +183,34 @@ def test_users_page_staff_reset_password_and_deactivate(world, engine):
     prefix = f"ua{a.account_id}"
     at.selectbox(key=f"{prefix}_pick").select(a.users["annotator"].user_id).run()
     at.button(key=f"{prefix}_reset").click().run()
-    assert "One-time password for annotator-a@test.example" in texts(at)
+    assert "A link to set the password was e-mailed to annotator-a@test.example" in texts(at)
+    assert "One-time password" not in texts(at)
     at.button(key=f"{prefix}_active").click().run()
     with Session(engine) as s:
         u = s.get(User, (a.partner_id, a.users["annotator"].user_id))
-        assert not u.active and u.must_change_password
+        assert not u.active
 
 
-def test_forced_password_change_after_reset(world, engine):
+def test_password_reset_link_sets_a_new_password(world, engine):
     from core.accounts import accounts
+    from core.accounts.auth import login
+    from tests.test_security_auth import last_link
 
     a = world.a
     with Session(engine) as s, s.begin():
-        temp = accounts.reset_password(s, a.staff, a.partner_id, a.users["user"].user_id)
-    with Session(engine) as s:
-        from core.accounts.auth import load_actor
-
-        actor = load_actor(s, a.partner_id, a.users["user"].user_id)
-    at = app(actor)
+        accounts.reset_password(s, a.staff, a.partner_id, a.users["user"].user_id)
+    token = last_link(engine, "user-a@test.example", "reset")
+    at = app(state={})
+    at.query_params["reset"] = token
+    at.run()
     assert "Set a new password" in texts(at)
-    at.text_input(key="pw_current").input(temp)
-    at.text_input(key="pw_new").input("password1234")
-    at.button(key="FormSubmitter:change_password-Save password").click().run()
+    at.text_input(key="reset_new").input("password1234")
+    at.button(key="FormSubmitter:reset_password-Save password").click().run()
     assert "most common passwords" in texts(at)
-    at.text_input(key="pw_new").input("my own new passphrase")
-    at.button(key="FormSubmitter:change_password-Save password").click().run()
-    with Session(engine) as s:
-        assert not s.get(User, (a.partner_id, a.users["user"].user_id)).must_change_password
+    at.text_input(key="reset_new").input("my own new passphrase")
+    at.button(key="FormSubmitter:reset_password-Save password").click().run()
+    assert "Your new password is set" in texts(at)
+    assert login(engine, "user-a@test.example", "my own new passphrase").user_id == a.users["user"].user_id
 
 
 def test_partners_page_admin_creates_partner_and_staff(world, engine):

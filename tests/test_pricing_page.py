@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from core.billing import plans
 from db.models.billing import Plan, PlanAssignment
-from tests.apptest import app, texts
+from tests.apptest import app, texts, unescape
 from tests.billing_factories import PAGES_SPEC, make_plan
 
 PAGE = "pages/pricing.py"
@@ -77,14 +77,14 @@ def test_bad_plan_refused_with_message_and_nothing_written(world, db):
     at.text_input(key="pr_code").input("broken")
     add_charge(at, "pages", "pages", "per_unit", unit_price="-0.10")
     # the charge is refused as soon as it is added: its problem is shown and the draft stays empty
-    assert "charge.unit_price: unit price must not be negative, got -0.10" in [e.value for e in at.error]
+    assert "charge.unit_price: unit price must not be negative, got -0.10" in [unescape(e.value) for e in at.error]
     assert at.session_state["pr_draft"]["charges"] == []
     at.text_input(key="pr_f_id").input("base")
     at.text_input(key="pr_f_amount").input("-5")
     button(at, "Add fee").click().run()
     button(at, "Create plan").click().run()
     assert not at.exception
-    errors = [e.value for e in at.error]
+    errors = [unescape(e.value) for e in at.error]
     assert "fees[0].amount: fee amount must not be negative, got -5" in errors
     assert n_plans(db) == 0
 
@@ -99,7 +99,7 @@ def test_overlapping_tiers_refused_via_json(world, db):
     at.text_area(key="pr_json").input(json.dumps(bad))
     button(at, "Use this JSON").click().run()
     button(at, "Create plan").click().run()
-    errors = [e.value for e in at.error]
+    errors = [unescape(e.value) for e in at.error]
     assert "charges[0].tiers[1]: tier starts at 900 but the previous tier ends at 1000: overlap" in errors
     assert n_plans(db) == 0
 
@@ -130,7 +130,7 @@ def test_bad_override_refused_on_page(world, db):
     at.run()
     at.text_area(key="pr_assign_overrides").input("charges.nope.unit_price = 1")
     button(at, "Assign plan").click().run()
-    assert any("no charge with id 'nope'" in e.value for e in at.error)
+    assert any("no charge with id 'nope'" in unescape(e.value) for e in at.error)
     with Session(db) as s:
         assert s.scalar(select(func.count()).select_from(PlanAssignment)) == 0
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from core.billing import plans
 from core.billing.describe import describe_spec
 from db.models.billing import Plan
-from tests.apptest import app
+from tests.apptest import app, unescape
 from tests.test_pricing_page import PAGE, add_charge, button, n_plans
 
 
@@ -55,7 +55,7 @@ def test_bad_discount_refused_with_path(world, db):
     add_discount(at, "loyal", percent="150", amount="5")
     button(at, "Create plan").click().run()
     assert not at.exception
-    errors = [e.value for e in at.error]
+    errors = [unescape(e.value) for e in at.error]
     assert ("discounts[0].percent: a discount needs exactly one of percent or amount; "
             "discount percent must be at most 100, got 150") in errors
     assert n_plans(db) == 0

@@ -196,10 +196,10 @@ def test_ledger_is_append_only_and_balance_guarded(world, db):
         assert conn.execute(text("select count(*) from wallet_verify(null)")).scalar() == 0
 
 
-def test_verify_ledger_detects_a_mismatch(world, db):
+def test_verify_ledger_detects_a_mismatch(world, db, owner_engine):
     t = world.a
     setup_wallet(db, t.staff, t.partner_id, buy=100)
-    with db.begin() as conn:  # simulate corruption by disabling the guard for this transaction
+    with owner_engine.begin() as conn:  # simulate corruption: only the owner can disable the guard
         conn.execute(text("ALTER TABLE wallets DISABLE TRIGGER wallets_guard_balance"))
         conn.execute(text("UPDATE wallets SET balance = 99"))
         conn.execute(text("ALTER TABLE wallets ENABLE TRIGGER wallets_guard_balance"))

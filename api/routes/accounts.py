@@ -40,7 +40,7 @@ class AccountIn(BaseModel):
     billing_email: str | None = Field(None, description="where statements are e-mailed")
     address: str | None = None
     vat_id: str | None = None
-    manager: UserIn | None = Field(None, description="the account's first Manager (gets a one-time password)")
+    manager: UserIn | None = Field(None, description="the account's first Manager (e-mailed a link to set a password)")
 
 
 def account_out(acc: Any) -> dict:
@@ -51,8 +51,8 @@ def account_out(acc: Any) -> dict:
 
 def user_out(u: Any) -> dict:
     out = {"id": u.id, "email": u.email, "display_name": u.display_name, "role": u.role, "active": u.active}
-    if getattr(u, "one_time_password", None):
-        out["one_time_password"] = u.one_time_password  # shown once; must be changed at first log-in
+    if getattr(u, "link_sent", False):
+        out["password_link_sent"] = True  # a link to set the password was e-mailed to the user (no password shown)
     return out
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.accounts import audit
+from core.accounts import audit, links
 from core.accounts.actor import CUSTOMER_ROLES, ROLE_LABELS, Actor
 from core.accounts.passwords import hash_password, password_problem
 from core.accounts.permissions import authorize
@@ -51,6 +52,12 @@ def get_partner(session: Session, partner_id: int) -> Partner:
     if partner is None:
         raise NotFound(f"Partner {partner_id} does not exist.")
     return partner
+
+
+def partner_settings(session: Session, actor: Actor, partner_id: int) -> Partner:
+    """A partner's own record (currency, house flag) for the actor's pages: staff of that partner or an admin."""
+    authorize(actor, "account.list", partner_id)
+    return get_partner(session, partner_id)
 
 
 CUSTOMER_ROLE_MESSAGE = "Role must be " + " or ".join(
@@ -93,7 +100,7 @@ def check_account_fields(data: dict[str, Any], *, partial: bool = False) -> dict
 
 
 def check_new_user(session: Session, email: str | None, display_name: str | None, password: str | None,
-                    *, password_field: str = "password") -> tuple[str, str]:
+                    *, password_field: str = "password", check_taken: bool = True) -> tuple[str, str]:
     """(e-mail, display name) of a new user, validated (the e-mail free, the password strong enough), or
     ValidationError. No actor: the caller checks permissions."""
     c = Checker()
@@ -103,7 +110,7 @@ def check_new_user(session: Session, email: str | None, display_name: str | None
         problem = password_problem(password, email_v)
         if problem:
             c.fail(password_field, problem)
-    if email_v and session.get(LoginDirectory, normalise_email(email_v)) is not None:
+    if check_taken and email_v and session.get(LoginDirectory, normalise_email(email_v)) is not None:
         c.fail("email", "A user with this e-mail address already exists.")
     c.done()
     assert email_v and name_v
@@ -357,27 +364,23 @@ def _authorize_on_user(actor: Actor, action: str, user: User) -> None:
     authorize(actor, action, user.partner_id, user.account_id)
 
 
-def _one_time_password() -> str:
-    return "-".join(secrets.token_urlsafe(6) for _ in range(3))
-
-
 def create_user(session: Session, actor: Actor, *, partner_id: int, account_id: int, email: str,
                 display_name: str, role: str, password: str | None = None) -> User:
-    """Add a user to a customer account. Without a password the user gets a one-time password
-    (returned as `user.one_time_password`, shown once) that must be replaced at first login."""
+    """Add a user to a customer account. Without a password the user is e-mailed a link to set one
+    (`user.link_sent` is True); nobody else sees a password."""
     authorize(actor, "user.create", partner_id, account_id)
     acc = get_account(session, actor, partner_id, account_id)
     if acc.status == "deleted":
         raise Conflict("Users cannot be added to a deleted account.")
     if role not in CUSTOMER_ROLES:
         raise ValidationError({"role": CUSTOMER_ROLE_MESSAGE})
-    secret = password or _one_time_password()
-    one_time = None if password else secret
     email_v, name_v = check_new_user(session, email, display_name, password)
     user = insert_user(session, partner_id=partner_id, account_id=account_id, email=email_v,
-                        display_name=name_v, role=role, password=secret,
-                        created_by=actor.user_id or None, must_change=one_time is not None)
-    user.one_time_password = one_time  # type: ignore[attr-defined]  # transient, never stored in clear
+                       display_name=name_v, role=role, password=password or secrets.token_urlsafe(32),
+                       created_by=actor.user_id or None)
+    user.link_sent = not password  # type: ignore[attr-defined]  # transient
+    if not password:
+        links.send_reset_link(session, user)
     audit.record(session, actor, partner_id=partner_id, action="create", entity="user", entity_id=user.id,
                  account_id=account_id, after=user_snapshot(user))
     return user
@@ -431,17 +434,18 @@ def set_user_active(session: Session, actor: Actor, partner_id: int, user_id: in
 
 
 def reset_password(session: Session, actor: Actor, partner_id: int, user_id: int) -> str:
-    """Give the user a one-time password, which they must replace at their next login. Returns it."""
+    """Reset a user's password: the old one stops working, every session of the user ends, and a link to
+    set a new password (single use, valid links.RESET_FOR) is e-mailed to the user through the outbox.
+    Nobody else ever sees a password. Returns the address the link was sent to."""
     user = _get_user(session, partner_id, user_id)
     _authorize_on_user(actor, "user.reset_password", user)
-    temporary = _one_time_password()
-    user.password_hash = hash_password(temporary)
-    user.must_change_password = True
-    user.session_version += 1
-    session.flush()
+    user.password_hash = hash_password(secrets.token_urlsafe(32))  # unusable: nobody knows it
+    user.must_change_password = False
+    links.end_sessions(session, user, datetime.now(UTC))
+    links.send_reset_link(session, user)
     audit.record(session, actor, partner_id=partner_id, action="reset_password", entity="user",
-                 entity_id=user_id, account_id=user.account_id, after={"must_change_password": True})
-    return temporary
+                 entity_id=user_id, account_id=user.account_id, after={"link_sent_to": user.email})
+    return user.email
 
 
 def role_label(role: str) -> str:

@@ -51,8 +51,8 @@ def impersonated_actor(session: Session, staff: Actor, partner_id: int, user_id:
     """Rebuild the impersonated actor on every request; None when no longer allowed (staff lost the right,
     the Manager was deactivated or the account suspended)."""
     target = load_actor(session, partner_id, user_id)
-    if target is None or target.account_id is None:
-        return None
+    if target is None or target.account_id is None or target.role != "manager":
+        return None  # only a customer account's Manager can be logged in as
     try:
         authorize(staff, "impersonate", target.partner_id, target.account_id)
     except Exception:

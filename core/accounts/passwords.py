@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 
 from passlib.context import CryptContext
+
+from core.errors import Throttled
 
 MIN_LENGTH = 12
 MAX_LENGTH = 256
@@ -25,16 +30,52 @@ def context(profile: str | None = None) -> CryptContext:
     return CryptContext(schemes=["argon2"], deprecated="auto", argon2__type="ID", **PROFILES[profile])
 
 
+# Each argon2id check takes 64 MiB and about 200 ms of a core. At most MAX_CONCURRENT checks run at once in
+# a process (the app serves every browser session from threads of one process); a check that waits longer
+# than WAIT_S for a slot is refused as "busy" instead of piling up memory.
+MAX_CONCURRENT = int(os.environ.get("RC_MAX_PASSWORD_CHECKS", "2"))
+WAIT_S = float(os.environ.get("RC_PASSWORD_CHECK_WAIT_S", "10"))
+_slots = threading.BoundedSemaphore(MAX_CONCURRENT)
+
+
+class Busy(Throttled):
+    """Too many password checks are running right now."""
+
+    def __init__(self, retry_after_s: int = 5):
+        super().__init__(retry_after_s)
+        self.args = (f"The server is busy checking other logins. Try again in {retry_after_s} seconds.",)
+
+
+def limit_concurrency(max_concurrent: int, wait_s: float) -> None:
+    """Change the limit (tests; a deployment sets RC_MAX_PASSWORD_CHECKS / RC_PASSWORD_CHECK_WAIT_S)."""
+    global _slots, MAX_CONCURRENT, WAIT_S
+    MAX_CONCURRENT, WAIT_S = max_concurrent, wait_s
+    _slots = threading.BoundedSemaphore(max_concurrent)
+
+
+@contextmanager
+def _slot() -> Iterator[None]:
+    slots = _slots
+    if not slots.acquire(timeout=WAIT_S):
+        raise Busy()
+    try:
+        yield
+    finally:
+        slots.release()
+
+
 def hash_password(password: str) -> str:
-    return context().hash(password)
+    with _slot():
+        return context().hash(password)
 
 
 def verify_and_update(password: str, password_hash: str) -> tuple[bool, str | None]:
     """(valid, new_hash): new_hash is set when the stored hash used outdated parameters."""
-    try:
-        return context().verify_and_update(password, password_hash)
-    except (ValueError, TypeError):
-        return False, None
+    with _slot():
+        try:
+            return context().verify_and_update(password, password_hash)
+        except (ValueError, TypeError):
+            return False, None
 
 
 @lru_cache(maxsize=1)
@@ -44,7 +85,9 @@ def _dummy_hash() -> str:
 
 def burn_verify(password: str) -> None:
     """Spend the same time as a real verification (for unknown e-mail addresses)."""
-    context().verify(password, _dummy_hash())
+    dummy = _dummy_hash()
+    with _slot():
+        context().verify(password, dummy)
 
 
 @lru_cache(maxsize=1)

@@ -54,6 +54,12 @@ def _period_usage(session: Session, partner_id: int, account_id: int, start: dat
     return dict(usage.period_usage(session, partner_id, account_id, start, end))
 
 
+def active_clients(session: Session, actor: Actor, partner_id: int, period_start: date, period_end: date) -> int:
+    """The partner's active clients in the period, for the partner's own staff or an admin (Pricing page)."""
+    authorize(actor, "plan.manage", partner_id)
+    return partner_active_clients(session, partner_id, period_start, period_end)
+
+
 def partner_active_clients(session: Session, partner_id: int, period_start: date, period_end: date, *,
                            exclude_metrics: Iterable[str] = (),
                            exclude_properties: Mapping[str, Iterable[str]] | None = None) -> int:

@@ -20,6 +20,7 @@ from email.utils import formatdate, make_msgid
 from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from core.accounts.links import LINK_KINDS  # messages carrying a secret link: for the recipient only
 from core.accounts.permissions import authorize
 from core.notify import webhooks
 from db.models import Partner
@@ -53,7 +54,8 @@ def notify_now(engine: Engine, partner_id: int, kind: str, subject: str, body: s
 
 def list_outbox(session: Session, actor, partner_id: int, limit: int = 100, offset: int = 0) -> list[OutboxMessage]:
     authorize(actor, "wallet.view", partner_id)
-    return list(session.scalars(select(OutboxMessage).where(OutboxMessage.partner_id == partner_id)
+    return list(session.scalars(select(OutboxMessage).where(OutboxMessage.partner_id == partner_id,
+                                                            OutboxMessage.kind.not_in(LINK_KINDS))
                                 .order_by(OutboxMessage.id.desc()).limit(min(limit, 500)).offset(offset)))
 
 

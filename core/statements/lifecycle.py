@@ -34,7 +34,7 @@ from core.accounts.permissions import authorize
 from core.errors import Conflict, PermissionDenied, ValidationError
 from core.statements.content import ZERO, Content, LineData, compute, involved_accounts
 from core.statements.documents import build_document, fetch
-from core.statements.planning import Key, MonthData, plan_month
+from core.statements.planning import Key, MonthData, check_key, plan_month
 from core.statements.settings import branding
 from core.usage import periods
 from db.models.statements import Statement, StatementLine, StatementNumber, StatementSequence
@@ -147,6 +147,8 @@ def generate(session: Session, actor: Actor, key: Key, *, finalise: bool = False
     authorize(actor, "billing.manage", key.partner_id, key.account_id)
     _key_lock(session, key)
     existing = _live(session, key, lock=True)
+    if existing is None:
+        check_key(session, key, data)
     if existing is not None and existing.status == "final":
         return Outcome(key, "final", existing.id, existing.number, existing.total)
     if finalise:

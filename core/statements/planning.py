@@ -101,6 +101,32 @@ def accounts_with_modes(session: Session, partner_id: int, end: date) -> set[int
         BillingMode.partner_id == partner_id, BillingMode.effective_from <= end).distinct()))
 
 
+def check_key(session: Session, key: Key, data: MonthData | None = None) -> None:
+    """Refuse a key the server would not plan: the issuer and kind of a statement follow the customer's billing
+    mode (a hand-built key naming another partner as issuer, or another kind, is forged), and a statement
+    covers a whole month of a billable account (or the partner, for the collective invoice)."""
+    forged = ValidationError("There is no such statement: its issuer and kind follow the customer's billing mode "
+                             "for that month.")
+    start, end = month_period(key.period_start)
+    if (key.period_start, key.period_end) != (start, end):
+        raise forged
+    if data is not None and (data.partner_id, data.start) != (key.partner_id, start):
+        data = None  # prefetched for another partner or month: read afresh
+    house_id = data.house_id if data else house_partner(session).id
+    if key.account_id is None:
+        if (key.kind, key.issuer_partner_id) != ("collective", house_id):
+            raise forged
+        return
+    billable = data.accounts if data else billable_accounts(session, key.partner_id, start, end)
+    if key.account_id not in {a for a, _ in billable}:
+        raise forged
+    pieces = data.pieces(key.account_id) if data else pieces_of(
+        session, key.partner_id, key.account_id, start, end,
+        key.account_id in accounts_with_modes(session, key.partner_id, end))
+    if (key.kind, key.issuer_partner_id) not in {issuer_kind(p.mode, key.partner_id, house_id) for p in pieces}:
+        raise forged
+
+
 def plan_month(session: Session, actor: Actor, partner_id: int, month: str | date,
                data: MonthData | None = None) -> list[Key]:
     """Every statement the partner's month should have (in a stable order): customer statements by issuer,

@@ -7,8 +7,6 @@ font with a safe transliteration (€ -> EUR, – -> -, ...), never a crash.
 
 from __future__ import annotations
 
-import csv
-import io
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +16,7 @@ from pathlib import Path
 
 from fpdf import FPDF
 
+from core.export import csv_text
 from core.pricing.money import round_money
 from core.statements.documents import DocumentLine, StatementDocument, num
 from core.statements.i18n import format_date, format_period, format_qty, line_explanation, line_label, money
@@ -308,10 +307,9 @@ def _csv_head(d: StatementDocument) -> dict[str, object]:
 
 def render_csv(docs: list[StatementDocument]) -> str:
     """One row per statement line (a statement without lines gets one row); amounts as plain decimals
-    rounded to the currency, dates ISO: for spreadsheets and accounting imports."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
+    rounded to the currency, dates ISO: for spreadsheets and accounting imports. Text cells that a
+    spreadsheet would run as a formula are neutralised (core.export)."""
+    rows: list[list] = []
     for d in docs:
         head = _csv_head(d)
         for ln in d.lines or [None]:
@@ -322,5 +320,5 @@ def render_csv(docs: list[StatementDocument]) -> str:
                             "quantity": num(ln.quantity) or "", "amount": _plain(ln.amount, d.currency),
                             "credits": num(ln.credits) or "", "mode": ln.mode or "",
                             "explanation": line_explanation(ln, d.language)})
-            w.writerow([row.get(c, "") for c in CSV_COLUMNS])
-    return buf.getvalue()
+            rows.append([row.get(c, "") for c in CSV_COLUMNS])
+    return csv_text(CSV_COLUMNS, rows)

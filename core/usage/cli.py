@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     engine = make_engine()
     try:
-        events = parse_csv(args.file.read_bytes())
+        events = parse_csv(args.file.read_bytes(), max_bytes=None)  # the upload's cap is for the web page
         with unit_of_work(engine) as s:
             if args.dry_run:
                 p = preview_events(s, SYSTEM, args.partner, events, default_source=args.source,

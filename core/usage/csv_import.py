@@ -16,20 +16,35 @@ from core.errors import ValidationError
 REQUIRED = ("account_id", "metric", "quantity", "occurred_at", "event_id")
 OPTIONAL = ("source", "properties")
 PROP_PREFIX = "prop."
-MAX_BYTES = 200 * 1024 * 1024
+# An upload is parsed in memory (the page keeps the parsed events for its reruns): about 20 times the file
+# size. 20 MB keeps one import under about 400 MB; larger files go through `python -m core.usage import`
+# in several files (docs/usage-import.md). Streamlit's own limit is set to the same (.streamlit/config.toml).
+MAX_BYTES = 20 * 1024 * 1024
+MAX_FIELD_BYTES = 128 * 1024  # Python's csv module refuses a longer field (csv.field_size_limit)
 FIRST_DATA_LINE = 2
 
 
-def parse_csv(data: bytes | str) -> list[dict]:
-    """Events (dicts for core.usage.ingest.record_events) from CSV text; ValidationError for a bad file."""
+def parse_csv(data: bytes | str, *, max_bytes: int | None = MAX_BYTES) -> list[dict]:
+    """Events (dicts for core.usage.ingest.record_events) from CSV text; ValidationError for a bad file
+    (larger than `max_bytes` - the upload's cap; the command line passes None -, unreadable, a field
+    over MAX_FIELD_BYTES)."""
     if isinstance(data, bytes):
-        if len(data) > MAX_BYTES:
-            raise ValidationError({"file": "The file is larger than 200 MB: split it."})
+        if max_bytes is not None and len(data) > max_bytes:
+            raise ValidationError({"file": f"The file is larger than {max_bytes // (1024 * 1024)} MB: split it, "
+                                           "or import it with `python -m core.usage import`."})
         try:
             data = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise ValidationError({"file": "The file is not UTF-8 text."}) from exc
     reader = csv.reader(io.StringIO(data, newline=""))
+    try:
+        return _events(reader)
+    except csv.Error as exc:
+        raise ValidationError({"file": f"Line {reader.line_num}: the CSV cannot be read ({exc}). A field may be at "
+                                       f"most {MAX_FIELD_BYTES // 1024} KiB."}) from exc
+
+
+def _events(reader) -> list[dict]:
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration as exc:
@@ -58,7 +73,7 @@ def parse_csv(data: bytes | str) -> list[dict]:
         if extra:
             try:
                 merged = json.loads(ev["properties"]) if ev.get("properties", "").strip() else {}
-            except ValueError:
+            except (ValueError, RecursionError):  # reported by the row's validation
                 merged = None
             if isinstance(merged, dict):
                 merged.update(extra)

@@ -27,12 +27,18 @@ from db.models.usage import AGGREGATIONS, Metric
 KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 PROPERTY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,59}$")
 
-__all__ = ["AGGREGATIONS", "Metric", "add_metric", "get_metrics", "list_metrics", "metric_keys"]
+__all__ = ["AGGREGATIONS", "Metric", "add_metric", "catalogue", "get_metrics", "list_metrics", "metric_keys"]
 
 
 def list_metrics(session: Session) -> list[Metric]:
     """Every metric in the catalogue, built-in first. Reference data: no actor needed to read it."""
     return list(session.scalars(select(Metric).order_by(Metric.builtin.desc(), Metric.key)))
+
+
+def catalogue(session: Session, actor: Actor) -> list[Metric]:
+    """The metric catalogue as the pages show it (any role that sees usage)."""
+    authorize(actor, "usage.view")
+    return list_metrics(session)
 
 
 def metric_keys(session: Session) -> set[str]:

@@ -100,16 +100,35 @@ def _parse_time(value: Any, now: datetime) -> tuple[datetime | None, str | None]
     return ts, None
 
 
+MAX_PROPERTIES_DEPTH = 8  # properties are labels to filter and group on, not documents
+
+
+def _too_deep(value: Any, limit: int = MAX_PROPERTIES_DEPTH) -> bool:
+    """Nesting deeper than `limit` (iterative: a hostile depth cannot exhaust the stack)."""
+    stack = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, dict | list):
+            if depth > limit:
+                return True
+            stack.extend((c, depth + 1) for c in (v.values() if isinstance(v, dict) else v))
+    return False
+
+
 def _parse_properties(value: Any) -> tuple[dict | None, str | None]:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None, None
     if isinstance(value, str):
         try:
             value = json.loads(value)
+        except RecursionError:
+            return None, f"properties are nested more than {MAX_PROPERTIES_DEPTH} levels deep"
         except ValueError:
             return None, "properties is not valid JSON"
     if not isinstance(value, dict):
         return None, "properties must be a JSON object such as {\"mailing\": \"M-1\"}"
+    if _too_deep(value):
+        return None, f"properties are nested more than {MAX_PROPERTIES_DEPTH} levels deep"
     return value, None
 
 
@@ -366,6 +385,8 @@ def _check_properties(value: Any) -> tuple[dict | None, str | None, str | None]:
     if err or props is None:
         return None, None, err
     props_json = json.dumps(props, ensure_ascii=False, separators=(",", ":"), default=str)
+    if "\\u0000" in props_json or "\x00" in props_json:
+        return props, None, "properties must not contain NUL characters"
     if len(props_json) > MAX_PROPERTIES_CHARS:
         return props, None, f"properties are longer than {MAX_PROPERTIES_CHARS} characters"
     return props, props_json, None

@@ -3,7 +3,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import pool
 
-from db.engine import database_url, make_engine
+from db.engine import make_engine, owner_url
 from db.models import Base
 
 config = context.config
@@ -11,7 +11,7 @@ target_metadata = Base.metadata
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=config.get_main_option("sqlalchemy.url") or database_url(),
+    context.configure(url=config.get_main_option("sqlalchemy.url") or owner_url(),
                       target_metadata=target_metadata, literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
@@ -24,7 +24,7 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    url = config.get_main_option("sqlalchemy.url") or database_url()
+    url = config.get_main_option("sqlalchemy.url") or owner_url()
     engine = make_engine(url, poolclass=pool.NullPool)
     with engine.connect() as conn:
         context.configure(connection=conn, target_metadata=target_metadata)

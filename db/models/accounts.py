@@ -95,6 +95,8 @@ class User(Base):
     last_login_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     created_by: Mapped[int | None] = mapped_column(BigInteger)
+    # A sign-up logs in only after following the link e-mailed to the address (core.accounts.auth).
+    email_confirmed: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
 
     __table_args__ = (
         ForeignKeyConstraint(
@@ -133,11 +135,12 @@ class LoginDirectory(Base):
 
 
 class LoginThrottle(Base):
-    """Failed-login counter per e-mail address (known or not), for throttling password guessing."""
+    """Failed-login counters for throttling password guessing: one row per (e-mail address, client address)
+    and one per client address (see core.accounts.auth)."""
 
     __tablename__ = "login_throttle"
 
-    email_norm: Mapped[str] = mapped_column(String(320), primary_key=True)
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_failure_at: Mapped[datetime | None] = mapped_column()
     locked_until: Mapped[datetime | None] = mapped_column()

@@ -33,8 +33,8 @@ event = st.fixed_dictionaries({
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batches=st.lists(st.lists(event, min_size=1, max_size=25), min_size=1, max_size=4),
        start_off=st.integers(0, 40), length=st.integers(0, 60))
-def test_aggregates_equal_raw_events(engine, batches, start_off, length):
-    reset_data(engine)
+def test_aggregates_equal_raw_events(engine, owner_engine, batches, start_off, length):
+    reset_data(owner_engine)  # TRUNCATE: the owner's right
     world = build_world(engine)
     t = world.a
     accounts = [t.account_id, t.other_account_id]

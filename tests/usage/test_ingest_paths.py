@@ -40,8 +40,8 @@ def _events(account_id: int, evs: list[dict]) -> list[dict]:
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(evs=st.lists(event, min_size=1, max_size=40))
-def test_direct_copy_and_staged_fallback_agree(engine, evs):
-    reset_data(engine)
+def test_direct_copy_and_staged_fallback_agree(engine, owner_engine, evs):
+    reset_data(owner_engine)  # TRUNCATE: the owner's right
     t = build_world(engine).a
     direct, staged = t.account_id, t.other_account_id
     with Session(engine) as s:

@@ -1,0 +1,95 @@
+"""Links e-mailed to users (confirm a sign-up's address, set a new password) and ending a user's sessions.
+
+A link carries `<partner_id>.<id>.<secret>`; only the secret's SHA-256 is stored, it works once and expires.
+The message goes through the outbox (core.notify delivers it after the transaction commits); the kinds that
+carry a link are never listed in the app, so only the mailbox's owner sees the link.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import insert as sa_insert
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from core.errors import ValidationError
+from db.models import User
+from db.models.sessions import LoginSession, UserToken
+from db.models.wallet import OutboxMessage
+
+CONFIRM_FOR = timedelta(hours=48)
+RESET_FOR = timedelta(hours=2)
+LINK_KINDS = ("confirm_email", "password_reset")  # outbox kinds that carry a secret link
+
+
+def _token_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def public_url() -> str:
+    """The address users open the app at (links in e-mails): RC_PUBLIC_URL, by default the local one."""
+    return os.environ.get("RC_PUBLIC_URL", "http://localhost:8501").rstrip("/")
+
+
+def send(session: Session, partner_id: int, recipient: str, kind: str, subject: str, body: str) -> None:
+    """Queue an e-mail in the outbox (core.notify delivers it after commit). Written here directly because
+    accounts sit below notify; the kinds carrying links are never listed in the app (core.notify)."""
+    session.execute(sa_insert(OutboxMessage).values(partner_id=partner_id, kind=kind, subject=subject, body=body,
+                                                    recipient=recipient))
+
+
+def end_sessions(session: Session, user: User, now: datetime) -> None:
+    """Every open session of the user ends at its next click, and every remembered login is revoked."""
+    user.session_version += 1
+    session.execute(update(LoginSession).where(LoginSession.partner_id == user.partner_id,
+                                               LoginSession.user_id == user.id, LoginSession.revoked_at.is_(None))
+                    .values(revoked_at=now))
+    session.flush()
+
+
+def issue_token(session: Session, user: User, purpose: str, *, now: datetime | None = None) -> str:
+    """A single-use link token `<partner_id>.<id>.<secret>` for `purpose` ('confirm' or 'reset'); earlier
+    unused tokens of the same purpose stop working. Only the secret's SHA-256 is stored."""
+    now = now or datetime.now(UTC)
+    session.execute(update(UserToken).where(UserToken.partner_id == user.partner_id, UserToken.user_id == user.id,
+                                            UserToken.purpose == purpose, UserToken.used_at.is_(None))
+                    .values(used_at=now))
+    secret = secrets.token_urlsafe(32)
+    row = UserToken(partner_id=user.partner_id, user_id=user.id, purpose=purpose, token_hash=_token_hash(secret),
+                    expires_at=now + (CONFIRM_FOR if purpose == "confirm" else RESET_FOR))
+    session.add(row)
+    session.flush()
+    return f"{row.partner_id}.{row.id}.{secret}"
+
+
+def use_token(session: Session, token: str | None, purpose: str, now: datetime) -> User:
+    parts = (token or "").strip().split(".", 2)
+    bad = ValidationError("This link is not valid or has expired. Ask for a new one.")
+    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit() or len(parts[2]) < 20:
+        raise bad
+    row = session.get(UserToken, (int(parts[0]), int(parts[1])), with_for_update=True)
+    if (row is None or row.purpose != purpose or row.used_at is not None or row.expires_at <= now
+            or not hmac.compare_digest(row.token_hash, _token_hash(parts[2]))):
+        raise bad
+    user = session.get(User, (row.partner_id, row.user_id))
+    if user is None:
+        raise bad
+    row.used_at = now
+    return user
+
+
+def send_reset_link(session: Session, user: User, *, now: datetime | None = None) -> None:
+    """E-mail `user` a link to set a new password (valid RESET_FOR), through the outbox."""
+    token = issue_token(session, user, "reset", now=now)
+    hours = int(RESET_FOR.total_seconds() // 3600)
+    send(session, user.partner_id, user.email, "password_reset", "Set your Reseller Console password",
+          f"Hello {user.display_name},\n\nfollow this link to set your password: {public_url()}/?reset={token}\n"
+          f"It works once and is valid for {hours} hours. If you did not expect this message, tell your "
+          "administrator.")
+
+

@@ -1,0 +1,68 @@
+"""The database roles: the owner runs the migrations and owns every table; the app connects as a login role
+that owns nothing.
+
+The app role (RC_APP_ROLE, default `rc_app`) may read and write rows (SELECT, INSERT, UPDATE, DELETE) and use
+sequences and temporary tables, nothing else: no TRUNCATE, no DDL, so it cannot switch off the triggers that
+keep statements, the wallet ledger and the audit log immutable (only a table's owner can), and it is not a
+superuser (no `session_replication_role`). The append-only tables are INSERT/SELECT only on top of their
+triggers.
+
+`ensure_app_role(owner_engine)` runs after every migration (`python -m db.manage migrate`, `make run`'s set-up,
+the test suite). It creates the role when the owner may (the embedded server; a superuser URL); otherwise a DBA
+creates it once by hand (README, "Database roles"):
+
+    CREATE ROLE rc_app LOGIN PASSWORD '...' NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+"""
+
+from __future__ import annotations
+
+import os
+
+from sqlalchemy import Engine, text
+
+APPEND_ONLY = ("audit_log", "wallet_ledger", "statement_numbers")  # rows are never changed nor removed
+READ_ONLY = ("alembic_version",)
+
+
+def app_role() -> str:
+    return os.environ.get("RC_APP_ROLE", "rc_app")
+
+
+def _ident(name: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"Unsafe role name {name!r}")
+    return f'"{name}"'
+
+
+def ensure_app_role(owner: Engine, role: str | None = None, password: str | None = None) -> str:
+    """Create (if missing and allowed) and grant the app's login role; idempotent. Returns the role name."""
+    role = role or app_role()
+    password = password if password is not None else os.environ.get("RC_APP_PASSWORD")
+    r = _ident(role)
+    with owner.begin() as c:
+        exists = c.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
+        if not exists:
+            can = c.scalar(text("SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user"))
+            if not can:
+                raise RuntimeError(
+                    f"The database role {role} does not exist and {c.scalar(text('SELECT current_user'))} may not "
+                    f"create it. Ask a DBA to run: CREATE ROLE {role} LOGIN PASSWORD '...' NOSUPERUSER NOCREATEDB "
+                    "NOCREATEROLE NOREPLICATION NOBYPASSRLS; then set RC_APP_PASSWORD and migrate again.")
+            c.execute(text(f"CREATE ROLE {r} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"))
+        if password:
+            c.execute(text(f"ALTER ROLE {r} PASSWORD :p").bindparams(p=password))
+        db = c.scalar(text("SELECT current_database()"))
+        c.execute(text(f'GRANT CONNECT, TEMPORARY ON DATABASE "{db}" TO {r}'))
+        c.execute(text(f"GRANT USAGE ON SCHEMA public TO {r}"))
+        c.execute(text(f"REVOKE CREATE ON SCHEMA public FROM {r}"))
+        c.execute(text(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {r}"))
+        c.execute(text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {r}"))
+        tables = set(c.scalars(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")))
+        for t in APPEND_ONLY + READ_ONLY:
+            if t in tables:
+                c.execute(text(f'REVOKE UPDATE, DELETE ON "{t}" FROM {r}'))
+        for t in READ_ONLY:
+            if t in tables:
+                c.execute(text(f'REVOKE INSERT ON "{t}" FROM {r}'))
+        c.execute(text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {r}"))
+    return role
