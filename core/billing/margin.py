@@ -39,6 +39,7 @@ from core.billing import ratecards
 from core.billing.modes import mode_at, modes_in_period
 from core.billing.plans import assignments_in_force
 from core.billing.rating import segments_for
+from core.billing.usage_detail import with_detail
 from core.errors import PermissionDenied, ValidationError
 from core.pricing import PlanSpec, rate, rate_plan, round_money
 from core.usage import aggregates as usage_store
@@ -321,7 +322,8 @@ def preview(session: Session, actor: Actor, partner_id: int, account_id: int, sp
     end = today.replace(day=1) - timedelta(days=1)
     start = end.replace(day=1)
     used = {k: v for k, v in usage_store.period_usage(session, partner_id, account_id, start, end).items() if v}
-    client = rate_plan(spec, used, start, end).total
+    # charges priced per property value or per transaction need the detail of the usage (core.billing.usage_detail)
+    client = rate_plan(spec, with_detail(session, spec, used, partner_id, account_id, start, end), start, end).total
     mode = mode_at(session, partner_id, account_id, today)[0]
     mode = mode if mode in PARTNER_BILLS else "partner_on_demand"  # what it would cost the partner
     cost = ratecards.platform_cost(session, partner_id, account_id, start, end, usage=used)
