@@ -28,7 +28,7 @@ def _pick(page, label: str, option: str) -> None:
 
 def _date(where, page, label: str, day: date) -> None:
     """Type a date into Streamlit's date field (segments year / month / day, which advance as typed)."""
-    group = where.get_by_label(label, exact=True).first
+    group = where.locator(f'[role="group"][aria-label="{label}"] >> visible=true').first
     group.locator('[role="spinbutton"]').first.click()
     page.keyboard.type(day.strftime("%Y%m%d"))
     with rerun(page, maybe=True):  # inside a form nothing runs until it is submitted
@@ -81,11 +81,10 @@ def test_admin_card_partner_below_cost_money_page(world, app_url, page, engine):
     page.get_by_text("EUR -32.00").first.wait_for(timeout=20000)
     page.get_by_text("Below cost").first.scroll_into_view_if_needed()
     shot(page, "ratecards-2-partner-below-cost-warning")
-    # assigned anyway (the "Assign a plan" form is open: the customer has no plan; its only plan is chosen)
-    form = page.locator('[data-testid="stForm"]').filter(has=page.get_by_role("button", name="Assign plan"))
-    _date(form, page, "Effective from", date(2024, 1, 1))
+    # assigned anyway (the "Assign a plan" section is open: the customer has no plan; its only plan is chosen)
+    _date(page, page, "Effective from", date(2024, 1, 1))
     with rerun(page):
-        form.get_by_role("button", name="Assign plan").click()
+        page.get_by_role("button", name="Assign plan").click()
     page.get_by_text("Plan assigned.").first.wait_for(timeout=20000)
 
     # 3. the Money page shows Customer a1 sold below cost
