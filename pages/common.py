@@ -227,9 +227,17 @@ def run_action(fn: Callable[..., T], *args: Any, success: str | None = None, **k
 
 
 def read(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a read-only core query in its own short session."""
-    with Session(engine(), expire_on_commit=False) as s:
-        return fn(s, *args, **kwargs)
+    """Run a read-only core query in its own short session. A domain error (a range that is too long, a
+    record that is gone, no access) is shown as its message and the rest of the page stops: never a crash."""
+    try:
+        with Session(engine(), expire_on_commit=False) as s:
+            return fn(s, *args, **kwargs)
+    except ValidationError as exc:
+        st.error(" ".join(str(m) for m in exc.errors.values()), icon=":material/error:")
+    except DomainError as exc:
+        st.error(str(exc), icon=":material/error:")
+    st.stop()
+    raise AssertionError("unreachable")  # st.stop() raises
 
 
 def field_error(field: str) -> None:

@@ -11,7 +11,8 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from core.usage.reports import PRESETS, preset_range
+from core.errors import ValidationError
+from core.usage.reports import PRESETS, check_range, preset_range
 
 STATE_KEY = "usage_range"  # (preset, start, end), survives moving between pages
 
@@ -59,6 +60,11 @@ def date_range(key: str) -> tuple[date, date]:
         c2.caption(f"{start:%d %b %Y} – {end:%d %b %Y}")
     st.session_state[STATE_KEY] = (choice, start, end)
     _to_url(choice, start, end)
+    try:
+        check_range(start, end)
+    except ValidationError as exc:  # e.g. a shared link with a range of more than three years
+        st.error(" ".join(exc.errors.values()), icon=":material/date_range:")
+        st.stop()
     return start, end
 
 

@@ -190,13 +190,13 @@ def _values(session: Session, scope: Scope, start: date, end: date, *, grain: st
     if params["mx"]:
         src = _source("usage_daily", "usage_monthly", stats, bucket, w, first, grain, "mx")
         parts.append(f"""
-    SELECT b, {keys_c}metric, sum(v) FROM (
+    SELECT b, {keys_c}metric, sum(v) AS value FROM (
       SELECT {per_account}, max(qty_max) AS v FROM ({src}) x GROUP BY {per_account}) y
     GROUP BY b, {keys_c}metric""")
     if params["lt"]:
         src = _source("usage_daily", "usage_monthly", stats, bucket, w, first, grain, "lt")
         parts.append(f"""
-    SELECT b, {keys_c}metric, sum(v) FROM (
+    SELECT b, {keys_c}metric, sum(v) AS value FROM (
       SELECT DISTINCT ON ({per_account}) {per_account}, last_qty AS v FROM ({src}) x
       ORDER BY {per_account}, last_at DESC, last_event_id DESC) y
     GROUP BY b, {keys_c}metric""")
