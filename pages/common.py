@@ -183,14 +183,22 @@ def current_actor() -> Actor | None:
     return actor
 
 
-def start_impersonation(target: Actor) -> None:
+def start_impersonation(target: Actor, came_from: tuple[int, int] | None = None) -> None:
+    """Start "Log in as"; `came_from` is the customer (partner_id, account_id) that "Back" returns to."""
     st.session_state["auth_impersonating"] = (target.partner_id, target.user_id)
+    st.session_state["impersonation_from"] = came_from
     st.session_state["go_home"] = True
 
 
 def end_impersonation() -> None:
+    """End "Log in as" and go back to the customer it was started from (Customers page), else home."""
     st.session_state.pop("auth_impersonating", None)
-    st.session_state["go_home"] = True
+    came_from = st.session_state.pop("impersonation_from", None)
+    if came_from:
+        st.session_state["return_to_customer"] = tuple(came_from)
+        st.session_state["go_to"] = "pages/customers.py"
+    else:
+        st.session_state["go_home"] = True
 
 
 def require(action: str | None = None) -> Actor:
@@ -205,25 +213,53 @@ def require(action: str | None = None) -> Actor:
     return actor  # type: ignore[return-value]
 
 
-def run_action(fn: Callable[..., T], *args: Any, success: str | None = None, **kwargs: Any) -> T | None:
+def run_action(fn: Callable[..., T], *args: Any, success: str | None = None, form: str | None = None,
+               **kwargs: Any) -> T | None:
     """Run one core service in one transaction. Domain errors are shown (field errors are returned in
-    st.session_state['field_errors'] for the form to show next to its fields) and nothing is written."""
+    st.session_state['field_errors'] for the form to show next to its fields) and nothing is written.
+
+    `form` names the form the action came from: its field errors show there only (not under another form
+    that happens to use the same field names), and `keep_open(form)` tells its expander to stay open.
+    A success message is shown once, as a banner after the rerun (no toast on top of it)."""
     st.session_state["field_errors"] = {}
+    st.session_state["field_errors_form"] = form
     try:
         with unit_of_work(engine()) as s:
             result = fn(s, *args, **kwargs)
     except ValidationError as exc:
         # Rerun so that each message shows next to its field (forms render before their submit is handled).
         st.session_state["field_errors"] = exc.errors
-        st.session_state["flash"] = ("error", exc.errors.get("_form") or "Please correct the highlighted fields.")
+        if form is not None:
+            st.session_state[f"_open_{form}"] = True
+        st.session_state["flash"] = ("error", exc.errors.get("_form") or "Please correct the fields marked below.")
         st.rerun()
     except DomainError as exc:
         st.error(str(exc))
         return None
     if success:
-        st.toast(success)
         st.session_state["flash"] = ("success", success)
     return result
+
+
+def form_errors(form: str | None = None) -> dict[str, str]:
+    """The field errors of the last refused action, if it came from `form` (or from no named form)."""
+    errors = st.session_state.get("field_errors") or {}
+    owner = st.session_state.get("field_errors_form")
+    if form is not None and owner is not None and owner != form:
+        return {}
+    return errors
+
+
+def expander_open(form: str, default: bool = False) -> bool:
+    """Whether the expander holding `form` should render open: after a refused submit it stays open, so
+    the messages next to the fields are visible."""
+    return bool(st.session_state.pop(f"_open_{form}", False)) or default
+
+
+def clear_widgets(*keys: str) -> None:
+    """Empty a form after a successful create (so a second click does not create a duplicate)."""
+    for key in keys:
+        st.session_state.pop(key, None)
 
 
 def read(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -240,11 +276,11 @@ def read(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     raise AssertionError("unreachable")  # st.stop() raises
 
 
-def field_error(field: str) -> None:
-    """Show the error for `field` (from the last run_action) right below its widget."""
-    msg = st.session_state.get("field_errors", {}).get(field)
+def field_error(field: str, form: str | None = None) -> None:
+    """Show the error for `field` (from the last run_action of `form`) right below its widget."""
+    msg = form_errors(form).get(field)
     if msg:
-        st.markdown(f":red[{msg}]")
+        st.error(msg, icon=":material/error:")
 
 
 def show_flash() -> None:

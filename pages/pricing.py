@@ -19,7 +19,7 @@ from core.billing import alerts, plans, rating
 from core.pricing import DISCOUNT_TARGETS, FEE_KINDS, MODELS, format_money, format_quantity
 from core.usage.metrics import list_metrics
 from core.validation import currencies
-from pages.common import read, require, run_action
+from pages.common import form_errors, read, require, run_action
 
 actor = require("plan.view")
 st.title("Pricing")
@@ -44,9 +44,9 @@ def text_or_none(value: Any) -> str | None:
     return value or None
 
 
-def show_spec_errors() -> None:
-    """Every problem of the last refused save, with its path (e.g. charges[0].tiers[1])."""
-    errors = st.session_state.get("field_errors") or {}
+def show_spec_errors(form: str | None = None) -> None:
+    """Every problem of the last refused save of `form`, with its path (e.g. charges[0].tiers[1])."""
+    errors = form_errors(form)
     for key, msg in errors.items():
         if key == "_form":
             continue
@@ -117,7 +117,11 @@ if actor.is_admin:
     names = {p.id: ("Platform plans (offered to partners)" if p.is_house else p.name) for p in partners}
     partner_id = st.selectbox("Partner", list(names), format_func=names.get, key="pr_partner")
 metric_keys = [m.key for m in read(list_metrics)]
-tab_plans, tab_customers, tab_alerts = st.tabs(["Plans", "Customers", "Alerts"])
+if st.session_state.get("open_account"):  # from the Customers page's "Pricing" button: that customer's tab
+    st.session_state["pricing_tab"] = "Customers"
+# keyed, with its state in the session: an action (and the banner it leaves) never jumps back to "Plans"
+tab_plans, tab_customers, tab_alerts = st.tabs(["Plans", "Customers", "Alerts"], key="pricing_tab",
+                                               on_change="rerun")
 
 
 def draft() -> dict:
@@ -321,12 +325,12 @@ def new_plan_form() -> None:
     if st.button("Create plan", type="primary", key="pr_create", icon=":material/save:"):
         plan = run_action(plans.create_plan, actor, partner_id=partner_id, name=name, code=code, currency=currency,
                           description=description or None, subject=subject, spec=spec_dict,
-                          effective_from=effective, success=None)
+                          effective_from=effective, success=None, form="pr_new")
         if plan is not None:
             st.session_state["flash"] = ("success", f"Plan “{plan.name}” created.")
             st.session_state.pop("pr_draft_for", None)
             st.rerun()
-    show_spec_errors()
+    show_spec_errors("pr_new")
 
 
 def edit_plan_form(detail) -> None:
@@ -349,7 +353,7 @@ def edit_plan_form(detail) -> None:
     c1, c2 = st.columns(2)
     if c1.button("Save as new version", type="primary", key="pr_save_version", icon=":material/save:"):
         ver = run_action(plans.new_version, actor, plan.partner_id, plan.id, spec=spec_dict,
-                         effective_from=effective, note=note or None, success=None)
+                         effective_from=effective, note=note or None, success=None, form="pr_version")
         if ver is not None:
             st.session_state["flash"] = ("success", f"Version {ver.version} saved, effective {ver.effective_from}.")
             st.session_state.pop("pr_draft_for", None)
@@ -358,7 +362,7 @@ def edit_plan_form(detail) -> None:
         if run_action(plans.archive_plan, actor, plan.partner_id, plan.id, success="Plan archived."):
             st.session_state.pop("pr_draft_for", None)
             st.rerun()
-    show_spec_errors()
+    show_spec_errors("pr_version")
 
 
 def assign_with_text(session, actor_, partner_id_, account_id, *, plan_key, effective_from, overrides_text):
@@ -410,9 +414,10 @@ def customers_tab() -> None:
                                          placeholder="charges.pages.unit_price = 0.09\nfees.base.amount = 79")
                 if st.form_submit_button("Assign plan", type="primary"):
                     if run_action(assign_with_text, actor, partner_id, account_id, plan_key=plan_key,
-                                  effective_from=effective, overrides_text=overrides, success="Plan assigned."):
+                                  effective_from=effective, overrides_text=overrides, success="Plan assigned.",
+                                  form="pr_assign"):
                         st.rerun()
-            show_spec_errors()
+            show_spec_errors("pr_assign")
     st.subheader("Live preview")
     render_rating(read(rating.preview_month_to_date, actor, partner_id, account_id),
                   "At this month's usage so far, this customer would pay")

@@ -417,3 +417,8 @@ def usage_history(session: Session, actor: Actor, partner_id: int, account_id: i
 
 def metric_labels(session: Session) -> dict[str, str]:
     return {k: f"{m.name} ({m.unit})" for k, m in get_metrics(session).items()}
+
+
+def metric_names(session: Session) -> dict[str, str]:
+    """key -> the metric's name, for labels that show no unit (a unit goes with the number instead)."""
+    return {k: m.name for k, m in get_metrics(session).items()}
