@@ -28,7 +28,7 @@ from core.statements import lifecycle
 from core.usage import reports as usage_reports
 from db.models import CustomerAccount, Partner, User
 from db.models.billing import Plan, PlanAssignment
-from db.models.statements import Statement
+from db.models.statements import Statement, StatementSettings
 
 BURN_DAYS = 30  # the burn rate is the average daily draw over this many days
 
@@ -241,3 +241,43 @@ def overview(session: Session, actor: Actor, today: date | None = None, *, top_m
             out.month_to_date = rating.preview_month_to_date(session, actor, actor.partner_id, actor.account_id,
                                                              today)
     return out
+
+
+# ---------------------------------------------------------------- white label
+
+
+PLATFORM_NAME = "Reseller Console"
+
+
+@dataclass(frozen=True)
+class Brand:
+    """What the app shows as its name and logo: the partner's, for the partner's clients (white label)."""
+    name: str
+    logo_text: str
+    partner_slug: str | None = None
+    white_label: bool = False
+
+
+def _partner_brand(session: Session, partner: Partner) -> Brand:
+    row = session.get(StatementSettings, partner.id)
+    name = (row.display_name if row and row.display_name else None) or partner.name
+    return Brand(name=name, logo_text=(row.logo_text if row and row.logo_text else None) or name,
+                 partner_slug=partner.slug, white_label=True)
+
+
+def brand_for(session: Session, actor: Actor | None, partner_slug: str | None = None) -> Brand:
+    """The brand a user sees. A partner's clients (Managers, Users, Annotators of its customer accounts)
+    see their partner's name and logo, set with the partner's statement branding, never the platform's;
+    staff and admins see the platform. Before login, a partner's login link (?brand=<slug>) shows its
+    brand. Reading branding needs no permission: it is what the user's own partner shows them."""
+    platform = Brand(PLATFORM_NAME, PLATFORM_NAME)
+    partner = None
+    if actor is not None:
+        if actor.role not in CUSTOMER_ROLES:
+            return platform
+        partner = session.get(Partner, actor.partner_id)
+    elif partner_slug:
+        partner = session.scalar(select(Partner).where(Partner.slug == partner_slug[:80], Partner.active))
+    if partner is None or partner.is_house:
+        return platform
+    return _partner_brand(session, partner)

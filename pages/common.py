@@ -250,10 +250,16 @@ def form_errors(form: str | None = None) -> dict[str, str]:
     return errors
 
 
-def expander_open(form: str, default: bool = False) -> bool:
-    """Whether the expander holding `form` should render open: after a refused submit it stays open, so
-    the messages next to the fields are visible."""
-    return bool(st.session_state.pop(f"_open_{form}", False)) or default
+def form_expander(label: str, form: str, *, icon: str | None = None, expanded: bool = False):
+    """The expander holding `form`, keyed so that its open/closed state lives in the session: a banner
+    above it or a rerun never collapses it, and after a refused submit it opens (the messages next to the
+    fields are visible)."""
+    key = f"exp_{form}"
+    if st.session_state.pop(f"_open_{form}", False):
+        st.session_state[key] = True
+    elif key not in st.session_state:
+        st.session_state[key] = expanded
+    return st.expander(label, icon=icon, key=key, on_change="rerun")
 
 
 def clear_widgets(*keys: str) -> None:

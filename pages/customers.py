@@ -14,7 +14,7 @@ from core.usage.reports import metric_names
 from core.validation import countries, currencies
 from pages.common import (
     clear_widgets,
-    expander_open,
+    form_expander,
     read,
     require,
     run_action,
@@ -243,7 +243,7 @@ def _create(data: dict) -> None:
         st.rerun()
 
 
-with st.expander("New customer account", icon=":material/add:", expanded=expander_open("new_form", not rows)):
+with form_expander("New customer account", "new_form", icon=":material/add:", expanded=not rows):
     if partner_id is None:
         st.info("Choose a partner above to create a customer account for it.")
     else:
