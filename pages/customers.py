@@ -10,6 +10,7 @@ from core.accounts import accounts, impersonation
 from core.accounts.permissions import allowed
 from core.billing.modes import MODE_LABELS
 from core.overview import customer_figures
+from core.pricing.money import minor_unit
 from core.usage.reports import metric_names
 from core.validation import countries, currencies
 from pages.common import (
@@ -207,9 +208,10 @@ if rows:
         "Users": st.column_config.NumberColumn("Users", format="%d"),
         "Created": st.column_config.DateColumn("Created", format="D MMM YYYY"),
         "Spend this month": st.column_config.NumberColumn(
-            f"Spend this month ({spend_cur})" if spend_cur else "Spend this month", format="%,.2f",
+            f"Spend this month ({spend_cur})" if spend_cur else "Spend this month", format="localized",
+            step=10 ** -minor_unit(spend_cur) if spend_cur else 0.01,
             help="What the customer would pay for this month at its usage so far (the month's fees included)."),
-        **{names.get(m, m): st.column_config.NumberColumn(names.get(m, m), format="%,.0f",
+        **{names.get(m, m): st.column_config.NumberColumn(names.get(m, m), format="localized",
                                                           help="Usage this month so far") for m in used},
     }
     for col in [c for c in df.columns if c in {names.get(m, m) for m in used} | {"Spend this month"}]:

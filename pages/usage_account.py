@@ -12,7 +12,7 @@ from core.pricing.money import format_quantity
 from core.usage.metrics import list_metrics
 from core.usage.reports import account_names, account_series, account_totals, partner_names, usage_history
 from pages.common import read, require
-from pages.usage_ui import daily_frame, date_range, no_data
+from pages.usage_ui import csv_bytes, daily_frame, date_range, no_data
 
 PAGE_SIZES = (25, 50, 100, 200)
 
@@ -52,7 +52,7 @@ if not used:
 else:
     cols = st.columns(min(4, len(used)))
     for i, m in enumerate(used):
-        cols[i % len(cols)].metric(f"{metrics[m].name} ({metrics[m].unit})", format_quantity(totals[m]))
+        cols[i % len(cols)].metric(metrics[m].name, f"{format_quantity(totals[m])} {metrics[m].unit}")
     series = read(account_series, actor, partner_id, account_id, start=start, end=end)
     chosen = st.multiselect("Metrics in the chart", used, default=used[:3], format_func=lambda m: metrics[m].name,
                             key="usage_acc_chart_metrics")
@@ -85,13 +85,18 @@ if not hist.rows:
     no_data(start, end, "events match these filters" if (metric_filter or prop_key) else "usage events")
 else:
     shown = pd.DataFrame([{
-        "occurred_at (UTC)": r["occurred_at"].strftime("%Y-%m-%d %H:%M:%S"),
-        "metric": r["metric"], "quantity": format_quantity(r["quantity"]), "event_id": r["event_id"],
-        "source": r["source"],
-        "properties": ", ".join(f"{k}={v}" for k, v in (r["properties"] or {}).items()),
-        "status": "needs a correction" if r["correction"] else "billed",
+        "When": r["occurred_at"],
+        "Metric": metrics[r["metric"]].name if r["metric"] in metrics else r["metric"],
+        "Quantity": r["quantity"], "Event id": r["event_id"], "Source": r["source"],
+        "Properties": ", ".join(f"{k}={v}" for k, v in (r["properties"] or {}).items()),
+        "Status": "Needs a correction" if r["correction"] else "Billed",
     } for r in hist.rows])
-    st.dataframe(shown, hide_index=True, width="stretch", key="usage_hist_table")
+    shown["Quantity"] = pd.to_numeric(shown["Quantity"])  # display: a numeric, right-aligned column
+    st.dataframe(shown, hide_index=True, width="stretch", key="usage_hist_table", column_config={
+        "When": st.column_config.DatetimeColumn("When (UTC)", format="D MMM YYYY, HH:mm:ss"),
+        "Quantity": st.column_config.NumberColumn("Quantity", format="localized"),
+        "Event id": st.column_config.TextColumn("Event id", help="The id your system sent with the event"),
+    })
     first = hist.offset + 1
     st.caption(f"Events {first}–{hist.offset + len(hist.rows)}" + (" (more on the next page)" if hist.has_more else ""))
     b1, b2, b3 = st.columns([1, 1, 4])
@@ -101,7 +106,7 @@ else:
     if b2.button("Next", disabled=not hist.has_more, key="usage_hist_next"):
         st.session_state["usage_hist_page"] = page_no + 1
         st.rerun()
-    b3.download_button("Export CSV (this page)", shown.to_csv(index=False).encode("utf-8"),
+    b3.download_button("Export CSV (this page)", csv_bytes(shown),
                        file_name=f"usage-{account_id}-{start}-{end}-p{page_no}.csv", mime="text/csv",
                        key="usage_hist_csv")
 st.session_state["usage_hist_page"] = page_no

@@ -303,3 +303,16 @@ def test_back_from_log_in_as_returns_to_the_customer(world):
     at.selectbox(key="cust_pick").select((world.a.partner_id, world.a.other_account_id)).run()
     at.button(key="cust_impersonate").click().run()
     assert at.session_state["impersonation_from"] == (world.a.partner_id, world.a.other_account_id)
+
+
+def test_audit_log_reads_as_words(world, engine):
+    from core.accounts import accounts
+
+    with Session(engine) as s, s.begin():
+        accounts.change_role(s, world.a.staff, world.a.partner_id, world.a.users["user"].user_id, "annotator")
+    at = app(world.a.staff, "pages/audit.py")
+    df = at.dataframe[0].value
+    row = df[df["What"] == "Changed the role"].iloc[0]
+    assert row["Record"] == "User" and "Role: User → Annotator" in row["Change"]
+    assert "{" not in " ".join(df["Change"]) and "platform_admin" not in " ".join(df["Change"])
+

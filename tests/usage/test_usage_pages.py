@@ -68,7 +68,7 @@ def test_dashboard_shows_chart_and_range_in_url(used):
     at.selectbox(key="usage_dash_preset").select("custom").run()
     at.date_input(key="usage_dash_dates").set_value((datetime(2020, 1, 1).date(), datetime(2020, 1, 31).date())).run()
     assert not at.exception
-    assert "No usage recorded between 01 Jan 2020 and 31 Jan 2020" in texts(at)
+    assert "No usage recorded between 1 Jan 2020 and 31 Jan 2020" in texts(at)
     assert not at.get("plotly_chart")
 
 
@@ -89,11 +89,11 @@ def test_drilldown_history_paging_and_filter(used):
     assert len(df) == 25
     at.button(key="usage_hist_next").click().run()
     df2 = at.dataframe[-1].value
-    assert len(df2) == 15 and set(df2["event_id"]).isdisjoint(df["event_id"])
+    assert len(df2) == 15 and set(df2["Event id"]).isdisjoint(df["Event id"])
     at.text_input(key="usage_hist_prop").input("mailing").run()
     at.text_input(key="usage_hist_value").input("M1").run()
     df3 = at.dataframe[-1].value
-    assert set(df3["properties"]) == {"mailing=M1"} and len(df3) == 20
+    assert set(df3["Properties"]) == {"mailing=M1"} and len(df3) == 20
 
 
 def test_import_page_preview_errors_and_import(used):
@@ -169,3 +169,24 @@ def test_a_range_longer_than_three_years_gets_the_friendly_message(used):
     at.date_input(key="usage_acc_dates").set_value((datetime(2019, 1, 1).date(), _today().date())).run()
     assert not at.exception, at.exception
     assert "at most three years" in texts(at)
+
+
+def test_dashboard_table_has_every_customer_numeric_and_exportable(used):
+    at = app(used.a.staff, "pages/usage_dashboard.py")
+    at.selectbox(key="usage_dash_metric").select("documents").run()
+    df = at.dataframe[0].value
+    assert set(df["Customer"]) == {"Customer a1", "Customer a2"}  # every customer, not a top list
+    value_col = [c for c in df.columns if c.endswith("(documents)")]
+    assert value_col, df.columns
+    value_col = value_col[0]
+    assert df[value_col].dtype.kind in "fi" and list(df[value_col]) == sorted(df[value_col], reverse=True)
+    assert at.get("download_button")
+
+
+def test_csv_export_neutralises_formulas():
+    import pandas as pd
+
+    from pages.usage_ui import csv_bytes
+
+    out = csv_bytes(pd.DataFrame([{"Customer": "=HYPERLINK(1)", "n": 1}])).decode()
+    assert "'=HYPERLINK" in out
