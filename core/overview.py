@@ -24,7 +24,7 @@ from core.accounts.actor import CUSTOMER_ROLES, Actor
 from core.accounts.permissions import allowed, authorize
 from core.billing import alerts, modes, plans, rating, wallet
 from core.pricing import Rating, rate
-from core.statements import lifecycle
+from core.statements.planning import MonthData
 from core.usage import reports as usage_reports
 from db.models import CustomerAccount, Partner, User
 from db.models.billing import Plan, PlanAssignment
@@ -112,7 +112,7 @@ def month_to_date_by_account(session: Session, actor: Actor, partner_id: int, to
     whole month's fees and the usage from the 1st to `today`), rated from one prefetch of the month."""
     authorize(actor, "plan.view", partner_id)
     start, end = rating.month_of(today)
-    data = lifecycle.MonthData(session, partner_id, start)
+    data = MonthData(session, partner_id, start)
     out: dict[int, Rating] = {}
     for account_id, _name in data.accounts:
         segs = rating.segments_for(session, partner_id, account_id, start, end, usage_until=today, source=data)
