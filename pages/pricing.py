@@ -408,7 +408,11 @@ def customers_tab() -> None:
                 plan_key = st.selectbox("Plan", list(options), key="pr_assign_plan",
                                         format_func=lambda k: f"{options[k].name} ({options[k].currency}, "
                                                               f"{options[k].owner})")
-                effective = st.date_input("Effective from", value=date.today().replace(day=1), key="pr_assign_eff")
+                # today: a day every plan in force covers (the 1st of the month may be before a new plan starts)
+                effective = st.date_input("Effective from", value=date.today(), key="pr_assign_eff",
+                                          help="From a day other than the 1st, that month is priced in two parts: "
+                                               "the days before keep the previous plan (or none), and this plan's "
+                                               "monthly fees are prorated for the days it covers.")
                 overrides = st.text_area("Price overrides for this customer (one per line: path = value)",
                                          key="pr_assign_overrides",
                                          placeholder="charges.pages.unit_price = 0.09\nfees.base.amount = 79")

@@ -104,13 +104,8 @@ def test_partner_overview_leads_with_money(world, engine):
 
     assert at.metric[2].value == format_money(Decimal(206), "EUR")
     # customers never see partner money; admins have no wallet
-    assert overview.overview(engine_session(engine), world.a.users["manager"], TODAY).money is None
-
-
-def engine_session(engine):
-    from sqlalchemy.orm import Session
-
-    return Session(engine)
+    with unit_of_work(engine) as s:
+        assert overview.overview(s, world.a.users["manager"], TODAY).money is None
 
 
 def test_days_of_credit_left_at_the_burn_rate(world, engine):
