@@ -19,7 +19,7 @@ from core.billing import alerts, plans, rating
 from core.pricing import DISCOUNT_TARGETS, FEE_KINDS, MODELS, format_money, format_quantity
 from core.usage.metrics import list_metrics
 from core.validation import currencies
-from pages.common import form_errors, read, require, run_action
+from pages.common import form_errors, form_expander, read, require, run_action
 
 actor = require("plan.view")
 st.title("Pricing")
@@ -399,20 +399,27 @@ def customers_tab() -> None:
         st.dataframe(pd.DataFrame([{"From": h.effective_from, "Plan": h.plan_name, "Code": h.plan_code,
                                     "Overrides": json.dumps(h.overrides) if h.overrides else ""} for h in history]),
                      hide_index=True, width="stretch")
-    with st.expander("Assign a plan", icon=":material/assignment:", expanded=current is None):
+    with form_expander("Assign a plan", "pr_assign", icon=":material/assignment:", expanded=current is None):
         options = {(r.partner_id, r.id): r for r in read(plans.list_plans, actor) if r.subject == "account"}
         if not options:
             st.info("Create a plan first (tab Plans).")
         else:
+            # the plan outside the form: the default date follows the chosen plan
+            plan_key = st.selectbox("Plan", list(options), key="pr_assign_plan",
+                                    format_func=lambda k: f"{options[k].name} ({options[k].currency}, "
+                                                          f"{options[k].owner})")
+            chosen = options[plan_key]
+            month_start = date.today().replace(day=1)
+            # a day the plan covers: the 1st of the month, unless the plan only starts later this month
+            default_eff = max(month_start, chosen.effective_from) if chosen.version == 1 else month_start
             with st.form("pr_assign_form"):
-                plan_key = st.selectbox("Plan", list(options), key="pr_assign_plan",
-                                        format_func=lambda k: f"{options[k].name} ({options[k].currency}, "
-                                                              f"{options[k].owner})")
-                # today: a day every plan in force covers (the 1st of the month may be before a new plan starts)
-                effective = st.date_input("Effective from", value=date.today(), key="pr_assign_eff",
+                effective = st.date_input("Effective from", value=default_eff, key=f"pr_assign_eff_{plan_key}",
                                           help="From a day other than the 1st, that month is priced in two parts: "
                                                "the days before keep the previous plan (or none), and this plan's "
                                                "monthly fees are prorated for the days it covers.")
+                if default_eff != month_start:
+                    st.caption(f"{chosen.name} starts on {default_eff:%d %b %Y}: this month is priced in two parts, "
+                               "and its monthly fees are prorated for the days from then on.")
                 overrides = st.text_area("Price overrides for this customer (one per line: path = value)",
                                          key="pr_assign_overrides",
                                          placeholder="charges.pages.unit_price = 0.09\nfees.base.amount = 79")
