@@ -1,16 +1,15 @@
 """Reseller Console: the router. Builds the navigation from the logged-in user's role on every rerun.
 
 A page that is not passed to st.navigation cannot be opened, not even by URL; each page checks the role
-again itself (pages.common.require), and every core service checks it a third time. Logged out, a link to
-an app page (with its range in the query) shows the login form at that address, and after logging in the
-user lands on that page with the same query: a shared link survives the login.
+again itself (pages.common.require), and every core service checks it a third time. A link to an app page
+(with its range in the query), opened in a new browser session, comes here first (require() sends it):
+logged out, the login form shows, and after logging in the user lands on that page with the same query.
 
 A partner's clients see the partner's name and logo (white label), never the platform's.
 """
 
 from __future__ import annotations
 
-import runpy
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -35,6 +34,7 @@ ROOT = Path(__file__).resolve().parent
 ICON = str(ROOT / "static" / "icon.png")  # shipped with the app: no icon font service needed offline
 
 st.set_page_config(page_title="Reseller Console", page_icon=ICON, layout="wide")
+st.session_state["_routed"] = True  # this session's runs go through the router (see pages.common.require)
 
 actor = current_actor()
 
@@ -48,27 +48,16 @@ def _requested_path() -> str:
     return urlparse(str(url)).path.rstrip("/").rsplit("/", 1)[-1]
 
 
-def _login_here() -> None:
-    """The login form, served at the address of an app page the visitor may open after logging in."""
-    runpy.run_path(str(ROOT / "pages" / "login.py"), run_name="__page__")
-
-
 brand = read(brand_for, actor, st.query_params.get("brand") or st.session_state.get("brand_slug"))
 if brand.partner_slug:
     st.session_state["brand_slug"] = brand.partner_slug  # the login page after log-out keeps the brand
 st.session_state["brand_name"] = brand.name
 
 if actor is None:
-    public = {Path(path).stem for path, _, _ in PUBLIC_PAGES}
     pages = [st.Page(path, title=title, icon=icon, default=(i == 0)) for i, (path, title, icon) in enumerate(PUBLIC_PAGES)]
-    # App pages answer with the login form at their own address (hidden from the menu): a deep link
-    # survives, and the page itself is only built into the navigation after login.
-    for _, path, _, _, _ in PAGES:
-        stem = Path(path).stem
-        if stem not in public:
-            pages.append(st.Page(_login_here, title="Log in", url_path=stem, visibility="hidden"))
+    public = {Path(path).stem for path, _, _ in PUBLIC_PAGES}
     requested = _requested_path()
-    if requested and requested not in public:
+    if requested and requested not in public and "after_login" not in st.session_state:
         st.session_state["after_login"] = (requested, st.query_params.to_dict())
     nav = st.navigation(pages)
 elif actor.must_change_password:
@@ -86,7 +75,7 @@ else:
 # After logging in, go where the visitor was headed (a deep link), else home; after "Back" from "Log in
 # as", to the customer it was started from.
 if actor is not None and not actor.must_change_password:
-    wanted = st.session_state.pop("after_login", None) if st.session_state.get("go_home") else None
+    wanted = st.session_state.pop("after_login", None)  # after logging in, or resuming a remembered login
     go_to = st.session_state.pop("go_to", None)
     target = None
     if wanted:

@@ -201,8 +201,30 @@ def end_impersonation() -> None:
         st.session_state["go_home"] = True
 
 
+def _through_the_router() -> None:
+    """A new browser session opened at a page's address (a shared link, a reload) runs that page file alone
+    (Streamlit's pages/ folder), without the router. Remember where it was headed, with its query (the
+    range), and go through the router: it logs the user in (or resumes the remembered login) and comes
+    back here inside the navigation."""
+    if st.session_state.get("_routed"):
+        return
+    import inspect
+    from pathlib import Path
+
+    page = next((Path(f.filename).stem for f in inspect.stack()
+                 if Path(f.filename).parent.name == "pages" and Path(f.filename).stem != "common"), None)
+    if page is None:
+        return
+    st.session_state["after_login"] = (page, st.query_params.to_dict())
+    try:
+        st.switch_page("Home.py", query_params=st.query_params.to_dict())
+    except st.errors.StreamlitAPIException:  # run without the app around it (tests of one page alone)
+        st.session_state.pop("after_login", None)
+
+
 def require(action: str | None = None) -> Actor:
     """Stop the page unless a user is logged in and (when given) their role allows `action` somewhere."""
+    _through_the_router()
     actor = current_actor()
     if actor is None:
         st.warning("Please log in.")
