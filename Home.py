@@ -18,7 +18,6 @@ import streamlit as st
 from core.accounts import impersonation
 from core.overview import brand_for
 from pages.common import (
-    PAGES,
     PUBLIC_PAGES,
     current_actor,
     end_impersonation,
