@@ -110,8 +110,11 @@ def log_out() -> None:
     if cookie:
         with unit_of_work(engine()) as s:
             forget(s, cookie)
+    brand = st.session_state.get("brand_slug")  # the login page keeps the partner's brand for its clients
     for key in list(st.session_state.keys()):
         del st.session_state[key]
+    if brand:
+        st.session_state["brand_slug"] = brand
     st.session_state["go_home"] = True
     st.session_state["cookie_op"] = ("clear", None)
     st.session_state["_resume_tried"] = True  # the browser still sends the old cookie until it reloads

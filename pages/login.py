@@ -8,8 +8,10 @@ from core.accounts.auth import login, remember
 from core.errors import AuthError
 from pages.common import engine, log_in, run_action
 
-st.title("Reseller Console")
-st.caption("Log in to manage your customer accounts, usage and billing.")
+# the partner's brand when the login link names it (?brand=<partner>) or this browser's last user was its client
+st.title(st.session_state.get("brand_name") or "Reseller Console")
+st.caption("Log in to see your usage and billing." if st.session_state.get("brand_slug")
+           else "Log in to manage your customer accounts, usage and billing.")
 
 with st.form("login", border=True):
     email = st.text_input("E-mail", key="login_email", autocomplete="username")

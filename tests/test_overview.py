@@ -124,3 +124,22 @@ def test_days_of_credit_left_at_the_burn_rate(world, engine):
     assert fig.balance == 2700 and fig.burn_per_day == 10 and fig.days_left == 270
     with unit_of_work(engine) as s:
         assert overview.wallet_figures(s, a.staff, a.partner_id, TODAY + timedelta(days=60)).days_left is None
+
+
+def test_a_partners_clients_see_the_partners_brand_not_the_platforms(world, engine):
+    from core.overview import PLATFORM_NAME, brand_for
+    from db.models import Partner
+    from db.models.statements import StatementSettings
+
+    with unit_of_work(engine) as s:
+        s.add(StatementSettings(partner_id=world.a.partner_id, display_name="Nordlys Docs", logo_text="NORDLYS"))
+    for role in ("manager", "user", "annotation_manager", "annotator"):
+        at = app(world.a.users[role])
+        sidebar = " ".join(str(t.value) for t in at.sidebar.text)
+        assert "NORDLYS" in sidebar and PLATFORM_NAME not in sidebar and PLATFORM_NAME not in texts(at), role
+    staff = " ".join(str(t.value) for t in app(world.a.staff).sidebar.text)
+    assert PLATFORM_NAME in staff
+    with unit_of_work(engine) as s:
+        assert brand_for(s, None, "no-such-partner").name == PLATFORM_NAME
+        slug = s.get(Partner, world.a.partner_id).slug
+        assert brand_for(s, None, slug).name == "Nordlys Docs"  # the partner's login link
