@@ -8,13 +8,12 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from core.accounts import accounts
 from core.billing import modes as billing_modes
 from core.billing import wallet
 from core.billing.modes import MODE_LABELS
 from core.pricing.money import format_date
 from db.models.wallet import BILLING_MODES
-from pages.common import field_error, read, require, run_action
+from pages.common import field_error, pick_partner, read, require, run_action
 
 actor = require("billing.manage")
 st.title("Billing modes")
@@ -23,8 +22,7 @@ st.caption("Who pays for each customer's usage. A change applies from the chosen
 
 partner_id = actor.partner_id
 if actor.is_admin:
-    options = {p.id: p.name for p in read(accounts.list_partners, actor)}
-    partner_id = st.selectbox("Partner", list(options), format_func=options.get, key="modes_partner")
+    partner_id = pick_partner(actor, "modes_partner")
 
 rows = read(billing_modes.list_modes, actor, partner_id)
 DECLINE_LABELS = {"block": "Block the usage", "flag": "Accept and flag the usage"}

@@ -319,3 +319,13 @@ def show_flash() -> None:
     if flash:
         kind, msg = flash
         getattr(st, kind)(msg)
+
+
+def pick_partner(actor: Actor, key: str, label: str = "Partner") -> int:
+    """The partner selector of an admin page that works on one partner: resellers first, the platform's
+    own ("Platform direct", usually empty) last, so the page opens on a partner with customers."""
+    from core.accounts.accounts import list_partners
+
+    partners = sorted(read(list_partners, actor), key=lambda p: (p.is_house, p.name.lower()))
+    names = {p.id: p.name for p in partners}
+    return st.selectbox(label, list(names), format_func=names.get, key=key)

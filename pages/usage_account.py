@@ -10,8 +10,8 @@ import streamlit as st
 from core.accounts.actor import CUSTOMER_ROLES
 from core.pricing.money import format_quantity
 from core.usage.metrics import list_metrics
-from core.usage.reports import account_names, account_series, account_totals, partner_names, usage_history
-from pages.common import read, require
+from core.usage.reports import account_names, account_series, account_totals, usage_history
+from pages.common import pick_partner, read, require
 from pages.usage_ui import csv_bytes, daily_frame, date_range, no_data
 
 PAGE_SIZES = (25, 50, 100, 200)
@@ -26,8 +26,7 @@ else:
     st.title("Customer usage")
     partner_id = actor.partner_id
     if actor.is_admin:
-        partners = read(partner_names, actor)
-        partner_id = st.selectbox("Partner", list(partners), format_func=partners.get, key="usage_acc_partner")
+        partner_id = pick_partner(actor, "usage_acc_partner")
     names = read(account_names, actor, partner_id)
     if not names:
         st.info("This partner has no customer accounts yet.")
