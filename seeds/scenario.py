@@ -23,7 +23,7 @@ import json
 import random
 import sys
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -184,7 +184,8 @@ def _wallet(session: Session, pid: int, p: PartnerDef, sc: Scenario, s: LoadSumm
     w = p.wallet
     wallet.get_or_create_wallet(session, SYSTEM, pid)
     if w.get("buy"):
-        wallet.buy_credits(session, SYSTEM, pid, w["buy"], idempotency_key=f"scenario:{pid}:{sc.today}")
+        wallet.buy_credits(session, SYSTEM, pid, w["buy"], idempotency_key=f"scenario:{pid}:{sc.today}",
+                           same_transaction=True)  # the partner is created in this transaction
         s.counts["credit purchases"] += 1
     wallet.configure(session, SYSTEM, pid, low_balance_threshold=w.get("low_balance_threshold"),
                      auto_buy_credits=w.get("auto_buy_credits"),
@@ -217,8 +218,13 @@ def _customer(session: Session, pid: int, house_id: int, c: CustomerDef, own: di
     return acc.id
 
 
-def load_scenario(session: Session, sc: Scenario, actor: Actor = SYSTEM) -> LoadSummary:
-    """Write a checked scenario through the core services (caller owns the one transaction)."""
+# progress(partner name, partner number (1-based), partners, usage events written, usage events of the partner)
+Progress = Callable[[str, int, int, int, int], None]
+
+
+def load_scenario(session: Session, sc: Scenario, actor: Actor = SYSTEM, progress: Progress | None = None) -> LoadSummary:
+    """Write a checked scenario through the core services (caller owns the one transaction). `progress` is
+    called before a partner's usage and after each batch of it (the long part)."""
     s = LoadSummary(password=sc.password)
     for m in sc.metrics:
         metrics.add_metric(session, actor, **m)
@@ -229,7 +235,7 @@ def load_scenario(session: Session, sc: Scenario, actor: Actor = SYSTEM) -> Load
         s.logins.append((a["email"], "Platform admin"))
     house_id = house_partner(session).id
     platform = _plan_ids(session, house_id, sc.platform_plans, sc.start, s)
-    for p in sc.partners:
+    for n, p in enumerate(sc.partners, start=1):
         partner = accounts.create_partner(session, actor, name=p.name, contact_email=p.contact_email,
                                           currency=p.currency, country=p.country)
         s.counts["partners"] += 1
@@ -248,9 +254,15 @@ def load_scenario(session: Session, sc: Scenario, actor: Actor = SYSTEM) -> Load
         for c in p.customers:
             acc_id = _customer(session, partner.id, house_id, c, own, platform, s)
             events += customer_events(c, acc_id)
+        written = 0
         for batch in batches(events):
+            if progress:
+                progress(p.name, n, len(sc.partners), written, len(events))
             res = usage.record_events(session, actor, partner.id, batch, default_source=SOURCE)
             s.counts["usage events"] += res.inserted
+            written += len(batch)
+        if progress:
+            progress(p.name, n, len(sc.partners), written, len(events))
         s.partners.append(f"{p.name} ({p.currency}): {len(p.staff)} staff, {len(p.customers)} customers, "
                           f"{len(p.plans)} plans, {len(events):,} usage events")
     return s
@@ -317,7 +329,7 @@ def _sections(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 def statement_json(doc: dict[str, Any], partner_name: str, customer: str | None,
                    account_id: int | None) -> dict[str, Any]:
-    """One statement (core.statements.reading.get_statement's document) as JSON-safe plain values. Amounts are strings
+    """One statement (core.statements.reading.get_statement's document, to_json) as JSON-safe values. Amounts are strings
     (exact decimals); no database timestamps, so the same statement always gives the same JSON."""
     cur = doc["currency"]
     return {
@@ -347,7 +359,7 @@ def month_statements(session: Session, month: str | date, pids: list[int],
         for row in reading.list_statements(session, actor, pid, month=month):
             if row.status == "void":
                 continue
-            doc = reading.get_statement(session, actor, pid, row.id)
+            doc = reading.get_statement(session, actor, pid, row.id).to_json()
             data = statement_json(doc, partner_name, names.get(row.account_id) if row.account_id else None,
                                   row.account_id)
             key = (partner_name, pid, KIND_ORDER.get(row.kind, 9), (data["customer"] or "").lower(),
@@ -384,7 +396,7 @@ def _engine():
 
 
 def load_file(engine, path: Path | str, *, add: bool = False, today: date | None = None,
-              check_only: bool = False) -> LoadSummary:
+              check_only: bool = False, progress: Progress | None = None) -> LoadSummary:
     """Check and load a scenario file in one transaction. Raises ScenarioError (nothing written) or
     RefusedNonEmpty."""
     from db.engine import unit_of_work
@@ -397,7 +409,7 @@ def load_file(engine, path: Path | str, *, add: bool = False, today: date | None
         sc = read_scenario(path, session, today=today or datetime.now(UTC).date())
         if check_only:
             return LoadSummary(counts=defaultdict(int, {"partners (checked)": len(sc.partners)}))
-        return load_scenario(session, sc)
+        return load_scenario(session, sc, progress=progress)
 
 
 class RefusedNonEmpty(Exception):

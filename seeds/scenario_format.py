@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.accounts.accounts import ACCOUNT_FIELDS, _check_account_fields
+from core.accounts.accounts import ACCOUNT_FIELDS, check_account_fields
 from core.accounts.actor import CUSTOMER_ROLES
 from core.accounts.passwords import password_problem
 from core.errors import ValidationError
@@ -510,7 +510,7 @@ def _customer(ck: _Check, path: str, c: dict[str, Any], key: str, sc: Scenario, 
     if partner is not None:
         fields_in.setdefault("currency", partner.currency)
     try:
-        fields = _check_account_fields(fields_in)
+        fields = check_account_fields(fields_in)
     except ValidationError as exc:
         for f, msg in exc.errors.items():
             ck.fail(f"{path}.{f}", msg, fields_in.get(f))

@@ -37,11 +37,12 @@ from core.billing.payments import (
 )
 from core.errors import Conflict, NotFound, ValidationError
 from core.notify import outbox as notify
-from core.pricing.money import format_money, is_known_currency, round_money
+from core.pricing.money import format_money, format_quantity, is_known_currency, round_money
 from db.models import CustomerAccount
 from db.models.wallet import BILLING_MODES, ON_DECLINE, BillingMode, PaymentCharge
 
 DEFAULT_MODE = "customer_pays"
+PARTNER_PAID = ("partner_prepaid", "partner_on_demand")  # the modes in which the partner pays for the usage
 
 MODE_LABELS = {
     "customer_pays": "Customer pays",
@@ -149,13 +150,6 @@ def list_modes(session: Session, actor: Actor, partner_id: int, today: date | No
     return out
 
 
-def mode_history(session: Session, actor: Actor, partner_id: int, account_id: int) -> list[BillingMode]:
-    authorize(actor, "billing.manage", partner_id, account_id)
-    return list(session.scalars(select(BillingMode).where(
-        BillingMode.partner_id == partner_id, BillingMode.account_id == account_id)
-        .order_by(BillingMode.effective_from.desc())))
-
-
 # ---------------------------------------------------------------- changing the mode
 
 
@@ -243,7 +237,7 @@ def settle_new_usage(session: Session, partner_id: int, account_id: int, day: da
         d = wallet.draw(session, partner_id, account_id, credits, key, event_ref)
         if d.status == "refused":
             res = SettlementResult(mode, "blocked", credits, amount, currency, draw=d,
-                                   message=f"Not enough credits: {d.shortfall.normalize()} more are needed.")
+                                   message=_blocked_message(d))
             if raise_on_block:
                 raise UsageBlocked(res.message, res)
             return res
@@ -251,6 +245,14 @@ def settle_new_usage(session: Session, partner_id: int, account_id: int, day: da
                                 draw=d)
     return _charge_on_demand(session, partner_id, account_id, amount, currency, credits, event_ref, key,
                              on_decline or "block", raise_on_block)
+
+
+def _blocked_message(d: wallet.DrawResult) -> str:
+    """People's numbers: "3,900", never "3.9E+3"; and say when an automatic purchase is under way."""
+    msg = f"Not enough credits: {format_quantity(d.shortfall)} more are needed."
+    if d.auto_purchase == "pending":
+        msg += " An automatic credit purchase is under way; retry in a moment."
+    return msg
 
 
 def _charge_on_demand(session: Session, partner_id: int, account_id: int, amount: Decimal, currency: str | None,
@@ -279,6 +281,8 @@ def _charge_on_demand(session: Session, partner_id: int, account_id: int, amount
     values = dict(partner_id=partner_id, method_id=method.id if method else None, amount=amount, currency=currency,
                   reason="usage_on_demand", account_id=account_id, credits=credits or None, event_ref=event_ref,
                   idempotency_key=charge_key)
+    ref: str | None
+    why: str | None
     if method is None:
         approved, ref, why = False, None, "No payment method on file."
     else:
@@ -295,15 +299,15 @@ def _charge_on_demand(session: Session, partner_id: int, account_id: int, amount
         notify.notify(session, partner_id, "charge_declined", f"Charge declined for {name}",
                       f"The on-demand charge of {money} for {name}'s usage was declined ({why}). The usage was "
                       "recorded and flagged: please settle it or update your payment method.")
-        charge = find_charge(session, partner_id, charge_key)
-        return SettlementResult(mode, "flagged", credits, amount, currency, charge_id=charge.id if charge else None,
+        flagged = find_charge(session, partner_id, charge_key)
+        return SettlementResult(mode, "flagged", credits, amount, currency, charge_id=flagged.id if flagged else None,
                                 message=f"Charge declined ({why}); usage recorded and flagged.")
     record_declined(session, {**values, "decline_reason": why})
     notify.notify_now(engine_of(session), partner_id, "charge_declined", f"Usage blocked for {name}",
                       f"The on-demand charge of {money} for {name}'s usage was declined ({why}); the usage "
                       "was not accepted. Update your payment method.")
-    res = SettlementResult(mode, "blocked", credits, amount, currency,
-                           message=f"The charge of {money} was declined: {why}")
+    blocked = SettlementResult(mode, "blocked", credits, amount, currency,
+                               message=f"The charge of {money} was declined: {why}")
     if raise_on_block:
-        raise UsageBlocked(res.message, res)
-    return res
+        raise UsageBlocked(blocked.message, blocked)
+    return blocked

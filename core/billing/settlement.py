@@ -27,13 +27,11 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.billing.modes import SettlementResult, mode_row, settle_new_usage
+from core.billing.modes import PARTNER_PAID, SettlementResult, mode_row, settle_new_usage
 from core.billing.rating import month_of, segments_for
 from core.pricing import Rating, rate
 from db.models import CustomerAccount
 from db.models.settlement import UsageSettlement
-
-PARTNER_PAID = ("partner_prepaid", "partner_on_demand")
 
 
 @dataclass(frozen=True)
@@ -84,8 +82,8 @@ def _settlement_row(session: Session, partner_id: int, account_id: int, period_s
     session.add(row)
     session.flush()
     # Concurrent first batches: the primary key makes the loser fail and retry its whole batch.
-    return session.scalar(select(UsageSettlement).filter_by(**key).with_for_update()
-                          .execution_options(populate_existing=True))
+    return session.execute(select(UsageSettlement).filter_by(**key).with_for_update()
+                           .execution_options(populate_existing=True)).scalar_one()
 
 
 def settle_month(session: Session, partner_id: int, account_id: int, day: date,

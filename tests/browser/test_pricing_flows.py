@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from core.billing import plans
 from db.models.billing import Plan
 from tests.billing_factories import make_plan
-from tests.browser.conftest import login, shot
+from tests.browser.conftest import login, rerun, shot
 from tests.factories import PASSWORD
 
 
@@ -20,13 +20,16 @@ def test_staff_bad_plan_refused_then_manager_preview(world, app_url, page, engin
     page.get_by_role("heading", name="Pricing").wait_for()
     page.get_by_label("Plan name").fill("Broken")
     page.get_by_label("Code").fill("broken")
-    form = page.locator('[data-testid="stForm"]').filter(has=page.get_by_role("button", name="Add charge"))
-    form.get_by_label("Charge id").fill("pages")
-    form.get_by_label("Unit price (per block for package)").fill("-0.10")
-    form.get_by_role("button", name="Add charge").click()
-    page.get_by_role("button", name="Remove selected charges").or_(page.get_by_text("Remove charges")).first.wait_for()
-    page.get_by_role("button", name="Create plan").click()
-    page.get_by_text("charges[0].unit_price: unit price must not be negative, got -0.10").wait_for(timeout=20000)
+    page.get_by_label("Charge id (short, no dots)").fill("pages")
+    with rerun(page):
+        page.get_by_label("Charge id (short, no dots)").press("Enter")
+    page.get_by_label("Price per unit", exact=True).fill("-0.10")
+    with rerun(page):
+        page.get_by_label("Price per unit", exact=True).press("Enter")
+    with rerun(page):
+        page.get_by_role("button", name="Add charge").click()
+    # refused as soon as it is added, with its message
+    page.get_by_text("charge.unit_price: unit price must not be negative, got -0.10").wait_for(timeout=20000)
     shot(page, "pricing-bad-plan-refused")
     with Session(engine) as s:
         assert s.scalar(select(func.count()).select_from(Plan)) == 0
