@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 import streamlit as st
 
 from core.accounts import impersonation
+from core.errors import DomainError
 from core.overview import brand_for
 from pages.common import (
     PUBLIC_PAGES,
@@ -25,6 +26,7 @@ from pages.common import (
     read,
     render_cookie_ops,
     run_action,
+    show_domain_error,
     show_flash,
     visible_pages,
 )
@@ -110,4 +112,7 @@ if actor is not None:
 
 render_cookie_ops()
 show_flash()
-nav.run()
+try:
+    nav.run()
+except DomainError as exc:  # a domain error no page caught: its message, never the redacted crash
+    show_domain_error(exc)

@@ -205,7 +205,7 @@ def _current_plan_names(session: Session, partner_id: int, today: date) -> dict[
         .where(PlanAssignment.partner_id == partner_id, PlanAssignment.subject == "account",
                PlanAssignment.effective_from <= today)
         .order_by(PlanAssignment.account_id, PlanAssignment.effective_from, PlanAssignment.id))
-    return {a: name for a, name in session.execute(q)}  # the latest in force wins
+    return {a: name for a, name in session.execute(q) if a is not None}  # the latest in force wins
 
 
 # ---------------------------------------------------------------- the landing page

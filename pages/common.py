@@ -298,17 +298,18 @@ def clear_widgets(*keys: str) -> None:
 
 
 def read(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a read-only core query in its own short session. A domain error (a range that is too long, a
-    record that is gone, no access) is shown as its message and the rest of the page stops: never a crash."""
-    try:
-        with Session(engine(), expire_on_commit=False) as s:
-            return fn(s, *args, **kwargs)
-    except ValidationError as exc:
+    """Run a read-only core query in its own short session. Domain errors propagate (a page may catch
+    them); one that no page catches is shown as its message by the router (Home.py), never as a crash."""
+    with Session(engine(), expire_on_commit=False) as s:
+        return fn(s, *args, **kwargs)
+
+
+def show_domain_error(exc: DomainError) -> None:
+    """A domain error no page caught (a range that is too long, a record that is gone, no access)."""
+    if isinstance(exc, ValidationError):
         st.error(" ".join(str(m) for m in exc.errors.values()), icon=":material/error:")
-    except DomainError as exc:
+    else:
         st.error(str(exc), icon=":material/error:")
-    st.stop()
-    raise AssertionError("unreachable")  # st.stop() raises
 
 
 def field_error(field: str, form: str | None = None) -> None:
