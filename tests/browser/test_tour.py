@@ -131,7 +131,8 @@ def _screenshots(page) -> None:
         if file == "lab":  # the comparison, not the form above it
             side = page.get_by_text("Side by side")
             if side.count():
-                side.first.scroll_into_view_if_needed()
+                side.first.evaluate("e => e.scrollIntoView({block: 'start'})")
+                page.wait_for_timeout(800)
         path = shot(page, f"readme-{file}")
         shutil.copy(path, SCREENSHOTS / f"{file}.png")
 
