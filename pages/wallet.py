@@ -208,7 +208,8 @@ with tabs["Messages"]:
     else:
         st.dataframe(pd.DataFrame([{
             "When": m.created_at.strftime("%Y-%m-%d %H:%M"), "Subject": m.subject, "To": m.recipient or "",
-            "Sent": m.sent_at.strftime("%Y-%m-%d %H:%M") if m.sent_at else ("failed" if m.error else "not e-mailed"),
+            # the worker's note when unsent: "not sent: no SMTP" or "send failed: ..."
+            "Sent": m.sent_at.strftime("%Y-%m-%d %H:%M") if m.sent_at else (m.error or "not e-mailed"),
             "Message": m.body,
         } for m in msgs]), hide_index=True, width="stretch", key="outbox_table")
 

@@ -36,8 +36,8 @@ def _in_transaction(call: Callable[[Session, datetime], Any]) -> Callable[[Engin
 
 def _idempotency_cleanup(engine: Engine, now: datetime) -> str:
     with engine.begin() as conn:
-        n = conn.execute(ApiIdempotency.__table__.delete().where(
-            ApiIdempotency.__table__.c.created_at < now - IDEMPOTENCY_KEEP)).rowcount
+        idem = ApiIdempotency.__table__
+        n = conn.execute(idem.delete().where(idem.c.created_at < now - IDEMPOTENCY_KEEP)).rowcount
     return f"removed {n}"
 
 
