@@ -174,8 +174,11 @@ def log_out(actor: Actor | None = None, *, audited: bool = True) -> None:
     if cookie or (actor is not None and audited):
         with unit_of_work(engine()) as s:
             logout(s, actor if audited else None, cookie)
+    brand = st.session_state.get("brand_slug")  # the login page keeps the partner's brand for its clients
     for key in list(st.session_state.keys()):
         del st.session_state[key]
+    if brand:
+        st.session_state["brand_slug"] = brand
     st.session_state["go_home"] = True
     st.session_state["cookie_op"] = ("clear", None)
     st.session_state["_resume_tried"] = True  # the browser still sends the old cookie until it reloads
@@ -247,18 +250,48 @@ def current_actor() -> Actor | None:
     return actor
 
 
-def start_impersonation(target: Actor) -> None:
+def start_impersonation(target: Actor, came_from: tuple[int, int] | None = None) -> None:
+    """Start "Log in as"; `came_from` is the customer (partner_id, account_id) that "Back" returns to."""
     st.session_state["auth_impersonating"] = (target.partner_id, target.user_id)
+    st.session_state["impersonation_from"] = came_from
     st.session_state["go_home"] = True
 
 
 def end_impersonation() -> None:
+    """End "Log in as" and go back to the customer it was started from (Customers page), else home."""
     st.session_state.pop("auth_impersonating", None)
-    st.session_state["go_home"] = True
+    came_from = st.session_state.pop("impersonation_from", None)
+    if came_from:
+        st.session_state["return_to_customer"] = tuple(came_from)
+        st.session_state["go_to"] = "pages/customers.py"
+    else:
+        st.session_state["go_home"] = True
+
+
+def _through_the_router() -> None:
+    """A new browser session opened at a page's address (a shared link, a reload) runs that page file alone
+    (Streamlit's pages/ folder), without the router. Remember where it was headed, with its query (the
+    range), and go through the router: it logs the user in (or resumes the remembered login) and comes
+    back here inside the navigation."""
+    if st.session_state.get("_routed"):
+        return
+    import inspect
+    from pathlib import Path
+
+    page = next((Path(f.filename).stem for f in inspect.stack()
+                 if Path(f.filename).parent.name == "pages" and Path(f.filename).stem != "common"), None)
+    if page is None:
+        return
+    st.session_state["after_login"] = (page, st.query_params.to_dict())
+    try:
+        st.switch_page("Home.py", query_params=st.query_params.to_dict())
+    except st.errors.StreamlitAPIException:  # run without the app around it (tests of one page alone)
+        st.session_state.pop("after_login", None)
 
 
 def require(action: str | None = None) -> Actor:
     """Stop the page unless a user is logged in and (when given) their role allows `action` somewhere."""
+    _through_the_router()
     actor = current_actor()
     if actor is None:
         st.warning("Please log in.")
@@ -269,38 +302,81 @@ def require(action: str | None = None) -> Actor:
     return actor  # type: ignore[return-value]
 
 
-def run_action(fn: Callable[..., T], *args: Any, success: str | None = None, **kwargs: Any) -> T | None:
+def run_action(fn: Callable[..., T], *args: Any, success: str | None = None, form: str | None = None,
+               **kwargs: Any) -> T | None:
     """Run one core service in one transaction. Domain errors are shown (field errors are returned in
-    st.session_state['field_errors'] for the form to show next to its fields) and nothing is written."""
+    st.session_state['field_errors'] for the form to show next to its fields) and nothing is written.
+
+    `form` names the form the action came from: its field errors show there only (not under another form
+    that happens to use the same field names), and `keep_open(form)` tells its expander to stay open.
+    A success message is shown once, as a banner after the rerun (no toast on top of it)."""
     st.session_state["field_errors"] = {}
+    st.session_state["field_errors_form"] = form
     try:
         with unit_of_work(engine()) as s:
             result = fn(s, *args, **kwargs)
     except ValidationError as exc:
         # Rerun so that each message shows next to its field (forms render before their submit is handled).
         st.session_state["field_errors"] = exc.errors
-        st.session_state["flash"] = ("error", exc.errors.get("_form") or "Please correct the highlighted fields.")
+        if form is not None:
+            st.session_state[f"_open_{form}"] = True
+        st.session_state["flash"] = ("error", exc.errors.get("_form") or "Please correct the fields marked below.")
         st.rerun()
     except DomainError as exc:
         st.error(user_message(exc))
         return None
     if success:
-        st.toast(md_escape(success))
         st.session_state["flash"] = ("success", success)
     return result
 
 
+def form_errors(form: str | None = None) -> dict[str, str]:
+    """The field errors of the last refused action, if it came from `form` (or from no named form)."""
+    errors = st.session_state.get("field_errors") or {}
+    owner = st.session_state.get("field_errors_form")
+    if form is not None and owner is not None and owner != form:
+        return {}
+    return errors
+
+
+def form_expander(label: str, form: str, *, icon: str | None = None, expanded: bool = False):
+    """The expander holding `form`, keyed so that its open/closed state lives in the session: a banner
+    above it or a rerun never collapses it, and after a refused submit it opens (the messages next to the
+    fields are visible)."""
+    key = f"exp_{form}"
+    if st.session_state.pop(f"_open_{form}", False):
+        st.session_state[key] = True
+    elif key not in st.session_state:
+        st.session_state[key] = expanded
+    return st.expander(label, icon=icon, key=key, on_change="rerun")
+
+
+def clear_widgets(*keys: str) -> None:
+    """Empty a form after a successful create (so a second click does not create a duplicate)."""
+    for key in keys:
+        st.session_state.pop(key, None)
+
+
 def read(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a read-only core query in its own short session."""
+    """Run a read-only core query in its own short session. Domain errors propagate (a page may catch
+    them); one that no page catches is shown as its message by the router (Home.py), never as a crash."""
     with Session(engine(), expire_on_commit=False) as s:
         return fn(s, *args, **kwargs)
 
 
-def field_error(field: str) -> None:
-    """Show the error for `field` (from the last run_action) right below its widget."""
-    msg = st.session_state.get("field_errors", {}).get(field)
+def show_domain_error(exc: DomainError) -> None:
+    """A domain error no page caught (a range that is too long, a record that is gone, no access)."""
+    if isinstance(exc, ValidationError):
+        st.error(md_escape(" ".join(str(m) for m in exc.errors.values())), icon=":material/error:")
+    else:
+        st.error(user_message(exc), icon=":material/error:")
+
+
+def field_error(field: str, form: str | None = None) -> None:
+    """Show the error for `field` (from the last run_action of `form`) right below its widget."""
+    msg = form_errors(form).get(field)
     if msg:
-        st.markdown(f":red[{md_escape(msg)}]")
+        st.error(md_escape(msg), icon=":material/error:")
 
 
 def show_flash() -> None:
@@ -309,3 +385,13 @@ def show_flash() -> None:
     if flash:
         kind, msg = flash  # flash messages are plain text (they often quote names)
         getattr(st, kind)(md_escape(msg))
+
+
+def pick_partner(actor: Actor, key: str, label: str = "Partner") -> int:
+    """The partner selector of an admin page that works on one partner: resellers first, the platform's
+    own ("Platform direct", usually empty) last, so the page opens on a partner with customers."""
+    from core.accounts.accounts import list_partners
+
+    partners = sorted(read(list_partners, actor), key=lambda p: (p.is_house, p.name.lower()))
+    names = {p.id: p.name for p in partners}
+    return st.selectbox(label, list(names), format_func=lambda i: plain(names[i]), key=key)

@@ -8,23 +8,40 @@ import streamlit as st
 
 from core.accounts import accounts, impersonation
 from core.accounts.permissions import allowed
+from core.billing.modes import MODE_LABELS
+from core.overview import customer_figures
+from core.pricing.money import minor_unit
+from core.usage.reports import metric_names
 from core.validation import countries, currencies
-from pages.common import field_error, plain, read, require, run_action, start_impersonation, visible_pages
+from pages.common import (
+    clear_widgets,
+    form_expander,
+    plain,
+    read,
+    require,
+    run_action,
+    start_impersonation,
+    visible_pages,
+)
+from pages.common import field_error as _field_error
 from pages.user_admin import render_users
+
+LIST_MAX = 500  # rows shown; a longer list says so
 
 actor = require("account.create")
 
 st.title("Customers")
 
-partner_id = actor.partner_id
+partner_id: int | None = actor.partner_id
 if actor.is_admin:
     partners = read(accounts.list_partners, actor)
-    options = {p.id: p.name for p in partners}
+    options: dict[int | None, str] = {None: "All partners", **{p.id: p.name for p in partners}}
     partner_id = st.selectbox("Partner", list(options), format_func=options.get, key="cust_partner")
 
 country_codes = sorted(countries(), key=lambda c: countries()[c])
 currency_codes = sorted(currencies())
 STATUS_OPTIONS = ["active", "suspended", "deleted"]
+STATUS_LABELS = {"active": "Active", "suspended": "Suspended", "deleted": "Deleted"}
 
 # Pages a client row links to (they read st.session_state["open_account"] to preselect the client).
 CLIENT_LINKS = [
@@ -35,8 +52,13 @@ CLIENT_LINKS = [
 
 
 def account_form(prefix: str, values: dict, submit_label: str) -> tuple[bool, dict]:
-    """The account fields; returns (submitted, data)."""
-    with st.form(f"{prefix}_form", clear_on_submit=False):
+    """The account fields; returns (submitted, data). Errors show next to their fields."""
+    form = f"{prefix}_form"
+
+    def field_error(field: str) -> None:
+        _field_error(field, form)
+
+    with st.form(form, clear_on_submit=False):
         c1, c2 = st.columns(2)
         data = {"name": c1.text_input("Organisation name", value=values.get("name") or "", key=f"{prefix}_name")}
         with c1:
@@ -71,8 +93,8 @@ def close_dialog() -> None:
 @st.dialog("Edit customer account", width="large", on_dismiss=close_dialog)
 def edit_dialog(acc) -> None:
     submitted, data = account_form(f"edit{acc.id}", accounts.account_snapshot(acc), "Save changes")
-    if submitted and run_action(accounts.update_account, actor, partner_id, acc.id, success="Changes saved.",
-                                **data) is not None:
+    if submitted and run_action(accounts.update_account, actor, acc.partner_id, acc.id, success="Changes saved.",
+                                form=f"edit{acc.id}_form", **data) is not None:
         close_dialog()
         st.rerun()
 
@@ -85,7 +107,7 @@ def delete_dialog(acc) -> None:
     c1, c2 = st.columns(2)
     if c1.button("Delete account", key="cust_delete", type="primary", icon=":material/delete:",
                  disabled=confirm.strip() != acc.name):
-        if run_action(accounts.delete_account, actor, partner_id, acc.id, success=f"“{acc.name}” deleted."):
+        if run_action(accounts.delete_account, actor, acc.partner_id, acc.id, success=f"“{acc.name}” deleted."):
             close_dialog()
             st.session_state.pop("cust_open", None)
             st.rerun()
@@ -103,7 +125,7 @@ def client_actions(acc) -> None:
     for path, label, icon in CLIENT_LINKS:
         if any(p[1] == path for p in visible_pages(actor)):
             buttons.append((label, icon, f"cust_go_{label.lower()}"))
-    if acc.status == "active" and allowed(actor, "impersonate", partner_id, acc.id):
+    if acc.status == "active" and allowed(actor, "impersonate", acc.partner_id, acc.id):
         buttons.append(("Log in as", ":material/login:", "cust_impersonate"))
     if acc.status == "active":
         buttons.append(("Suspend", ":material/pause_circle:", "cust_suspend"))
@@ -111,7 +133,7 @@ def client_actions(acc) -> None:
         buttons.append(("Reactivate", ":material/play_circle:", "cust_reactivate"))
     if active:
         buttons.append(("Delete", ":material/delete:", "cust_delete_open"))
-    elif allowed(actor, "account.restore", partner_id, acc.id):
+    elif allowed(actor, "account.restore", acc.partner_id, acc.id):
         buttons.append(("Restore", ":material/restore:", "cust_restore"))
     cols = st.columns(len(buttons))
     clicked = None
@@ -124,18 +146,18 @@ def client_actions(acc) -> None:
         st.session_state["cust_dialog"] = ("delete", acc.id)
     elif clicked and clicked.startswith("cust_go_"):
         path = next(p for p, label, _ in CLIENT_LINKS if f"cust_go_{label.lower()}" == clicked)
-        st.session_state["open_account"] = (partner_id, acc.id)
+        st.session_state["open_account"] = (acc.partner_id, acc.id)
         st.switch_page(path)
     elif clicked == "cust_impersonate":
-        target = run_action(impersonation.start, actor, partner_id, acc.id)
+        target = run_action(impersonation.start, actor, acc.partner_id, acc.id)
         if target is not None:
-            start_impersonation(target)
+            start_impersonation(target, came_from=(acc.partner_id, acc.id))
             st.rerun()
     elif clicked in ("cust_suspend", "cust_reactivate", "cust_restore"):
         fn, msg = {"cust_suspend": (accounts.suspend_account, "Account suspended: its users cannot log in."),
                    "cust_reactivate": (accounts.reactivate_account, "Account reactivated."),
                    "cust_restore": (accounts.restore_account, "Account restored.")}[clicked]
-        if run_action(fn, actor, partner_id, acc.id, success=msg):
+        if run_action(fn, actor, acc.partner_id, acc.id, success=msg):
             st.rerun()
     dialog = st.session_state.get("cust_dialog")
     if dialog == ("edit", acc.id):
@@ -147,51 +169,127 @@ def client_actions(acc) -> None:
 # ------------------------------------------------------------------ list
 c1, c2 = st.columns([3, 2])
 search = c1.text_input("Search by name, e-mail or id", key="cust_search", placeholder="e.g. Fjord")
-statuses = c2.multiselect("Status", STATUS_OPTIONS, default=["active", "suspended"], key="cust_status")
-rows = read(accounts.list_accounts, actor, search=search, statuses=tuple(statuses), partner_id=partner_id)
+statuses = c2.multiselect("Status", STATUS_OPTIONS, default=["active", "suspended"], key="cust_status",
+                          format_func=STATUS_LABELS.get)
+rows = read(accounts.list_accounts, actor, search=search, statuses=tuple(statuses), partner_id=partner_id,
+            limit=LIST_MAX + 1)
+truncated = len(rows) > LIST_MAX
+rows = rows[:LIST_MAX]
 
 if rows:
-    df = pd.DataFrame([{"Id": r.id, "Customer": r.name, "Contact": r.contact_email or "", "Country": r.country,
-                        "Currency": r.currency, "Status": r.status, "Users": r.users,
-                        "Created": r.created_at.date()} for r in rows])
+    # plan, billing mode, usage and spend this month (one partner at a time: figures are per partner)
+    figures = read(customer_figures, actor, partner_id) if partner_id is not None and allowed(
+        actor, "plan.view", partner_id) else {}
+    names = read(metric_names)
+    used = sorted({m for f in figures.values() for m, v in f.usage.items() if v}, key=lambda m: names.get(m, m))
+    currencies_used = {f.currency for f in figures.values() if f.currency}
+    records = []
+    for r in rows:
+        rec = {"Id": r.id, "Customer": r.name}
+        if partner_id is None:
+            rec["Partner"] = r.partner_name
+        f = figures.get(r.id)
+        if figures:
+            rec["Plan"] = (f.plan if f else None) or "—"
+            rec["Billing mode"] = MODE_LABELS.get(f.mode, f.mode) if f else ""
+            for m in used:
+                rec[names.get(m, m)] = f.usage.get(m) if f else None
+            rec["Spend this month"] = f.spend if f else None
+            if len(currencies_used) > 1:
+                rec["Spend currency"] = (f.currency if f else None) or ""
+            # (the partner's margin comes with the two price layers: a "Margin this month" column goes here)
+        rec.update({"Contact": r.contact_email or "", "Country": r.country, "Currency": r.currency,
+                    "Status": STATUS_LABELS.get(r.status, r.status), "Users": r.users,
+                    "Created": r.created_at.date()})
+        records.append(rec)
+    df = pd.DataFrame(records)
+    spend_cur = next(iter(currencies_used)) if len(currencies_used) == 1 else None
+    config = {
+        "Id": st.column_config.NumberColumn("Id", format="%d"),
+        "Users": st.column_config.NumberColumn("Users", format="%d"),
+        "Created": st.column_config.DateColumn("Created", format="D MMM YYYY"),
+        "Spend this month": st.column_config.NumberColumn(
+            f"Spend this month ({spend_cur})" if spend_cur else "Spend this month", format="localized",
+            step=10 ** -minor_unit(spend_cur) if spend_cur else 0.01,
+            help="What the customer would pay for this month at its usage so far (the month's fees included)."),
+        **{names.get(m, m): st.column_config.NumberColumn(names.get(m, m), format="localized",
+                                                          help="Usage this month so far") for m in used},
+    }
+    for col in [c for c in df.columns if c in {names.get(m, m) for m in used} | {"Spend this month"}]:
+        df[col] = pd.to_numeric(df[col], errors="coerce")  # display only: the numbers come rounded from core
     event = st.dataframe(df, hide_index=True, width="stretch", key="cust_table", on_select="rerun",
-                         selection_mode="single-row")
+                         selection_mode="single-row", column_config=config)
     picked = event.selection.rows if event is not None and hasattr(event, "selection") else []
     if picked and picked[0] < len(rows):
-        st.session_state["cust_pick"] = rows[picked[0]].id
-    st.caption(f"{len(rows)} customer account(s) · select a row to work with it")
+        st.session_state["cust_pick"] = (rows[picked[0]].partner_id, rows[picked[0]].id)
+    if truncated:
+        st.warning(f"Showing the first {LIST_MAX} customer accounts only: search or filter to find the others.",
+                   icon=":material/filter_list:")
+    else:
+        st.caption(f"{len(rows)} customer account(s) · select a row to work with it")
 else:
     st.info("No customer accounts match." if search or statuses != ["active", "suspended"]
             else "No customer accounts yet: create the first one below.")
 
 # ------------------------------------------------------------------ create
-with st.expander("New customer account", icon=":material/add:", expanded=not rows):
-    submitted, data = account_form("new", {"currency": read(accounts.partner_settings, actor, partner_id).currency},
-                                   "Create customer")
-    if submitted:
-        acc = run_action(accounts.create_account, actor, partner_id=partner_id, **data)
-        if acc is not None:
-            st.session_state["flash"] = ("success", f"Customer account “{acc.name}” created.")
-            st.session_state["cust_open"] = acc.id
-            st.session_state.pop("cust_pick", None)
-            st.rerun()
+NEW_KEYS = ("new_name", "new_vat", "new_cname", "new_cemail", "new_bemail", "new_addr")
+
+
+def _create(data: dict) -> None:
+    acc = run_action(accounts.create_account, actor, partner_id=partner_id, form="new_form", **data)
+    if acc is not None:
+        st.session_state["flash"] = ("success", f"Customer account “{acc.name}” created.")
+        st.session_state["cust_open"] = (acc.partner_id, acc.id)
+        st.session_state.pop("cust_pick", None)
+        st.session_state.pop("cust_dup", None)
+        clear_widgets(*NEW_KEYS)  # an empty form: a second click does not create a second account
+        st.rerun()
+
+
+with form_expander("New customer account", "new_form", icon=":material/add:", expanded=not rows):
+    if partner_id is None:
+        st.info("Choose a partner above to create a customer account for it.")
+    else:
+        submitted, data = account_form("new", {"currency": read(accounts.partner_settings, actor, partner_id).currency},
+                                       "Create customer")
+        if submitted:
+            name = (data.get("name") or "").strip()
+            same = [r for r in read(accounts.list_accounts, actor, search=name, partner_id=partner_id,
+                                    statuses=("active", "suspended"))
+                    if name and r.name.strip().lower() == name.lower()]
+            if same:  # a duplicate name: ask first
+                st.session_state["cust_dup"] = data
+                st.session_state["_open_new_form"] = True
+                st.rerun()
+            _create(data)
+        pending = st.session_state.get("cust_dup")
+        if pending:
+            st.warning(f"A customer account named “{plain(pending['name'])}” already exists. Create another one with "
+                       "the same name?", icon=":material/content_copy:")
+            c1, c2 = st.columns(2)
+            if c1.button("Create it anyway", key="cust_dup_yes", type="primary"):
+                _create(pending)
+            if c2.button("Cancel", key="cust_dup_no"):
+                st.session_state.pop("cust_dup", None)
+                st.rerun()
 
 # ------------------------------------------------------------------ one client
 if rows:
-    ids = [r.id for r in rows]
-    by_id = {r.id: r for r in rows}
-    opened = st.session_state.pop("cust_open", None)
-    if opened in ids:
-        st.session_state["cust_pick"] = opened
+    ids = [(r.partner_id, r.id) for r in rows]
+    by_id = {(r.partner_id, r.id): r for r in rows}
+    opened = st.session_state.pop("cust_open", None) or st.session_state.pop("return_to_customer", None)
+    if opened is not None and tuple(opened) in ids:
+        st.session_state["cust_pick"] = tuple(opened)
     if st.session_state.get("cust_pick") not in ids:
         st.session_state.pop("cust_pick", None)
     st.divider()
-    open_id = st.selectbox("Customer account", ids,
-                           format_func=lambda i: f"{by_id[i].name} (#{i}, {by_id[i].status})", key="cust_pick")
-    acc = read(accounts.get_account, actor, partner_id, open_id)
+    open_key = st.selectbox("Customer account", ids, key="cust_pick",
+                            format_func=lambda k: f"{by_id[k].name} (#{k[1]}, {STATUS_LABELS[by_id[k].status]})")
+    acc = read(accounts.get_account, actor, open_key[0], open_key[1])
     st.subheader(plain(acc.name))
-    st.caption(f"Customer #{acc.id} · {acc.status} · {countries().get(acc.country, acc.country)} · {acc.currency}"
+    st.caption(f"Customer #{acc.id} · {STATUS_LABELS.get(acc.status, acc.status)} · "
+               f"{countries().get(acc.country, acc.country)} · {acc.currency}"
                + (f" · {plain(acc.contact_email)}" if acc.contact_email else ""))
     client_actions(acc)
     st.markdown("#### Users")
-    render_users(actor, partner_id, acc.id, key_prefix=f"cu{acc.id}")
+    render_users(actor, acc.partner_id, acc.id, key_prefix=f"cu{acc.id}")

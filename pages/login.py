@@ -9,7 +9,8 @@ from core.accounts.passwords import MIN_LENGTH
 from core.errors import AuthError
 from pages.common import client_address, engine, field_error, log_in, plain, run_action, show_flash
 
-st.title("Reseller Console")
+# the partner's brand when the login link names it (?brand=<partner>) or this browser's last user was its client
+st.title(plain(st.session_state.get("brand_name") or "Reseller Console"))
 
 confirm_token = st.query_params.get("confirm")
 reset_token = st.query_params.get("reset")
@@ -36,7 +37,8 @@ if reset_token:
                 st.rerun()
     st.stop()
 
-st.caption("Log in to manage your customer accounts, usage and billing.")
+st.caption("Log in to see your usage and billing." if st.session_state.get("brand_slug")
+           else "Log in to manage your customer accounts, usage and billing.")
 
 with st.form("login", border=True):
     email = st.text_input("E-mail", key="login_email", autocomplete="username")

@@ -23,7 +23,7 @@ from core.pricing import DISCOUNT_TARGETS, FEE_KINDS, format_money, format_quant
 from core.usage.metrics import catalogue
 from core.validation import currencies
 from pages import margin_ui
-from pages.common import plain, read, require, run_action
+from pages.common import form_errors, form_expander, plain, read, require, run_action
 
 actor = require("plan.view")
 st.title("Pricing")
@@ -49,9 +49,9 @@ def text_or_none(value: Any) -> str | None:
     return value or None
 
 
-def show_spec_errors() -> None:
-    """Every problem of the last refused save, with its path (e.g. charges[0].tiers[1])."""
-    errors = st.session_state.get("field_errors") or {}
+def show_spec_errors(form: str | None = None) -> None:
+    """Every problem of the last refused save of `form`, with its path (e.g. charges[0].tiers[1])."""
+    errors = form_errors(form)
     for key, msg in errors.items():
         if key == "_form":
             continue
@@ -126,7 +126,11 @@ metric_keys = list(all_metrics)
 metric_names = {m.key: f"{m.name} ({m.unit})" for m in read(plan_builder.partner_metrics, actor, partner_id)}
 if st.session_state.get("pr_all_metrics"):
     metric_names = all_metrics
-tab_plans, tab_customers, tab_alerts = st.tabs(["Plans", "Customers", "Alerts"])
+if st.session_state.get("open_account"):  # from the Customers page's "Pricing" button: that customer's tab
+    st.session_state["pricing_tab"] = "Customers"
+# keyed, with its state in the session: an action (and the banner it leaves) never jumps back to "Plans"
+tab_plans, tab_customers, tab_alerts = st.tabs(["Plans", "Customers", "Alerts"], key="pricing_tab",
+                                               on_change="rerun")
 
 
 def draft() -> dict:
@@ -470,12 +474,12 @@ def new_plan_form() -> None:
     if st.button("Create plan", type="primary", key="pr_create", icon=":material/save:"):
         plan = run_action(plans.create_plan, actor, partner_id=partner_id, name=name, code=code, currency=currency,
                           description=description or None, subject=subject, spec=spec_dict,
-                          effective_from=effective, success=None)
+                          effective_from=effective, success=None, form="pr_new")
         if plan is not None:
             st.session_state["flash"] = ("success", f"Plan “{plan.name}” created.")
             st.session_state.pop("pr_draft_for", None)
             st.rerun()
-    show_spec_errors()
+    show_spec_errors("pr_new")
 
 
 def edit_plan_form(detail) -> None:
@@ -499,7 +503,7 @@ def edit_plan_form(detail) -> None:
     c1, c2 = st.columns(2)
     if c1.button("Save as new version", type="primary", key="pr_save_version", icon=":material/save:"):
         ver = run_action(plans.new_version, actor, plan.partner_id, plan.id, spec=spec_dict,
-                         effective_from=effective, note=note or None, success=None)
+                         effective_from=effective, note=note or None, success=None, form="pr_version")
         if ver is not None:
             st.session_state["flash"] = ("success", f"Version {ver.version} saved, effective {ver.effective_from}.")
             st.session_state.pop("pr_draft_for", None)
@@ -508,7 +512,7 @@ def edit_plan_form(detail) -> None:
         if run_action(plans.archive_plan, actor, plan.partner_id, plan.id, success="Plan archived."):
             st.session_state.pop("pr_draft_for", None)
             st.rerun()
-    show_spec_errors()
+    show_spec_errors("pr_version")
 
 
 def assign_with_overrides(session, actor_, partner_id_, account_id, *, plan_key, effective_from, form_overrides,
@@ -583,7 +587,7 @@ def customers_tab() -> None:
                                     "Own prices": " · ".join(f"{k} = {v}" for k, v in (h.overrides or {}).items())}
                                    for h in history]),
                      hide_index=True, width="stretch")
-    with st.expander("Assign a plan", icon=":material/assignment:", expanded=current is None):
+    with form_expander("Assign a plan", "pr_assign", icon=":material/assignment:", expanded=current is None):
         options = {(r.partner_id, r.id): r for r in read(plans.list_plans, actor) if r.subject == "account"}
         if not options:
             st.info("Create a plan first (tab Plans).")
@@ -591,7 +595,17 @@ def customers_tab() -> None:
             plan_key = st.selectbox("Plan", list(options), key="pr_assign_plan",
                                     format_func=lambda k: f"{options[k].name} ({options[k].currency}, "
                                                           f"{options[k].owner})")
-            effective = st.date_input("Effective from", value=date.today().replace(day=1), key="pr_assign_eff")
+            chosen = options[plan_key]
+            month_start = date.today().replace(day=1)
+            # a day the plan covers: the 1st of the month, unless the plan only starts later this month
+            default_eff = max(month_start, chosen.effective_from) if chosen.version == 1 else month_start
+            effective = st.date_input("Effective from", value=default_eff, key=f"pr_assign_eff_{plan_key}",
+                                      help="From a day other than the 1st, that month is priced in two parts: "
+                                           "the days before keep the previous plan (or none), and this plan's "
+                                           "monthly fees are prorated for the days it covers.")
+            if default_eff != month_start:
+                st.caption(f"{chosen.name} starts on {default_eff:%d %b %Y}: this month is priced in two parts, "
+                           "and its monthly fees are prorated for the days from then on.")
             spec = read(plans.get_plan, actor, *plan_key).spec()
             st.markdown("###### This customer's prices (change a value to give them their own price)")
             form_overrides = customer_prices(spec, f"pr_ov_{plan_key[0]}_{plan_key[1]}")
@@ -604,9 +618,9 @@ def customers_tab() -> None:
             if st.button("Assign plan", type="primary", key="pr_assign_btn"):
                 if run_action(assign_with_overrides, actor, partner_id, account_id, plan_key=plan_key,
                               effective_from=effective, form_overrides=form_overrides, overrides_text=overrides,
-                              success="Plan assigned."):
+                              success="Plan assigned.", form="pr_assign"):
                     st.rerun()
-            show_spec_errors()
+            show_spec_errors("pr_assign")
     st.subheader("Live preview")
     render_rating(read(rating.preview_month_to_date, actor, partner_id, account_id),
                   "At this month's usage so far, this customer would pay")

@@ -8,12 +8,11 @@ import plotly.express as px
 import streamlit as st
 
 from core.accounts.actor import CUSTOMER_ROLES
-from core.export import records_csv
 from core.pricing.money import format_quantity
 from core.usage.metrics import catalogue
-from core.usage.reports import account_names, account_series, account_totals, partner_names, usage_history
-from pages.common import plain, read, require
-from pages.usage_ui import daily_frame, date_range, no_data
+from core.usage.reports import account_names, account_series, account_totals, usage_history
+from pages.common import pick_partner, plain, read, require
+from pages.usage_ui import csv_bytes, daily_frame, date_range, no_data
 
 PAGE_SIZES = (25, 50, 100, 200)
 
@@ -27,8 +26,7 @@ else:
     st.title("Customer usage")
     partner_id = actor.partner_id
     if actor.is_admin:
-        partners = read(partner_names, actor)
-        partner_id = st.selectbox("Partner", list(partners), format_func=partners.get, key="usage_acc_partner")
+        partner_id = pick_partner(actor, "usage_acc_partner")
     names = read(account_names, actor, partner_id)
     if not names:
         st.info("This partner has no customer accounts yet.")
@@ -53,7 +51,7 @@ if not used:
 else:
     cols = st.columns(min(4, len(used)))
     for i, m in enumerate(used):
-        cols[i % len(cols)].metric(f"{metrics[m].name} ({metrics[m].unit})", format_quantity(totals[m]))
+        cols[i % len(cols)].metric(metrics[m].name, f"{format_quantity(totals[m])} {metrics[m].unit}")
     series = read(account_series, actor, partner_id, account_id, start=start, end=end)
     chosen = st.multiselect("Metrics in the chart", used, default=used[:3], format_func=lambda m: metrics[m].name,
                             key="usage_acc_chart_metrics")
@@ -85,15 +83,19 @@ hist = read(usage_history, actor, partner_id, account_id, start=start, end=end, 
 if not hist.rows:
     no_data(start, end, "events match these filters" if (metric_filter or prop_key) else "usage events")
 else:
-    records = [{
-        "occurred_at (UTC)": r["occurred_at"].strftime("%Y-%m-%d %H:%M:%S"),
-        "metric": r["metric"], "quantity": format_quantity(r["quantity"]), "event_id": r["event_id"],
-        "source": r["source"],
-        "properties": ", ".join(f"{k}={v}" for k, v in (r["properties"] or {}).items()),
-        "status": "needs a correction" if r["correction"] else "billed",
-    } for r in hist.rows]
-    shown = pd.DataFrame(records)
-    st.dataframe(shown, hide_index=True, width="stretch", key="usage_hist_table")
+    shown = pd.DataFrame([{
+        "When": r["occurred_at"],
+        "Metric": metrics[r["metric"]].name if r["metric"] in metrics else r["metric"],
+        "Quantity": r["quantity"], "Event id": r["event_id"], "Source": r["source"],
+        "Properties": ", ".join(f"{k}={v}" for k, v in (r["properties"] or {}).items()),
+        "Status": "Needs a correction" if r["correction"] else "Billed",
+    } for r in hist.rows])
+    shown["Quantity"] = pd.to_numeric(shown["Quantity"])  # display: a numeric, right-aligned column
+    st.dataframe(shown, hide_index=True, width="stretch", key="usage_hist_table", column_config={
+        "When": st.column_config.DatetimeColumn("When (UTC)", format="D MMM YYYY, HH:mm:ss"),
+        "Quantity": st.column_config.NumberColumn("Quantity", format="localized"),
+        "Event id": st.column_config.TextColumn("Event id", help="The id your system sent with the event"),
+    })
     first = hist.offset + 1
     st.caption(f"Events {first}–{hist.offset + len(hist.rows)}" + (" (more on the next page)" if hist.has_more else ""))
     b1, b2, b3 = st.columns([1, 1, 4])
@@ -103,9 +105,7 @@ else:
     if b2.button("Next", disabled=not hist.has_more, key="usage_hist_next"):
         st.session_state["usage_hist_page"] = page_no + 1
         st.rerun()
-    b3.download_button("Export CSV (this page)", records_csv(  # formula-safe; quantities as numbers
-                           [{**rec, "quantity": r["quantity"]} for rec, r in zip(records, hist.rows, strict=True)]
-                       ).encode("utf-8"),
+    b3.download_button("Export CSV (this page)", csv_bytes(shown),
                        file_name=f"usage-{account_id}-{start}-{end}-p{page_no}.csv", mime="text/csv",
                        key="usage_hist_csv")
 st.session_state["usage_hist_page"] = page_no

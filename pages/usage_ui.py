@@ -11,7 +11,10 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from core.usage.reports import PRESETS, preset_range
+from core.errors import ValidationError
+from core.export import csv_text
+from core.pricing.money import format_date
+from core.usage.reports import PRESETS, check_range, preset_range
 
 STATE_KEY = "usage_range"  # (preset, start, end), survives moving between pages
 
@@ -50,15 +53,20 @@ def date_range(key: str) -> tuple[date, date]:
     if choice != "custom":
         start, end = preset_range(choice, _today())
     else:
-        picked = c2.date_input("From – to", value=(start, end), key=f"{key}_dates", format="YYYY-MM-DD")
+        picked = c2.date_input("From – to", value=(start, end), key=f"{key}_dates", format="DD/MM/YYYY")
         if isinstance(picked, tuple | list) and len(picked) == 2:
             start, end = picked
         else:
             c2.caption("Pick the end date too; the previous range is shown meanwhile.")
     if choice != "custom":
-        c2.caption(f"{start:%d %b %Y} – {end:%d %b %Y}")
+        c2.caption(f"{format_date(start)} – {format_date(end)}")
     st.session_state[STATE_KEY] = (choice, start, end)
     _to_url(choice, start, end)
+    try:
+        check_range(start, end)
+    except ValidationError as exc:  # e.g. a shared link with a range of more than three years
+        st.error(" ".join(exc.errors.values()), icon=":material/date_range:")
+        st.stop()
     return start, end
 
 
@@ -72,15 +80,22 @@ def daily_frame(df: pd.DataFrame, start: date, end: date) -> pd.DataFrame:
     return wide.reset_index().melt(id_vars="day", var_name="metric", value_name="value")
 
 
-def stacked_bars(points, *, title: str, legend: str):
+def csv_bytes(df: pd.DataFrame) -> bytes:
+    """A table as CSV for a spreadsheet, through core.export (the one CSV writer): text that starts like a
+    formula is quoted with a leading apostrophe, numbers stay numbers."""
+    rows = [[None if pd.isna(v) else v for v in row] for row in df.itertuples(index=False, name=None)]
+    return csv_text([str(c) for c in df.columns], rows).encode("utf-8")
+
+
+def stacked_bars(points, *, title: str, legend: str, unit: str = ""):
     """Plotly stacked bar chart of TrendPoint(bucket, label, value)."""
     df = pd.DataFrame([{"date": p.bucket, legend: p.label, "value": float(p.value)} for p in points])
     fig = px.bar(df, x="date", y="value", color=legend, title=title, barmode="stack",
-                 labels={"date": "Date", "value": "Quantity"})
+                 labels={"date": "Date", "value": unit.capitalize() if unit else "Quantity"})
     fig.update_xaxes(type="date", tickformat="%d %b %Y")  # days, not midnight timestamps
     fig.update_layout(height=380, margin=dict(l=10, r=10, t=40, b=10), legend_title_text=legend)
     return fig
 
 
 def no_data(start: date, end: date, what: str = "usage") -> None:
-    st.info(f"No {what} recorded between {start:%d %b %Y} and {end:%d %b %Y}.")
+    st.info(f"No {what} recorded between {format_date(start)} and {format_date(end)}.")

@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.accounts import accounts
 from core.accounts.actor import CUSTOMER_ROLES, ROLE_LABELS, Actor
-from pages.common import field_error, plain, read, run_action
+from pages.common import clear_widgets, field_error, form_expander, plain, read, run_action
 
 
 def render_users(actor: Actor, partner_id: int, account_id: int, key_prefix: str = "ua") -> None:
@@ -18,10 +18,13 @@ def render_users(actor: Actor, partner_id: int, account_id: int, key_prefix: str
     if users:
         st.dataframe(pd.DataFrame([{
             "Name": u.display_name, "E-mail": u.email, "Role": ROLE_LABELS[u.role],
-            "Active": "yes" if u.active else "no",
-            "Must set password": "yes" if u.must_change_password else "",
-            "Last login": u.last_login_at.strftime("%Y-%m-%d %H:%M") if u.last_login_at else "never",
-        } for u in users]), hide_index=True, width="stretch", key=f"{key_prefix}_table")
+            "Active": u.active, "Must set password": u.must_change_password,
+            "Last login": u.last_login_at,
+        } for u in users]), hide_index=True, width="stretch", key=f"{key_prefix}_table", column_config={
+            "Active": st.column_config.CheckboxColumn("Active"),
+            "Must set password": st.column_config.CheckboxColumn("Must set password"),
+            "Last login": st.column_config.DatetimeColumn("Last login", format="D MMM YYYY, HH:mm"),
+        })
     else:
         st.info("This account has no users yet.")
 
@@ -29,24 +32,26 @@ def render_users(actor: Actor, partner_id: int, account_id: int, key_prefix: str
     if sent:
         st.success(f"A link to set the password was e-mailed to {plain(sent)}. It works once and expires.")
 
-    with st.expander("Add a user", icon=":material/person_add:"):
-        with st.form(f"{key_prefix}_add"):
+    form = f"{key_prefix}_add"
+    with form_expander("Add a user", form, icon=":material/person_add:"):
+        with st.form(form):
             c1, c2 = st.columns(2)
             name = c1.text_input("Name", key=f"{key_prefix}_new_name")
             with c1:
-                field_error("display_name")
+                field_error("display_name", form)
             email = c2.text_input("E-mail", key=f"{key_prefix}_new_email")
             with c2:
-                field_error("email")
+                field_error("email", form)
             role = c1.selectbox("Role", CUSTOMER_ROLES, format_func=ROLE_LABELS.get, key=f"{key_prefix}_new_role")
             password = c2.text_input("Initial password (leave empty to e-mail a link to set one)", type="password",
                                      key=f"{key_prefix}_new_pw")
             with c2:
-                field_error("password")
+                field_error("password", form)
             if st.form_submit_button("Add user", type="primary"):
                 user = run_action(accounts.create_user, actor, partner_id=partner_id, account_id=account_id,
-                                  email=email, display_name=name, role=role, password=password or None)
+                                  email=email, display_name=name, role=role, password=password or None, form=form)
                 if user is not None:
+                    clear_widgets(*(f"{key_prefix}_new_{k}" for k in ("name", "email", "pw")))
                     st.session_state["flash"] = ("success", f"{user.display_name} added as {ROLE_LABELS[user.role]}.")
                     if user.link_sent:
                         st.session_state[f"{key_prefix}_link_sent"] = user.email

@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.accounts import accounts
-from pages.common import plain, read, require
+from pages.common import pick_partner, plain, read, require
 from pages.user_admin import render_users
 
 actor = require("user.list")
@@ -18,8 +18,7 @@ if actor.account_id is not None:  # a Manager: their own account only
 else:
     partner_id = actor.partner_id
     if actor.is_admin:
-        partners = {p.id: p.name for p in read(accounts.list_partners, actor)}
-        partner_id = st.selectbox("Partner", list(partners), format_func=partners.get, key="users_partner")
+        partner_id = pick_partner(actor, "users_partner")
     rows = read(accounts.list_accounts, actor, partner_id=partner_id)
     if not rows:
         st.info("No customer accounts yet. Create one on the Customers page.")

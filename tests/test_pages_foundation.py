@@ -117,12 +117,12 @@ def test_customers_search_filter_and_suspend_delete(world, engine):
     at.text_input(key="cust_search").input("a2").run()
     assert at.dataframe[0].value["Customer"].tolist() == ["Customer a2"]
     at.text_input(key="cust_search").input("").run()
-    at.selectbox(key="cust_pick").select(world.a.other_account_id).run()
+    at.selectbox(key="cust_pick").select((world.a.partner_id, world.a.other_account_id)).run()
     at.button(key="cust_suspend").click().run()
     assert not at.exception
     with Session(engine) as s:
         assert s.get(CustomerAccount, (world.a.partner_id, world.a.other_account_id)).status == "suspended"
-    at.selectbox(key="cust_pick").select(world.a.other_account_id).run()
+    at.selectbox(key="cust_pick").select((world.a.partner_id, world.a.other_account_id)).run()
     at.button(key="cust_delete_open").click().run()
     assert at.button(key="cust_delete").disabled  # deletion needs the name typed
     at.text_input(key="cust_del_confirm").input("Customer a2").run()
@@ -133,7 +133,7 @@ def test_customers_search_filter_and_suspend_delete(world, engine):
 
 def test_customers_detail_lists_users_and_edit(world, engine):
     at = app(world.a.staff, "pages/customers.py")
-    at.selectbox(key="cust_pick").select(world.a.account_id).run()
+    at.selectbox(key="cust_pick").select((world.a.partner_id, world.a.account_id)).run()
     emails = at.dataframe[1].value["E-mail"].tolist()
     assert "annotator-a@test.example" in emails
     at.button(key="cust_edit").click().run()
@@ -155,7 +155,7 @@ def test_admin_restores_a_deleted_customer(world, engine):
     at = app(world.admin, "pages/customers.py")
     at.selectbox(key="cust_partner").select(world.a.partner_id).run()
     at.multiselect(key="cust_status").select("deleted").run()
-    at.selectbox(key="cust_pick").select(world.a.other_account_id).run()
+    at.selectbox(key="cust_pick").select((world.a.partner_id, world.a.other_account_id)).run()
     at.button(key="cust_restore").click().run()
     with Session(engine) as s:
         assert s.get(CustomerAccount, (world.a.partner_id, world.a.other_account_id)).status == "active"
@@ -229,3 +229,92 @@ def test_audit_page_shows_tenant_entries_only(world):
     df = at.dataframe[0].value
     assert len(df) > 0
     assert not any("staff-b@" in str(w) for w in df["Who"])
+
+
+# ---------------------------------------------------------------- issue 15: feedback that gets lost
+
+
+def _new_customer_expander(at):
+    return next(e for e in at.expander if e.label == "New customer account")
+
+
+def test_customer_form_errors_stay_open_next_to_fields_and_success_once(world, engine):
+    at = app(world.a.staff, "pages/customers.py")
+    assert not _new_customer_expander(at).proto.expanded  # rows exist: collapsed at first
+    at.text_input(key="new_name").input("")
+    at.button(key="FormSubmitter:new_form-Create customer").click().run()
+    assert _new_customer_expander(at).proto.expanded  # the form stays open with its messages
+    assert "Organisation name is required." in [e.value for e in _new_customer_expander(at).error]
+    at.text_input(key="new_name").input("Nordkapp Frakt")
+    at.button(key="FormSubmitter:new_form-Create customer").click().run()
+    assert not at.exception
+    # once: a banner (shown by the router after the rerun; AppTest reruns the page alone), not a toast too
+    assert at.session_state["flash"] == ("success", "Customer account “Nordkapp Frakt” created.")
+    assert not at.toast
+    assert at.text_input(key="new_name").value == ""  # the form is empty: no second account by accident
+
+
+def test_duplicate_customer_name_warns_and_asks(world, engine):
+    at = app(world.a.staff, "pages/customers.py")
+    at.text_input(key="new_name").input("customer A1")
+    at.button(key="FormSubmitter:new_form-Create customer").click().run()
+    assert "already exists" in texts(at)
+    with Session(engine) as s:
+        assert s.query(CustomerAccount).filter(CustomerAccount.name.ilike("customer a1")).count() == 1
+    at.button(key="cust_dup_yes").click().run()
+    assert not at.exception
+    with Session(engine) as s:
+        assert s.query(CustomerAccount).filter(CustomerAccount.name.ilike("customer a1")).count() == 2
+
+
+def test_add_user_errors_stay_open(world):
+    at = app(world.a.users["manager"], "pages/users.py")
+    at.text_input(key="own_new_email").input("nina@")
+    at.button(key="FormSubmitter:own_add-Add user").click().run()
+    exp = next(e for e in at.expander if e.label == "Add a user")
+    assert exp.proto.expanded and "E-mail is not a valid e-mail address." in [e.value for e in exp.error]
+    at.text_input(key="own_new_name").input("Nina New")
+    at.text_input(key="own_new_email").input("nina@test.example")
+    at.button(key="FormSubmitter:own_add-Add user").click().run()
+    assert at.text_input(key="own_new_email").value == ""
+
+
+def test_customers_list_shows_plan_mode_usage_and_spend(world, engine):
+    from tests.test_overview import _usage_and_plan
+
+    _usage_and_plan(world, engine)
+    at = app(world.a.staff, "pages/customers.py")
+    df = at.dataframe[0].value
+    row = df[df["Customer"] == "Customer a1"].iloc[0]
+    assert row["Plan"] != "—" and row["Billing mode"] == "Customer pays"
+    assert row["Pages"] == 1200 and row["Spend this month"] == 206
+    other = df[df["Customer"] == "Customer a2"].iloc[0]
+    assert other["Plan"] == "—"
+
+
+def test_admin_pages_default_to_all_partners(world):
+    at = app(world.admin, "pages/customers.py")
+    assert at.selectbox(key="cust_partner").value is None
+    assert {"Customer a1", "Customer b1"} <= set(at.dataframe[0].value["Customer"])
+    at = app(world.admin, "pages/audit.py")
+    assert at.selectbox(key="audit_partner").value == 0
+
+
+def test_back_from_log_in_as_returns_to_the_customer(world):
+    at = app(world.a.staff, "pages/customers.py")
+    at.selectbox(key="cust_pick").select((world.a.partner_id, world.a.other_account_id)).run()
+    at.button(key="cust_impersonate").click().run()
+    assert at.session_state["impersonation_from"] == (world.a.partner_id, world.a.other_account_id)
+
+
+def test_audit_log_reads_as_words(world, engine):
+    from core.accounts import accounts
+
+    with Session(engine) as s, s.begin():
+        accounts.change_role(s, world.a.staff, world.a.partner_id, world.a.users["user"].user_id, "annotator")
+    at = app(world.a.staff, "pages/audit.py")
+    df = at.dataframe[0].value
+    row = df[df["What"] == "Changed the role"].iloc[0]
+    assert row["Record"] == "User" and "Role: User → Annotator" in row["Change"]
+    assert "{" not in " ".join(df["Change"]) and "platform_admin" not in " ".join(df["Change"])
+

@@ -172,7 +172,7 @@ def test_language_and_tax_formatting_de_and_nb(world, db):
     generate(db, a.staff, a.partner_id, month="2026-09")
     [sep] = listed(db, a.staff, a.partner_id, month="2026-09")
     text = pdf_text(_pdf(db, a.staff, a.partner_id, sep.id))
-    for want in ("Kontoutskrift", "Fjord AS", "EUR 50,00", "Mva. 25 %", "EUR 12,50", "EUR 62,50",
+    for want in ("Kontoutskrift", "Fjord AS", "50,00 €", "Mva. 25 %", "12,50 €", "62,50 €",  # CLDR nb
                  "01.09.2026 – 30.09.2026", "Å betale"):
         assert want in text, want
     # the October statement is final: its snapshot keeps the German branding

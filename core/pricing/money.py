@@ -1,15 +1,29 @@
-"""Money helpers: ISO 4217 minor units, half-up rounding, deterministic formatting.
+"""Money helpers: currency minor units, half-up rounding, and the app's number, money and date formats.
 
-Pure: stdlib only, no floats, no locale module (formatting is hand-rolled so it is
-identical on every machine).
+Minor units and formats come from CLDR through Babel (no hand-written tables): JPY has 0 decimals, KWD 3;
+nb gives "1 234,50 kr", de "1.234,50 €" and "30.11.2026". Amounts are rounded by the engine (half up, to
+the currency's minor unit) before they are formatted. Pure: no I/O, no clock, no floats; the output is the
+same on every machine (Babel's data ships with it; no OS locale is used). Spaces are plain spaces and the
+minus sign is "-", so the PDF fonts can print every character.
 """
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Context, Decimal
+
+from babel import Locale
+from babel.dates import format_date as _babel_date
+from babel.numbers import format_currency as _babel_currency
+from babel.numbers import format_decimal as _babel_decimal
+from babel.numbers import format_percent as _babel_percent
+from babel.numbers import get_currency_precision
 
 __all__ = [
     "CURRENCY_MINOR_UNITS",
+    "LOCALES",
+    "format_date",
+    "format_percent",
     "UnknownCurrencyError",
     "minor_unit",
     "is_known_currency",
@@ -25,27 +39,23 @@ class UnknownCurrencyError(ValueError):
     """Raised for a currency code that is not in CURRENCY_MINOR_UNITS."""
 
 
-# ISO 4217 minor units (number of decimals) for common currencies.
-CURRENCY_MINOR_UNITS: dict[str, int] = {
-    # two decimals
-    "AED": 2, "ARS": 2, "AUD": 2, "BAM": 2, "BGN": 2, "BRL": 2, "CAD": 2, "CHF": 2,
-    "CNY": 2, "COP": 2, "CZK": 2, "DKK": 2, "EGP": 2, "EUR": 2, "GBP": 2, "GEL": 2,
-    "HKD": 2, "HUF": 2, "IDR": 2, "ILS": 2, "INR": 2, "KES": 2, "KZT": 2, "MAD": 2,
-    "MXN": 2, "MYR": 2, "NGN": 2, "NOK": 2, "NZD": 2, "PEN": 2, "PHP": 2, "PKR": 2,
-    "PLN": 2, "QAR": 2, "RON": 2, "RSD": 2, "RUB": 2, "SAR": 2, "SEK": 2, "SGD": 2,
-    "THB": 2, "TRY": 2, "TWD": 2, "UAH": 2, "USD": 2, "ZAR": 2,
-    # zero decimals
-    "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0,
-    "PYG": 0, "RWF": 0, "UGX": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
-    # three decimals
-    "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
-}
+# The currencies the app supports (ISO 4217 codes); their minor units come from CLDR.
+SUPPORTED_CURRENCIES: tuple[str, ...] = (
+    "AED", "ARS", "AUD", "BAM", "BGN", "BRL", "CAD", "CHF", "CNY", "COP", "CZK", "DKK", "EGP", "EUR", "GBP",
+    "GEL", "HKD", "HUF", "IDR", "ILS", "INR", "KES", "KZT", "MAD", "MXN", "MYR", "NGN", "NOK", "NZD", "PEN",
+    "PHP", "PKR", "PLN", "QAR", "RON", "RSD", "RUB", "SAR", "SEK", "SGD", "THB", "TRY", "TWD", "UAH", "USD",
+    "ZAR", "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND", "VUV", "XAF",
+    "XOF", "XPF", "BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND",
+)
+# code -> number of decimals of its minor unit, from CLDR (Babel): EUR 2, JPY 0, KWD 3
+CURRENCY_MINOR_UNITS: dict[str, int] = {c: get_currency_precision(c) for c in SUPPORTED_CURRENCIES}
+
+# The app's languages (and the statement languages) -> the CLDR locale whose formats they use.
+LOCALES: dict[str, str] = {"en": "en_GB", "de": "de_DE", "nb": "nb_NO"}
 
 _CTX = Context(prec=60)  # explicit context: results never depend on the caller's decimal context
 _QUANTS: dict[int, Decimal] = {n: Decimal(1).scaleb(-n) for n in range(0, 5)}
 
-_SYMBOLS: dict[str, str] = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥"}
-_KR = {"NOK", "SEK", "DKK", "ISK"}
 
 
 def is_known_currency(currency: object) -> bool:
@@ -96,8 +106,27 @@ def format_number(value: Decimal, places: int | None = None, thousands: str = ",
     return sign + body
 
 
-# (thousands, decimal) separators per statement locale: en "1,234.50", de "1.234,50", nb "1 234,50"
-SEPARATORS: dict[str, tuple[str, str]] = {"en": (",", "."), "de": (".", ","), "nb": (" ", ",")}
+# (thousands, decimal) separators per language, from CLDR: en "1,234.50", de "1.234,50", nb "1 234,50"
+
+
+def _locale(locale: str) -> Locale:
+    try:
+        return Locale.parse(LOCALES[locale])
+    except KeyError:
+        raise ValueError(f"unsupported locale {locale!r}; use 'en', 'de' or 'nb'") from None
+
+
+def _plain(text: str) -> str:
+    """CLDR uses no-break spaces and U+2212 minus in some locales: plain characters print everywhere."""
+    return text.replace("\u00a0", " ").replace("\u202f", " ").replace("\u2212", "-")
+
+
+def _separators(locale: str) -> tuple[str, str]:
+    symbols = _locale(locale).number_symbols["latn"]
+    return _plain(symbols["group"]), symbols["decimal"]
+
+
+SEPARATORS: dict[str, tuple[str, str]] = {lang: _separators(lang) for lang in LOCALES}
 
 
 def _seps(locale: str) -> tuple[str, str]:
@@ -107,14 +136,19 @@ def _seps(locale: str) -> tuple[str, str]:
         raise ValueError(f"unsupported locale {locale!r}; use 'en', 'de' or 'nb'") from None
 
 
-def format_quantity(value: Decimal, locale: str = "en") -> str:
-    """Quantity for explanations: '1,200', '30.5', '0' (trailing zeros dropped); de '1.200', nb '1 200'."""
+def format_quantity(value: Decimal | int, locale: str = "en", places: int | None = None) -> str:
+    """A quantity: '1,200', '30.5', '0' (trailing zeros dropped); de '1.200', nb '1 200'. With `places`,
+    exactly that many decimals (credits: 2), rounded half up."""
     value = Decimal(value)
+    if places is not None:
+        value = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP, context=_CTX)
+        pattern = "#,##0" + ("." + "0" * places if places else "")
+        return _plain(_babel_decimal(value, pattern, locale=_locale(locale)))
     if value == value.to_integral_value():
         value = value.quantize(Decimal(1))
     else:
         value = value.normalize()
-    return format_number(value, None, *_seps(locale))
+    return _plain(_babel_decimal(value, "#,##0.###", locale=_locale(locale), decimal_quantization=False))
 
 
 def format_price(value: Decimal, locale: str = "en") -> str:
@@ -123,24 +157,45 @@ def format_price(value: Decimal, locale: str = "en") -> str:
     norm = value.normalize()
     exp = norm.as_tuple().exponent
     places = max(2, -exp) if isinstance(exp, int) else 2
-    return format_number(value.quantize(Decimal(1).scaleb(-places), context=_CTX), None, *_seps(locale))
+    value = value.quantize(Decimal(1).scaleb(-places), context=_CTX)
+    return _plain(_babel_decimal(value, "#,##0.00", locale=_locale(locale), decimal_quantization=False))
 
 
-def format_money(amount: Decimal, currency: str, locale: str = "en") -> str:
-    """Deterministic money formatting (rounded half up to the minor unit first).
+def format_money(amount: Decimal | int, currency: str, locale: str = "en") -> str:
+    """Money in the language's CLDR format, rounded half up to the currency's minor unit first.
 
-    en: "EUR 1,234.50"   (code, space, comma thousands, dot decimals)
-    de: "1.234,50 €"     (dot thousands, comma decimals, symbol or code after)
-    nb: "kr 1 234,50"    (space thousands, comma decimals; "kr" for NOK/SEK/DKK/ISK, else code, before)
-    Negative amounts put "-" directly before the digits.
+    en: "EUR 1,234.50" (the ISO code: a reseller's customers pay in many currencies)
+    de: "1.234,50 €"     nb: "1 234,50 kr" (NOK), "1 234,50 €"     JPY "JPY 1,235", KWD "KWD 1.235"
     """
-    places = minor_unit(currency)
-    value = round_money(amount, currency)
+    value = round_money(Decimal(amount), currency)
+    loc = _locale(locale)
     if locale == "en":
-        return f"{currency} {format_number(value, places, ',', '.')}"
-    if locale == "de":
-        return f"{format_number(value, places, '.', ',')} {_SYMBOLS.get(currency, currency)}"
-    if locale == "nb":
-        prefix = "kr" if currency in _KR else currency
-        return f"{prefix} {format_number(value, places, ' ', ',')}"
-    raise ValueError(f"unsupported locale {locale!r}; use 'en', 'de' or 'nb'")
+        positive = loc.currency_formats["standard"].pattern.split(";")[0].replace("¤", "¤¤\u00a0")
+        pattern = f"{positive};{positive.replace('#', '-#', 1)}"  # "EUR -1,234.50": the sign at the digits
+        return _plain(_babel_currency(value, currency, pattern, locale=loc))
+    return _plain(_babel_currency(value, currency, locale=loc))
+
+
+def format_percent(ratio: Decimal, locale: str = "en", places: int = 1, signed: bool = True) -> str:
+    """A ratio as a percentage in the language's CLDR pattern: 0.125 -> '+12.5%' (en), '+12,5 %' (de).
+    A change that rounds to zero has no sign: '0.0%'."""
+    ratio = Decimal(ratio)
+    loc = _locale(locale)
+    pattern = loc.percent_formats[None].pattern.split(";")[0]
+    if places:
+        pattern = pattern.replace("#,##0", "#,##0." + "0" * places)
+    text = _plain(_babel_percent(ratio, pattern, locale=loc))
+    if round(ratio * 100, places) == 0:
+        return text.lstrip("-")
+    return ("+" + text) if signed and ratio > 0 else text
+
+
+# CLDR's date style per language that spells out the whole year: en '30 Nov 2026', de and nb '30.11.2026'
+DATE_STYLES: dict[str, str] = {"en": "medium", "de": "medium", "nb": "short"}
+
+
+def format_date(day: date | datetime, locale: str = "en") -> str:
+    """The one date format per language: en '30 Nov 2026', de '30.11.2026', nb '30.11.2026'."""
+    if isinstance(day, datetime):
+        day = day.date()
+    return _plain(_babel_date(day, DATE_STYLES.get(locale, "medium"), locale=_locale(locale)))

@@ -190,13 +190,13 @@ def _values(session: Session, scope: Scope, start: date, end: date, *, grain: st
     if params["mx"]:
         src = _source("usage_daily", "usage_monthly", stats, bucket, w, first, grain, "mx")
         parts.append(f"""
-    SELECT b, {keys_c}metric, sum(v) FROM (
+    SELECT b, {keys_c}metric, sum(v) AS value FROM (
       SELECT {per_account}, max(qty_max) AS v FROM ({src}) x GROUP BY {per_account}) y
     GROUP BY b, {keys_c}metric""")
     if params["lt"]:
         src = _source("usage_daily", "usage_monthly", stats, bucket, w, first, grain, "lt")
         parts.append(f"""
-    SELECT b, {keys_c}metric, sum(v) FROM (
+    SELECT b, {keys_c}metric, sum(v) AS value FROM (
       SELECT DISTINCT ON ({per_account}) {per_account}, last_qty AS v FROM ({src}) x
       ORDER BY {per_account}, last_at DESC, last_event_id DESC) y
     GROUP BY b, {keys_c}metric""")
@@ -423,6 +423,37 @@ def usage_history(session: Session, actor: Actor, partner_id: int, account_id: i
 
 def metric_labels(session: Session) -> dict[str, str]:
     return {k: f"{m.name} ({m.unit})" for k, m in get_metrics(session).items()}
+
+
+def metric_names(session: Session) -> dict[str, str]:
+    """key -> the metric's name, for labels that show no unit (a unit goes with the number instead)."""
+    return {k: m.name for k, m in get_metrics(session).items()}
+
+
+@dataclass(frozen=True)
+class CustomerUsage:
+    partner: str
+    customer: str
+    value: Decimal
+    previous: Decimal  # the same metric over the previous period of the same length
+
+
+def usage_by_customer(session: Session, actor: Actor, *, metric: str, start: date, end: date,
+                      partner_id: int | None = None) -> list[CustomerUsage]:
+    """Every customer with usage of `metric` in the range (or in the previous period), biggest first:
+    the whole table behind the dashboard's top list. Platform-wide for admins (partner_id None)."""
+    scope = resolve_scope(actor, partner_id)
+    prev = previous_period(start, end)
+    now = {(r.partner_id, r.account_id): r.value
+           for r in _values(session, scope, start, end, level="account", metric=metric)}
+    before = {(r.partner_id, r.account_id): r.value
+              for r in _values(session, scope, prev[0], prev[1], level="account", metric=metric)}
+    names = account_names(session, actor, scope.partner_id)
+    partners = partner_names(session, actor)
+    keys = set(now) | set(before)
+    rows = [CustomerUsage(partners.get(k[0], str(k[0])), names.get(k, str(k[1])), now.get(k, Decimal(0)),
+                          before.get(k, Decimal(0))) for k in keys]
+    return sorted(rows, key=lambda r: (-r.value, r.customer.lower()))
 
 
 def daily_usage(session: Session, actor: Actor, *, start: date, end: date, partner_id: int | None = None,

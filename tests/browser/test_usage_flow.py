@@ -29,7 +29,7 @@ def test_pick_range_changes_chart_and_table(world, engine, app_url, page):
         page.get_by_role("link", name="Usage overview").first.click()
     page.get_by_role("heading", name="Usage").first.wait_for(timeout=30000)
     page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=30000)
-    page.get_by_text("Top customers").first.wait_for(timeout=30000)
+    page.get_by_text("Every customer").first.wait_for(timeout=30000)
     assert "preset=this_month" in page.url
     shot(page, "usage-this-month")
     # pick "Last month": no usage there -> the page says so, no chart and no table

@@ -64,7 +64,7 @@ def test_round_half_up(amount, currency, expected):
 def test_format_money():
     assert format_money(D("1234.5"), "EUR") == "EUR 1,234.50"
     assert format_money(D("1234.5"), "EUR", "de") == "1.234,50 €"
-    assert format_money(D("1234.5"), "NOK", "nb") == "kr 1 234,50"
+    assert format_money(D("1234.5"), "NOK", "nb") == "1 234,50 kr"  # CLDR (Babel), issue 15
     assert format_money(D("1234567"), "JPY") == "JPY 1,234,567"
     assert format_money(D("-1.2345"), "BHD") == "BHD -1.235"
     with pytest.raises(ValueError):

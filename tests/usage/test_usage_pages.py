@@ -68,7 +68,7 @@ def test_dashboard_shows_chart_and_range_in_url(used):
     at.selectbox(key="usage_dash_preset").select("custom").run()
     at.date_input(key="usage_dash_dates").set_value((datetime(2020, 1, 1).date(), datetime(2020, 1, 31).date())).run()
     assert not at.exception
-    assert "No usage recorded between 01 Jan 2020 and 31 Jan 2020" in texts(at)
+    assert "No usage recorded between 1 Jan 2020 and 31 Jan 2020" in texts(at)
     assert not at.get("plotly_chart")
 
 
@@ -89,11 +89,11 @@ def test_drilldown_history_paging_and_filter(used):
     assert len(df) == 25
     at.button(key="usage_hist_next").click().run()
     df2 = at.dataframe[-1].value
-    assert len(df2) == 15 and set(df2["event_id"]).isdisjoint(df["event_id"])
+    assert len(df2) == 15 and set(df2["Event id"]).isdisjoint(df["Event id"])
     at.text_input(key="usage_hist_prop").input("mailing").run()
     at.text_input(key="usage_hist_value").input("M1").run()
     df3 = at.dataframe[-1].value
-    assert set(df3["properties"]) == {"mailing=M1"} and len(df3) == 20
+    assert set(df3["Properties"]) == {"mailing=M1"} and len(df3) == 20
 
 
 def test_import_page_preview_errors_and_import(used):
@@ -101,3 +101,92 @@ def test_import_page_preview_errors_and_import(used):
     at = app(a.staff, "pages/usage_import.py")
     assert not at.exception
     assert "Import usage" in texts(at)
+
+
+# ---------------------------------------------------------------- issue 15: every metric, every range
+
+
+@pytest.fixture
+def every_metric(world, db):
+    """Usage of EVERY metric in the catalogue (sum, count, max, latest, unique_count) for the partner."""
+    from core.usage.metrics import list_metrics
+
+    a = world.a
+    t0 = _today()
+    with Session(db) as s:
+        metrics = list_metrics(s)
+        events = []
+        for j, m in enumerate(metrics):
+            for i in range(3):
+                props = {m.property: f"v{i}"} if m.property else {}
+                events.append({"account_id": a.account_id if i else a.other_account_id, "event_id": f"m{j}-{i}",
+                               "metric": m.key, "quantity": 1 + i, "occurred_at": t0 - timedelta(hours=i + 1),
+                               "properties": props})
+        record_events(s, a.staff, a.partner_id, events)
+        s.commit()
+        keys = [m.key for m in metrics]
+    return world, keys
+
+
+def test_every_metric_of_every_aggregation_has_a_trend(every_metric, session):
+    """The max/latest branch of the core query named its column: a trend of only such a metric crashed."""
+    from core.usage.reports import usage_trend
+
+    world, keys = every_metric
+    start = _today().date().replace(day=1)
+    for actor, pid in ((world.a.staff, None), (world.admin, None), (world.admin, world.a.partner_id)):
+        for key in keys:
+            for grain in ("day", "week", "month"):
+                points = usage_trend(session, actor, metric=key, start=start, end=_today().date(), grain=grain,
+                                     partner_id=pid)
+                assert points and all(p.value > 0 for p in points), (key, grain)
+
+
+def test_dashboard_every_metric_option_renders(every_metric):
+    world, keys = every_metric
+    for actor in (world.a.staff, world.admin):
+        at = app(actor, "pages/usage_dashboard.py")
+        assert not at.exception
+        options = at.selectbox(key="usage_dash_metric").options
+        assert len(options) == len(keys)
+        for i in range(len(options)):
+            at.selectbox(key="usage_dash_metric").set_value(at.selectbox(key="usage_dash_metric").value).run()
+            at.selectbox(key="usage_dash_metric").select_index(i).run()
+            assert not at.exception, (actor.role, options[i], at.exception)
+            for grain in ("day", "week", "month"):
+                at.radio(key="usage_dash_grain").set_value(grain).run()
+                assert not at.exception, (actor.role, options[i], grain, at.exception)
+
+
+def test_a_range_longer_than_three_years_gets_the_friendly_message(used):
+    at = app(used.a.staff, "pages/usage_dashboard.py")
+    at.selectbox(key="usage_dash_preset").select("custom").run()
+    at.date_input(key="usage_dash_dates").set_value((datetime(2019, 1, 1).date(), _today().date())).run()
+    assert not at.exception, at.exception
+    assert "at most three years" in texts(at)
+    at = app(used.a.staff, "pages/usage_account.py")
+    at.selectbox(key="usage_acc_preset").select("custom").run()
+    at.date_input(key="usage_acc_dates").set_value((datetime(2019, 1, 1).date(), _today().date())).run()
+    assert not at.exception, at.exception
+    assert "at most three years" in texts(at)
+
+
+def test_dashboard_table_has_every_customer_numeric_and_exportable(used):
+    at = app(used.a.staff, "pages/usage_dashboard.py")
+    at.selectbox(key="usage_dash_metric").select("documents").run()
+    df = at.dataframe[0].value
+    assert set(df["Customer"]) == {"Customer a1", "Customer a2"}  # every customer, not a top list
+    value_col = [c for c in df.columns if c.endswith("(documents)")]
+    assert value_col, df.columns
+    value_col = value_col[0]
+    assert df[value_col].dtype.kind in "fi" and list(df[value_col]) == sorted(df[value_col], reverse=True)
+    assert at.get("download_button")
+
+
+def test_csv_export_neutralises_formulas():
+    import pandas as pd
+
+    from pages.usage_ui import csv_bytes
+
+    out = csv_bytes(pd.DataFrame([{"Customer": "=HYPERLINK(1)", "n": 1}])).decode()
+    assert "'=HYPERLINK" in out

@@ -1,0 +1,170 @@
+"""The tour: every demo role visits every page of its navigation in a real browser, chooses every option of
+every metric selector, and the test fails on any error element (a crash or an error message). It also
+makes the README's screenshots (docs/screenshots/).
+
+The demo data (seeds/scenarios/default.toml: four reseller worlds with 13 months of usage) is loaded into
+the test database first, as `make run` does."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from db.testing import reset_data
+from seeds.loader import load_default_demo_if_empty
+from tests.browser.conftest import ARTIFACTS, login, settle, shot
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+DEMO_PASSWORD = "demo-pass-2026"
+ROLES = [  # the demo logins in README.md
+    ("admin@example.com", "Platform admin"),
+    ("partner@example.com", "Partner staff, Nordic Docs"),
+    ("manager@example.com", "Manager, Fjord Logistics"),
+    ("user@example.com", "User"),
+    ("annotation.manager@example.com", "Annotation Manager"),
+    ("annotator@example.com", "Annotator"),
+    ("partner2@example.com", "Partner staff, Alpen (prepaid)"),
+    ("manager2@example.com", "Manager, Münchner Mandanten"),
+    ("staff@textwave.example", "Partner staff, TextWave (SMS)"),
+    ("staff@regnskapnord.example", "Partner staff, accounting API"),
+]
+ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
+TIMES: dict[str, float] = {}
+
+
+@pytest.fixture(scope="module")
+def demo(engine):
+    reset_data(engine)
+    assert load_default_demo_if_empty(engine)
+    yield
+    reset_data(engine)
+
+
+def no_errors(page, where: str) -> None:
+    settle(page)
+    found = page.locator(ERRORS)
+    if found.count():
+        shot(page, "tour-error")
+        raise AssertionError(f"{where}: {found.first.inner_text()[:500]}")
+
+
+def nav_links(page) -> list[str]:
+    nav = page.locator('[data-testid="stSidebarNav"] a')
+    # a link's text is its Material icon's name, then its label
+    return [t.strip().split("\n")[-1].strip() for t in nav.all_inner_texts() if t.strip()]
+
+
+def open_page(page, name: str) -> float:
+    t0 = time.perf_counter()
+    page.locator('[data-testid="stSidebarNav"] a').filter(has=page.get_by_text(name, exact=True)).first.click()
+    settle(page)
+    return time.perf_counter() - t0
+
+
+def _open(page, box) -> None:
+    """Open a selectbox's list (again if a rerun closed it)."""
+    for _ in range(4):
+        settle(page)
+        box.get_by_role("combobox").first.click()
+        try:
+            _options(page).first.wait_for(timeout=5000)
+            return
+        except Exception:  # closed by a rerun: try again
+            page.keyboard.press("Escape")
+    raise AssertionError("the selectbox did not open")
+
+
+def _options(page):
+    return page.get_by_role("listbox", name="Metric").get_by_role("option")
+
+
+def _metric_boxes(page):
+    return page.locator('[data-testid="stSelectbox"]').filter(
+        has=page.locator('[data-testid="stWidgetLabel"]').get_by_text("Metric", exact=True))
+
+
+def choose_every_metric(page, where: str) -> int:
+    """Every option of every selectbox labelled "Metric" on the page, one after the other."""
+    chosen = 0
+    for b in range(_metric_boxes(page).count()):
+        _open(page, _metric_boxes(page).nth(b))
+        options = [t.strip() for t in _options(page).all_inner_texts()]
+        page.keyboard.press("Escape")
+        for option in options:
+            _open(page, _metric_boxes(page).nth(b))
+            _options(page).filter(has=page.get_by_text(option, exact=True)).first.click()
+            no_errors(page, f"{where}, metric {option!r}")
+            chosen += 1
+    return chosen
+
+
+@pytest.mark.parametrize("email,who", ROLES, ids=[r[0] for r in ROLES])
+def test_every_role_every_page_every_metric(demo, app_url, page, email, who):
+    login(page, app_url, email, DEMO_PASSWORD)
+    no_errors(page, f"{who}: Overview")
+    pages = nav_links(page)
+    assert pages, who
+    for name in pages:
+        TIMES[f"{who} · {name}"] = open_page(page, name)
+        no_errors(page, f"{who}: {name}")
+        if name.startswith("Usage") or name == "Customer usage":
+            chosen = choose_every_metric(page, f"{who}: {name}")
+            body = page.inner_text("body")
+            assert chosen or "No usage recorded" in body or "no customer accounts" in body, (who, name)
+    if email == "partner@example.com":
+        _screenshots(page)
+    slow = sorted(TIMES.items(), key=lambda kv: -kv[1])[:3]
+    print(f"\n{who}: {len(pages)} pages; slowest so far: " + ", ".join(f"{k} {v:.1f}s" for k, v in slow))
+
+
+def _screenshots(page) -> None:
+    """The README's three screenshots: the partner's Overview, the usage dashboard and the lab."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for nav_name, file in (("Overview", "overview"), ("Usage overview", "usage-dashboard"),
+                           ("Billing-model lab", "lab")):
+        open_page(page, nav_name)
+        page.wait_for_timeout(1500)  # charts draw after the run
+        if file == "lab":  # the comparison, not the form above it
+            side = page.get_by_text("Side by side")
+            if side.count():
+                side.first.evaluate("e => e.scrollIntoView({block: 'start'})")
+                page.wait_for_timeout(800)
+        path = shot(page, f"readme-{file}")
+        shutil.copy(path, SCREENSHOTS / f"{file}.png")
+
+
+def test_a_deep_link_survives_login(demo, app_url, page):
+    """A shared link to a page with a range, opened logged out, shows the login form and then that page
+    with the same range."""
+    page.context.clear_cookies()
+    page.goto(app_url + "/usage_dashboard?preset=last_month")
+    page.get_by_role("button", name="Log in").wait_for(timeout=30000)
+    settle(page)
+    if page.get_by_role("dialog").count():  # Streamlit's "Page not found" notice on the way to the router
+        page.keyboard.press("Escape")
+    page.get_by_label("E-mail").fill("partner@example.com")
+    page.get_by_label("Password", exact=True).fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("heading", name="Usage").first.wait_for(timeout=30000)
+    settle(page)
+    assert "usage_dashboard" in page.url and "preset=last_month" in page.url, page.url
+    no_errors(page, "deep link")
+
+
+def test_a_partners_client_sees_only_the_partners_brand(demo, app_url, page):
+    login(page, app_url, "manager@example.com", DEMO_PASSWORD)
+    settle(page)
+    title = page.title()
+    body = page.locator('[data-testid="stSidebar"]').inner_text()
+    assert "Reseller Console" not in title and "Reseller Console" not in body, (title, body)
+    shot(page, "tour-white-label-manager")
+
+
+def test_times_recorded():
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "tour-times.txt").write_text("\n".join(f"{v:6.2f}s  {k}" for k, v in
+                                                        sorted(TIMES.items(), key=lambda kv: -kv[1])))
