@@ -11,7 +11,7 @@ from core.accounts.permissions import allowed
 from core.billing.modes import MODE_LABELS
 from core.overview import customer_figures
 from core.pricing.money import minor_unit
-from core.usage.reports import metric_names
+from core.usage.metrics import catalogue
 from core.validation import countries, currencies
 from pages.common import (
     clear_widgets,
@@ -180,7 +180,7 @@ if rows:
     # plan, billing mode, usage and spend this month (one partner at a time: figures are per partner)
     figures = read(customer_figures, actor, partner_id) if partner_id is not None and allowed(
         actor, "plan.view", partner_id) else {}
-    names = read(metric_names)
+    names = {m.key: m.name for m in read(catalogue, actor)}
     used = sorted({m for f in figures.values() for m, v in f.usage.items() if v}, key=lambda m: names.get(m, m))
     currencies_used = {f.currency for f in figures.values() if f.currency}
     records = []

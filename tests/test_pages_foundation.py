@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from core.accounts.permissions import ROLES
 from db.models import CustomerAccount, User
 from pages.common import visible_pages
-from tests.apptest import app, page_alone, texts
+from tests.apptest import app, page_alone, texts, unescape
 
 FOUNDATION_PAGES = ["pages/overview.py", "pages/customers.py", "pages/users.py", "pages/partners.py",
                     "pages/audit.py", "pages/profile.py"]
@@ -244,7 +244,7 @@ def test_customer_form_errors_stay_open_next_to_fields_and_success_once(world, e
     at.text_input(key="new_name").input("")
     at.button(key="FormSubmitter:new_form-Create customer").click().run()
     assert _new_customer_expander(at).proto.expanded  # the form stays open with its messages
-    assert "Organisation name is required." in [e.value for e in _new_customer_expander(at).error]
+    assert "Organisation name is required." in [unescape(e.value) for e in _new_customer_expander(at).error]
     at.text_input(key="new_name").input("Nordkapp Frakt")
     at.button(key="FormSubmitter:new_form-Create customer").click().run()
     assert not at.exception
@@ -272,7 +272,7 @@ def test_add_user_errors_stay_open(world):
     at.text_input(key="own_new_email").input("nina@")
     at.button(key="FormSubmitter:own_add-Add user").click().run()
     exp = next(e for e in at.expander if e.label == "Add a user")
-    assert exp.proto.expanded and "E-mail is not a valid e-mail address." in [e.value for e in exp.error]
+    assert exp.proto.expanded and "E-mail is not a valid e-mail address." in [unescape(e.value) for e in exp.error]
     at.text_input(key="own_new_name").input("Nina New")
     at.text_input(key="own_new_email").input("nina@test.example")
     at.button(key="FormSubmitter:own_add-Add user").click().run()

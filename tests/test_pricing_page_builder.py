@@ -121,7 +121,7 @@ def test_a_customers_own_price_typed_in_the_same_fields(world, db):
     assert fee.value == "90"
     fee.input("79").run()
     assert "Own prices: base amount: 79" in [t.value for t in at.text]
-    at.date_input(key="pr_assign_eff").set_value(date(2024, 1, 1))
+    at.date_input(key=f"pr_assign_eff_{(pid, plan_id)}").set_value(date(2024, 1, 1))
     button(at, "Assign plan").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     with Session(db) as s:

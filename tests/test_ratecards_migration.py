@@ -16,6 +16,7 @@ from core.errors import ValidationError
 from db.engine import unit_of_work
 from db.migrate import alembic_config, upgrade
 from db.models.wallet import PartnerCreditPriceStep
+from db.roles import ensure_app_role
 from tests.billing_factories import BANDS_SPEC, make_plan
 from tests.statements_helpers import assign, assign_partner, generate, record
 
@@ -40,7 +41,16 @@ def _downgrade(engine, revision: str) -> None:
         command.downgrade(cfg, revision)
 
 
-def test_partner_plans_and_credit_rates_become_rate_cards_and_statements_stay(world, engine):
+def _before_0012() -> str:
+    """The revision 0012 is chained after (the lead re-chains migrations as branches land)."""
+    from alembic.script import ScriptDirectory
+
+    down = ScriptDirectory.from_config(alembic_config()).get_revision("0012").down_revision
+    assert isinstance(down, str)
+    return down
+
+
+def test_partner_plans_and_credit_rates_become_rate_cards_and_statements_stay(world, engine, owner_engine):
     a, b = world.a, world.b
     # partner A: a partner-level band plan, a prepaid client plan (1.05 credits), a negotiated credit price
     assign_partner(engine, world.admin, a.partner_id, BANDS_SPEC)
@@ -57,11 +67,12 @@ def test_partner_plans_and_credit_rates_become_rate_cards_and_statements_stay(wo
     before = _snapshot(engine)
     assert before[0], "the set-up should have a final statement"
 
-    _downgrade(engine, "-1")  # the revision before 0012, whatever the lead chains it to
+    _downgrade(owner_engine, _before_0012())  # migrations run as the owner, never as the app's role
     try:
-        upgrade(engine)
+        upgrade(owner_engine)
     finally:
-        upgrade(engine)  # whatever happens, the next tests get the head schema
+        upgrade(owner_engine)  # whatever happens, the next tests get the head schema
+        ensure_app_role(owner_engine)  # and the app's role its grants on the re-created tables
 
     assert _snapshot(engine) == before  # plans, versions, assignments and statements untouched
     with Session(engine) as s:

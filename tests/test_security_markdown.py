@@ -43,6 +43,8 @@ def _md_strings(at) -> list[str]:
     out: list[str] = []
 
     def visit_proto(msg) -> None:
+        if msg.DESCRIPTOR.name in ("Text", "Code"):  # st.text / st.code: shown as typed, never Markdown
+            return
         for fd, value in msg.ListFields():
             values = list(value) if isinstance(value, RepeatedTypes) else [value]
             if fd.type == fd.TYPE_MESSAGE:

@@ -74,8 +74,25 @@ for _reason, _names in {
                         "core.usage.metrics.metric_keys", "core.usage.metrics.get_metrics",
                         "core.usage.periods.period_guard", "core.usage.periods.locked_ranges",
                         "core.usage.periods.lock_period", "core.usage.periods.is_locked",
-                        "core.usage.reports.metric_labels", "core.usage.validation.check_events",
-                        "core.usage.validation.validate_batch"],
+                        "core.usage.reports.metric_labels", "core.usage.reports.metric_names",
+                        "core.usage.validation.check_events", "core.usage.validation.validate_batch"],
+    # Rate-card internals: the platform's prices for a partner, read by settlement (inside ingestion, which
+    # authorised the usage), by statements and by margin reports (whose services authorise: ratecard.view /
+    # margin.view); card_in_force/has_card are the reads those share.
+    "rate-card internals": ["core.billing.ratecards.card_in_force", "core.billing.ratecards.has_card",
+                            "core.billing.ratecards.partner_usage", "core.billing.ratecards.platform_cost",
+                            "core.billing.ratecards.partner_fees", "core.billing.ratecards.credit_steps",
+                            "core.billing.ratecards.revenue_share_percent", "core.billing.margin.compute_margins",
+                            # called by plans.create_plan/new_version after they authorised plan.manage
+                            "core.billing.platform_prices.check_platform_prices"],
+    # Statement internals of the two price layers (core.statements.layers, planning), called by lifecycle.
+    "two-layer statement internals": ["core.statements.layers.card_source", "core.statements.layers.card_section",
+                                      "core.statements.layers.card_fee_lines", "core.statements.layers.unpriced_lines",
+                                      "core.statements.layers.commission_lines",
+                                      "core.statements.planning.unpriced_accounts"],
+    # A partner's public brand (name, logo text) for its clients' pages and its login page (?brand=…), which
+    # is shown before anyone logs in: no tenant data beyond what the partner publishes on its statements.
+    "public branding": ["core.overview.brand_for"],
 }.items():
     ALLOWED.update(dict.fromkeys(_names, _reason))
 

@@ -22,8 +22,6 @@ margins (`margin.view`); Managers never see the platform's charges or margins.
 from __future__ import annotations
 
 import calendar
-import csv
-import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -41,6 +39,7 @@ from core.billing.plans import assignments_in_force
 from core.billing.rating import segments_for
 from core.billing.usage_detail import with_detail
 from core.errors import PermissionDenied, ValidationError
+from core.export import csv_text
 from core.pricing import PlanSpec, rate, rate_plan, round_money
 from core.usage import aggregates as usage_store
 from db.models import CustomerAccount, Partner
@@ -333,31 +332,13 @@ def preview(session: Session, actor: Actor, partner_id: int, account_id: int, sp
 # ---------------------------------------------------------------- export
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "|")
-
-
-def safe_cell(value: Any) -> str:
-    """A CSV cell that no spreadsheet runs as a formula: text starting with = + - @ (tab, CR, |) gets a
-    leading apostrophe. Numbers (Decimal) are written as they are."""
-    if value is None:
-        return ""
-    if isinstance(value, Decimal | int):
-        return str(value)
-    text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
-def to_csv(header: list[str], rows: Iterable[Iterable[Any]]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow([safe_cell(h) for h in header])
-    for r in rows:
-        w.writerow([safe_cell(c) for c in r])
-    return buf.getvalue()
+def table_csv(header: list[str], rows: Iterable[Iterable[Any]]) -> str:
+    """A CSV of what a page shows, through core.export (the one writer: formula-safe cells, numbers kept)."""
+    return csv_text(header, ([*r] for r in rows))
 
 
 def report_csv(report: MarginReport) -> str:
     """Every row of a report (client, month, mode, revenue, cost, margin; empty = unknown)."""
-    return to_csv(["customer", "month", "mode", "currency", "revenue", "platform_charge", "margin", "below_cost"],
+    return table_csv(["customer", "month", "mode", "currency", "revenue", "platform_charge", "margin", "below_cost"],
                   [[r.customer, r.month.strftime("%Y-%m"), r.mode, r.currency, r.revenue, r.cost, r.margin,
                     "yes" if r.below_cost else ""] for r in report.rows])

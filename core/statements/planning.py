@@ -102,29 +102,27 @@ def accounts_with_modes(session: Session, partner_id: int, end: date) -> set[int
 
 
 def check_key(session: Session, key: Key, data: MonthData | None = None) -> None:
-    """Refuse a key the server would not plan: the issuer and kind of a statement follow the customer's billing
-    mode (a hand-built key naming another partner as issuer, or another kind, is forged), and a statement
-    covers a whole month of a billable account (or the partner, for the collective invoice)."""
-    forged = ValidationError("There is no such statement: its issuer and kind follow the customer's billing mode "
-                             "for that month.")
+    """Refuse a key the server would not plan itself (_planned_keys is the one rule): the issuer and kind of a
+    statement follow the customer's billing mode and the partner's rate card (a hand-built key naming another
+    partner as issuer, or another kind, is forged), and a statement covers a whole calendar month."""
     start, end = month_period(key.period_start)
     if (key.period_start, key.period_end) != (start, end):
-        raise forged
+        raise _forged()
     if data is not None and (data.partner_id, data.start) != (key.partner_id, start):
         data = None  # prefetched for another partner or month: read afresh
-    house_id = data.house_id if data else house_partner(session).id
-    if key.account_id is None:
-        if (key.kind, key.issuer_partner_id) != ("collective", house_id):
-            raise forged
-        return
-    billable = data.accounts if data else billable_accounts(session, key.partner_id, start, end)
-    if key.account_id not in {a for a, _ in billable}:
-        raise forged
-    pieces = data.pieces(key.account_id) if data else pieces_of(
-        session, key.partner_id, key.account_id, start, end,
-        key.account_id in accounts_with_modes(session, key.partner_id, end))
-    if (key.kind, key.issuer_partner_id) not in {issuer_kind(p.mode, key.partner_id, house_id) for p in pieces}:
-        raise forged
+    if data is not None:
+        if data.planned is None:
+            data.planned = frozenset(_planned_keys(session, key.partner_id, start, data))
+        planned: frozenset[Key] | list[Key] = data.planned
+    else:
+        planned = _planned_keys(session, key.partner_id, start)
+    if key not in planned:
+        raise _forged()
+
+
+def _forged() -> ValidationError:
+    return ValidationError("There is no such statement: its issuer and kind follow the customer's billing mode "
+                           "for that month.")
 
 
 def plan_month(session: Session, actor: Actor, partner_id: int, month: str | date,
@@ -132,6 +130,11 @@ def plan_month(session: Session, actor: Actor, partner_id: int, month: str | dat
     """Every statement the partner's month should have (in a stable order): customer statements by issuer,
     then the collective invoice when there are agency days or a partner-level plan."""
     authorize(actor, "billing.manage", partner_id)
+    return _planned_keys(session, partner_id, month, data)
+
+
+def _planned_keys(session: Session, partner_id: int, month: str | date, data: MonthData | None = None) -> list[Key]:
+    """plan_month without the permission check (for plan_month and check_key)."""
     if data is not None:
         data.session = session
     start, end = month_period(month)
@@ -206,6 +209,7 @@ class MonthData(RatingSource):
         self.partner_id = partner_id
         self.start, self.end = month_period(month)
         self.house_id = house_partner(session).id
+        self.planned: frozenset[Key] | None = None  # the month's planned keys, once check_key has asked
         self._branding: dict[int, Branding] = {}
         self.accounts = billable_accounts(session, partner_id, self.start, self.end)
         self.mode_rows: dict[int, list[tuple[date, str]]] = {}
