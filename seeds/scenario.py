@@ -20,137 +20,38 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 from collections import defaultdict
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.accounts import accounts
-from core.accounts.accounts import house_partner
-from core.accounts.actor import ROLE_LABELS, SYSTEM, Actor
-from core.billing import modes as billing_modes
-from core.billing import payments, plans, wallet
+from core.accounts.actor import SYSTEM, Actor
 from core.bootstrap import bootstrap
 from core.errors import DomainError, NotFound
 from core.pricing.money import round_money
 from core.statements import lifecycle as statements
-from core.usage import ingest as usage
-from core.usage import metrics
 from db.models import CustomerAccount, Partner, User
-from seeds.scenario_format import (
-    CustomerDef,
-    Generator,
-    PartnerDef,
-    Scenario,
-    ScenarioError,
-    read_scenario,
+from seeds.scenario_format import ScenarioError, read_scenario
+from seeds.scenario_load import (  # noqa: F401  (re-exported)
+    BATCH,
+    SOURCE,
+    LoadSummary,
+    batches,
+    customer_events,
+    load_scenario,
 )
+from seeds.scenario_usage import generate  # noqa: F401  (re-exported)
 
 SCENARIOS_DIR = Path(__file__).resolve().parent / "scenarios"
 DEFAULT_SCENARIO = SCENARIOS_DIR / "default.toml"
-BATCH = 5000
-SOURCE = "scenario"
-
-
-# ---------------------------------------------------------------- the usage generator
-
-
-def _months_between(start: date, day: date) -> float:
-    return (day - start).days / 30.4375
-
-
-def _quantity(g: Generator, rng: random.Random, base: Decimal, months: float) -> Decimal:
-    """base × (1 + growth)^months × noise, rounded half up to `decimals`. Exact when growth and noise are 0,
-    so a person can compute it from the file."""
-    noise = rng.gauss(1.0, float(g.noise)) if g.noise else 1.0
-    if not g.growth and not g.noise:
-        q = base
-    else:
-        q = Decimal(repr(float(base) * (1.0 + float(g.growth)) ** months * max(0.0, noise)))
-    return q.quantize(Decimal(1).scaleb(-g.decimals), rounding=ROUND_HALF_UP)
-
-
-def generate(g: Generator) -> Iterator[tuple[date, Decimal]]:
-    """(day, quantity) pairs of one generator, deterministic for its seed and dates. Days without usage
-    (weekends when weekdays_only, a quantity that rounds to 0) are left out."""
-    rng = random.Random(g.seed)
-    if g.daily is not None:
-        day = g.start
-        while day <= g.end:
-            if not (g.weekdays_only and day.weekday() >= 5):
-                q = _quantity(g, rng, g.daily, _months_between(g.start, day))
-                if q > 0:
-                    yield day, q
-            day += timedelta(days=1)
-        return
-    assert g.monthly is not None
-    y, m = g.start.year, g.start.month
-    while True:
-        day = date(y, m, g.day)
-        if day > g.end:
-            return
-        if day >= g.start:
-            q = _quantity(g, rng, g.monthly, _months_between(g.start, day))
-            if q > 0:
-                yield day, q
-        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-
-
-def _at(day: date) -> datetime:
-    return datetime.combine(day, time(0, 0), tzinfo=UTC)
-
-
-def customer_events(c: CustomerDef, account_id: int) -> list[dict[str, Any]]:
-    """Every usage event of one customer as core.usage.ingest.record_events takes it."""
-    out: list[dict[str, Any]] = []
-    for j, g in enumerate(c.usage):
-        for day, q in generate(g):
-            out.append({"account_id": account_id, "metric": g.metric, "quantity": q, "occurred_at": _at(day),
-                        "event_id": f"sc-g{j}-{day:%Y%m%d}", "properties": dict(g.properties) or None})
-    for i, e in enumerate(c.events):
-        at = e.at if e.at.tzinfo else e.at.replace(tzinfo=UTC)
-        out.append({"account_id": account_id, "metric": e.metric, "quantity": e.quantity, "occurred_at": at,
-                    "event_id": f"sc-e{i}", "properties": e.properties})
-    return out
-
-
-def batches(events: list[dict[str, Any]], size: int = BATCH) -> Iterator[list[dict[str, Any]]]:
-    """Chronological batches, one month and one metric each: the ingestion hooks then re-rate only the
-    accounts the metric concerns (threshold alerts), and partner-paid usage is settled in date order."""
-    groups: dict[tuple[date, str], list[dict[str, Any]]] = defaultdict(list)
-    for e in events:
-        groups[(e["occurred_at"].date().replace(day=1), e["metric"])].append(e)
-    for key in sorted(groups):
-        rows = sorted(groups[key], key=lambda e: (e["occurred_at"], e["account_id"], e["event_id"]))
-        for i in range(0, len(rows), size):
-            yield rows[i:i + size]
 
 
 # ---------------------------------------------------------------- loading
-
-
-@dataclass
-class LoadSummary:
-    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    partners: list[str] = field(default_factory=list)
-    logins: list[tuple[str, str]] = field(default_factory=list)
-    password: str = ""
-
-    def text(self) -> str:
-        lines = ["Created: " + ", ".join(f"{v:,} {k}" for k, v in self.counts.items() if v)]
-        lines += [f"  {p}" for p in self.partners]
-        if self.logins:
-            lines.append(f"\nDemo logins (password for all: {self.password}):")
-            lines += [f"  {email:38s} {what}" for email, what in self.logins]
-        return "\n".join(lines)
 
 
 def database_has_data(session: Session) -> dict[str, int]:
@@ -161,99 +62,6 @@ def database_has_data(session: Session) -> dict[str, int]:
         "customer accounts": session.scalar(select(func.count()).select_from(CustomerAccount)) or 0,
     }
     return {k: v for k, v in found.items() if v}
-
-
-def _plan_ids(session: Session, owner_id: int, defs: list, effective_from: date, s: LoadSummary) -> dict[str, int]:
-    out = {}
-    for pd in defs:
-        plan = plans.create_plan(session, SYSTEM, name=pd.name, code=pd.code, currency=pd.currency, spec=pd.spec,
-                                 partner_id=owner_id, description=pd.description, subject=pd.subject,
-                                 effective_from=effective_from)
-        out[pd.code] = plan.id
-        s.counts["plans"] += 1
-    return out
-
-
-def _wallet(session: Session, pid: int, p: PartnerDef, sc: Scenario, s: LoadSummary) -> None:
-    if p.card is not None:
-        payments.add_card(session, SYSTEM, pid, number=p.card["number"], exp_month=p.card["exp_month"],
-                          exp_year=p.card["exp_year"], label=p.card.get("label"))
-        s.counts["payment cards"] += 1
-    if p.wallet is None:
-        return
-    w = p.wallet
-    wallet.get_or_create_wallet(session, SYSTEM, pid)
-    if w.get("buy"):
-        wallet.buy_credits(session, SYSTEM, pid, w["buy"], idempotency_key=f"scenario:{pid}:{sc.today}")
-        s.counts["credit purchases"] += 1
-    wallet.configure(session, SYSTEM, pid, low_balance_threshold=w.get("low_balance_threshold"),
-                     auto_buy_credits=w.get("auto_buy_credits"),
-                     overdraft_policy=w.get("overdraft_policy", "refuse"),
-                     overdraft_limit=w.get("overdraft_limit") or 0)
-    s.counts["wallets"] += 1
-
-
-def _customer(session: Session, pid: int, house_id: int, c: CustomerDef, own: dict[str, int],
-              platform: dict[str, int], s: LoadSummary) -> int:
-    acc = accounts.create_account(session, SYSTEM, partner_id=pid, **c.fields)
-    s.counts["customer accounts"] += 1
-    for u in c.users:
-        accounts.create_user(session, SYSTEM, partner_id=pid, account_id=acc.id, email=u["email"],
-                             display_name=u["name"], role=u["role"], password=s.password)
-        s.counts["users"] += 1
-        s.logins.append((u["email"], f"{ROLE_LABELS[u['role']]}, {acc.name}"))
-    if c.plan:
-        if c.plan_owner == "platform":
-            plan_id, owner = platform[c.plan.split(":", 1)[1]], house_id
-        else:
-            plan_id, owner = own[c.plan], pid
-        plans.assign_plan(session, SYSTEM, pid, acc.id, plan_id=plan_id, effective_from=c.plan_from,
-                          overrides=c.overrides or None, plan_partner_id=owner)
-        s.counts["plan assignments"] += 1
-    if c.mode:
-        # a scenario sets the mode before any of its usage exists, so a start date in the past is fine here
-        billing_modes.set_mode(session, SYSTEM, pid, acc.id, c.mode, c.mode_from, c.on_decline, today=c.mode_from)
-        s.counts["billing modes"] += 1
-    return acc.id
-
-
-def load_scenario(session: Session, sc: Scenario, actor: Actor = SYSTEM) -> LoadSummary:
-    """Write a checked scenario through the core services (caller owns the one transaction)."""
-    s = LoadSummary(password=sc.password)
-    for m in sc.metrics:
-        metrics.add_metric(session, actor, **m)
-        s.counts["metrics"] += 1
-    for a in sc.admins:
-        accounts.create_admin(session, actor, email=a["email"], display_name=a["name"], password=sc.password)
-        s.counts["admins"] += 1
-        s.logins.append((a["email"], "Platform admin"))
-    house_id = house_partner(session).id
-    platform = _plan_ids(session, house_id, sc.platform_plans, sc.start, s)
-    for p in sc.partners:
-        partner = accounts.create_partner(session, actor, name=p.name, contact_email=p.contact_email,
-                                          currency=p.currency, country=p.country)
-        s.counts["partners"] += 1
-        for st in p.staff:
-            accounts.create_staff(session, actor, partner_id=partner.id, email=st["email"], display_name=st["name"],
-                                  password=sc.password)
-            s.counts["staff"] += 1
-            s.logins.append((st["email"], f"Partner staff, {p.name}"))
-        _wallet(session, partner.id, p, sc, s)
-        own = _plan_ids(session, partner.id, p.plans, sc.start, s)
-        if p.partner_plan:
-            plans.assign_partner_plan(session, actor, partner.id, plan_id=platform[p.partner_plan],
-                                      effective_from=p.partner_plan_from)
-            s.counts["plan assignments"] += 1
-        events: list[dict[str, Any]] = []
-        for c in p.customers:
-            acc_id = _customer(session, partner.id, house_id, c, own, platform, s)
-            events += customer_events(c, acc_id)
-        for batch in batches(events):
-            res = usage.record_events(session, actor, partner.id, batch, default_source=SOURCE)
-            s.counts["usage events"] += res.inserted
-        s.partners.append(f"{p.name} ({p.currency}): {len(p.staff)} staff, {len(p.customers)} customers, "
-                          f"{len(p.plans)} plans, {len(events):,} usage events")
-    return s
 
 
 # ---------------------------------------------------------------- statements as JSON
@@ -384,9 +192,9 @@ def _engine():
 
 
 def load_file(engine, path: Path | str, *, add: bool = False, today: date | None = None,
-              check_only: bool = False) -> LoadSummary:
+              check_only: bool = False, progress=None) -> LoadSummary:
     """Check and load a scenario file in one transaction. Raises ScenarioError (nothing written) or
-    RefusedNonEmpty."""
+    RefusedNonEmpty. `progress` (a function of one text) hears what is being checked and loaded."""
     from db.engine import unit_of_work
 
     with unit_of_work(engine) as session:
@@ -394,10 +202,10 @@ def load_file(engine, path: Path | str, *, add: bool = False, today: date | None
             found = database_has_data(session)
             if found:
                 raise RefusedNonEmpty(found)
-        sc = read_scenario(path, session, today=today or datetime.now(UTC).date())
+        sc = read_scenario(path, session, today=today or datetime.now(UTC).date(), progress=progress)
         if check_only:
             return LoadSummary(counts=defaultdict(int, {"partners (checked)": len(sc.partners)}))
-        return load_scenario(session, sc)
+        return load_scenario(session, sc, progress=progress)
 
 
 class RefusedNonEmpty(Exception):
@@ -406,6 +214,10 @@ class RefusedNonEmpty(Exception):
         what = ", ".join(f"{v:,} {k}" for k, v in found.items())
         super().__init__(f"The database is not empty ({what}): nothing was loaded. "
                          "Use --add to add the scenario to the existing data.")
+
+
+def _progress(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -428,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "load":
             try:
-                summary = load_file(engine, args.file, add=args.add, today=args.today, check_only=args.check)
+                summary = load_file(engine, args.file, add=args.add, today=args.today, check_only=args.check,
+                                    progress=_progress)
             except ScenarioError as exc:
                 print(f"{args.file}: {len(exc.problems)} problem(s); nothing was written:", file=sys.stderr)
                 print(exc.report(), file=sys.stderr)

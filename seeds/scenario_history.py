@@ -1,0 +1,96 @@
+"""A scenario's history, in date order: each dated thing (an account opened, a plan or mode change, a price
+version, a wallet top-up, a month of usage, a statement finalised, voided or credited, an account deleted) is
+a :class:`Step` run through the core services, and what it wrote is stamped with the time it happened
+(:func:`restamp`), not the time of loading.
+
+Every row the load writes carries the transaction's time (PostgreSQL's now() is the start of the
+transaction; Python-side stamps are later), so after each step the rows stamped at or after that instant are
+re-dated to the step's time; rows of earlier steps are already older and are left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from core.errors import DomainError, ValidationError
+from seeds.scenario_model import ScenarioError, Src
+
+# order of things within one day
+OPEN, CHANGE, WALLET, USAGE, STATEMENTS, CLOSE = range(6)
+
+STAMPED = {  # table -> timestamp columns the load writes
+    "partners": ("created_at",), "customer_accounts": ("created_at", "updated_at", "deleted_at"),
+    "users": ("created_at",), "audit_log": ("at",), "plans": ("created_at", "updated_at"),
+    "plan_versions": ("created_at",), "plan_assignments": ("created_at",), "billing_alerts": ("created_at",),
+    "statement_settings": ("updated_at",), "statements": ("created_at", "updated_at", "finalised_at", "voided_at"),
+    "statement_numbers": ("issued_at",), "wallets": ("created_at", "updated_at"), "wallet_ledger": ("created_at",),
+    "payment_methods": ("created_at",), "payment_charges": ("created_at",), "billing_modes": ("created_at",),
+    "outbox": ("created_at",), "usage_settlements": ("updated_at",), "metrics": ("created_at",),
+}
+
+
+@dataclass(order=True)
+class Step:
+    day: date
+    order: int
+    seq: int
+    run: Callable[[], Any] = field(compare=False)
+    src: Src = field(compare=False)
+    what: str = field(compare=False, default="")
+    at: datetime | None = field(compare=False, default=None)  # the stamp (default: the day, by order)
+
+    def stamp(self) -> datetime:
+        return self.at or datetime.combine(self.day, time(8 + self.order, 0), tzinfo=UTC)
+
+
+class Timeline:
+    def __init__(self) -> None:
+        self.steps: list[Step] = []
+
+    def add(self, day: date, order: int, run: Callable[[], Any], src: Src, what: str = "",
+            at: datetime | None = None) -> None:
+        self.steps.append(Step(day, order, len(self.steps), run, src, what, at))
+
+    def run(self, session: Session, progress: Callable[[str], None] | None = None) -> None:
+        steps = sorted(self.steps)
+        for n, step in enumerate(steps, start=1):
+            try:
+                step.run()
+            except ScenarioError:
+                raise
+            except DomainError as exc:
+                raise ScenarioError([step.src.problem("", f"{step.what or 'loading'} on {step.day} failed: "
+                                                          f"{_message(exc)}")]) from None
+            restamp(session, step.stamp(), step.day)
+            if progress and (n % 200 == 0 or n == len(steps)):
+                progress(f"  history: {n:,} of {len(steps):,} steps (up to {step.day})")
+
+
+def _message(exc: DomainError) -> str:
+    if isinstance(exc, ValidationError) and getattr(exc, "errors", None):
+        return "; ".join(f"{k}: {v}" if not k.startswith("_") else v for k, v in exc.errors.items())
+    return str(exc)
+
+
+def restamp(session: Session, at: datetime, day: date) -> None:
+    """Re-date what the last step wrote (stamped at or after the transaction's start) to `at`."""
+    session.flush()
+    session.execute(text("SET LOCAL rc.backdate = 'on'"))  # see migration 0018: rows of this transaction only
+    session.execute(text(
+        "UPDATE statements SET issued_on = :day, due_on = :day + (due_on - issued_on), "
+        "snapshot = snapshot || jsonb_build_object('issued_on', CAST(:day AS date), "
+        "'due_on', :day + (due_on - issued_on)) "
+        "WHERE finalised_at >= transaction_timestamp() AND issued_on IS NOT NULL AND snapshot IS NOT NULL"),
+        {"day": day})
+    for table, cols in STAMPED.items():
+        for col in cols:
+            session.execute(text(f"UPDATE {table} SET {col} = :at WHERE {col} >= transaction_timestamp()"),
+                            {"at": at})
+    session.execute(text("SET LOCAL rc.backdate = 'off'"))
+    session.expire_all()
