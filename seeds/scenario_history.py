@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from core.errors import DomainError, ValidationError
@@ -58,8 +57,12 @@ class Timeline:
         self.steps.append(Step(day, order, len(self.steps), run, src, what, at))
 
     def run(self, session: Session, progress: Callable[[str], None] | None = None) -> None:
+        """Run the steps in date order; re-date what they wrote once per distinct stamp (not per step)."""
         steps = sorted(self.steps)
+        pending: Step | None = None
         for n, step in enumerate(steps, start=1):
+            if pending is not None and pending.stamp() != step.stamp():
+                restamp(session, pending.stamp(), pending.day)
             try:
                 step.run()
             except ScenarioError:
@@ -67,9 +70,11 @@ class Timeline:
             except DomainError as exc:
                 raise ScenarioError([step.src.problem("", f"{step.what or 'loading'} on {step.day} failed: "
                                                           f"{_message(exc)}")]) from None
-            restamp(session, step.stamp(), step.day)
-            if progress and (n % 200 == 0 or n == len(steps)):
+            pending = step
+            if progress and (n % 500 == 0 or n == len(steps)):
                 progress(f"  history: {n:,} of {len(steps):,} steps (up to {step.day})")
+        if pending is not None:
+            restamp(session, pending.stamp(), pending.day)
 
 
 def _message(exc: DomainError) -> str:
@@ -79,18 +84,16 @@ def _message(exc: DomainError) -> str:
 
 
 def restamp(session: Session, at: datetime, day: date) -> None:
-    """Re-date what the last step wrote (stamped at or after the transaction's start) to `at`."""
+    """Re-date what the last steps wrote (stamped at or after the transaction's start) to `at`: one round
+    trip (a DO block; `at` and `day` are values this module made, written as literals)."""
     session.flush()
-    session.execute(text("SET LOCAL rc.backdate = 'on'"))  # see migration 0018: rows of this transaction only
-    session.execute(text(
-        "UPDATE statements SET issued_on = :day, due_on = :day + (due_on - issued_on), "
-        "snapshot = snapshot || jsonb_build_object('issued_on', CAST(:day AS date), "
-        "'due_on', :day + (due_on - issued_on)) "
-        "WHERE finalised_at >= transaction_timestamp() AND issued_on IS NOT NULL AND snapshot IS NOT NULL"),
-        {"day": day})
+    ts, d = f"'{at.astimezone(UTC).isoformat()}'::timestamptz", f"DATE '{day.isoformat()}'"
+    body = [f"UPDATE statements SET issued_on = {d}, due_on = {d} + (due_on - issued_on), "
+            f"snapshot = snapshot || jsonb_build_object('issued_on', {d}, 'due_on', {d} + (due_on - issued_on)) "
+            "WHERE finalised_at >= transaction_timestamp() AND issued_on IS NOT NULL AND snapshot IS NOT NULL;"]
     for table, cols in STAMPED.items():
         for col in cols:
-            session.execute(text(f"UPDATE {table} SET {col} = :at WHERE {col} >= transaction_timestamp()"),
-                            {"at": at})
-    session.execute(text("SET LOCAL rc.backdate = 'off'"))
-    session.expire_all()
+            body.append(f"UPDATE {table} SET {col} = {ts} WHERE {col} >= transaction_timestamp();")
+    # see migration 0018: only rows of this transaction may be re-dated, and only while rc.backdate is on
+    session.connection().exec_driver_sql("DO $$ BEGIN PERFORM set_config('rc.backdate', 'on', true); "
+                                         + " ".join(body) + " PERFORM set_config('rc.backdate', 'off', true); END $$")

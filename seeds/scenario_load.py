@@ -28,7 +28,6 @@ from core.billing.modes import UsageBlocked
 from core.statements import lifecycle as statements
 from core.usage import ingest as usage
 from core.usage import metrics
-from db.models import CustomerAccount
 from db.models.statements import Statement
 from seeds.scenario_history import CHANGE, CLOSE, OPEN, STATEMENTS, USAGE, WALLET, Timeline, restamp
 from seeds.scenario_model import CustomerDef, PartnerDef, PlanDef, Scenario, StatementAction, WalletAction
@@ -83,6 +82,7 @@ class Loader:
         self.tl = Timeline()
         self.house_id = house_partner(session).id
         self.platform: dict[str, int] = {}
+        self.ids: dict[str, int] = {}  # customer key -> account id, once its account is opened
 
     def say(self, msg: str) -> None:
         if self.progress:
@@ -158,43 +158,48 @@ class Loader:
                                       effective_from=p.partner_plan_from)
             self.s.counts["plan assignments"] += 1
         restamp(session, _stamp(p.created or self.sc.start, 7), p.created or self.sc.start)
-        ids = {c.key: self.customer(pid, c, own) for c in p.customers}
+        for c in p.customers:
+            self.customer(pid, c, own)
         self.wallet_history(pid, p)
-        self.statement_history(pid, p, ids)
-        self.usage(pid, p, ids)
+        self.statement_history(pid, p)
+        self.usage(pid, p)
 
     # ---------------------------------------------------------------- customers
-    def customer(self, pid: int, c: CustomerDef, own: dict[str, int]) -> CustomerAccount:
-        session = self.session
+    def customer(self, pid: int, c: CustomerDef, own: dict[str, int]) -> None:
+        """The account opens on its creation date (default: its first plan, mode or usage); its plan and mode
+        changes and its deletion are steps of the history too."""
         opened = c.created or min([a.effective_from for a in c.plans] + [m.effective_from for m in c.modes]
                                   + [g.start for g in c.usage] + [self.sc.start])
-        acc = accounts.create_account(session, SYSTEM, partner_id=pid, **c.fields)
-        for u in c.users:
-            accounts.create_user(session, SYSTEM, partner_id=pid, account_id=acc.id, email=u["email"],
-                                 display_name=u["name"], role=u["role"], password=self.sc.password)
-            self.s.counts["users"] += 1
-            self.s.logins.append((u["email"], f"{ROLE_LABELS[u['role']]}, {acc.name}"))
-        restamp(session, _stamp(opened, OPEN), opened)
-        self.s.counts["customer accounts"] += 1
+        self.tl.add(opened, OPEN, lambda: self._open(pid, c), c.src, "opening the account")
         for a in c.plans:
             plan_id, owner = ((self.platform[a.plan.split(":", 1)[1]], self.house_id) if a.owner == "platform"
                               else (own[a.plan], pid))
-            self.tl.add(a.effective_from, CHANGE, _call(plans.assign_plan, session, SYSTEM, pid, acc.id,
-                                                        plan_id=plan_id, effective_from=a.effective_from,
-                                                        overrides=a.overrides or None, plan_partner_id=owner),
+            self.tl.add(a.effective_from, CHANGE, _later(plans.assign_plan, self, c, self.session, SYSTEM, pid,
+                                                         plan_id=plan_id, effective_from=a.effective_from,
+                                                         overrides=a.overrides or None, plan_partner_id=owner),
                         a.src, "the plan assignment")
             self.s.counts["plan assignments"] += 1
         for m in c.modes:
             # set at its own date in the history: usage before it is already settled by the mode before
-            self.tl.add(m.effective_from, CHANGE, _call(billing_modes.set_mode, session, SYSTEM, pid, acc.id, m.mode,
-                                                        m.effective_from, m.on_decline, today=m.effective_from),
+            self.tl.add(m.effective_from, CHANGE, _later(billing_modes.set_mode, self, c, self.session, SYSTEM, pid,
+                                                         mode=m.mode, effective_from=m.effective_from,
+                                                         on_decline=m.on_decline, today=m.effective_from),
                         m.src, "the billing mode")
             self.s.counts["billing modes"] += 1
         if c.deleted:
-            self.tl.add(c.deleted, CLOSE, _call(accounts.delete_account, session, SYSTEM, pid, acc.id), c.src,
+            self.tl.add(c.deleted, CLOSE, _later(accounts.delete_account, self, c, self.session, SYSTEM, pid), c.src,
                         "deleting the account")
             self.s.counts["deleted accounts"] += 1
-        return acc
+
+    def _open(self, pid: int, c: CustomerDef) -> None:
+        acc = accounts.create_account(self.session, SYSTEM, partner_id=pid, **c.fields)
+        self.ids[c.key] = acc.id
+        for u in c.users:
+            accounts.create_user(self.session, SYSTEM, partner_id=pid, account_id=acc.id, email=u["email"],
+                                 display_name=u["name"], role=u["role"], password=self.sc.password)
+            self.s.counts["users"] += 1
+            self.s.logins.append((u["email"], f"{ROLE_LABELS[u['role']]}, {acc.name}"))
+        self.s.counts["customer accounts"] += 1
 
     # ---------------------------------------------------------------- wallet and statement history
     def wallet_history(self, pid: int, p: PartnerDef) -> None:
@@ -222,19 +227,19 @@ class Loader:
         rows = wallet.list_ledger(self.session, SYSTEM, pid, kind="purchase")
         return min((r.id for r in rows), default=None)
 
-    def statement_history(self, pid: int, p: PartnerDef, ids: dict[str, CustomerAccount]) -> None:
-        names = {c.fields["name"].lower(): ids[c.key].id for c in p.customers}
+    def statement_history(self, pid: int, p: PartnerDef) -> None:
+        names = {c.fields["name"].lower(): c.key for c in p.customers}
         for a in p.statement_history:
             self.tl.add(a.on, STATEMENTS, (lambda a=a: self._statement(pid, a, names)), a.src,
                         f"the statement {a.action}")
 
-    def _statement(self, pid: int, a: StatementAction, names: dict[str, int]) -> None:
+    def _statement(self, pid: int, a: StatementAction, names: dict[str, str]) -> None:
         session = self.session
         if a.action in ("finalise", "regenerate"):
             statements.generate_month(session, SYSTEM, pid, a.month, finalise=True)
             self.s.counts["statement events"] += 1
             return
-        acc = names.get((a.customer or "").lower())
+        acc = self.ids.get(names.get((a.customer or "").lower(), ""))
         if acc is None:
             raise a.src.error(a.action, f"no customer {a.customer!r} of this partner")
         st = session.scalar(select(Statement).where(
@@ -250,26 +255,32 @@ class Loader:
         self.s.counts["statement events"] += 1
 
     # ---------------------------------------------------------------- usage
-    def usage(self, pid: int, p: PartnerDef, ids: dict[str, CustomerAccount]) -> None:
+    def usage(self, pid: int, p: PartnerDef) -> None:
+        """The partner's usage as steps of the history: chronological batches, cut at its dated steps. The
+        events are made when the first batch runs (the accounts exist by then)."""
+        cuts = sorted({m.effective_from for c in p.customers for m in c.modes[1:]}
+                      | {a.on for a in p.wallet_history} | {c.deleted for c in p.customers if c.deleted})
         events: list[dict[str, Any]] = []
-        owner: dict[int, CustomerDef] = {}
         for c in p.customers:
-            owner[ids[c.key].id] = c
-            events += customer_events(c, ids[c.key].id)
-        cuts = sorted({s.day for s in self.tl.steps})
+            for e in customer_events(c, 0):
+                e["account_id"] = c.key  # resolved to the account id when the batch runs
+                events.append(e)
+        n = len(events)
         for batch in batches(events, cuts):
-            first, last = batch[0]["occurred_at"], batch[-1]["occurred_at"]
-            self.tl.add(first.date(), USAGE, (lambda b=batch: self._record(pid, b, owner)), p.src, "usage",
-                        at=last if last.time() != time(0) else datetime.combine(last.date(), time(20), tzinfo=UTC))
+            last = batch[-1]["occurred_at"]
+            self.tl.add(batch[0]["occurred_at"].date(), USAGE, (lambda b=batch: self._record(pid, b, p)),
+                        p.src, "usage", at=datetime.combine(last.date(), time(20), tzinfo=UTC))
         self.s.partners.append(f"{p.name} ({p.currency}): {len(p.staff)} staff, {len(p.customers)} customers, "
-                               f"{len(p.plans)} plans, {len(events):,} usage events")
+                               f"{len(p.plans)} plans, {n:,} usage events")
 
-    def _record(self, pid: int, batch: list[dict[str, Any]], owner: dict[int, CustomerDef]) -> None:
+    def _record(self, pid: int, batch: list[dict[str, Any]], p: PartnerDef) -> None:
+        by_key = {c.key: c for c in p.customers}
+        rows = [{**e, "account_id": self.ids[e["account_id"]]} for e in batch]
         try:
-            res = usage.record_events(self.session, self.actor, pid, batch, default_source=SOURCE)
+            res = usage.record_events(self.session, self.actor, pid, rows, default_source=SOURCE)
         except UsageBlocked as exc:
             day = batch[0]["occurred_at"].date()
-            c = _paying_customer(batch, owner, day)
+            c = _paying_customer(batch, by_key, day)
             raise c.src.error("usage", f"the usage of {day:%Y-%m} ({batch[0]['metric']}) was refused: {exc} "
                                        "Buy more credits (wallet.buy, or a wallet_history top_up before it), or "
                                        "set wallet.auto_buy_credits, or allow an overdraft.") from None
@@ -294,7 +305,7 @@ class Loader:
         return self.s
 
 
-def _paying_customer(batch: list[dict[str, Any]], owner: dict[int, CustomerDef], day: date) -> CustomerDef:
+def _paying_customer(batch: list[dict[str, Any]], owner: dict[str, CustomerDef], day: date) -> CustomerDef:
     """The customer of a refused batch whose usage the partner pays for on that day (else the first)."""
     for e in batch:
         c = owner[e["account_id"]]
@@ -302,6 +313,12 @@ def _paying_customer(batch: list[dict[str, Any]], owner: dict[int, CustomerDef],
         if modes and modes[-1].mode in ("partner_prepaid", "partner_on_demand"):
             return c
     return owner[batch[0]["account_id"]]
+
+
+def _later(fn: Callable[..., Any], loader: Loader, c: CustomerDef, session: Session, actor: Actor, pid: int,
+           **kwargs: Any) -> Callable[[], Any]:
+    """A call about a customer's account, whose id is known once the account is opened."""
+    return lambda: fn(session, actor, pid, loader.ids[c.key], **kwargs)
 
 
 def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], Any]:
