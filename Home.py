@@ -54,7 +54,7 @@ if actor is not None:
             st.rerun()
     with st.sidebar:
         st.markdown(f"**{actor.display_name}**  \n{actor.role_label} · {actor.account_name or actor.partner_name}")
-        if st.button("Log out", key="logout", icon=":material/logout:", use_container_width=True):
+        if st.button("Log out", key="logout", icon=":material/logout:", width="stretch"):
             log_out()
             st.rerun()
 

@@ -5,9 +5,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8501
 EVENTS ?= 10000000
+SESSIONS ?= 20
+DURATION ?= 180
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test test-db test-browser bench setup install lint docs clean-data
+.PHONY: run test test-db test-browser bench loadtest setup install lint docs clean-data
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -36,8 +38,12 @@ test-db: install
 test-browser: install
 	RC_PASSWORD_PROFILE=fast $(BIN)/python -m pytest -q -m browser tests
 
-bench: install
+bench: setup
 	$(BIN)/python -m bench.run --events $(EVENTS)
+
+# Concurrent users over Streamlit's protocol against the demo database; figures in bench/results-load.json.
+loadtest: setup
+	$(BIN)/python -m bench.loadtest --sessions $(SESSIONS) --duration $(DURATION)
 
 lint: install
 	$(BIN)/ruff check .

@@ -421,6 +421,17 @@ def lab_reprice(ctx: BenchContext) -> Figures:
     return measure(ctx.engine, pid, acc, ctx.start.date(), ctx.last_day)
 
 
+@measurement
+def load_test(ctx: BenchContext) -> Figures:
+    """Concurrent users over Streamlit's protocol against the demo database (bench/loadtest.py): 5, 10 and 20
+    sessions, LOAD_SECONDS each (180 by default)."""
+    from bench import loadtest
+
+    res = loadtest.measure([5, 10, 20], float(os.environ.get("LOAD_SECONDS", "180")))
+    ctx.notes["load"] = res["detail"]
+    return res["figures"]
+
+
 # ---------------------------------------------------------------- running
 
 
@@ -436,11 +447,27 @@ def machine() -> dict:
     return info
 
 
-def write_results(figures: Figures, meta: dict) -> None:
-    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    data.update(figures)
-    data["_usage_run"] = meta
-    RESULTS.write_text(json.dumps(data, indent=2, default=str) + "\n")
+def run_stamp(engine: Engine) -> dict:
+    """What every figure of a run records: when, on how many cores, under what load, on which PostgreSQL."""
+    with engine.connect() as conn:
+        pg = conn.execute(text("SHOW server_version")).scalar()
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # pragma: no cover - not on Linux
+        load = None
+    return {"at": datetime.now(UTC).isoformat(timespec="seconds"), "cores": os.cpu_count(), "load_avg": load,
+            "postgres": pg}
+
+
+def write_results(figures: Figures, meta: dict, *, partial: bool) -> Path:
+    """A full run writes bench/results.json whole (never merged with older figures), so every figure in it
+    comes from one run on one machine. A partial run (--only) writes bench/results-partial.json instead."""
+    stamp = meta["stamp"]
+    data: dict = {k: {**v, **stamp} for k, v in figures.items()}
+    data["_run"] = meta
+    path = RESULTS.with_name("results-partial.json") if partial else RESULTS
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -470,9 +497,9 @@ def main(argv: list[str] | None = None) -> int:
         figures.update(got)
     meta = {"events": args.events, "window": [str(start.date()), str(end.date())], "reused_dataset": reused,
             "build_s": round(build_s, 1), "at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": machine(), **ctx.notes}
-    write_results(figures, meta)
-    print(f"Wrote {RESULTS}")
+            "machine": machine(), "stamp": run_stamp(engine), "only": args.only or None, **ctx.notes}
+    path = write_results(figures, meta, partial=bool(args.only))
+    print(f"Wrote {path}")
     engine.dispose()
     return 0
 

@@ -36,5 +36,5 @@ else:
         "Account": str(e.account_id or ""),
         "Before": json.dumps(e.before, ensure_ascii=False) if e.before else "",
         "After": json.dumps(e.after, ensure_ascii=False) if e.after else "",
-    } for e in entries]), hide_index=True, use_container_width=True, key="audit_table")
+    } for e in entries]), hide_index=True, width="stretch", key="audit_table")
     st.caption(f"Page {page_no}: {len(entries)} entries (newest first)")

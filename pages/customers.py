@@ -116,7 +116,7 @@ def client_actions(acc) -> None:
     cols = st.columns(len(buttons))
     clicked = None
     for col, (label, icon, key) in zip(cols, buttons, strict=True):
-        if col.button(label, key=key, icon=icon, use_container_width=True):
+        if col.button(label, key=key, icon=icon, width="stretch"):
             clicked = key
     if clicked == "cust_edit":
         st.session_state["cust_dialog"] = ("edit", acc.id)
@@ -154,7 +154,7 @@ if rows:
     df = pd.DataFrame([{"Id": r.id, "Customer": r.name, "Contact": r.contact_email or "", "Country": r.country,
                         "Currency": r.currency, "Status": r.status, "Users": r.users,
                         "Created": r.created_at.date()} for r in rows])
-    event = st.dataframe(df, hide_index=True, use_container_width=True, key="cust_table", on_select="rerun",
+    event = st.dataframe(df, hide_index=True, width="stretch", key="cust_table", on_select="rerun",
                          selection_mode="single-row")
     picked = event.selection.rows if event is not None and hasattr(event, "selection") else []
     if picked and picked[0] < len(rows):

@@ -88,7 +88,7 @@ else:
 with st.expander("Usage per month", expanded=False):
     metrics_used = sorted({k for u in usage.values() for k in u})
     st.dataframe(pd.DataFrame([{"Month": m.strftime("%Y-%m"), **{k: format_quantity(u.get(k, 0)) for k in metrics_used}}
-                               for m, u in usage.items()]), hide_index=True, use_container_width=True)
+                               for m, u in usage.items()]), hide_index=True, width="stretch")
 
 
 # ------------------------------------------------------------------ models
@@ -211,16 +211,16 @@ st.dataframe(pd.DataFrame([{
     "Saving %": "" if r.saving_pct is None or not (compared(r) or r.current) else f"{r.saving_pct} %",
     "Per document": "" if r.per_document is None else format_quantity(r.per_document),
     "Per page": "" if r.per_page is None else format_quantity(r.per_page)} for r in result.models]),
-    hide_index=True, use_container_width=True)
+    hide_index=True, width="stretch")
 
 long = pd.DataFrame([{"Month": m.strftime("%Y-%m"), "Model": r.name, "Amount": float(r.per_month[m])}
                      for r in result.models for m in result.months])
 fig = px.bar(long, x="Month", y="Amount", color="Model", barmode="group", labels={"Amount": f"Amount ({cur})"})
 fig.update_layout(height=360, margin={"l": 10, "r": 10, "t": 10, "b": 10}, legend_title_text="")
-st.plotly_chart(fig, use_container_width=True)
+st.plotly_chart(fig, width="stretch")
 
 st.dataframe(pd.DataFrame([{"Month": row["month"], **{k: format_money(v, cur) for k, v in row.items() if k != "month"}}
-                           for row in result.table()]), hide_index=True, use_container_width=True)
+                           for row in result.table()]), hide_index=True, width="stretch")
 
 st.subheader("Break-even")
 if not result.break_even:

@@ -15,7 +15,7 @@ with st.form("login", border=True):
     email = st.text_input("E-mail", key="login_email", autocomplete="username")
     password = st.text_input("Password", type="password", key="login_password", autocomplete="current-password")
     keep = st.checkbox("Keep me logged in on this device (14 days)", value=True, key="login_keep")
-    submitted = st.form_submit_button("Log in", type="primary", use_container_width=True)
+    submitted = st.form_submit_button("Log in", type="primary", width="stretch")
 
 if submitted:
     try:

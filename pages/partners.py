@@ -16,7 +16,7 @@ partners = read(accounts.list_partners, actor)
 st.dataframe(pd.DataFrame([{"Id": p.id, "Partner": p.name + (" (platform)" if p.is_house else ""),
                             "Currency": p.currency, "Country": p.country or "", "Contact": p.contact_email or "",
                             "Active": "yes" if p.active else "no"} for p in partners]),
-             hide_index=True, use_container_width=True, key="partners_table")
+             hide_index=True, width="stretch", key="partners_table")
 
 currency_codes = sorted(currencies())
 country_codes = sorted(countries(), key=lambda c: countries()[c])
@@ -45,7 +45,7 @@ staff = read(accounts.list_users, actor, pid, None)
 if staff:
     st.dataframe(pd.DataFrame([{"Name": u.display_name, "E-mail": u.email, "Role": u.role,
                                 "Active": "yes" if u.active else "no"} for u in staff]),
-                 hide_index=True, use_container_width=True, key="staff_table")
+                 hide_index=True, width="stretch", key="staff_table")
 else:
     st.info("No staff yet.")
 with st.form("new_staff"):

@@ -55,7 +55,7 @@ def show_spec_errors() -> None:
 
 
 def render_spec(spec) -> None:
-    st.dataframe(pd.DataFrame(plans.describe_spec(spec)), hide_index=True, use_container_width=True)
+    st.dataframe(pd.DataFrame(plans.describe_spec(spec)), hide_index=True, width="stretch")
     st.caption(f"Currency {spec.currency} · fees billed {spec.timing.replace('_', ' ')} by default")
 
 
@@ -66,7 +66,7 @@ def render_rating(r, sentence: str) -> None:
     st.dataframe(pd.DataFrame([{"Line": ln.label, "Metric": ln.metric or "",
                                 "Quantity": format_quantity(ln.quantity) if ln.metric else "",
                                 "Amount": format_money(ln.amount, r.currency), "Explanation": ln.explanation}
-                               for ln in r.lines]), hide_index=True, use_container_width=True)
+                               for ln in r.lines]), hide_index=True, width="stretch")
     st.markdown(f"**{sentence} {format_money(r.total, r.currency)}.**")
 
 
@@ -78,7 +78,7 @@ def render_alerts(partner_id: int | None, account_id: int | None, key: str) -> N
     st.dataframe(pd.DataFrame([{"Customer": r.account_name, "Month": r.period_start.strftime("%Y-%m"),
                                 "Metric": r.metric, "Alert": r.message, "Raised": r.created_at,
                                 "Acknowledged": r.acknowledged_at} for r in rows]),
-                 hide_index=True, use_container_width=True)
+                 hide_index=True, width="stretch")
     open_rows = {(r.partner_id, r.id): r for r in rows if r.acknowledged_at is None}
     if open_rows:
         pick = st.selectbox("Open alert", list(open_rows), key=f"{key}_pick",
@@ -144,7 +144,7 @@ def charge_builder() -> None:
         st.dataframe(pd.DataFrame([{"id": c["id"], "metric": c["metric"], "model": c["model"],
                                     **{k: c.get(k) for k in CHARGE_FIELDS if c.get(k) not in (None, "0")},
                                     "tiers": len(c.get("tiers") or [])} for c in d["charges"]]),
-                     hide_index=True, use_container_width=True)
+                     hide_index=True, width="stretch")
         remove_items(d, "charges")
     with st.form("pr_charge_form", clear_on_submit=True):
         st.markdown("**Add a charge**")
@@ -161,7 +161,7 @@ def charge_builder() -> None:
         st.caption("Tiers (graduated, volume; or overage tiers of an allowance without an overage price). "
                    "Leave 'last' empty for an open-ended last tier.")
         tiers = st.data_editor(pd.DataFrame({c: pd.Series(dtype="string") for c in TIER_COLUMNS}),
-                               num_rows="dynamic", key="pr_c_tiers", use_container_width=True)
+                               num_rows="dynamic", key="pr_c_tiers", width="stretch")
         if st.form_submit_button("Add charge", icon=":material/add:"):
             tier_rows = [{k: text_or_none(row.get(k)) for k in TIER_COLUMNS} for row in tiers.to_dict("records")]
             tier_rows = [t for t in tier_rows if any(t.values())]
@@ -185,7 +185,7 @@ def remove_items(d: dict, key: str) -> None:
 def fee_builder() -> None:
     d = draft()
     if d["fees"]:
-        st.dataframe(pd.DataFrame(d["fees"]), hide_index=True, use_container_width=True)
+        st.dataframe(pd.DataFrame(d["fees"]), hide_index=True, width="stretch")
         remove_items(d, "fees")
     with st.form("pr_fee_form", clear_on_submit=True):
         st.markdown("**Add a recurring fee** (amounts per month; prorated by days when partly in force)")
@@ -213,7 +213,7 @@ def fee_builder() -> None:
 def discount_builder() -> None:
     d = draft()
     if d["discounts"]:
-        st.dataframe(pd.DataFrame(d["discounts"]), hide_index=True, use_container_width=True)
+        st.dataframe(pd.DataFrame(d["discounts"]), hide_index=True, width="stretch")
         remove_items(d, "discounts")
     with st.form("pr_discount_form", clear_on_submit=True):
         st.markdown("**Add a discount** (a negative line; a percent of the lines it applies to, or a fixed amount "
@@ -271,7 +271,7 @@ def plans_tab() -> None:
     if rows:
         st.dataframe(pd.DataFrame([{"Plan": r.name, "Code": r.code, "Owner": r.owner, "Currency": r.currency,
                                     "For": r.subject, "Version": r.version, "Since": r.effective_from,
-                                    "Archived": r.archived} for r in rows]), hide_index=True, use_container_width=True)
+                                    "Archived": r.archived} for r in rows]), hide_index=True, width="stretch")
     else:
         st.info("No plans yet: create the first one below.")
     editable = {(r.partner_id, r.id): r for r in rows if r.partner_id == partner_id}
@@ -335,7 +335,7 @@ def edit_plan_form(detail) -> None:
     st.caption(f"{plan.currency} · prices {plan.subject}s · " + ("archived" if plan.archived else "active"))
     st.dataframe(pd.DataFrame([{"Version": v.version, "Effective from": v.effective_from, "Note": v.note or "",
                                 "Created": v.created_at} for v in reversed(detail.versions)]),
-                 hide_index=True, use_container_width=True)
+                 hide_index=True, width="stretch")
     if plan.archived:
         render_spec(detail.spec())
         if st.button("Unarchive plan", key="pr_unarchive", icon=":material/unarchive:"):
@@ -394,7 +394,7 @@ def customers_tab() -> None:
         st.markdown("**Plan history**")
         st.dataframe(pd.DataFrame([{"From": h.effective_from, "Plan": h.plan_name, "Code": h.plan_code,
                                     "Overrides": json.dumps(h.overrides) if h.overrides else ""} for h in history]),
-                     hide_index=True, use_container_width=True)
+                     hide_index=True, width="stretch")
     with st.expander("Assign a plan", icon=":material/assignment:", expanded=current is None):
         options = {(r.partner_id, r.id): r for r in read(plans.list_plans, actor) if r.subject == "account"}
         if not options:

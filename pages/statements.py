@@ -13,7 +13,7 @@ from core.accounts import accounts
 from core.accounts.permissions import allowed
 from core.errors import DomainError
 from core.pricing.money import format_money, format_quantity
-from core.statements import lifecycle as statements
+from core.statements import lifecycle, reading, settings
 from core.statements.i18n import LANGUAGES, line_explanation, line_label
 from pages.common import field_error, read, require, run_action, show_flash
 
@@ -36,7 +36,7 @@ tab_names = ["Statements"] + (["Branding & language"] if can_brand else [])
 tabs = dict(zip(tab_names, st.tabs(tab_names), strict=True))
 
 with tabs["Statements"]:
-    months = statements.recent_months()
+    months = reading.recent_months()
     c1, c2 = st.columns([1, 2])
     month = c1.selectbox("Month", months, index=1, key="stm_month")
     account_filter = None
@@ -51,7 +51,7 @@ with tabs["Statements"]:
     if can_manage:
         if st.button(f"Generate drafts for {month}", type="primary", key="stm_generate",
                      help="Creates or recomputes every draft of the month; final statements are left alone."):
-            out = run_action(statements.generate_month, actor, partner_id, month)
+            out = run_action(lifecycle.generate_month, actor, partner_id, month)
             if out is not None:
                 counts: dict[str, int] = {}
                 for o in out:
@@ -60,7 +60,7 @@ with tabs["Statements"]:
                 st.session_state["flash"] = ("success", f"Drafts for {month}: {summary}.")
                 st.rerun()
 
-    rows = read(statements.list_statements, actor, partner_id, month=month, account_id=account_filter)
+    rows = read(reading.list_statements, actor, partner_id, month=month, account_id=account_filter)
     if not rows:
         st.info(f"No statements for {month} yet." + (" Generate the drafts above." if can_manage else ""))
     else:
@@ -70,7 +70,7 @@ with tabs["Statements"]:
             "Credits drawn": format_quantity(r.credits_drawn) if r.credits_drawn is not None else "",
         } for r in rows]), hide_index=True, width="stretch", key="stm_table")
         try:
-            month_csv = read(statements.export_month_csv, actor, partner_id, month)
+            month_csv = read(reading.export_month_csv, actor, partner_id, month)
             st.download_button(f"Export {month} as CSV", month_csv, file_name=f"statements-{month}.csv",
                                mime="text/csv", key="stm_month_csv")
         except DomainError as exc:
@@ -81,12 +81,12 @@ with tabs["Statements"]:
                            format_func=lambda i: f"{by_id[i].addressee} · {KIND[by_id[i].kind]} from "
                                                  f"{by_id[i].issuer} · {by_id[i].number or by_id[i].status}")
         row = by_id[sid]
-        doc = read(statements.get_statement, actor, partner_id, sid)
+        doc = read(reading.get_statement, actor, partner_id, sid)
         st.subheader(f"{KIND[row.kind]} {doc.get('number') or '(draft)'}")
         st.markdown(f"**Issuer:** {doc['issuer']['name']} · **To:** {doc['addressee']['name']} · "
                     f"**Period:** {doc['period_start']} – {doc['period_end']} · **Status:** {row.status}")
         if doc.get("modes") and row.kind == "statement":
-            st.caption("Billing mode: " + "; ".join(f"{statements.mode_label(m[2])} {m[0]} – {m[1]}"
+            st.caption("Billing mode: " + "; ".join(f"{reading.mode_label(m[2])} {m[0]} – {m[1]}"
                                                     for m in doc["modes"]))
         if doc.get("reason"):
             st.caption(f"Reason: {doc['reason']} (credit note for {doc.get('credit_note_for')})")
@@ -118,22 +118,22 @@ with tabs["Statements"]:
         d1, d2 = st.columns(2)
         stem = (doc.get("number") or f"draft-{sid}").lower()
         try:
-            d1.download_button("Download PDF", read(statements.export_pdf, actor, partner_id, sid),
+            d1.download_button("Download PDF", read(reading.export_pdf, actor, partner_id, sid),
                                file_name=f"{stem}.pdf", mime="application/pdf", key="stm_pdf")
-            d2.download_button("Download CSV", read(statements.export_csv, actor, partner_id, sid),
+            d2.download_button("Download CSV", read(reading.export_csv, actor, partner_id, sid),
                                file_name=f"{stem}.csv", mime="text/csv", key="stm_csv")
         except DomainError as exc:
             st.error(str(exc))
 
-        if statements.may_issue(actor, partner_id, row.issuer_partner_id) and row.kind != "credit_note":
+        if reading.may_issue(actor, partner_id, row.issuer_partner_id) and row.kind != "credit_note":
             if row.status == "draft":
                 b1, b2 = st.columns(2)
                 if b1.button("Finalise", type="primary", key="stm_finalise",
                              help="Numbers the statement and freezes it; late usage becomes a correction."):
-                    if run_action(statements.finalise, actor, partner_id, sid, success="Statement finalised."):
+                    if run_action(lifecycle.finalise, actor, partner_id, sid, success="Statement finalised."):
                         st.rerun()
                 if b2.button("Void draft", key="stm_void_draft"):
-                    if run_action(statements.void, actor, partner_id, sid, success="Draft voided."):
+                    if run_action(lifecycle.void, actor, partner_id, sid, success="Draft voided."):
                         st.rerun()
             elif row.status == "final":
                 with st.expander("Credit note or void"):
@@ -145,11 +145,11 @@ with tabs["Statements"]:
                     field_error("lines")
                     b1, b2 = st.columns(2)
                     if b1.button("Issue credit note", key="stm_credit"):
-                        if run_action(statements.create_credit_note, actor, partner_id, sid, reason,
+                        if run_action(lifecycle.create_credit_note, actor, partner_id, sid, reason,
                                       picked or None, success="Credit note issued."):
                             st.rerun()
                     if b2.button("Void with full credit note", key="stm_void"):
-                        if run_action(statements.void, actor, partner_id, sid, reason,
+                        if run_action(lifecycle.void, actor, partner_id, sid, reason,
                                       success="Statement voided; credit note issued."):
                             st.rerun()
         elif can_manage and row.status == "draft" and row.kind != "credit_note":
@@ -157,7 +157,7 @@ with tabs["Statements"]:
 
 if "Branding & language" in tabs:
     with tabs["Branding & language"]:
-        b = read(statements.get_settings, actor, partner_id)
+        b = read(settings.get_settings, actor, partner_id)
         st.caption("How your statements look to the customers you bill yourself (partner-pays modes). "
                    "Final statements keep the branding they were issued with.")
         with st.form("stm_settings"):
@@ -185,12 +185,12 @@ if "Branding & language" in tabs:
             field_error("labels")
             if st.form_submit_button("Save branding", type="primary"):
                 try:
-                    parsed = statements.parse_label_overrides(overrides)
+                    parsed = settings.parse_label_overrides(overrides)
                 except DomainError as exc:
                     st.session_state["field_errors"] = {"labels": str(exc)}
                     parsed = None
                 if parsed is not None and run_action(
-                        statements.save_settings, actor, partner_id, display_name=display_name, address=address,
+                        settings.save_settings, actor, partner_id, display_name=display_name, address=address,
                         logo_text=logo_text, footer=footer, labels_=parsed, language=language, tax_rate=tax,
                         payment_terms_days=terms, number_prefix=prefix, success="Branding saved."):
                     st.rerun()

@@ -9,9 +9,10 @@ import streamlit as st
 from core.accounts.permissions import allowed
 from core.errors import DomainError
 from core.usage.csv_import import FIRST_DATA_LINE, REQUIRED, parse_csv
-from core.usage.ingest import BatchValidationError, preview_events, record_events
+from core.usage.ingest import preview_events, record_events
 from core.usage.metrics import AGGREGATIONS, add_metric, list_metrics
 from core.usage.reports import partner_names
+from core.usage.validation import BatchValidationError
 from pages.common import field_error, read, require, run_action
 
 actor = require("usage.import")

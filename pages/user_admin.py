@@ -21,7 +21,7 @@ def render_users(actor: Actor, partner_id: int, account_id: int, key_prefix: str
             "Active": "yes" if u.active else "no",
             "Must set password": "yes" if u.must_change_password else "",
             "Last login": u.last_login_at.strftime("%Y-%m-%d %H:%M") if u.last_login_at else "never",
-        } for u in users]), hide_index=True, use_container_width=True, key=f"{key_prefix}_table")
+        } for u in users]), hide_index=True, width="stretch", key=f"{key_prefix}_table")
     else:
         st.info("This account has no users yet.")
 

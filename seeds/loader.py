@@ -80,7 +80,7 @@ def demo_statements(engine: Engine, today: date | None = None) -> None:
     """Give the demo a billing history: final (numbered) statements for the month before last and drafts
     for the last full month, for every partner, as the monthly run would have made them."""
     from core.accounts.actor import SYSTEM
-    from core.statements import lifecycle as statements
+    from core.statements import lifecycle
     from db.engine import unit_of_work
     from db.models import Partner
 
@@ -93,5 +93,5 @@ def demo_statements(engine: Engine, today: date | None = None) -> None:
     for month, finalise in ((month_before, True), (last_month, False)):
         for pid in partner_ids:
             with unit_of_work(engine) as s:
-                made += len(statements.generate_month(s, SYSTEM, pid, month, finalise=finalise))
+                made += len(lifecycle.generate_month(s, SYSTEM, pid, month, finalise=finalise))
     print(f"Statements: {month_before:%Y-%m} final, {last_month:%Y-%m} drafts ({made} in all).")

@@ -34,7 +34,7 @@ from core.accounts.actor import SYSTEM, Actor
 from core.bootstrap import bootstrap
 from core.errors import DomainError, NotFound
 from core.pricing.money import round_money
-from core.statements import lifecycle as statements
+from core.statements import lifecycle, planning, reading
 from db.models import CustomerAccount, Partner, User
 from seeds.scenario_format import ScenarioError, read_scenario
 from seeds.scenario_load import (  # noqa: F401  (re-exported)
@@ -92,7 +92,7 @@ def generate_statements(engine, month: str | date, pids: list[int], *, finalise:
     counts: dict[str, int] = defaultdict(int)
     for pid in pids:
         with unit_of_work(engine) as session:
-            for out in statements.generate_month(session, actor, pid, month, finalise=finalise):
+            for out in lifecycle.generate_month(session, actor, pid, month, finalise=finalise):
                 counts[out.action] += 1
     return dict(counts)
 
@@ -125,7 +125,7 @@ def _sections(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 def statement_json(doc: dict[str, Any], partner_name: str, customer: str | None,
                    account_id: int | None) -> dict[str, Any]:
-    """One statement (core.statements.lifecycle.get_statement's document) as JSON-safe plain values. Amounts are strings
+    """One statement (core.statements.reading.get_statement's document) as JSON-safe plain values. Amounts are strings
     (exact decimals); no database timestamps, so the same statement always gives the same JSON."""
     cur = doc["currency"]
     return {
@@ -152,10 +152,10 @@ def month_statements(session: Session, month: str | date, pids: list[int],
         partner_name = session.get(Partner, pid).name  # type: ignore[union-attr]
         names = dict(session.execute(select(CustomerAccount.id, CustomerAccount.name)
                                      .where(CustomerAccount.partner_id == pid)).all())
-        for row in statements.list_statements(session, actor, pid, month=month):
+        for row in reading.list_statements(session, actor, pid, month=month):
             if row.status == "void":
                 continue
-            doc = statements.get_statement(session, actor, pid, row.id)
+            doc = reading.get_statement(session, actor, pid, row.id)
             data = statement_json(doc, partner_name, names.get(row.account_id) if row.account_id else None,
                                   row.account_id)
             key = (partner_name, pid, KIND_ORDER.get(row.kind, 9), (data["customer"] or "").lower(),
@@ -169,7 +169,7 @@ def export_statements(engine, month: str | date, partner: str | None = None, *, 
     """Generate (drafts, or final statements) and export the month's statements: what `export-statements`
     prints, and the counts of what generating did (created, unchanged, finalised, final ...). Running it twice
     gives the same JSON and creates nothing the second time."""
-    start, end = statements.month_period(month)
+    start, end = planning.month_period(month)
     with Session(engine) as session:
         pids = partner_ids(session, partner)
     generated = generate_statements(engine, start, pids, finalise=finalise, actor=actor)

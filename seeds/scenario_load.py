@@ -26,6 +26,7 @@ from core.billing import modes as billing_modes
 from core.billing import payments, plans, wallet
 from core.billing.modes import UsageBlocked
 from core.statements import lifecycle as statements
+from core.statements import settings as statement_settings
 from core.usage import ingest as usage
 from core.usage import metrics
 from db.models.statements import Statement
@@ -149,7 +150,7 @@ class Loader:
             self.s.logins.append((st["email"], f"Partner staff, {p.name}"))
         if p.settings:
             st_ = p.settings
-            statements.save_settings(session, SYSTEM, pid, **{("labels_" if k == "labels" else k): v
+            statement_settings.save_settings(session, SYSTEM, pid, **{("labels_" if k == "labels" else k): v
                                                               for k, v in st_.items()})
         self.wallet(pid, p)
         own = self.plans(pid, p.plans)

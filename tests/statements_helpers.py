@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from core.accounts.actor import Actor
 from core.billing import modes as billing_modes
 from core.billing import plans
-from core.statements import lifecycle as statements
+from core.statements import lifecycle, reading
 from core.usage import ingest as usage
 from db.engine import unit_of_work
 from tests.billing_factories import make_plan
@@ -70,17 +70,17 @@ def record(engine, actor: Actor, pid: int, aid: int, metric: str, qty, event_id:
 
 def generate(engine, actor: Actor, pid: int, month: str = MONTH, finalise: bool = False):
     with unit_of_work(engine) as s:
-        return statements.generate_month(s, actor, pid, month, finalise=finalise)
+        return lifecycle.generate_month(s, actor, pid, month, finalise=finalise)
 
 
 def listed(engine, actor: Actor, pid: int, **kw):
     with Session(engine) as s:
-        return statements.list_statements(s, actor, pid, **kw)
+        return reading.list_statements(s, actor, pid, **kw)
 
 
 def doc(engine, actor: Actor, pid: int, sid: int) -> dict:
     with Session(engine) as s:
-        return statements.get_statement(s, actor, pid, sid)
+        return reading.get_statement(s, actor, pid, sid)
 
 
 # ---------------------------------------------------------------- PDF text

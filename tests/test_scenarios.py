@@ -15,7 +15,7 @@ from core.accounts.actor import SYSTEM
 from core.accounts.auth import load_actor
 from core.billing.rating import month_of
 from core.pricing.money import round_money
-from core.statements.lifecycle import list_statements
+from core.statements.reading import list_statements
 from core.usage.reports import usage_history
 from db.models import CustomerAccount, Partner, User
 from db.models.statements import Statement

@@ -15,6 +15,7 @@ from core.billing import plans
 from core.billing.modes import UsageBlocked
 from core.billing.rating import month_of
 from core.billing.settlement import month_to_date_cost
+from core.usage import aggregates
 from core.usage import ingest as usage
 from db.engine import unit_of_work
 from db.models.wallet import PaymentCharge
@@ -73,7 +74,7 @@ def test_prepaid_refused_when_credits_do_not_cover_and_nothing_written(world, en
         _record(engine, a.staff, a.partner_id, a.account_id, "recipients", 5000, "too-big")
     assert balance_of(engine, a.partner_id) == Decimal("1000")
     with Session(engine) as s:
-        assert usage.period_usage(s, a.partner_id, a.account_id, *month_of(TODAY)).get("recipients", 0) == 0
+        assert aggregates.period_usage(s, a.partner_id, a.account_id, *month_of(TODAY)).get("recipients", 0) == 0
 
 
 def test_customer_pays_draws_nothing(world, engine):
@@ -110,7 +111,7 @@ def test_on_demand_decline_blocks_the_batch(world, engine):
     with pytest.raises(UsageBlocked):
         _record(engine, a.staff, a.partner_id, a.account_id, "pages", 10, "declined-1")
     with Session(engine) as s:
-        assert usage.period_usage(s, a.partner_id, a.account_id, *month_of(TODAY)).get("pages", 0) == 0
+        assert aggregates.period_usage(s, a.partner_id, a.account_id, *month_of(TODAY)).get("pages", 0) == 0
 
 
 def test_on_demand_decline_flags_but_keeps_usage(world, engine):
@@ -120,7 +121,7 @@ def test_on_demand_decline_flags_but_keeps_usage(world, engine):
     _mode(engine, a.staff, a.partner_id, a.account_id, "partner_on_demand", "flag")
     _record(engine, a.staff, a.partner_id, a.account_id, "pages", 10, "flagged-1")
     with Session(engine) as s:
-        assert usage.period_usage(s, a.partner_id, a.account_id, *month_of(TODAY))["pages"] == Decimal(10)
+        assert aggregates.period_usage(s, a.partner_id, a.account_id, *month_of(TODAY))["pages"] == Decimal(10)
         assert s.scalar(select(func.count()).select_from(PaymentCharge).where(
             PaymentCharge.partner_id == a.partner_id, PaymentCharge.status == "declined")) == 1
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from core.accounts.accounts import house_partner
 from core.billing import plans
-from core.statements import lifecycle as statements
+from core.statements import lifecycle, reading, settings
 from db.engine import unit_of_work
 from tests.billing_factories import PAGES_SPEC, make_plan
 from tests.statements_helpers import MONTH, D, doc, generate, listed, pdf_text, record
@@ -25,7 +25,7 @@ def _house(db) -> int:
 def _setup(world, db, language: str):
     a = world.a
     with unit_of_work(db) as s:
-        statements.save_settings(s, world.admin, _house(db), language=language)
+        settings.save_settings(s, world.admin, _house(db), language=language)
     _, plan_id = make_plan(db, a.staff, code="disc", spec_=DISCOUNT_SPEC)
     with unit_of_work(db) as s:  # the customer-specific discount: 15 % instead of the plan's 10 %
         plans.assign_plan(s, a.staff, a.partner_id, a.account_id, plan_id=plan_id, effective_from=date(2024, 1, 1),
@@ -38,7 +38,7 @@ def _setup(world, db, language: str):
 
 def _exports(db, actor, pid, sid) -> tuple[str, str]:
     with Session(db) as s:
-        return pdf_text(statements.export_pdf(s, actor, pid, sid)), statements.export_csv(s, actor, pid, sid)
+        return pdf_text(reading.export_pdf(s, actor, pid, sid)), reading.export_csv(s, actor, pid, sid)
 
 
 def test_german_statement_with_discount_draft_and_final(world, db):
@@ -56,7 +56,7 @@ def test_german_statement_with_discount_draft_and_final(world, db):
     assert "1.200 Seiten: 1.000 × 0,10 + 200 × 0,08" in csv and "Rabatt" in csv and "-30.90" in csv
     # final: the snapshot keeps the structured parts and renders the same German text
     with unit_of_work(db) as s:
-        statements.finalise(s, world.admin, a.partner_id, st.id)
+        lifecycle.finalise(s, world.admin, a.partner_id, st.id)
     d = doc(db, a.staff, a.partner_id, st.id)
     assert d["status"] == "final"
     key, params = d["lines"][0]["explanation_parts"][0]
@@ -67,7 +67,7 @@ def test_german_statement_with_discount_draft_and_final(world, db):
     assert "15 % von 206,00 auf Nutzung und Gebühren" in csv
     # a credit note copies the parts of the lines it credits
     with unit_of_work(db) as s:
-        cn = statements.create_credit_note(s, world.admin, a.partner_id, st.id, "Goodwill", line_nos=[3])
+        cn = lifecycle.create_credit_note(s, world.admin, a.partner_id, st.id, "Goodwill", line_nos=[3])
         cn_id = cn.id
     c = doc(db, a.staff, a.partner_id, cn_id)
     assert c["lines"][0]["amount"] == "30.9000" and c["lines"][0]["label_parts"] == [["label_discount", {}]]

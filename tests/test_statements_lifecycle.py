@@ -11,8 +11,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
-from core.statements import lifecycle as statements
-from core.usage import ingest as usage
+from core.statements import lifecycle, planning
+from core.usage import periods
 from db.engine import unit_of_work
 from db.models import AuditEntry
 from db.models.statements import Statement, StatementLine
@@ -61,12 +61,12 @@ def test_finalise_numbers_snapshots_locks_and_is_immutable(world, db):
     sid = listed(db, a.staff, a.partner_id)[0].id
     # the platform issued it: the partner cannot finalise it
     with pytest.raises(PermissionDenied), unit_of_work(db) as s:
-        statements.finalise(s, a.staff, a.partner_id, sid)
+        lifecycle.finalise(s, a.staff, a.partner_id, sid)
     with unit_of_work(db) as s:
-        st = statements.finalise(s, world.admin, a.partner_id, sid)
+        st = lifecycle.finalise(s, world.admin, a.partner_id, sid)
         assert st.number == f"PLATFORM-{datetime.now(UTC).year}-000001" and st.sequence == 1
     with Session(db) as s:
-        assert usage.is_locked(s, a.partner_id, a.account_id, START.replace(day=15))
+        assert periods.is_locked(s, a.partner_id, a.account_id, START.replace(day=15))
     # late usage is a correction: regenerating leaves the final statement alone
     res = record(db, a.staff, a.partner_id, a.account_id, "pages", 500, "late")
     assert res.corrections == 1
@@ -74,7 +74,7 @@ def test_finalise_numbers_snapshots_locks_and_is_immutable(world, db):
     d = doc(db, a.staff, a.partner_id, sid)
     assert d["total"] == "206.0000" and d["issuer"]["name"] == "Platform direct"
     with pytest.raises(Conflict), unit_of_work(db) as s:
-        statements.finalise(s, world.admin, a.partner_id, sid)
+        lifecycle.finalise(s, world.admin, a.partner_id, sid)
     # the database refuses any change to a final statement or its lines, and its deletion
     for sql in ("UPDATE statements SET total = 1 WHERE id = :i",
                 "UPDATE statements SET status = 'draft' WHERE id = :i",
@@ -96,17 +96,17 @@ def test_void_draft_and_void_final_issues_full_credit_note(world, db):
     generate(db, a.staff, a.partner_id)
     sid = listed(db, a.staff, a.partner_id)[0].id
     with unit_of_work(db) as s:
-        statements.void(s, world.admin, a.partner_id, sid)
+        lifecycle.void(s, world.admin, a.partner_id, sid)
     # a voided draft frees the month: generating again makes a new draft
     assert [o.action for o in generate(db, a.staff, a.partner_id)] == ["created"]
     sid2 = next(r.id for r in listed(db, a.staff, a.partner_id) if r.status == "draft")
     with unit_of_work(db) as s:
-        statements.finalise(s, world.admin, a.partner_id, sid2)
+        lifecycle.finalise(s, world.admin, a.partner_id, sid2)
     with pytest.raises(ValidationError) as e, unit_of_work(db) as s:
-        statements.void(s, world.admin, a.partner_id, sid2)
+        lifecycle.void(s, world.admin, a.partner_id, sid2)
     assert "reason" in e.value.errors
     with unit_of_work(db) as s:
-        statements.void(s, world.admin, a.partner_id, sid2, "Wrong plan")
+        lifecycle.void(s, world.admin, a.partner_id, sid2, "Wrong plan")
     rows = {r.kind + ":" + r.status: r for r in listed(db, a.staff, a.partner_id)}
     cn = rows["credit_note:final"]
     assert rows["statement:void"].id == sid2 and cn.credit_note_for == sid2
@@ -114,9 +114,9 @@ def test_void_draft_and_void_final_issues_full_credit_note(world, db):
     d = doc(db, a.staff, a.partner_id, cn.id)
     assert d["reason"] == "Wrong plan" and d["credit_note_for"] == rows["statement:void"].number
     with pytest.raises(Conflict), unit_of_work(db) as s:
-        statements.void(s, world.admin, a.partner_id, sid2, "again")
+        lifecycle.void(s, world.admin, a.partner_id, sid2, "again")
     with pytest.raises(Conflict), unit_of_work(db) as s:
-        statements.void(s, world.admin, a.partner_id, cn.id, "no")
+        lifecycle.void(s, world.admin, a.partner_id, cn.id, "no")
 
 
 def test_partial_credit_notes_by_line_never_exceed_the_original(world, db):
@@ -124,25 +124,25 @@ def test_partial_credit_notes_by_line_never_exceed_the_original(world, db):
     generate(db, a.staff, a.partner_id, finalise=False)
     sid = listed(db, a.staff, a.partner_id)[0].id
     with unit_of_work(db) as s:
-        statements.finalise(s, world.admin, a.partner_id, sid)
+        lifecycle.finalise(s, world.admin, a.partner_id, sid)
     with pytest.raises(ValidationError) as e, unit_of_work(db) as s:
-        statements.create_credit_note(s, world.admin, a.partner_id, sid, "", [2])
+        lifecycle.create_credit_note(s, world.admin, a.partner_id, sid, "", [2])
     assert set(e.value.errors) == {"reason"}
     with unit_of_work(db) as s:
-        cn = statements.create_credit_note(s, world.admin, a.partner_id, sid, "Goodwill: base fee", [2])
+        cn = lifecycle.create_credit_note(s, world.admin, a.partner_id, sid, "Goodwill: base fee", [2])
         assert (cn.total, cn.number) == (D("-90.00"), f"PLATFORM-CN-{datetime.now(UTC).year}-000001")
     with pytest.raises(ValidationError) as e, unit_of_work(db) as s:
-        statements.create_credit_note(s, world.admin, a.partner_id, sid, "again", [2])
+        lifecycle.create_credit_note(s, world.admin, a.partner_id, sid, "again", [2])
     assert "already credited" in e.value.errors["lines"]
     with unit_of_work(db) as s:  # the rest
-        cn2 = statements.create_credit_note(s, world.admin, a.partner_id, sid, "Pages disputed")
+        cn2 = lifecycle.create_credit_note(s, world.admin, a.partner_id, sid, "Pages disputed")
         assert cn2.total == D("-116.00") and cn2.sequence == 2
     with pytest.raises(ValidationError), unit_of_work(db) as s:
-        statements.create_credit_note(s, world.admin, a.partner_id, sid, "nothing left")
+        lifecycle.create_credit_note(s, world.admin, a.partner_id, sid, "nothing left")
     with pytest.raises(Conflict), unit_of_work(db) as s:  # drafts are not credited
-        generate_draft = statements.plan_month(s, world.admin, a.partner_id, "2026-09")
-        out = statements.generate(s, world.admin, generate_draft[0])
-        statements.create_credit_note(s, world.admin, a.partner_id, out.statement_id, "x")
+        generate_draft = planning.plan_month(s, world.admin, a.partner_id, "2026-09")
+        out = lifecycle.generate(s, world.admin, generate_draft[0])
+        lifecycle.create_credit_note(s, world.admin, a.partner_id, out.statement_id, "x")
 
 
 def test_permissions_and_visibility(world, db):
@@ -161,14 +161,14 @@ def test_permissions_and_visibility(world, db):
             doc(db, actor, a.partner_id, sid)
     for actor in (manager, b.staff):
         with pytest.raises(PermissionDenied), unit_of_work(db) as s:
-            statements.generate_month(s, actor, a.partner_id, MONTH)
+            lifecycle.generate_month(s, actor, a.partner_id, MONTH)
     with unit_of_work(db) as s:
-        statements.finalise(s, world.admin, a.partner_id, sid)
+        lifecycle.finalise(s, world.admin, a.partner_id, sid)
     assert [r.id for r in listed(db, manager, a.partner_id)] == [sid]
     assert doc(db, manager, a.partner_id, sid)["status"] == "final"
     with pytest.raises(PermissionDenied), unit_of_work(db) as s:
-        statements.void(s, manager, a.partner_id, sid, "mine")
+        lifecycle.void(s, manager, a.partner_id, sid, "mine")
     other_manager_sees = listed(db, a.users["manager"], a.partner_id, account_id=a.other_account_id)
     assert [r.account_id for r in other_manager_sees] == [a.account_id]  # always their own account only
     with pytest.raises(ValidationError), unit_of_work(db) as s:
-        statements.plan_month(s, a.staff, a.partner_id, "2026-13")
+        planning.plan_month(s, a.staff, a.partner_id, "2026-13")

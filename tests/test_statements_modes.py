@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from core.statements import lifecycle as statements
+from core.statements import lifecycle, reading, settings
 from core.statements.render import CSV_COLUMNS, render_pdf
 from db.engine import unit_of_work
 from tests.billing_factories import BANDS_SPEC, PAGES_SPEC
@@ -36,12 +36,12 @@ PLATFORM = "Platform direct"
 
 def _pdf(db, actor, pid, sid) -> bytes:
     with Session(db) as s:
-        return statements.export_pdf(s, actor, pid, sid)
+        return reading.export_pdf(s, actor, pid, sid)
 
 
 def _brand(db, actor, pid, **kw):
     with unit_of_work(db) as s:
-        return statements.save_settings(s, actor, pid, **kw)
+        return settings.save_settings(s, actor, pid, **kw)
 
 
 def test_customer_pays_is_issued_by_the_platform(world, db):
@@ -74,7 +74,7 @@ def test_prepaid_partner_issues_and_shows_credits_drawn_never_the_platform(world
     d = doc(db, a.staff, a.partner_id, st.id)
     assert d["lines"][0]["credits"] == "5250" and d["lines"][0]["mode"] == "partner_prepaid"
     with unit_of_work(db) as s:  # the partner issues it, so the partner finalises it
-        fin = statements.finalise(s, a.staff, a.partner_id, st.id)
+        fin = lifecycle.finalise(s, a.staff, a.partner_id, st.id)
         assert fin.number.startswith("PARTNERA-")
     pdf = _pdf(db, a.staff, a.partner_id, st.id)
     assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
@@ -158,7 +158,7 @@ def test_language_and_tax_formatting_de_and_nb(world, db):
     generate(db, a.staff, a.partner_id)
     [st] = listed(db, a.staff, a.partner_id)
     with unit_of_work(db) as s:
-        statements.finalise(s, a.staff, a.partner_id, st.id)
+        lifecycle.finalise(s, a.staff, a.partner_id, st.id)
     d = doc(db, a.staff, a.partner_id, st.id)
     assert (d["subtotal"], d["tax_amount"], d["total"]) == ("1234.5000", "234.5600", "1469.0600")
     text = pdf_text(_pdf(db, a.staff, a.partner_id, st.id))
@@ -208,8 +208,8 @@ def test_csv_exports(world, db):
     generate(db, a.staff, a.partner_id)
     rows = listed(db, a.staff, a.partner_id)
     with Session(db) as s:
-        one = statements.export_csv(s, a.staff, a.partner_id, rows[0].id)
-        month = statements.export_month_csv(s, a.staff, a.partner_id, MONTH)
+        one = reading.export_csv(s, a.staff, a.partner_id, rows[0].id)
+        month = reading.export_month_csv(s, a.staff, a.partner_id, MONTH)
     parsed = list(csv.DictReader(io.StringIO(one)))
     assert list(parsed[0].keys()) == CSV_COLUMNS
     assert [(r["label"], r["amount"], r["total"]) for r in parsed] == [("pages", "116.00", "206.00"),

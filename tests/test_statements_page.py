@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from core.statements import lifecycle as statements
+from core.statements import lifecycle, settings
 from db.engine import unit_of_work
 from tests.apptest import app, page_alone, texts
 from tests.statements_helpers import (
@@ -93,7 +93,7 @@ def test_manager_sees_own_final_statements_read_only_and_annotator_is_refused(wo
     generate(db, a.staff, a.partner_id)
     sid = next(r.id for r in listed(db, a.staff, a.partner_id) if r.account_id == a.account_id)
     with unit_of_work(db) as s:
-        statements.finalise(s, a.staff, a.partner_id, sid)
+        lifecycle.finalise(s, a.staff, a.partner_id, sid)
     at = app(a.users["manager"], PAGE)
     assert not at.exception
     at.selectbox(key="stm_month").set_value(MONTH).run()
@@ -120,6 +120,6 @@ def test_branding_tab_saves_and_shows_field_errors(world, db):
     at.button(key="FormSubmitter:stm_settings-Save branding").click().run()
     assert not at.exception and "Branding saved." in texts(at)
     with Session(db) as s:
-        b = statements.get_settings(s, a.staff, a.partner_id)
+        b = settings.get_settings(s, a.staff, a.partner_id)
     assert (b.display_name, b.language, str(b.tax_rate), b.labels) == \
         ("Nordic Docs AS", "nb", "25.0000", {"total": "Sum å betale"})

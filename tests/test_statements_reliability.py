@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from core.accounts import accounts
 from core.accounts.actor import SYSTEM
 from core.statements import cli as statements_cli
-from core.statements import lifecycle as statements
+from core.statements import content, lifecycle, planning
 from db.engine import unit_of_work
 from db.models.statements import Statement, StatementLine, StatementNumber
 from tests.billing_factories import PAGES_SPEC
@@ -70,11 +70,11 @@ def test_killed_connection_leaves_nothing_half_written_and_retry_finishes_once(w
                 assert c.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar_one()
             killed.set()
 
-    statements.on_header_written.append(hook)
+    lifecycle.on_header_written.append(hook)
     try:
         res = statements_cli.run_month(db, MONTH, partner_id=t.partner_id, finalise=True)
     finally:
-        statements.on_header_written.remove(hook)
+        lifecycle.on_header_written.remove(hook)
     assert killed.is_set() and len(res.errors) == 1 and res.counts["finalised"] == 3
     with Session(db) as s:
         assert s.scalar(select(func.count()).select_from(Statement).where(Statement.account_id == victim)) == 0
@@ -109,7 +109,7 @@ def test_numbering_has_no_gaps_or_duplicates_under_8_concurrent_finalisations(wo
             with db.connect() as conn, Session(bind=conn) as s:
                 barrier.wait()
                 with s.begin():
-                    statements.finalise(s, world.admin, t.partner_id, sid)
+                    lifecycle.finalise(s, world.admin, t.partner_id, sid)
                     if fail:  # allocated a number, then rolled back: the number must come back
                         raise Boom()
         except Boom:
@@ -130,7 +130,7 @@ def test_numbering_has_no_gaps_or_duplicates_under_8_concurrent_finalisations(wo
     assert len({r.number for r in finals}) == 8 and register == list(range(1, 9))
     # the rolled-back one is still a draft and gets number 9 later
     with unit_of_work(db) as s:
-        st = statements.finalise(s, world.admin, t.partner_id, drafts[4])
+        st = lifecycle.finalise(s, world.admin, t.partner_id, drafts[4])
         assert st.sequence == 9
 
 
@@ -163,11 +163,11 @@ def test_prefetched_month_computes_exactly_what_fresh_reads_compute(world, db):
             record(db, t.staff, t.partner_id, aid, "documents", 300 * (i + 1), f"d{i}-{day}",
                    when=datetime(2026, 10, day, 9, tzinfo=UTC))
     with Session(db) as s:
-        data = statements.MonthData(s, t.partner_id, MONTH)
-        keys = statements.plan_month(s, world.admin, t.partner_id, MONTH)
-        assert keys == statements.plan_month(s, world.admin, t.partner_id, MONTH, data)
+        data = planning.MonthData(s, t.partner_id, MONTH)
+        keys = planning.plan_month(s, world.admin, t.partner_id, MONTH)
+        assert keys == planning.plan_month(s, world.admin, t.partner_id, MONTH, data)
         assert {k.kind for k in keys} == {"statement", "collective"}
         for key in keys:
-            fresh, fast = statements.compute(s, key), statements.compute(s, key, data)
+            fresh, fast = content.compute(s, key), content.compute(s, key, data)
             assert fresh is not None and fast is not None
             assert fresh.fingerprint() == fast.fingerprint(), key

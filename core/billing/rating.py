@@ -20,7 +20,7 @@ from core.accounts.permissions import authorize
 from core.billing.plans import assignments_in_force, versions_of
 from core.errors import Conflict, NotFound, ValidationError
 from core.pricing import PlanValidationError, Rating, Segment, apply_overrides, plan_from_dict, rate
-from core.usage import ingest as usage
+from core.usage import aggregates as usage
 from db.models import CustomerAccount, Partner
 
 # Usage that never makes a customer an "active client" for partner client-count bands, besides metrics

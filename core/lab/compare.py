@@ -30,7 +30,7 @@ from core.accounts.permissions import authorize
 from core.billing import plans
 from core.errors import NotFound, ValidationError
 from core.pricing import PlanSpec, PlanValidationError, break_even, rate_plan, round_money, validate_plan
-from core.usage.ingest import period_usage
+from core.usage.aggregates import period_usage
 from db.models import CustomerAccount
 from db.models.billing import Plan
 

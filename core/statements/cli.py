@@ -22,9 +22,10 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from core.accounts.actor import SYSTEM, Actor
+from core.accounts.permissions import authorize
 from core.bootstrap import bootstrap
 from core.errors import DomainError
-from core.statements import lifecycle as statements
+from core.statements import lifecycle, planning
 from db.engine import database_url, make_engine, unit_of_work
 from db.models import Partner
 
@@ -33,7 +34,7 @@ from db.models import Partner
 class RunResult:
     counts: Counter = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
-    outcomes: list[statements.Outcome] = field(default_factory=list)
+    outcomes: list[lifecycle.Outcome] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -48,27 +49,27 @@ def _partners(engine: Engine, partner_id: int | None) -> list[int]:
         return list(s.scalars(q))
 
 
-def _one(engine: Engine, actor: Actor, key: statements.Key, finalise: bool,
-         data: statements.MonthData | None) -> statements.Outcome:
+def _one(engine: Engine, actor: Actor, key: planning.Key, finalise: bool,
+         data: planning.MonthData | None) -> lifecycle.Outcome:
     try:
         with unit_of_work(engine) as s:
-            return statements.generate(s, actor, key, finalise=finalise, data=data)
+            return lifecycle.generate(s, actor, key, finalise=finalise, data=data)
     except IntegrityError:
         # a concurrent run created the same draft first: its row is now visible, recompute against it
         with unit_of_work(engine) as s:
-            return statements.generate(s, actor, key, finalise=finalise, data=data)
+            return lifecycle.generate(s, actor, key, finalise=finalise, data=data)
 
 
 def run_month(engine: Engine, month: str | date, *, partner_id: int | None = None, finalise: bool = False,
               actor: Actor = SYSTEM, log: Callable[[str], None] | None = None) -> RunResult:
     """Generate (and optionally finalise) every statement of the month, one transaction each."""
     result = RunResult()
-    statements.month_period(month)  # bad month -> ValidationError before anything happens
+    planning.month_period(month)  # bad month -> ValidationError before anything happens
     for pid in _partners(engine, partner_id):
         with Session(engine) as s:
-            statements.authorize(actor, "billing.manage", pid)
-            data = statements.MonthData(s, pid, month)  # the month prefetched once: drafts computed from it
-            keys = statements.plan_month(s, actor, pid, month, data)
+            authorize(actor, "billing.manage", pid)
+            data = planning.MonthData(s, pid, month)  # the month prefetched once: drafts computed from it
+            keys = planning.plan_month(s, actor, pid, month, data)
             s.expunge_all()
         for key in keys:
             try:
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None, engine: Engine | None = None) -> int:
     g.add_argument("--finalise", action="store_true", help="also finalise (number) every statement")
     args = ap.parse_args(argv)
     try:
-        statements.month_period(args.month)
+        planning.month_period(args.month)
     except DomainError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

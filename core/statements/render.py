@@ -1,4 +1,4 @@
-"""Rendering a statement document (core.statements.lifecycle.document_data) as an A4 PDF (fpdf2) and as CSV.
+"""Rendering a statement document (core.statements.documents.document_data) as an A4 PDF (fpdf2) and as CSV.
 
 Pure functions of the document dict: a final statement renders from its snapshot, so its PDF never changes.
 The PDF uses DejaVu Sans when the font is installed (every character: ø, €, ×, –); otherwise the PDF core
@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import unicodedata
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -98,18 +99,41 @@ def render_pdf(doc: dict, *, font_dir: Path | None | bool = True) -> bytes:
         fd = find_font_dir()
     else:
         fd = font_dir if font_dir and all((font_dir / f).exists() for f in FONT_FILES.values()) else None
-    lab = doc["labels"]
-    lang, cur = doc["language"], doc["currency"]
-    issuer, to = doc["issuer"], doc["addressee"]
+    lab, issuer = doc["labels"], doc["issuer"]
     pdf = _Pdf(fd, issuer.get("footer") or "", lab["page"])
     pdf.set_title(pdf.t(f"{lab[doc['kind']]} {doc.get('number') or ''}".strip()))
     pdf.set_author(pdf.t(issuer["name"]))
     pdf.set_creator(pdf.t(issuer["name"]))
     pdf.alias_nb_pages()
     pdf.add_page()
-    width = pdf.w - pdf.l_margin - pdf.r_margin
+    page = _Page(pdf, lab, doc["language"], doc["currency"], pdf.w - pdf.l_margin - pdf.r_margin)
+    _header(page, doc)
+    _addressee(page, doc)
+    _line_table(page, doc["lines"])
+    _totals(page, doc)
+    _payment_notes(page, doc)
+    return bytes(pdf.output())
 
-    # -- header: logo text / issuer name left, document title right
+
+@dataclass(frozen=True)
+class _Page:
+    """What every part of the PDF needs: the document being drawn, its labels, language, currency and width."""
+
+    pdf: _Pdf
+    lab: dict
+    lang: str
+    cur: str
+    width: float
+
+    @property
+    def columns(self) -> tuple[float, float, float]:
+        """Widths of the line table's description, quantity and amount columns."""
+        return self.width * 0.62, self.width * 0.14, self.width * 0.24
+
+
+def _header(page: _Page, doc: dict) -> None:
+    """Logo text / issuer name left and the document title right, the issuer's address, the meta column."""
+    pdf, lab, width, issuer = page.pdf, page.lab, page.width, doc["issuer"]
     pdf.font(18, bold=True)
     pdf.cell(width * 0.6, 9, pdf.t(issuer.get("logo_text") or issuer["name"]))
     pdf.font(16, bold=True)
@@ -120,7 +144,6 @@ def render_pdf(doc: dict, *, font_dir: Path | None | bool = True) -> bytes:
         pdf.set_text_color(200, 30, 30)
         pdf.cell(0, 6, pdf.t(lab[status]), align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
-    pdf.font(9)
     y0 = pdf.get_y()
     issuer_lines = [issuer["name"], *[s for s in (issuer.get("address") or "").splitlines() if s.strip()]]
     pdf.font(9, bold=True)
@@ -129,24 +152,30 @@ def render_pdf(doc: dict, *, font_dir: Path | None | bool = True) -> bytes:
     for s in issuer_lines[1:]:
         pdf.cell(width / 2, 4.5, pdf.t(s), new_x="LMARGIN", new_y="NEXT")
     y_issuer = pdf.get_y()
+    pdf.set_y(y0)
+    _meta(page, doc)
+    pdf.set_y(max(y_issuer, pdf.get_y()) + 6)
 
-    # -- meta, right column
+
+def _meta(page: _Page, doc: dict) -> None:
+    """Number, dates, period (and the credited statement), in the right column."""
+    pdf, lab, lang, width = page.pdf, page.lab, page.lang, page.width
     meta = [(lab["number"], doc.get("number") or "–"), (lab["issued"], _d(doc.get("issued_on"), lang)),
             (lab["due"], _d(doc.get("due_on"), lang)),
             (lab["period"], format_period(date.fromisoformat(doc["period_start"]),
                                           date.fromisoformat(doc["period_end"]), lang))]
     if doc.get("credit_note_for"):
         meta.append((lab["credit_note_for"].format(number=""), doc["credit_note_for"]))
-    pdf.set_y(y0)
     for k, v in meta:
         pdf.set_x(pdf.l_margin + width * 0.55)
         pdf.font(9, grey=True)
         pdf.cell(width * 0.18, 4.5, pdf.t(k))
         pdf.font(9, bold=True)
         pdf.cell(width * 0.27, 4.5, pdf.t(v), align="R", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_y(max(y_issuer, pdf.get_y()) + 6)
 
-    # -- addressee
+
+def _addressee(page: _Page, doc: dict) -> None:
+    pdf, lab, to = page.pdf, page.lab, doc["addressee"]
     pdf.font(8, grey=True)
     pdf.cell(0, 4, pdf.t(lab["bill_to"]), new_x="LMARGIN", new_y="NEXT")
     pdf.font(10, bold=True)
@@ -162,67 +191,78 @@ def render_pdf(doc: dict, *, font_dir: Path | None | bool = True) -> bytes:
         pdf.multi_cell(0, 4.5, pdf.t(f"{lab['reason']}: {doc['reason']}"), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(5)
 
-    # -- line table
-    cw = (width * 0.62, width * 0.14, width * 0.24)
 
-    def head() -> None:
-        pdf.set_fill_color(235, 238, 242)
-        pdf.font(9, bold=True)
-        pdf.cell(cw[0], 7, pdf.t(lab["description"]), fill=True)
-        pdf.cell(cw[1], 7, pdf.t(lab["quantity"]), fill=True, align="R")
-        pdf.cell(cw[2], 7, pdf.t(lab["amount"]), fill=True, align="R", new_x="LMARGIN", new_y="NEXT")
+def _table_head(page: _Page) -> None:
+    pdf, lab, cw = page.pdf, page.lab, page.columns
+    pdf.set_fill_color(235, 238, 242)
+    pdf.font(9, bold=True)
+    pdf.cell(cw[0], 7, pdf.t(lab["description"]), fill=True)
+    pdf.cell(cw[1], 7, pdf.t(lab["quantity"]), fill=True, align="R")
+    pdf.cell(cw[2], 7, pdf.t(lab["amount"]), fill=True, align="R", new_x="LMARGIN", new_y="NEXT")
 
-    head()
-    section = object()
-    section_sum = Decimal(0)
-    lines = doc["lines"]
 
-    def section_total(name: str | None) -> None:
-        if name:
-            pdf.font(9, bold=True)
-            pdf.cell(cw[0] + cw[1], 6, pdf.t(lab["section_total"].format(name=name)), align="R")
-            pdf.cell(cw[2], 6, pdf.t(money(section_sum, cur, lang)), align="R", new_x="LMARGIN", new_y="NEXT")
+def _section_total(page: _Page, name: str, total: Decimal) -> None:
+    pdf, cw = page.pdf, page.columns
+    pdf.font(9, bold=True)
+    pdf.cell(cw[0] + cw[1], 6, pdf.t(page.lab["section_total"].format(name=name)), align="R")
+    pdf.cell(cw[2], 6, pdf.t(money(total, page.cur, page.lang)), align="R", new_x="LMARGIN", new_y="NEXT")
 
+
+def _line_table(page: _Page, lines: list[dict]) -> None:
+    """The lines, grouped in sections (a collective invoice: one per agency customer, then the partner fees),
+    each named section closed by its total; the column heads repeat on a new page."""
+    pdf = page.pdf
+    _table_head(page)
     if not lines:
         pdf.font(9, grey=True)
-        pdf.cell(0, 7, pdf.t(lab["no_lines"]), new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(0, 7, pdf.t(page.lab["no_lines"]), new_x="LMARGIN", new_y="NEXT")
+    first = True
+    section: str | None = None
+    section_sum = Decimal(0)
     for ln in lines:
-        if ln.get("section") != section:
-            if section is not object() and isinstance(section, str):
-                section_total(section)
-            section = ln.get("section")
-            section_sum = Decimal(0)
-            title = section or (lab["partner_fees"] if ln["kind"] == "partner_fee" else None)
+        if first or ln.get("section") != section:
+            if section:
+                _section_total(page, section, section_sum)
+            first, section, section_sum = False, ln.get("section"), Decimal(0)
+            title = section or (page.lab["partner_fees"] if ln["kind"] == "partner_fee" else None)
             if title:
                 pdf.ln(1)
                 pdf.font(10, bold=True)
                 pdf.cell(0, 7, pdf.t(title), new_x="LMARGIN", new_y="NEXT")
         if pdf.will_page_break(14):
             pdf.add_page()
-            head()
-        amount = Decimal(ln["amount"])
-        section_sum += amount
-        y = pdf.get_y()
-        pdf.font(9, bold=True)
-        pdf.multi_cell(cw[0], 4.8, pdf.t(line_label(ln, lang)), new_x="RIGHT", new_y="TOP")
-        pdf.font(9)
-        qty = format_qty(Decimal(ln["quantity"]), lang) if ln.get("quantity") not in (None, "") else ""
-        pdf.cell(cw[1], 4.8, pdf.t(qty), align="R")
-        pdf.cell(cw[2], 4.8, pdf.t(money(amount, cur, lang)), align="R", new_x="LMARGIN", new_y="NEXT")
-        pdf.set_y(max(pdf.get_y(), y + 4.8))
-        expl = line_explanation(ln, lang)
-        if ln.get("credits") not in (None, "") and "credit" not in expl and "→" not in expl:
-            expl = f"{expl} ({format_qty(Decimal(ln['credits']), lang)} {lab['credits']})".strip()
-        if expl:
-            pdf.font(7.5, grey=True)
-            pdf.multi_cell(cw[0], 3.8, pdf.t(expl), new_x="LMARGIN", new_y="NEXT")
-        pdf.set_draw_color(225, 225, 225)
-        pdf.line(pdf.l_margin, pdf.get_y() + 0.8, pdf.l_margin + width, pdf.get_y() + 0.8)
-        pdf.ln(1.6)
-    if isinstance(section, str):
-        section_total(section)
+            _table_head(page)
+        section_sum += _line_row(page, ln)
+    if section:
+        _section_total(page, section, section_sum)
 
-    # -- totals
+
+def _line_row(page: _Page, ln: dict) -> Decimal:
+    """One line: label, quantity and amount, the explanation under it; returns the amount."""
+    pdf, lang, cw = page.pdf, page.lang, page.columns
+    amount = Decimal(ln["amount"])
+    y = pdf.get_y()
+    pdf.font(9, bold=True)
+    pdf.multi_cell(cw[0], 4.8, pdf.t(line_label(ln, lang)), new_x="RIGHT", new_y="TOP")
+    pdf.font(9)
+    qty = format_qty(Decimal(ln["quantity"]), lang) if ln.get("quantity") not in (None, "") else ""
+    pdf.cell(cw[1], 4.8, pdf.t(qty), align="R")
+    pdf.cell(cw[2], 4.8, pdf.t(money(amount, page.cur, lang)), align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_y(max(pdf.get_y(), y + 4.8))
+    expl = line_explanation(ln, lang)
+    if ln.get("credits") not in (None, "") and "credit" not in expl and "→" not in expl:
+        expl = f"{expl} ({format_qty(Decimal(ln['credits']), lang)} {page.lab['credits']})".strip()
+    if expl:
+        pdf.font(7.5, grey=True)
+        pdf.multi_cell(cw[0], 3.8, pdf.t(expl), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_draw_color(225, 225, 225)
+    pdf.line(pdf.l_margin, pdf.get_y() + 0.8, pdf.l_margin + page.width, pdf.get_y() + 0.8)
+    pdf.ln(1.6)
+    return amount
+
+
+def _totals(page: _Page, doc: dict) -> None:
+    pdf, lab, lang, cur, width = page.pdf, page.lab, page.lang, page.cur, page.width
     pdf.ln(3)
     totals = [(lab["subtotal"], money(Decimal(doc["subtotal"]), cur, lang), False)]
     if doc.get("tax_rate") not in (None, "") and Decimal(doc["tax_rate"]) != 0:
@@ -235,7 +275,10 @@ def render_pdf(doc: dict, *, font_dir: Path | None | bool = True) -> bytes:
         pdf.cell(width * 0.26, 6, pdf.t(k), align="R")
         pdf.cell(width * 0.24, 6, pdf.t(v), align="R", new_x="LMARGIN", new_y="NEXT")
 
-    # -- who paid (partner-paid statements)
+
+def _payment_notes(page: _Page, doc: dict) -> None:
+    """Who paid, on partner-paid statements (credits drawn from the wallet, or charged on demand)."""
+    lab, lang, cur = page.lab, page.lang, page.cur
     notes = []
     if doc.get("credits_drawn") not in (None, ""):
         notes.append(lab["paid_prepaid"].format(partner=doc["issuer"]["name"],
@@ -244,11 +287,10 @@ def render_pdf(doc: dict, *, font_dir: Path | None | bool = True) -> bytes:
         amt = round_money(Decimal(doc["charged_on_demand"]), cur)
         notes.append(lab["paid_on_demand"].format(partner=doc["issuer"]["name"], amount=money(amt, cur, lang)))
     if notes:
-        pdf.ln(4)
-        pdf.font(9)
+        page.pdf.ln(4)
+        page.pdf.font(9)
         for n in notes:
-            pdf.multi_cell(0, 4.8, pdf.t(n), new_x="LMARGIN", new_y="NEXT")
-    return bytes(pdf.output())
+            page.pdf.multi_cell(0, 4.8, page.pdf.t(n), new_x="LMARGIN", new_y="NEXT")
 
 
 def _plain(amount: str | None, currency: str) -> str:

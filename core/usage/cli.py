@@ -18,7 +18,8 @@ from core.accounts.actor import SYSTEM
 from core.bootstrap import bootstrap
 from core.errors import DomainError
 from core.usage.csv_import import FIRST_DATA_LINE, parse_csv
-from core.usage.ingest import BatchValidationError, preview_events, record_events
+from core.usage.ingest import preview_events, record_events
+from core.usage.validation import BatchValidationError
 from db.engine import make_engine, unit_of_work
 
 

@@ -200,37 +200,43 @@ def _values(session: Session, scope: Scope, start: date, end: date, *, grain: st
       SELECT DISTINCT ON ({per_account}) {per_account}, last_qty AS v FROM ({src}) x
       ORDER BY {per_account}, last_at DESC, last_event_id DESC) y
     GROUP BY b, {keys_c}metric""")
-    uq_sql = None
-    if params["uq"]:
-        # distinct (account, value) pairs, read in the order of ix_usage_distinct_count_order so that a
-        # Unique step over a sorted index-only scan does it (no hash of ~100k groups); see _run_unique
-        if grain is None:  # no bucket: the DISTINCT follows the index order exactly (no sort at all)
-            uq_sql = f"""
+    uq_sql = _unique_sql(grain, bucket, keys_c, w) if params["uq"] else None
+    if not parts and uq_sql is None:
+        return []
+    rows = _run_parts(session, parts, uq_sql, params)
+    width = len(keys.split(", ")) if keys else 0
+    # the order the single query had: ORDER BY bucket (NULLS LAST), the level keys, metric
+    return sorted(rows, key=lambda r: (r[0] is None, r[0] or date.min, *r[1:1 + width], r[1 + width]))
+
+
+def _unique_sql(grain: str | None, bucket: str, keys_c: str, w: str) -> str:
+    """Distinct (account, value) pairs, read in the order of ix_usage_distinct_count_order so that a Unique step
+    over a sorted index-only scan does it (no hash of ~100k groups); see _run_unique."""
+    if grain is None:  # no bucket: the DISTINCT follows the index order exactly (no sort at all)
+        return f"""
     SELECT CAST(NULL AS date) AS b, {keys_c}metric, count(*) AS value FROM (
       SELECT DISTINCT partner_id, metric, account_id, value
       FROM usage_distinct WHERE day BETWEEN :s AND :e AND metric = ANY(:uq){w}) y
     GROUP BY {keys_c}metric"""
-        else:
-            uq_sql = f"""
+    return f"""
     SELECT b, {keys_c}metric, count(*) AS value FROM (
       SELECT DISTINCT {bucket} AS b, partner_id, metric, account_id, value
       FROM usage_distinct WHERE day BETWEEN :s AND :e AND metric = ANY(:uq){w}) y
     GROUP BY b, {keys_c}metric"""
-    if not parts and uq_sql is None:
-        return []
+
+
+def _run_parts(session: Session, parts: list[str], uq_sql: str | None, params: dict[str, Any]) -> list[Any]:
     session.execute(text("SET LOCAL work_mem = '64MB'"))  # hash aggregates in memory; this transaction only
     # psycopg prepares a statement after a few runs, and PostgreSQL then switches to a generic plan that
     # does not know the range or the metrics: for these analytic queries that plan can be several times
     # slower. Always plan with the actual parameters (planning costs well under a millisecond here).
     session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-    rows = []
+    rows: list[Any] = []
     if parts:
         rows = list(session.execute(text(" UNION ALL ".join(parts)), params))
     if uq_sql is not None:
         rows += _run_unique(session, uq_sql, params)
-    width = len(keys.split(", ")) if keys else 0
-    # the order the single query had: ORDER BY bucket (NULLS LAST), the level keys, metric
-    return sorted(rows, key=lambda r: (r[0] is None, r[0] or date.min, *r[1:1 + width], r[1 + width]))
+    return rows
 
 
 def _run_unique(session: Session, sql: str, params: dict[str, Any]) -> list[Any]:

@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
-from core.usage.ingest import period_usage, record_events
+from core.usage.aggregates import period_usage
+from core.usage.ingest import record_events
 from core.usage.reports import Scope, _values
 from db.testing import reset_data
 from tests.factories import build_world

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from core.errors import PermissionDenied
 from core.usage import ingest as usage
-from core.usage.ingest import period_usage, record_events
+from core.usage.aggregates import period_usage
+from core.usage.ingest import record_events
 from core.usage.reports import account_series, usage_history, usage_summary, usage_trend
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)

@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy.orm import Session
 
 from core.errors import ValidationError
+from core.usage.aggregates import period_usage
 from core.usage.cli import main
 from core.usage.csv_import import parse_csv
-from core.usage.ingest import period_usage
 
 GOOD = """account_id,metric,quantity,occurred_at,event_id,prop.mailing,prop.recipient
 {a},documents,2,2026-01-05T09:15:00Z,d1,,

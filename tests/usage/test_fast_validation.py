@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from core.usage import ingest as usage
+from core.usage import validation
 from core.usage.metrics import get_metrics
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -41,9 +42,9 @@ def _variants(acc: int) -> list[dict]:
 
 def _reference(session, pid, events):
     try:
-        return usage._check_reference(session, pid, events, get_metrics(session), default_source="api",
+        return validation._check_reference(session, pid, events, get_metrics(session), default_source="api",
                                       first_row=1, now=NOW)
-    except usage.BatchValidationError as exc:
+    except validation.BatchValidationError as exc:
         return ("error", exc.errors)
 
 
@@ -53,15 +54,15 @@ def test_fast_path_agrees_with_reference_row_by_row(world, session):
         events = [ev, {**ev}]  # and an in-batch duplicate
         ref = _reference(session, a.partner_id, events)
         try:
-            fast = usage.check_events(session, a.partner_id, events, now=NOW)
-        except usage.BatchValidationError as exc:
+            fast = validation.check_events(session, a.partner_id, events, now=NOW)
+        except validation.BatchValidationError as exc:
             fast = ("error", exc.errors)
         assert fast == ref, ev
         try:
-            rows, dups, accounts = usage._fast_rows(events, get_metrics(session), "api", NOW)
-        except usage._Slow:
+            rows, dups, accounts = validation._fast_rows(events, get_metrics(session), "api", NOW)
+        except validation._Slow:
             continue
-        if not usage._accounts_ok(session, a.partner_id, accounts):
+        if not validation._accounts_ok(session, a.partner_id, accounts):
             assert fast[0] == "error", ev
             continue
         assert (rows, dups) == ref, ev  # whatever the fast path decides alone, the reference agrees with
@@ -72,8 +73,8 @@ def test_fast_path_whole_batch_and_foreign_account(world, session):
     good = [{"account_id": a.account_id, "metric": "pages", "quantity": Decimal(i), "event_id": f"g{i}",
              "occurred_at": NOW - timedelta(minutes=i), "properties": {"k": i} if i % 2 else None}
             for i in range(50)]
-    assert usage.check_events(session, a.partner_id, good, now=NOW) == _reference(session, a.partner_id, good)
+    assert validation.check_events(session, a.partner_id, good, now=NOW) == _reference(session, a.partner_id, good)
     bad = good + [{**good[0], "account_id": b.account_id, "event_id": "foreign"}]
-    with pytest.raises(usage.BatchValidationError) as exc:
+    with pytest.raises(validation.BatchValidationError) as exc:
         usage.record_events(session, a.staff, a.partner_id, bad, now=NOW)
     assert set(exc.value.rows) == {51}

@@ -5,8 +5,10 @@ import pytest
 from sqlalchemy import text
 
 from core.errors import PermissionDenied
-from core.usage import ingest as usage
-from core.usage.ingest import BatchValidationError, period_usage, record_events
+from core.usage import periods
+from core.usage.aggregates import period_usage
+from core.usage.ingest import record_events
+from core.usage.validation import BatchValidationError
 
 
 def ev(acc, eid, metric="documents", q="1", at="2026-01-05T10:00:00Z", **kw):
@@ -71,12 +73,12 @@ def test_permission(world, session):
 
 def test_locked_period_goes_to_corrections(world, session):
     a = world.a
-    usage.lock_period(session, a.partner_id, a.account_id, date(2026, 1, 1))
+    periods.lock_period(session, a.partner_id, a.account_id, date(2026, 1, 1))
     res = record_events(session, a.staff, a.partner_id, [ev(a.account_id, "late"),
                                                           ev(a.account_id, "feb", at="2026-02-02T00:00:00Z")],
                         now=NOW)
     assert (res.inserted, res.corrections) == (1, 1)
-    assert usage.is_locked(session, a.partner_id, a.account_id, date(2026, 1, 20))
+    assert periods.is_locked(session, a.partner_id, a.account_id, date(2026, 1, 20))
     assert period_usage(session, a.partner_id, a.account_id, date(2026, 1, 1), date(2026, 1, 31))["documents"] == 0
 
 

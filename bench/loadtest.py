@@ -1,0 +1,258 @@
+"""Load test: N concurrent users driving the real app over Streamlit's own websocket protocol.
+
+    python -m bench.loadtest [--sessions 20] [--duration 180] [--steps 5,10,20]   (make loadtest)
+
+A browser per simulated user would saturate two cores by itself and measure the browsers, so one asyncio
+process speaks the protocol instead (BackMsg rerun requests, ForwardMsg deltas): the server does all of its
+real work (script runs, database, rendering to protobuf). Each session logs in as a demo user, then opens the
+pages of its navigation one after another with 2–4 s of think time, for `--duration` seconds.
+
+It starts its own Streamlit server on a free port against the app's database (DATABASE_URL, else the
+embedded server with the demo loaded by `make run`/`python -m seeds.setup`), runs each step of
+`--steps` (number of sessions at once), and records:
+
+- load_sessions: the sessions of the last step; load_p95_s / load_p50_s: page reruns; load_login_p95_s;
+- load_errors: exceptions shown by a page, failed logins, timeouts and dropped connections;
+- load_saturation_sessions: the most sessions at which page reruns kept p95 ≤ 2 s.
+
+Figures go to bench/results-load.json (and into bench/results.json when a full `make bench` runs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results-load.json"
+PAGE_TIMEOUT_S = 60.0
+
+# Demo logins spread over every kind of role (README.md): (e-mail, role).
+USERS = [
+    ("partner@example.com", "partner staff"),
+    ("staff2@nordicdocs.example", "partner staff"),
+    ("partner2@example.com", "partner staff"),
+    ("staff@textwave.example", "partner staff"),
+    ("staff@regnskapnord.example", "partner staff"),
+    ("admin@example.com", "platform admin"),
+    ("manager@example.com", "manager"),
+    ("manager2@example.com", "manager"),
+    ("user@example.com", "user"),
+    ("annotator@example.com", "annotator"),
+]
+PASSWORD = "demo-pass-2026"
+
+
+@dataclass
+class Stats:
+    pages: list[float] = field(default_factory=list)
+    logins: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _p(xs: list[float], q: float) -> float | None:
+    if not xs:
+        return None
+    xs = sorted(xs)
+    return round(xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))], 3)
+
+
+class Client:
+    """One browser tab, at the protocol level."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.ws = None
+        self.widgets: dict[str, str] = {}  # label -> widget id, from the last run
+        self.pages: list[tuple[str, str]] = []  # (page name, script hash), from the navigation message
+        self.exceptions: list[str] = []
+        self.elements = 0  # elements the last run drew: a page that draws nothing did not really run
+
+    async def connect(self) -> None:
+        import websockets
+
+        self.ws = await websockets.connect(
+            f"ws://127.0.0.1:{self.port}/_stcore/stream", subprotocols=["streamlit"],
+            origin=f"http://127.0.0.1:{self.port}", max_size=None, open_timeout=PAGE_TIMEOUT_S)
+
+    async def run(self, page_hash: str = "", states: list | None = None) -> float:
+        """Ask for a rerun and wait for its end; the seconds it took."""
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        msg = BackMsg()
+        msg.rerun_script.query_string = ""
+        msg.rerun_script.page_script_hash = page_hash
+        if states:
+            msg.rerun_script.widget_states.widgets.extend(states)
+        self.widgets, self.exceptions, self.elements = {}, [], 0
+        t0 = time.perf_counter()
+        assert self.ws is not None
+        await self.ws.send(msg.SerializeToString())
+        while True:
+            raw = await asyncio.wait_for(self.ws.recv(), timeout=PAGE_TIMEOUT_S)
+            fm = ForwardMsg()
+            fm.ParseFromString(raw)
+            kind = fm.WhichOneof("type")
+            if kind == "script_finished":
+                if fm.script_finished == ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                    continue  # st.rerun(): the run goes on
+                return time.perf_counter() - t0
+            if kind == "navigation":
+                self.pages = [(p.page_name, p.page_script_hash) for p in fm.navigation.app_pages]
+            elif kind == "delta" and fm.delta.WhichOneof("type") == "new_element":
+                self._element(fm.delta.new_element)
+
+    def _element(self, el) -> None:
+        self.elements += 1
+        kind = el.WhichOneof("type")
+        if kind == "exception":
+            self.exceptions.append(f"{el.exception.type}: {el.exception.message[:200]}")
+        elif kind in ("text_input", "button", "checkbox"):
+            w = getattr(el, kind)
+            self.widgets[w.label] = w.id
+
+    async def log_in(self, email: str) -> float:
+        from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+        await self.run()
+        ids = self.widgets
+        if not {"E-mail", "Password", "Log in"} <= ids.keys():
+            raise RuntimeError(f"no log-in form (widgets {sorted(ids)})")
+        states = [WidgetState(id=ids["E-mail"], string_value=email),
+                  WidgetState(id=ids["Password"], string_value=PASSWORD),
+                  WidgetState(id=ids["Log in"], trigger_value=True)]
+        took = await self.run(states=states)
+        # The log-in run reruns the script itself (st.rerun) into the new navigation.
+        if not any(name for name, _ in self.pages if name.lower() not in ("log in", "sign up")):
+            raise RuntimeError(f"log-in as {email} did not open the app")
+        return took
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+
+
+async def _session(port: int, n: int, deadline: float, stats: Stats, rng: random.Random) -> None:
+    email, _role = USERS[n % len(USERS)]
+    client = Client(port)
+    try:
+        await asyncio.sleep(rng.uniform(0, 3))  # users do not all arrive in the same millisecond
+        await client.connect()
+        stats.logins.append(await client.log_in(email))
+        pages = [h for name, h in client.pages if name.lower() not in ("log in", "sign up")]
+        i = 0
+        while time.perf_counter() < deadline:
+            await asyncio.sleep(rng.uniform(2.0, 4.0))
+            took = await client.run(page_hash=pages[i % len(pages)])
+            stats.pages.append(took)
+            stats.errors += [f"{email}: {e}" for e in client.exceptions]
+            if client.elements == 0:
+                stats.errors.append(f"{email}: a page drew nothing")
+            i += 1
+    except Exception as exc:  # noqa: BLE001 - every failure counts as an error of the run
+        stats.errors.append(f"{email}: {type(exc).__name__}: {exc}"[:300])
+    finally:
+        await client.close()
+
+
+async def _step(port: int, sessions: int, duration: float, seed: int) -> Stats:
+    stats = Stats()
+    deadline = time.perf_counter() + duration
+    rng = random.Random(seed)
+    await asyncio.gather(*(_session(port, n, deadline, stats, random.Random(rng.random())) for n in range(sessions)))
+    return stats
+
+
+def start_app(port: int) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.headless", "true", "--server.port", str(port),
+         "--browser.gatherUsageStats", "false", "--server.address", "127.0.0.1"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import urllib.request
+
+    for _ in range(300):
+        try:
+            if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).read() == b"ok":
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the app did not start")
+
+
+def measure(steps: list[int], duration: float, seed: int = 2026) -> dict:
+    """Run every step against a fresh app server; the figures (bench.run's format) and the per-step detail."""
+    port = _free_port()
+    proc = start_app(port)
+    detail = []
+    try:
+        for n in steps:
+            stats = asyncio.run(_step(port, n, duration, seed))
+            detail.append({"sessions": n, "page_runs": len(stats.pages), "p50_s": _p(stats.pages, 0.5),
+                           "p95_s": _p(stats.pages, 0.95), "login_p50_s": _p(stats.logins, 0.5),
+                           "login_p95_s": _p(stats.logins, 0.95), "errors": len(stats.errors),
+                           "error_samples": stats.errors[:5],
+                           "mean_s": round(statistics.fmean(stats.pages), 3) if stats.pages else None})
+            print(f"  {n} sessions: {detail[-1]}", flush=True)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    last = detail[-1]
+    ok = [d["sessions"] for d in detail if d["p95_s"] is not None and d["p95_s"] <= 2.0 and d["errors"] == 0]
+    return {
+        "figures": {
+            "load_sessions": {"value": last["sessions"], "unit": "sessions", "target": "20"},
+            "load_p95_s": {"value": last["p95_s"], "unit": "s", "target": "<= 2"},
+            "load_p50_s": {"value": last["p50_s"], "unit": "s", "target": None},
+            "load_login_p95_s": {"value": last["login_p95_s"], "unit": "s", "target": "<= 2"},
+            "load_errors": {"value": last["errors"], "unit": "errors", "target": "0"},
+            "load_saturation_sessions": {"value": max(ok) if ok else 0, "unit": "sessions", "target": ">= 20"},
+        },
+        "detail": detail,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.loadtest")
+    ap.add_argument("--sessions", type=int, default=20, help="sessions at once in the last step")
+    ap.add_argument("--steps", default="5,10", help="smaller steps run first, for the saturation point")
+    ap.add_argument("--duration", type=float, default=180.0, help="seconds per step")
+    args = ap.parse_args(argv)
+    steps = sorted({int(x) for x in args.steps.split(",") if x.strip()} | {args.sessions})
+    print(f"Load test: steps {steps}, {args.duration:.0f} s each", flush=True)
+    res = measure(steps, args.duration)
+    from bench.run import run_stamp
+    from db.engine import make_engine
+
+    engine = make_engine()
+    stamp = run_stamp(engine)
+    engine.dispose()
+    out = {k: {**v, **stamp} for k, v in res["figures"].items()}
+    out["_run"] = {"steps": res["detail"], "duration_s": args.duration, "stamp": stamp}
+    RESULTS.write_text(json.dumps(out, indent=2, default=str) + "\n")
+    for k, v in res["figures"].items():
+        print(f"    {k}: {v['value']} {v['unit']} (target {v['target']})")
+    print(f"Wrote {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

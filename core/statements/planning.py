@@ -1,0 +1,265 @@
+"""Which statements a partner's month has (plan_month) and the month prefetched for the monthly run (MonthData).
+
+Who issues what (per customer, split by `core.billing.modes.modes_in_period`): days in *customer pays* -> the
+platform (house partner) issues a statement; days in *partner pays* (prepaid or on demand) -> the partner issues
+it; days in *agency* -> the usage goes onto the partner's collective invoice from the platform.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select, text, tuple_
+from sqlalchemy.orm import Session
+
+from core.accounts.accounts import house_partner
+from core.accounts.actor import Actor
+from core.accounts.permissions import authorize
+from core.billing.modes import DEFAULT_MODE, modes_in_period
+from core.billing.plans import AssignmentRow
+from core.billing.rating import RatingSource, month_of
+from core.errors import NotFound, ValidationError
+from core.statements.settings import Branding, branding
+from core.usage.aggregates import value_for
+from core.usage.metrics import get_metrics
+from db.models import CustomerAccount, Partner
+from db.models.billing import Plan, PlanAssignment, PlanVersion
+from db.models.wallet import BillingMode
+
+PARTNER_PAID = ("partner_prepaid", "partner_on_demand")
+
+
+def month_period(month: str | date) -> tuple[date, date]:
+    """'2026-10' (or any date in the month) -> (first day, last day)."""
+    if isinstance(month, date):
+        return month_of(month)
+    m = re.fullmatch(r"\s*(\d{4})-(\d{1,2})\s*", str(month or ""))
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        raise ValidationError({"month": "Enter the month as YYYY-MM, e.g. 2026-10."})
+    return month_of(date(int(m.group(1)), int(m.group(2)), 1))
+
+
+@dataclass(frozen=True)
+class Key:
+    """Which statement: (tenant, kind, issuer, addressed account or None = the partner, month)."""
+
+    partner_id: int
+    kind: str  # statement | collective
+    issuer_partner_id: int
+    account_id: int | None
+    period_start: date
+    period_end: date
+
+
+@dataclass(frozen=True)
+class Piece:
+    start: date
+    end: date
+    mode: str
+
+
+def issuer_kind(mode: str, partner_id: int, house_id: int) -> tuple[str, int]:
+    if mode == "agency":
+        return "collective", house_id
+    if mode in PARTNER_PAID:
+        return "statement", partner_id
+    return "statement", house_id
+
+
+def pieces_of(session: Session, partner_id: int, account_id: int, start: date, end: date,
+            has_modes: bool = True) -> list[Piece]:
+    if not has_modes:
+        return [Piece(start, end, DEFAULT_MODE)]
+    return [Piece(a, b, m) for a, b, m in modes_in_period(session, partner_id, account_id, start, end)]
+
+
+def billable_accounts(session: Session, partner_id: int, start: date, end: date) -> list[tuple[int, str]]:
+    """The partner's accounts that existed in the month and had a plan assigned by its end, by name."""
+    t0 = datetime.combine(start, time.min, tzinfo=UTC)
+    planned = (select(PlanAssignment.account_id).where(
+        PlanAssignment.partner_id == partner_id, PlanAssignment.subject == "account",
+        PlanAssignment.effective_from <= end))
+    q = (select(CustomerAccount.id, CustomerAccount.name).where(
+        CustomerAccount.partner_id == partner_id, CustomerAccount.id.in_(planned),
+        (CustomerAccount.deleted_at.is_(None)) | (CustomerAccount.deleted_at >= t0))
+        .order_by(func.lower(CustomerAccount.name), CustomerAccount.id))
+    return [(r[0], r[1]) for r in session.execute(q)]
+
+
+def _has_partner_plan(session: Session, partner_id: int, end: date) -> bool:
+    return session.scalar(select(func.count()).select_from(PlanAssignment).where(
+        PlanAssignment.partner_id == partner_id, PlanAssignment.subject == "partner",
+        PlanAssignment.effective_from <= end)) > 0
+
+
+def accounts_with_modes(session: Session, partner_id: int, end: date) -> set[int]:
+    return set(session.scalars(select(BillingMode.account_id).where(
+        BillingMode.partner_id == partner_id, BillingMode.effective_from <= end).distinct()))
+
+
+def plan_month(session: Session, actor: Actor, partner_id: int, month: str | date,
+               data: MonthData | None = None) -> list[Key]:
+    """Every statement the partner's month should have (in a stable order): customer statements by issuer,
+    then the collective invoice when there are agency days or a partner-level plan."""
+    authorize(actor, "billing.manage", partner_id)
+    if data is not None:
+        data.session = session
+    start, end = month_period(month)
+    if session.get(Partner, partner_id) is None:
+        raise NotFound(f"Partner {partner_id} does not exist.")
+    house_id = data.house_id if data else house_partner(session).id
+    moded = set(data.mode_rows) if data else accounts_with_modes(session, partner_id, end)
+    keys: list[Key] = []
+    collective = False
+    billable = data.accounts if data else billable_accounts(session, partner_id, start, end)
+    for account_id, _name in billable:
+        seen: list[tuple[str, int]] = []
+        pieces = data.pieces(account_id) if data else pieces_of(session, partner_id, account_id, start, end,
+                                                               account_id in moded)
+        for p in pieces:
+            ik = issuer_kind(p.mode, partner_id, house_id)
+            if ik not in seen:
+                seen.append(ik)
+        for kind, issuer in seen:
+            if kind == "collective":
+                collective = True
+            else:
+                keys.append(Key(partner_id, kind, issuer, account_id, start, end))
+    partner_plan = (any(r.effective_from <= end for r in data.assignment_rows.get(None, [])) if data
+                    else _has_partner_plan(session, partner_id, end))
+    if collective or partner_plan:
+        keys.append(Key(partner_id, "collective", house_id, None, start, end))
+    return keys
+
+
+class MonthData(RatingSource):
+    """A partner's month prefetched in a few queries (modes, plan assignments and versions, daily usage,
+    settlement totals, branding), giving the same answers as the per-account queries. Used by the monthly
+    run to compute drafts; finalisation always re-reads under the period lock instead."""
+
+    def __init__(self, session: Session, partner_id: int, month: str | date):
+        super().__init__(session)
+        self.partner_id = partner_id
+        self.start, self.end = month_period(month)
+        self.house_id = house_partner(session).id
+        self._branding: dict[int, Branding] = {}
+        self.accounts = billable_accounts(session, partner_id, self.start, self.end)
+        self.mode_rows: dict[int, list[tuple[date, str]]] = {}
+        for r in session.execute(select(BillingMode.account_id, BillingMode.effective_from, BillingMode.mode).where(
+                BillingMode.partner_id == partner_id, BillingMode.effective_from <= self.end)
+                .order_by(BillingMode.account_id, BillingMode.effective_from)):
+            self.mode_rows.setdefault(r.account_id, []).append((r.effective_from, r.mode))
+        self.assignment_rows: dict[int | None, list] = {}
+        for row in _all_assignments(session, partner_id):
+            self.assignment_rows.setdefault(row.account_id, []).append(row)
+        self._versions: dict[tuple[int, int], list] = {}
+        plans_used = {(a.plan_partner_id, a.plan_id) for rows in self.assignment_rows.values() for a in rows}
+        if plans_used:
+            for v in session.scalars(select(PlanVersion).where(
+                    tuple_(PlanVersion.partner_id, PlanVersion.plan_id).in_(list(plans_used)))
+                    .order_by(PlanVersion.version)):
+                self._versions.setdefault((v.partner_id, v.plan_id), []).append(v)
+        self._metrics = get_metrics(session)
+        self._daily: dict[int, list] = {}
+        for r in session.execute(text(
+                "SELECT account_id, metric, day, qty_sum, events, qty_max, last_qty, last_at, last_event_id "
+                "FROM usage_daily WHERE partner_id = :p AND day BETWEEN :s AND :e"),
+                {"p": partner_id, "s": self.start, "e": self.end}):
+            self._daily.setdefault(r.account_id, []).append(r)
+        self._distinct: dict[int, list] = {}
+        for r in session.execute(text(
+                "SELECT account_id, metric, day, value FROM usage_distinct "
+                "WHERE partner_id = :p AND day BETWEEN :s AND :e"), {"p": partner_id, "s": self.start, "e": self.end}):
+            self._distinct.setdefault(r.account_id, []).append(r)
+        self.credits = _period_totals(session, "wallet_ledger", "-credits", partner_id, self.start, self.end,
+                                      "kind = 'usage_draw'")
+        self.charges = _period_totals(session, "payment_charges", "amount", partner_id, self.start, self.end,
+                                      "reason = 'usage_on_demand' AND status = 'approved'")
+        for pid in (self.house_id, partner_id):
+            self.branding(pid)
+
+    def branding(self, partner_id: int) -> Branding:
+        if partner_id not in self._branding:
+            self._branding[partner_id] = branding(self.session, partner_id)
+        return self._branding[partner_id]
+
+    def pieces(self, account_id: int) -> list[Piece]:
+        """The same split as core.billing.modes.modes_in_period, from the prefetched mode rows."""
+        rows = self.mode_rows.get(account_id, [])
+        current = DEFAULT_MODE
+        for day, mode in rows:
+            if day <= self.start:
+                current = mode
+        out: list[Piece] = []
+        cur_from = self.start
+        for day, mode in rows:
+            if self.start < day <= self.end:
+                out.append(Piece(cur_from, day - timedelta(days=1), current))
+                cur_from, current = day, mode
+        out.append(Piece(cur_from, self.end, current))
+        return out
+
+    def assignments(self, partner_id: int, account_id: int | None) -> list:
+        if partner_id != self.partner_id:
+            return super().assignments(partner_id, account_id)
+        by_day: dict[date, Any] = {}
+        for r in self.assignment_rows.get(account_id, []):
+            by_day[r.effective_from] = r
+        return sorted(by_day.values(), key=lambda r: r.effective_from)
+
+    def versions(self, plan_partner_id: int, plan_id: int) -> list:
+        got = self._versions.get((plan_partner_id, plan_id))
+        return got if got is not None else super().versions(plan_partner_id, plan_id)
+
+    def usage(self, partner_id: int, account_id: int, start: date, end: date) -> dict[str, Decimal]:
+        if partner_id != self.partner_id or start < self.start or end > self.end:
+            return super().usage(partner_id, account_id, start, end)
+        out = {k: Decimal(0) for k in self._metrics}
+        stats: dict[str, list] = {}
+        for r in self._daily.get(account_id, []):
+            if start <= r.day <= end:
+                st = stats.setdefault(r.metric, [Decimal(0), 0, None, None])
+                st[0] += r.qty_sum
+                st[1] += r.events
+                st[2] = r.qty_max if st[2] is None else max(st[2], r.qty_max)
+                if st[3] is None or (r.last_at, r.last_event_id) > (st[3].last_at, st[3].last_event_id):
+                    st[3] = r
+        distinct: dict[str, set] = {}
+        for r in self._distinct.get(account_id, []):
+            if start <= r.day <= end:
+                distinct.setdefault(r.metric, set()).add(r.value)
+        for metric, (qsum, n, qmax, last) in stats.items():
+            m = self._metrics.get(metric)
+            if m is not None:
+                out[metric] = value_for(m.aggregation, qsum, n, qmax, last.last_qty,
+                                              len(distinct.get(metric, ())))
+        return out
+
+
+def _all_assignments(session: Session, partner_id: int) -> list:
+    """Every plan assignment of the partner (accounts and the partner itself), ordered like
+    core.billing.plans.assignments_in_force expects (effective date, id)."""
+    q = (select(PlanAssignment, Plan).join(Plan, (Plan.partner_id == PlanAssignment.plan_partner_id)
+                                          & (Plan.id == PlanAssignment.plan_id))
+         .where(PlanAssignment.partner_id == partner_id)
+         .order_by(PlanAssignment.effective_from, PlanAssignment.id))
+    return [AssignmentRow(a.id, a.partner_id, a.subject, a.account_id, p.partner_id, p.id, p.name, p.code,
+                          p.currency, a.effective_from, dict(a.overrides or {}), a.created_at)
+            for a, p in session.execute(q)]
+
+
+def _period_totals(session: Session, table: str, value: str, partner_id: int, start: date, end: date,
+                   extra: str) -> dict[int, Decimal]:
+    t0 = datetime.combine(start, time.min, tzinfo=UTC)
+    t1 = datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC)
+    rows = session.execute(text(f"""
+        SELECT account_id, coalesce(sum({value}), 0) FROM {table}
+        WHERE partner_id = :p AND account_id IS NOT NULL AND {extra}
+          AND CASE WHEN event_ref ? 'period' THEN event_ref ->> 'period' = :ps
+                   ELSE created_at >= :t0 AND created_at < :t1 END
+        GROUP BY account_id"""), {"p": partner_id, "ps": start.isoformat(), "t0": t0, "t1": t1})
+    return {a: Decimal(v) for a, v in rows}
