@@ -84,16 +84,23 @@ def _message(exc: DomainError) -> str:
 
 
 def restamp(session: Session, at: datetime, day: date) -> None:
-    """Re-date what the last steps wrote (stamped at or after the transaction's start) to `at`: one round
-    trip (a DO block; `at` and `day` are values this module made, written as literals)."""
+    """Re-date what the last steps wrote (stamped at or after the transaction's start) to `at`: one UPDATE a
+    table, all in one round trip (a DO block; `at` and `day` are values this module made, written as
+    literals). A statement finalised by those steps also gets `day` as its issue date (due date moved along)."""
     session.flush()
-    ts, d = f"'{at.astimezone(UTC).isoformat()}'::timestamptz", f"DATE '{day.isoformat()}'"
-    body = [f"UPDATE statements SET issued_on = {d}, due_on = {d} + (due_on - issued_on), "
-            f"snapshot = snapshot || jsonb_build_object('issued_on', {d}, 'due_on', {d} + (due_on - issued_on)) "
-            "WHERE finalised_at >= transaction_timestamp() AND issued_on IS NOT NULL AND snapshot IS NOT NULL;"]
+    ts, d, now = f"'{at.astimezone(UTC).isoformat()}'::timestamptz", f"DATE '{day.isoformat()}'", \
+        "transaction_timestamp()"
+    body = []
     for table, cols in STAMPED.items():
-        for col in cols:
-            body.append(f"UPDATE {table} SET {col} = {ts} WHERE {col} >= transaction_timestamp();")
+        sets = [f"{c} = CASE WHEN {c} >= {now} THEN {ts} ELSE {c} END" for c in cols]
+        if table == "statements":
+            fresh = f"finalised_at >= {now} AND issued_on IS NOT NULL AND snapshot IS NOT NULL"
+            sets += [f"issued_on = CASE WHEN {fresh} THEN {d} ELSE issued_on END",
+                     f"due_on = CASE WHEN {fresh} THEN {d} + (due_on - issued_on) ELSE due_on END",
+                     f"snapshot = CASE WHEN {fresh} THEN snapshot || jsonb_build_object('issued_on', {d}, "
+                     f"'due_on', {d} + (due_on - issued_on)) ELSE snapshot END"]
+        where = " OR ".join(f"{c} >= {now}" for c in cols)
+        body.append(f"UPDATE {table} SET {', '.join(sets)} WHERE {where};")
     # see migration 0018: only rows of this transaction may be re-dated, and only while rc.backdate is on
     session.connection().exec_driver_sql("DO $$ BEGIN PERFORM set_config('rc.backdate', 'on', true); "
                                          + " ".join(body) + " PERFORM set_config('rc.backdate', 'off', true); END $$")

@@ -19,6 +19,7 @@ statement history, partner-level plan, plans and customers.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -143,6 +144,17 @@ def _wallet_history(ck: Check, path: str, raw: Any, sc: Scenario, has_wallet: bo
     return out
 
 
+def _month(ck: Check, path: str, v: Any, today: date) -> date | None:
+    """A month: "2026-01", or any date in it (relative dates too: "month-3m")."""
+    if isinstance(v, str) and re.fullmatch(r"\d{4}-\d{2}", v.strip()):
+        y, m = map(int, v.strip().split("-"))
+        if 1 <= m <= 12:
+            return date(y, m, 1)
+    n = len(ck.problems)
+    d = a_date(ck, path, v if v is not None else "", today, today)
+    return None if len(ck.problems) > n else d.replace(day=1)
+
+
 def _statement_history(ck: Check, path: str, raw: Any, sc: Scenario) -> list[StatementAction]:
     out: list[StatementAction] = []
     for i, item in enumerate(as_list(ck, path, raw)):
@@ -154,7 +166,9 @@ def _statement_history(ck: Check, path: str, raw: Any, sc: Scenario) -> list[Sta
             ck.fail(hp, f"give exactly one of {', '.join(STATEMENT_ACTIONS)}")
             continue
         kind = kinds[0]
-        month = a_date(ck, f"{hp}.month", h.get("month"), sc.today, sc.today).replace(day=1)
+        month = _month(ck, f"{hp}.month", h.get("month"), sc.today)
+        if month is None:
+            continue
         on = a_date(ck, f"{hp}.on", h.get("on"), sc.today, add_months(month, 1))
         if add_months(month, 1) > sc.today or on < add_months(month, 1) or on > sc.today:
             ck.fail(f"{hp}.on", f"a statement of {month:%Y-%m} is handled after the month ends and not after "
