@@ -421,6 +421,17 @@ def lab_reprice(ctx: BenchContext) -> Figures:
     return measure(ctx.engine, pid, acc, ctx.start.date(), ctx.last_day)
 
 
+# ---------------------------------------------------------------- the HTTP API (issue 17)
+
+
+@measurement
+def api_ingest(ctx: BenchContext) -> Figures:
+    """Batches of 1,000 events over HTTP from 2 clients into a real API process, and the core path (bench/api_ingest.py)."""
+    from bench.api_ingest import measure
+
+    return measure(ctx.engine, ctx.url, ctx.events, ctx.end)
+
+
 @measurement
 def load_test(ctx: BenchContext) -> Figures:
     """Concurrent users over Streamlit's protocol against the demo database (bench/loadtest.py): 5, 10 and 20

@@ -23,6 +23,13 @@ UNIT_PRICE = Numeric(24, 10)
 QUANTITY = Numeric(24, 6)
 
 
+def reference_data(added_rows: str | None = None) -> dict:
+    """Table options (the last item of __table_args__) marking a table whose rows are reference data shipped by
+    migrations. `added_rows`: a WHERE clause matching the rows added later (they are not reference data), or
+    None when every row is. Test suites and benchmarks keep reference data when they empty the database."""
+    return {"info": {"reference_data": True, "added_rows": added_rows}}
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {

@@ -18,10 +18,11 @@ from sqlalchemy.orm import Session, sessionmaker
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / ".data"
 
-_servers: dict[str, object] = {}
+_servers: dict[str, object] = {}  # data directory -> the pgserver started for it (see server_for)
 
 
-def _normalise(url: str) -> str:
+def normalise_url(url: str) -> str:
+    """A PostgreSQL URL for SQLAlchemy with psycopg 3 (postgres:// and postgresql:// are rewritten)."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
@@ -41,12 +42,17 @@ def embedded_url(data_dir: Path | None = None, cleanup_mode: str | None = "stop"
     key = str(pgdata)
     if key not in _servers:
         _servers[key] = pgserver.get_server(str(pgdata), cleanup_mode=cleanup_mode)
-    return _normalise(_servers[key].get_uri())  # type: ignore[attr-defined]
+    return normalise_url(_servers[key].get_uri())  # type: ignore[attr-defined]
+
+
+def server_for(data_dir: Path) -> object | None:
+    """The embedded server this process started for `data_dir` (embedded_url), if any."""
+    return _servers.get(str(data_dir))
 
 
 def database_url() -> str:
     url = os.environ.get("DATABASE_URL")
-    return _normalise(url) if url else embedded_url()
+    return normalise_url(url) if url else embedded_url()
 
 
 def make_engine(url: str | None = None, **kwargs) -> Engine:

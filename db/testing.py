@@ -9,18 +9,20 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
-from db.engine import DATA_DIR, embedded_url
-
-# Tables whose rows are reference data shipped by migrations: kept on reset, apart from the rows
-# matched by the given WHERE clause (rows that tests added).
-PRESERVED: dict[str, str | None] = {
-    "alembic_version": None,
-    "partners": "NOT is_house",
-}
+from db.base import Base
+from db.engine import DATA_DIR, embedded_url, normalise_url
 
 
-def register_preserved(table: str, delete_where: str | None) -> None:
-    PRESERVED[table] = delete_where
+def preserved() -> dict[str, str | None]:
+    """Tables whose rows are reference data shipped by migrations (db.base.reference_data on the model): kept
+    on reset, apart from the rows matched by the WHERE clause (rows added later, e.g. by tests)."""
+    import db.models  # noqa: F401  (every model registered on Base.metadata)
+
+    out: dict[str, str | None] = {"alembic_version": None}
+    for name, table in Base.metadata.tables.items():
+        if table.info.get("reference_data"):
+            out[name] = table.info.get("added_rows")
+    return out
 
 
 def throwaway_url() -> str:
@@ -42,10 +44,11 @@ def reset_data(engine: Engine) -> None:
     with engine.begin() as conn:
         tables = [r[0] for r in conn.execute(text(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))]
-        to_truncate = [t for t in tables if t not in PRESERVED]
+        keep = preserved()
+        to_truncate = [t for t in tables if t not in keep]
         if to_truncate:
             conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in to_truncate) + " CASCADE"))
-        for table, where in PRESERVED.items():
+        for table, where in keep.items():
             if where and table in tables:
                 conn.execute(text(f'DELETE FROM "{table}" WHERE {where}'))
 
@@ -53,7 +56,5 @@ def reset_data(engine: Engine) -> None:
 def test_database_url() -> str:
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
-        from db.engine import _normalise
-
-        return _normalise(url)
+        return normalise_url(url)
     return throwaway_url()

@@ -48,6 +48,10 @@ PAGES: list[tuple[str, str, str, str, str | None]] = [
     # -- lab pages (issue 6) --
     ("Billing", "pages/lab.py", "Billing-model lab", ":material/science:", "plan.manage"),
 
+    # -- integrations (issue 17) --
+    ("Integrations", "pages/api_keys.py", "API keys", ":material/key:", "apikey.manage"),
+    ("Integrations", "pages/webhooks.py", "Webhooks & automation", ":material/webhook:", "webhook.manage"),
+
     ("Administration", "pages/partners.py", "Partners", ":material/handshake:", "partner.list"),
     ("Administration", "pages/audit.py", "Audit log", ":material/history:", "audit.view"),
     ("Account", "pages/profile.py", "My profile", ":material/person:", None),

@@ -16,6 +16,7 @@ import streamlit as st
 
 from core.accounts import accounts
 from core.billing import alerts, plans, rating
+from core.billing.describe import describe_spec
 from core.pricing import DISCOUNT_TARGETS, FEE_KINDS, MODELS, format_money, format_quantity
 from core.usage.metrics import list_metrics
 from core.validation import currencies
@@ -55,7 +56,7 @@ def show_spec_errors() -> None:
 
 
 def render_spec(spec) -> None:
-    st.dataframe(pd.DataFrame(plans.describe_spec(spec)), hide_index=True, width="stretch")
+    st.dataframe(pd.DataFrame(describe_spec(spec)), hide_index=True, width="stretch")
     st.caption(f"Currency {spec.currency} · fees billed {spec.timing.replace('_', ' ')} by default")
 
 

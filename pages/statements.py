@@ -4,8 +4,6 @@ partner's statement branding and language. Managers see their own account's fina
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pandas as pd
 import streamlit as st
 
@@ -69,12 +67,9 @@ with tabs["Statements"]:
             "Issuer": r.issuer, "Total": format_money(r.total, r.currency),
             "Credits drawn": format_quantity(r.credits_drawn) if r.credits_drawn is not None else "",
         } for r in rows]), hide_index=True, width="stretch", key="stm_table")
-        try:
-            month_csv = read(reading.export_month_csv, actor, partner_id, month)
-            st.download_button(f"Export {month} as CSV", month_csv, file_name=f"statements-{month}.csv",
-                               mime="text/csv", key="stm_month_csv")
-        except DomainError as exc:
-            st.error(str(exc))
+        # exports are built when the button is clicked (a callable runs then), not on every rerun
+        st.download_button(f"Export {month} as CSV", lambda: read(reading.export_month_csv, actor, partner_id, month),
+                           file_name=f"statements-{month}.csv", mime="text/csv", key="stm_month_csv")
 
         by_id = {r.id: r for r in rows}
         sid = st.selectbox("Open statement", list(by_id), key="stm_open",
@@ -82,48 +77,41 @@ with tabs["Statements"]:
                                                  f"{by_id[i].issuer} · {by_id[i].number or by_id[i].status}")
         row = by_id[sid]
         doc = read(reading.get_statement, actor, partner_id, sid)
-        st.subheader(f"{KIND[row.kind]} {doc.get('number') or '(draft)'}")
-        st.markdown(f"**Issuer:** {doc['issuer']['name']} · **To:** {doc['addressee']['name']} · "
-                    f"**Period:** {doc['period_start']} – {doc['period_end']} · **Status:** {row.status}")
-        if doc.get("modes") and row.kind == "statement":
-            st.caption("Billing mode: " + "; ".join(f"{reading.mode_label(m[2])} {m[0]} – {m[1]}"
-                                                    for m in doc["modes"]))
-        if doc.get("reason"):
-            st.caption(f"Reason: {doc['reason']} (credit note for {doc.get('credit_note_for')})")
-        if doc.get("void_reason"):
-            st.warning(f"Void: {doc['void_reason']}")
-        cur = doc["currency"]
-        if doc["lines"]:
+        st.subheader(f"{KIND[row.kind]} {doc.number or '(draft)'}")
+        st.markdown(f"**Issuer:** {doc.issuer.name} · **To:** {doc.addressee.name} · "
+                    f"**Period:** {doc.period_start} – {doc.period_end} · **Status:** {row.status}")
+        if doc.modes and row.kind == "statement":
+            st.caption("Billing mode: " + "; ".join(f"{reading.mode_label(m[2])} {m[0]} – {m[1]}" for m in doc.modes))
+        if doc.reason:
+            st.caption(f"Reason: {doc.reason} (credit note for {doc.credit_note_for})")
+        if doc.void_reason:
+            st.warning(f"Void: {doc.void_reason}")
+        cur = doc.currency
+        if doc.lines:
             st.dataframe(pd.DataFrame([{
-                "#": ln["line_no"], "Section": ln.get("section") or "",
-                "Description": line_label(ln, doc.get("language") or "en"),
-                "Quantity": format_quantity(Decimal(ln["quantity"])) if ln.get("quantity") not in (None, "") else "",
-                "Amount": format_money(Decimal(ln["amount"]), cur),
-                "Explanation": line_explanation(ln, doc.get("language") or "en"),
-            } for ln in doc["lines"]]), hide_index=True, width="stretch", key="stm_lines")
+                "#": ln.line_no, "Section": ln.section or "", "Description": line_label(ln, doc.language),
+                "Quantity": "" if ln.quantity is None else format_quantity(ln.quantity),
+                "Amount": format_money(ln.amount, cur), "Explanation": line_explanation(ln, doc.language),
+            } for ln in doc.lines]), hide_index=True, width="stretch", key="stm_lines")
         else:
             st.info("No charges in this period.")
         t1, t2, t3 = st.columns(3)
-        t1.metric("Subtotal", format_money(Decimal(doc["subtotal"]), cur))
-        tax_label = f"Tax {doc['tax_rate'].rstrip('0').rstrip('.')} %" if doc.get("tax_rate") else "Tax"
-        t2.metric(tax_label, format_money(Decimal(doc["tax_amount"]), cur))
-        t3.metric("Total", format_money(Decimal(doc["total"]), cur))
-        if doc.get("credits_drawn"):
-            st.caption(f"Paid by {doc['issuer']['name']} with prepaid credits: "
-                       f"{format_quantity(Decimal(doc['credits_drawn']))} credits drawn.")
-        if doc.get("charged_on_demand"):
-            st.caption(f"Charged on demand to {doc['issuer']['name']}: "
-                       f"{format_money(Decimal(doc['charged_on_demand']), cur)}.")
+        t1.metric("Subtotal", format_money(doc.subtotal, cur))
+        t2.metric(f"Tax {format_quantity(doc.tax_rate)} %" if doc.tax_rate else "Tax", format_money(doc.tax_amount, cur))
+        t3.metric("Total", format_money(doc.total, cur))
+        if doc.credits_drawn:
+            st.caption(f"Paid by {doc.issuer.name} with prepaid credits: {format_quantity(doc.credits_drawn)} "
+                       "credits drawn.")
+        if doc.charged_on_demand:
+            st.caption(f"Charged on demand to {doc.issuer.name}: {format_money(doc.charged_on_demand, cur)}.")
 
         d1, d2 = st.columns(2)
-        stem = (doc.get("number") or f"draft-{sid}").lower()
-        try:
-            d1.download_button("Download PDF", read(reading.export_pdf, actor, partner_id, sid),
-                               file_name=f"{stem}.pdf", mime="application/pdf", key="stm_pdf")
-            d2.download_button("Download CSV", read(reading.export_csv, actor, partner_id, sid),
-                               file_name=f"{stem}.csv", mime="text/csv", key="stm_csv")
-        except DomainError as exc:
-            st.error(str(exc))
+        stem = (doc.number or f"draft-{sid}").lower()
+        # built when clicked (the callable runs then), not on every rerun of the page
+        d1.download_button("Download PDF", lambda: read(reading.export_pdf, actor, partner_id, sid),
+                           file_name=f"{stem}.pdf", mime="application/pdf", key="stm_pdf")
+        d2.download_button("Download CSV", lambda: read(reading.export_csv, actor, partner_id, sid),
+                           file_name=f"{stem}.csv", mime="text/csv", key="stm_csv")
 
         if reading.may_issue(actor, partner_id, row.issuer_partner_id) and row.kind != "credit_note":
             if row.status == "draft":
@@ -140,8 +128,8 @@ with tabs["Statements"]:
                     reason = st.text_input("Reason", key="stm_reason")
                     field_error("reason")
                     picked = st.multiselect("Lines to credit (none = all open lines)",
-                                            [ln["line_no"] for ln in doc["lines"]], key="stm_cn_lines",
-                                            format_func=lambda n: f"{n}: {doc['lines'][n - 1]['label']}")
+                                            [ln.line_no for ln in doc.lines], key="stm_cn_lines",
+                                            format_func=lambda n: f"{n}: {doc.lines[n - 1].label}")
                     field_error("lines")
                     b1, b2 = st.columns(2)
                     if b1.button("Issue credit note", key="stm_credit"):

@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import Engine, text
 
-from db.engine import DATA_DIR, _servers, embedded_url, make_engine
+from db.engine import DATA_DIR, embedded_url, make_engine, server_for
 from db.migrate import upgrade
 
 PARTNERS = 20
@@ -64,7 +64,7 @@ def _size_shared_buffers(engine: Engine, data_dir) -> None:
     engine.dispose()
     from pgserver._commands import pg_ctl
 
-    user = getattr(_servers.get(str(data_dir)), "system_user", None)
+    user = getattr(server_for(data_dir), "system_user", None)
     pg_ctl(["-w", "-m", "fast", "restart"], pgdata=data_dir, user=user, timeout=120)
 
 

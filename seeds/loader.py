@@ -6,9 +6,11 @@ loading the small foundation file (seeds/foundation.toml) for whoever still want
 
 from __future__ import annotations
 
+import sys
 import tomllib
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TextIO
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -66,14 +68,36 @@ def load_default_demo_if_empty(engine: Engine) -> bool:
     of usage ending today, and the demo logins) into an empty database, in one transaction."""
     from seeds.scenario import DEFAULT_SCENARIO, RefusedNonEmpty, load_file
 
+    print("Loading the demo (13 months of usage for four reseller worlds; a few minutes on the first run)...",
+          flush=True)
     try:
-        summary = load_file(engine, DEFAULT_SCENARIO)
+        summary = load_file(engine, DEFAULT_SCENARIO, progress=ProgressLine())
     except RefusedNonEmpty:
         print("Database already has data: demo not loaded.")
         return False
     print("Demo data loaded.", summary.text())
     demo_statements(engine)
     return True
+
+
+class ProgressLine:
+    """Prints the demo load's progress: one line rewritten in place on a terminal, else a line per partner
+    and per quarter of its usage (logs)."""
+
+    def __init__(self, out: TextIO | None = None):
+        self.out = out or sys.stdout
+        self.tty = self.out.isatty()
+        self.last: tuple[int, int] = (0, -1)
+
+    def __call__(self, partner: str, n: int, total: int, done: int, events: int) -> None:
+        pct = 100 * done // events if events else 100
+        text = f"  partner {n}/{total} {partner}: {done:,}/{events:,} usage events ({pct} %)"
+        if self.tty:
+            self.out.write("\r" + text.ljust(100) + ("\n" if done >= events else ""))
+        elif (n, pct // 25) != self.last:
+            self.out.write(text + "\n")
+        self.last = (n, pct // 25)
+        self.out.flush()
 
 
 def demo_statements(engine: Engine, today: date | None = None) -> None:
@@ -91,6 +115,8 @@ def demo_statements(engine: Engine, today: date | None = None) -> None:
         partner_ids = list(s.scalars(select(Partner.id).where(~Partner.is_house).order_by(Partner.id)))
     made = 0
     for month, finalise in ((month_before, True), (last_month, False)):
+        print(f"  statements for {month:%Y-%m} ({'final' if finalise else 'drafts'}), {len(partner_ids)} partners...",
+              flush=True)
         for pid in partner_ids:
             with unit_of_work(engine) as s:
                 made += len(lifecycle.generate_month(s, SYSTEM, pid, month, finalise=finalise))

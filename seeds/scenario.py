@@ -22,6 +22,7 @@ import argparse
 import json
 import sys
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -41,6 +42,7 @@ from seeds.scenario_load import (  # noqa: F401  (re-exported)
     BATCH,
     SOURCE,
     LoadSummary,
+    Progress,
     batches,
     customer_events,
     load_scenario,
@@ -125,7 +127,7 @@ def _sections(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 def statement_json(doc: dict[str, Any], partner_name: str, customer: str | None,
                    account_id: int | None) -> dict[str, Any]:
-    """One statement (core.statements.reading.get_statement's document) as JSON-safe plain values. Amounts are strings
+    """One statement (core.statements.reading.get_statement's document, to_json) as JSON-safe values. Amounts are strings
     (exact decimals); no database timestamps, so the same statement always gives the same JSON."""
     cur = doc["currency"]
     return {
@@ -155,7 +157,7 @@ def month_statements(session: Session, month: str | date, pids: list[int],
         for row in reading.list_statements(session, actor, pid, month=month):
             if row.status == "void":
                 continue
-            doc = reading.get_statement(session, actor, pid, row.id)
+            doc = reading.get_statement(session, actor, pid, row.id).to_json()
             data = statement_json(doc, partner_name, names.get(row.account_id) if row.account_id else None,
                                   row.account_id)
             key = (partner_name, pid, KIND_ORDER.get(row.kind, 9), (data["customer"] or "").lower(),
@@ -192,9 +194,11 @@ def _engine():
 
 
 def load_file(engine, path: Path | str, *, add: bool = False, today: date | None = None,
-              check_only: bool = False, progress=None) -> LoadSummary:
+              check_only: bool = False, progress: Progress | None = None,
+              notes: Callable[[str], None] | None = None) -> LoadSummary:
     """Check and load a scenario file in one transaction. Raises ScenarioError (nothing written) or
-    RefusedNonEmpty. `progress` (a function of one text) hears what is being checked and loaded."""
+    RefusedNonEmpty. `progress` hears each partner's usage as it is written (seeds.loader.ProgressLine),
+    `notes` what is being checked and loaded (a line of text each)."""
     from db.engine import unit_of_work
 
     with unit_of_work(engine) as session:
@@ -202,10 +206,10 @@ def load_file(engine, path: Path | str, *, add: bool = False, today: date | None
             found = database_has_data(session)
             if found:
                 raise RefusedNonEmpty(found)
-        sc = read_scenario(path, session, today=today or datetime.now(UTC).date(), progress=progress)
+        sc = read_scenario(path, session, today=today or datetime.now(UTC).date(), progress=notes)
         if check_only:
             return LoadSummary(counts=defaultdict(int, {"partners (checked)": len(sc.partners)}))
-        return load_scenario(session, sc, progress=progress)
+        return load_scenario(session, sc, progress=progress, notes=notes)
 
 
 class RefusedNonEmpty(Exception):
@@ -221,6 +225,8 @@ def _progress(msg: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from seeds.loader import ProgressLine
+
     bootstrap()
     ap = argparse.ArgumentParser(prog="python -m seeds.scenario", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -241,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "load":
             try:
                 summary = load_file(engine, args.file, add=args.add, today=args.today, check_only=args.check,
-                                    progress=_progress)
+                                    progress=ProgressLine(sys.stderr), notes=_progress)
             except ScenarioError as exc:
                 print(f"{args.file}: {len(exc.problems)} problem(s); nothing was written:", file=sys.stderr)
                 print(exc.report(), file=sys.stderr)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from core.accounts.accounts import ACCOUNT_FIELDS, _check_account_fields
+from core.accounts.accounts import ACCOUNT_FIELDS, check_account_fields
 from core.accounts.actor import CUSTOMER_ROLES
 from core.errors import ValidationError
 from core.pricing import PlanValidationError, apply_overrides
@@ -51,7 +51,7 @@ def _fields(ck: Check, path: str, c: dict[str, Any], partner: PartnerDef) -> dic
     fields_in = {k: c[k] for k in ACCOUNT_FIELDS if k in c}
     fields_in.setdefault("currency", partner.currency)
     try:
-        return _check_account_fields(fields_in)
+        return check_account_fields(fields_in)
     except ValidationError as exc:
         for f, msg in exc.errors.items():
             ck.fail(f"{path}.{f}", msg)

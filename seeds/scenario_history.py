@@ -56,11 +56,11 @@ class Timeline:
             at: datetime | None = None) -> None:
         self.steps.append(Step(day, order, len(self.steps), run, src, what, at))
 
-    def run(self, session: Session, progress: Callable[[str], None] | None = None) -> None:
+    def run(self, session: Session) -> None:
         """Run the steps in date order; re-date what they wrote once per distinct stamp (not per step)."""
         steps = sorted(self.steps)
         pending: Step | None = None
-        for n, step in enumerate(steps, start=1):
+        for step in steps:
             if pending is not None and pending.stamp() != step.stamp():
                 restamp(session, pending.stamp(), pending.day)
             try:
@@ -71,8 +71,6 @@ class Timeline:
                 raise ScenarioError([step.src.problem("", f"{step.what or 'loading'} on {step.day} failed: "
                                                           f"{_message(exc)}")]) from None
             pending = step
-            if progress and (n % 500 == 0 or n == len(steps)):
-                progress(f"  history: {n:,} of {len(steps):,} steps (up to {step.day})")
         if pending is not None:
             restamp(session, pending.stamp(), pending.day)
 

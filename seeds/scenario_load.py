@@ -36,7 +36,9 @@ from seeds.scenario_usage import generator_events
 
 BATCH = 5000
 SOURCE = "scenario"
-Progress = Callable[[str], None]
+# progress(partner name, partner number (1-based), partners, usage events written, usage events of the partner)
+Progress = Callable[[str, int, int, int, int], None]
+Notes = Callable[[str], None]
 
 
 @dataclass
@@ -77,8 +79,11 @@ def batches(events: list[dict[str, Any]], cuts: list[date] | None = None,
 
 
 class Loader:
-    def __init__(self, session: Session, sc: Scenario, actor: Actor, progress: Progress | None):
-        self.session, self.sc, self.actor, self.progress = session, sc, actor, progress
+    def __init__(self, session: Session, sc: Scenario, actor: Actor, progress: Progress | None,
+                 notes: Notes | None = None):
+        self.session, self.sc, self.actor, self.progress, self.notes = session, sc, actor, progress, notes
+        self.n = 0  # the partner being loaded (1-based), its usage events and how many are written
+        self.events = self.written = 0
         self.s = LoadSummary(password=sc.password)
         self.tl = Timeline()
         self.house_id = house_partner(session).id
@@ -86,8 +91,12 @@ class Loader:
         self.ids: dict[str, int] = {}  # customer key -> account id, once its account is opened
 
     def say(self, msg: str) -> None:
+        if self.notes:
+            self.notes(msg)
+
+    def tick(self, name: str) -> None:
         if self.progress:
-            self.progress(msg)
+            self.progress(name, self.n, len(self.sc.partners), self.written, self.events)
 
     # ---------------------------------------------------------------- set-up
     def plans(self, owner_id: int, defs: list[PlanDef]) -> dict[str, int]:
@@ -164,6 +173,10 @@ class Loader:
         self.wallet_history(pid, p)
         self.statement_history(pid, p)
         self.usage(pid, p)
+        self.tick(p.name)
+        self.tl.run(session)
+        self.tl = Timeline()
+        self.tick(p.name)
 
     # ---------------------------------------------------------------- customers
     def customer(self, pid: int, c: CustomerDef, own: dict[str, int]) -> None:
@@ -266,7 +279,8 @@ class Loader:
             for e in customer_events(c, 0):
                 e["account_id"] = c.key  # resolved to the account id when the batch runs
                 events.append(e)
-        n = len(events)
+        n = self.events = len(events)
+        self.written = 0
         for batch in batches(events, cuts):
             last = batch[-1]["occurred_at"]
             self.tl.add(batch[0]["occurred_at"].date(), USAGE, (lambda b=batch: self._record(pid, b, p)),
@@ -286,6 +300,8 @@ class Loader:
                                        "Buy more credits (wallet.buy, or a wallet_history top_up before it), or "
                                        "set wallet.auto_buy_credits, or allow an overdraft.") from None
         self.s.counts["usage events"] += res.inserted
+        self.written += len(batch)
+        self.tick(p.name)
 
     def run(self) -> LoadSummary:
         session, actor = self.session, self.actor
@@ -298,11 +314,12 @@ class Loader:
             self.s.logins.append((a["email"], "Platform admin"))
         self.platform = self.plans(self.house_id, self.sc.platform_plans)
         restamp(session, _stamp(self.sc.start, 6), self.sc.start)
+        self.tl.run(session)  # the platform plans' price versions
+        self.tl = Timeline()
         for n, p in enumerate(self.sc.partners, start=1):
-            self.say(f"loading partner {n} of {len(self.sc.partners)}: {p.name} ({len(p.customers)} customers)")
+            self.n = n
+            self.say(f"loading partner {self.n} of {len(self.sc.partners)}: {p.name} ({len(p.customers)} customers)")
             self.partner(p)
-        self.say(f"loading the history: {len(self.tl.steps):,} dated steps")
-        self.tl.run(session, self.progress)
         return self.s
 
 
@@ -330,7 +347,9 @@ def _stamp(day: date, hour: int) -> datetime:
     return datetime.combine(day, time(hour, 0), tzinfo=UTC)
 
 
-def load_scenario(session: Session, sc: Scenario, actor: Actor = SYSTEM,
-                  progress: Progress | None = None) -> LoadSummary:
-    """Write a checked scenario through the core services (caller owns the one transaction)."""
-    return Loader(session, sc, actor, progress).run()
+def load_scenario(session: Session, sc: Scenario, actor: Actor = SYSTEM, progress: Progress | None = None,
+                  notes: Notes | None = None) -> LoadSummary:
+    """Write a checked scenario through the core services (caller owns the one transaction). `progress` is
+    called before a partner's history and after each batch of its usage (the long part); `notes` hears
+    what is being loaded."""
+    return Loader(session, sc, actor, progress, notes).run()

@@ -14,6 +14,7 @@ from core.accounts.actor import Actor
 from core.billing import modes as billing_modes
 from core.billing import plans
 from core.statements import lifecycle, reading
+from core.statements.documents import StatementDocument
 from core.usage import ingest as usage
 from db.engine import unit_of_work
 from tests.billing_factories import make_plan
@@ -78,7 +79,7 @@ def listed(engine, actor: Actor, pid: int, **kw):
         return reading.list_statements(s, actor, pid, **kw)
 
 
-def doc(engine, actor: Actor, pid: int, sid: int) -> dict:
+def doc(engine, actor: Actor, pid: int, sid: int) -> StatementDocument:
     with Session(engine) as s:
         return reading.get_statement(s, actor, pid, sid)
 

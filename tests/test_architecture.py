@@ -1,4 +1,5 @@
-"""The layers hold: import-linter's contracts (pyproject.toml) and the models equal the migrations."""
+"""The layers hold: import-linter's contracts (pyproject.toml), mypy finds no error in core/ and db/ (config in
+pyproject.toml), no deprecated Streamlit argument is used, and the models equal the migrations."""
 
 from __future__ import annotations
 
@@ -18,6 +19,32 @@ def test_import_contracts_hold():
     lint = Path(sys.executable).parent / "lint-imports"
     out = subprocess.run([str(lint), "--no-cache"], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+
+
+def test_types_check():
+    """mypy with zero errors on core/ and db/ ([tool.mypy] in pyproject.toml; core/pricing is excluded there
+    until the pricing branch has fixed its types, see the TODO)."""
+    out = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
+
+
+def test_no_deprecated_streamlit_arguments():
+    """use_container_width prints a deprecation warning on every render: width="stretch" replaces it."""
+    found = [f"{p.relative_to(ROOT)}:{n}" for p in [ROOT / "Home.py", *sorted((ROOT / "pages").rglob("*.py"))]
+             for n, line in enumerate(p.read_text().splitlines(), start=1) if "use_container_width" in line]
+    assert not found, found
+
+
+def test_architecture_doc_draws_the_contracts():
+    """docs/architecture.md lists core's layers in the order of the import-linter contract."""
+    import re
+    import tomllib
+
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    [core_layers] = [c["layers"] for c in contracts if c.get("containers") == ["core"]]
+    doc = (ROOT / "docs" / "architecture.md").read_text()
+    drawn = re.findall(r"^ {3}(\w+)(?: │ (\w+))? ", doc, re.M)
+    assert [" | ".join(x for x in d if x) for d in drawn] == core_layers
 
 
 def test_models_equal_migrations(engine):

@@ -14,6 +14,7 @@ from core.accounts import accounts
 from core.accounts.accounts import house_partner
 from core.accounts.actor import SYSTEM
 from core.billing import plans
+from core.billing.describe import describe_spec
 from core.errors import Conflict, PermissionDenied, ValidationError
 from db.models import AuditEntry
 from db.models.billing import Plan, PlanAssignment, PlanVersion
@@ -254,6 +255,6 @@ def test_versions_are_immutable_rows(world, db, session):
 
 
 def test_describe_spec_plain_language(world):
-    rows = plans.describe_spec(plans.plan_from_dict(PAGES_SPEC))
+    rows = describe_spec(plans.plan_from_dict(PAGES_SPEC))
     assert rows[0]["price"] == "graduated: 1–1000: 0.10; 1001+: 0.08"
     assert rows[1]["price"] == "90.00 per month, billed in arrears"

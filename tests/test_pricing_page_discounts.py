@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.billing import plans
+from core.billing.describe import describe_spec
 from db.models.billing import Plan
 from tests.apptest import app
 from tests.test_pricing_page import PAGE, add_charge, button, n_plans
@@ -38,7 +39,7 @@ def test_staff_adds_a_discount_to_a_plan(world, db):
     with Session(db) as s:
         plan = s.scalar(select(Plan))
         spec = plans.get_plan(s, world.a.staff, plan.partner_id, plan.id).spec()
-        rows = plans.describe_spec(spec)
+        rows = describe_spec(spec)
     d = spec.discount("loyal")
     assert (d.label, d.percent, d.amount, d.applies_to) == ("Loyalty", Decimal("10"), None, "usage")
     assert {"item": "Loyalty", "metric": "", "model": "discount", "price": "−10% on usage"} in rows

@@ -18,7 +18,7 @@ from core.billing.settlement import month_to_date_cost
 from core.usage import aggregates
 from core.usage import ingest as usage
 from db.engine import unit_of_work
-from db.models.wallet import PaymentCharge
+from db.models.wallet import PaymentCharge, WalletLedgerEntry
 from tests.billing_factories import PAGES_SPEC, make_plan
 from tests.wallet_helpers import DECLINING_CARD, balance_of, setup_wallet
 
@@ -28,8 +28,9 @@ MAILING_SPEC = {
                  "credit_rate": "1.05", "settle": "wallet"}],
     "fees": [{"id": "base", "kind": "base", "amount": "10"}],
 }
-TODAY = date.today()
-NOW = datetime.now(UTC)
+# An injected clock, in the middle of a month (never date.today(): the tests must not depend on the run day).
+TODAY = date(2026, 3, 18)
+NOW = datetime(2026, 3, 18, 12, 0, tzinfo=UTC)
 
 
 def _assign(engine, staff, pid, aid, spec, code):
@@ -47,7 +48,16 @@ def _record(engine, staff, pid, aid, metric, qty, event_id, when=None):
     with unit_of_work(engine) as s:
         return usage.record_events(s, staff, pid, [{
             "account_id": aid, "metric": metric, "quantity": str(qty), "event_id": event_id,
-            "occurred_at": (when or NOW - timedelta(minutes=5)).isoformat()}])
+            "occurred_at": (when or NOW - timedelta(minutes=5)).isoformat()}], now=NOW)
+
+
+def _draws(engine, pid) -> list[tuple[int | None, Decimal, str, str]]:
+    """The wallet's usage draws: (customer, credits drawn, month, first event id of the batch)."""
+    with Session(engine) as s:
+        rows = s.execute(select(WalletLedgerEntry.account_id, WalletLedgerEntry.credits, WalletLedgerEntry.event_ref)
+                         .where(WalletLedgerEntry.partner_id == pid, WalletLedgerEntry.kind == "usage_draw")
+                         .order_by(WalletLedgerEntry.id)).all()
+    return [(a, -c, ref["period"], ref["first_event_id"]) for a, c, ref in rows]
 
 
 def test_prepaid_mailing_draws_5250_credits_from_50000(world, engine):
@@ -77,12 +87,19 @@ def test_prepaid_refused_when_credits_do_not_cover_and_nothing_written(world, en
         assert aggregates.period_usage(s, a.partner_id, a.account_id, *month_of(TODAY)).get("recipients", 0) == 0
 
 
-def test_customer_pays_draws_nothing(world, engine):
+def test_customer_pays_draws_nothing_while_a_prepaid_customer_draws(world, engine):
+    """Same plan, same usage, same moment: the customer-pays account draws nothing, the prepaid one draws
+    exactly its credits (so the test fails if nothing is ever drawn, too)."""
     a = world.a
     setup_wallet(engine, a.staff, a.partner_id, buy=50_000)
     _assign(engine, a.staff, a.partner_id, a.account_id, MAILING_SPEC, "mail")
+    _assign(engine, a.staff, a.partner_id, a.other_account_id, MAILING_SPEC, "mail-2")
+    _mode(engine, a.staff, a.partner_id, a.other_account_id, "partner_prepaid")
     _record(engine, a.staff, a.partner_id, a.account_id, "recipients", 5000, "m1")
-    assert balance_of(engine, a.partner_id) == Decimal("50000")
+    assert _draws(engine, a.partner_id) == []
+    _record(engine, a.staff, a.partner_id, a.other_account_id, "recipients", 5000, "m2")
+    assert _draws(engine, a.partner_id) == [(a.other_account_id, Decimal("5250"), "2026-03-01", "m2")]
+    assert balance_of(engine, a.partner_id) == Decimal("44750")
 
 
 def test_on_demand_charges_sum_to_the_tiered_month_exactly(world, engine):
@@ -128,9 +145,7 @@ def test_on_demand_decline_flags_but_keeps_usage(world, engine):
 
 def test_mode_started_mid_month_settles_only_its_own_days(world, engine):
     a = world.a
-    start = month_of(TODAY)[0]
-    if TODAY == start:
-        pytest.skip("needs a day before today in this month")
+    start = month_of(TODAY)[0]  # the 1st; TODAY is the 18th (injected clock, so this never skips)
     setup_wallet(engine, a.staff, a.partner_id, buy=50_000)
     _assign(engine, a.staff, a.partner_id, a.account_id, MAILING_SPEC, "mail")
     # usage before the switch is the customer's own (customer pays)
@@ -138,6 +153,8 @@ def test_mode_started_mid_month_settles_only_its_own_days(world, engine):
             when=datetime.combine(start, datetime.min.time(), UTC) + timedelta(hours=1))
     _mode(engine, a.staff, a.partner_id, a.account_id, "partner_prepaid")
     _record(engine, a.staff, a.partner_id, a.account_id, "recipients", 1000, "after")
+    # one draw, for the 1,000 recipients after the switch only (× 1.05 credits), in March
+    assert _draws(engine, a.partner_id) == [(a.account_id, Decimal("1050"), "2026-03-01", "after")]
     assert balance_of(engine, a.partner_id) == Decimal("50000") - Decimal("1050")
 
 

@@ -52,8 +52,8 @@ def test_customer_pays_is_issued_by_the_platform(world, db):
     [st] = listed(db, a.staff, a.partner_id)
     assert (st.issuer, st.addressee, st.total) == (PLATFORM, "Customer a1", D("41.00"))
     d = doc(db, a.staff, a.partner_id, st.id)
-    assert "1,000 of 1,000 included" in d["lines"][0]["explanation"]  # allowance used
-    assert "500 over × 0.02" in d["lines"][0]["explanation"]  # overage
+    assert "1,000 of 1,000 included" in d.lines[0].explanation  # allowance used
+    assert "500 over × 0.02" in d.lines[0].explanation  # overage
     text = pdf_text(_pdf(db, a.staff, a.partner_id, st.id))
     assert PLATFORM in text and "Customer a1" in text and "EUR 41.00" in text
 
@@ -72,7 +72,7 @@ def test_prepaid_partner_issues_and_shows_credits_drawn_never_the_platform(world
     assert (st.issuer, st.issuer_partner_id, st.credits_drawn) == ("Nordic Docs AS", a.partner_id, D(5250))
     assert st.total == D("10.00")  # the usage itself was paid with credits; the base fee remains
     d = doc(db, a.staff, a.partner_id, st.id)
-    assert d["lines"][0]["credits"] == "5250" and d["lines"][0]["mode"] == "partner_prepaid"
+    assert d.lines[0].credits == D("5250") and d.lines[0].mode == "partner_prepaid"
     with unit_of_work(db) as s:  # the partner issues it, so the partner finalises it
         fin = lifecycle.finalise(s, a.staff, a.partner_id, st.id)
         assert fin.number.startswith("PARTNERA-")
@@ -97,7 +97,7 @@ def test_on_demand_shows_the_charges(world, db):
     [st] = listed(db, a.staff, a.partner_id)
     d = doc(db, a.staff, a.partner_id, st.id)
     assert st.issuer == "Partner A" and st.total == D("20.00")
-    assert D(d["charged_on_demand"]) == D("20.00")  # 15.00 + 5.00 charged as recorded
+    assert d.charged_on_demand == D("20.00")  # 15.00 + 5.00 charged as recorded
     text = pdf_text(_pdf(db, a.staff, a.partner_id, st.id))
     assert "Paid by Partner A: EUR 20.00 charged on demand." in text and PLATFORM not in text
 
@@ -116,10 +116,10 @@ def test_agency_customers_go_on_the_collective_invoice_with_partner_band_fee(wor
     [st] = listed(db, a.staff, a.partner_id)
     assert (st.kind, st.issuer, st.addressee) == ("collective", PLATFORM, "Partner A")
     d = doc(db, a.staff, a.partner_id, st.id)
-    sections = [(ln["section"], ln["kind"], ln["amount"]) for ln in d["lines"]]
-    assert sections == [("Customer a1", "usage", "116.0000"), ("Customer a1", "fee", "90.0000"),
-                        ("Customer a2", "usage", "1.0000"), ("Customer a2", "fee", "90.0000"),
-                        (None, "partner_fee", "200.0000")]  # band 0–99 active clients: 2
+    sections = [(ln.section, ln.kind, ln.amount) for ln in d.lines]
+    assert sections == [("Customer a1", "usage", D("116.0000")), ("Customer a1", "fee", D("90.0000")),
+                        ("Customer a2", "usage", D("1.0000")), ("Customer a2", "fee", D("90.0000")),
+                        (None, "partner_fee", D("200.0000"))]  # band 0–99 active clients: 2
     assert st.total == D("497.00")
     text = pdf_text(_pdf(db, a.staff, a.partner_id, st.id))
     assert "Total Customer a1" in text and "Partner fees" in text and "EUR 497.00" in text
@@ -160,7 +160,7 @@ def test_language_and_tax_formatting_de_and_nb(world, db):
     with unit_of_work(db) as s:
         lifecycle.finalise(s, a.staff, a.partner_id, st.id)
     d = doc(db, a.staff, a.partner_id, st.id)
-    assert (d["subtotal"], d["tax_amount"], d["total"]) == ("1234.5000", "234.5600", "1469.0600")
+    assert (d.subtotal, d.tax_amount, d.total) == (D("1234.5000"), D("234.5600"), D("1469.0600"))
     text = pdf_text(_pdf(db, a.staff, a.partner_id, st.id))
     for want in ("Abrechnung", "Müller & Søn GmbH", "1.234,50 €", "MwSt. 19 %", "234,56 €", "Zu zahlen",
                  "1.469,06 €", "01.10.2026 – 31.10.2026", "24.690"):

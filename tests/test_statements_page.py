@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from core.statements import lifecycle, settings
+from core.statements import lifecycle, reading, settings
 from db.engine import unit_of_work
 from tests.apptest import app, page_alone, texts
 from tests.statements_helpers import (
@@ -41,6 +41,24 @@ def _prepaid_world(world, db):
     record(db, a.staff, a.partner_id, a.account_id, "documents", 5000, "m1")
     record(db, a.staff, a.partner_id, a.other_account_id, "pages", 100, "p1")
     return a
+
+
+def test_exports_are_built_only_when_a_download_is_clicked(world, db, monkeypatch):
+    """Showing a statement renders neither its PDF nor its CSVs: the download buttons get callables that
+    build them on click (a rerun costs no export). Fails if the page builds an export while rendering."""
+    a = _prepaid_world(world, db)
+    generate(db, a.staff, a.partner_id)
+    built: list[str] = []
+    for name in ("export_pdf", "export_csv", "export_month_csv"):
+        real = getattr(reading, name)
+        monkeypatch.setattr(reading, name, lambda *args, _n=name, _f=real, **kw: built.append(_n) or _f(*args, **kw))
+    at = app(a.staff, PAGE)
+    at.selectbox(key="stm_month").set_value(MONTH).run()
+    ids = {r.addressee: r.id for r in listed(db, a.staff, a.partner_id)}
+    at.selectbox(key="stm_open").set_value(ids["Customer a1"]).run()
+    assert not at.exception
+    assert {"Download PDF", "Download CSV", f"Export {MONTH} as CSV"} <= set(_downloads(at))
+    assert built == []
 
 
 def test_staff_generates_finalises_and_downloads(world, db):

@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -53,7 +53,13 @@ def get_partner(session: Session, partner_id: int) -> Partner:
     return partner
 
 
-def _check_account_fields(data: dict[str, Any], *, partial: bool = False) -> dict[str, Any]:
+CUSTOMER_ROLE_MESSAGE = "Role must be " + " or ".join(
+    [", ".join(ROLE_LABELS[r] for r in CUSTOMER_ROLES[:-1]), ROLE_LABELS[CUSTOMER_ROLES[-1]]]) + "."
+
+
+def check_account_fields(data: dict[str, Any], *, partial: bool = False) -> dict[str, Any]:
+    """The account fields validated and normalised, or ValidationError (one message per field). No actor: used
+    by the services here, self-signup (core.accounts.auth) and the scenario loader (seeds)."""
     c = Checker()
     out: dict[str, Any] = {}
 
@@ -86,8 +92,10 @@ def _check_account_fields(data: dict[str, Any], *, partial: bool = False) -> dic
     return out
 
 
-def _check_new_user(session: Session, email: str | None, display_name: str | None, password: str | None,
+def check_new_user(session: Session, email: str | None, display_name: str | None, password: str | None,
                     *, password_field: str = "password") -> tuple[str, str]:
+    """(e-mail, display name) of a new user, validated (the e-mail free, the password strong enough), or
+    ValidationError. No actor: the caller checks permissions."""
     c = Checker()
     email_v = c.email("email", email)
     name_v = c.text("display_name", display_name, "Name")
@@ -102,8 +110,10 @@ def _check_new_user(session: Session, email: str | None, display_name: str | Non
     return email_v, name_v
 
 
-def _insert_user(session: Session, *, partner_id: int, account_id: int | None, email: str, display_name: str,
+def insert_user(session: Session, *, partner_id: int, account_id: int | None, email: str, display_name: str,
                  role: str, password: str, created_by: int | None, must_change: bool = False) -> User:
+    """Insert a validated user (check_new_user) with the password hashed. No actor: the caller checks
+    permissions and writes the audit entry."""
     user = User(partner_id=partner_id, account_id=account_id, email=email, display_name=display_name,
                 role=role, password_hash=hash_password(password), created_by=created_by,
                 must_change_password=must_change)
@@ -155,8 +165,8 @@ def create_staff(session: Session, actor: Actor, *, partner_id: int, email: str,
                  password: str) -> User:
     authorize(actor, "staff.create", partner_id)
     get_partner(session, partner_id)
-    email_v, name_v = _check_new_user(session, email, display_name, password)
-    user = _insert_user(session, partner_id=partner_id, account_id=None, email=email_v, display_name=name_v,
+    email_v, name_v = check_new_user(session, email, display_name, password)
+    user = insert_user(session, partner_id=partner_id, account_id=None, email=email_v, display_name=name_v,
                         role="partner_staff", password=password, created_by=actor.user_id)
     audit.record(session, actor, partner_id=partner_id, action="create", entity="user", entity_id=user.id,
                  after=user_snapshot(user))
@@ -166,8 +176,8 @@ def create_staff(session: Session, actor: Actor, *, partner_id: int, email: str,
 def create_admin(session: Session, actor: Actor, *, email: str, display_name: str, password: str) -> User:
     authorize(actor, "partner.create")
     house = house_partner(session)
-    email_v, name_v = _check_new_user(session, email, display_name, password)
-    user = _insert_user(session, partner_id=house.id, account_id=None, email=email_v, display_name=name_v,
+    email_v, name_v = check_new_user(session, email, display_name, password)
+    user = insert_user(session, partner_id=house.id, account_id=None, email=email_v, display_name=name_v,
                         role="platform_admin", password=password, created_by=actor.user_id or None)
     audit.record(session, actor, partner_id=house.id, action="create", entity="user", entity_id=user.id,
                  after=user_snapshot(user))
@@ -183,7 +193,7 @@ def create_account(session: Session, actor: Actor, *, partner_id: int | None = N
     authorize(actor, "account.create", partner_id)
     partner = get_partner(session, partner_id)
     data.setdefault("currency", partner.currency)
-    fields = _check_account_fields(data)
+    fields = check_account_fields(data)
     acc = CustomerAccount(partner_id=partner_id, created_by=actor.user_id or None, **fields)
     session.add(acc)
     session.flush()
@@ -236,7 +246,7 @@ def list_accounts(session: Session, actor: Actor, *, search: str = "", statuses:
     term = search.strip()
     if term:
         like = f"%{term.lower()}%"
-        conds = [func.lower(CustomerAccount.name).like(like), func.lower(CustomerAccount.contact_email).like(like),
+        conds: list[ColumnElement[bool]] = [func.lower(CustomerAccount.name).like(like), func.lower(CustomerAccount.contact_email).like(like),
                  func.lower(CustomerAccount.billing_email).like(like)]
         if term.isdigit():
             conds.append(CustomerAccount.id == int(term))
@@ -251,7 +261,7 @@ def update_account(session: Session, actor: Actor, partner_id: int, account_id: 
     acc = get_account(session, actor, partner_id, account_id)
     if acc.status == "deleted":
         raise Conflict("A deleted account cannot be edited; restore it first.")
-    fields = _check_account_fields(changes_in, partial=True)
+    fields = check_account_fields(changes_in, partial=True)
     before = account_snapshot(acc)
     for k, v in fields.items():
         setattr(acc, k, v)
@@ -360,11 +370,12 @@ def create_user(session: Session, actor: Actor, *, partner_id: int, account_id: 
     if acc.status == "deleted":
         raise Conflict("Users cannot be added to a deleted account.")
     if role not in CUSTOMER_ROLES:
-        raise ValidationError({"role": "Role must be Manager, User, Annotation Manager or Annotator."})
-    one_time = None if password else _one_time_password()
-    email_v, name_v = _check_new_user(session, email, display_name, password)
-    user = _insert_user(session, partner_id=partner_id, account_id=account_id, email=email_v,
-                        display_name=name_v, role=role, password=password or one_time,
+        raise ValidationError({"role": CUSTOMER_ROLE_MESSAGE})
+    secret = password or _one_time_password()
+    one_time = None if password else secret
+    email_v, name_v = check_new_user(session, email, display_name, password)
+    user = insert_user(session, partner_id=partner_id, account_id=account_id, email=email_v,
+                        display_name=name_v, role=role, password=secret,
                         created_by=actor.user_id or None, must_change=one_time is not None)
     user.one_time_password = one_time  # type: ignore[attr-defined]  # transient, never stored in clear
     audit.record(session, actor, partner_id=partner_id, action="create", entity="user", entity_id=user.id,
@@ -376,7 +387,7 @@ def change_role(session: Session, actor: Actor, partner_id: int, user_id: int, r
     user = _get_user(session, partner_id, user_id)
     _authorize_on_user(actor, "user.change_role", user)
     if role not in CUSTOMER_ROLES or user.account_id is None:
-        raise ValidationError({"role": "Role must be Manager, User, Annotation Manager or Annotator."})
+        raise ValidationError({"role": CUSTOMER_ROLE_MESSAGE})
     if user.id == actor.user_id and user.partner_id == actor.partner_id:
         raise Conflict("You cannot change your own role.")
     if user.role == role:

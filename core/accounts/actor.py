@@ -12,6 +12,7 @@ ROLE_LABELS = {
     "annotation_manager": "Annotation Manager",
     "annotator": "Annotator",
 }
+# The one list of roles (the users table's CHECK constraint, written in its migration, allows exactly these).
 CUSTOMER_ROLES = ("manager", "user", "annotation_manager", "annotator")
 STAFF_ROLES = ("platform_admin", "partner_staff")
 
@@ -31,6 +32,9 @@ class Actor:
     # Set while a partner staff member acts as a customer's Manager ("Log in as").
     impersonator_user_id: int | None = None
     impersonator_email: str | None = None
+    # Set when an API key acts (issue 17): the only actions its scopes allow (None: the role decides alone).
+    limited_to: frozenset[str] | None = None
+    api_key_id: int | None = None
 
     @property
     def is_admin(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -12,6 +13,10 @@ from sqlalchemy.orm import Session
 from core.accounts.actor import Actor
 from core.accounts.permissions import authorize
 from db.models import AuditEntry
+
+# Called with (session, the entry's values) for every change recorded, in the same transaction. Wired by
+# core.bootstrap (webhook events: account created, statement finalised); importing adds nothing.
+on_recorded: list[Callable[[Session, dict[str, Any]], None]] = []
 
 
 def _jsonable(value: Any) -> Any:
@@ -38,21 +43,22 @@ def record(
     before: dict | None = None,
     after: dict | None = None,
 ) -> None:
-    session.add(
-        AuditEntry(
-            partner_id=partner_id,
-            actor_user_id=actor.user_id if actor else None,
-            actor_email=actor.email if actor else "anonymous",
-            impersonator_user_id=actor.impersonator_user_id if actor else None,
-            impersonator_email=actor.impersonator_email if actor else None,
-            action=action,
-            entity=entity,
-            entity_id=None if entity_id is None else str(entity_id),
-            account_id=account_id,
-            before=_jsonable(before) if before is not None else None,
-            after=_jsonable(after) if after is not None else None,
-        )
+    values = dict(
+        partner_id=partner_id,
+        actor_user_id=actor.user_id if actor else None,
+        actor_email=actor.email if actor else "anonymous",
+        impersonator_user_id=actor.impersonator_user_id if actor else None,
+        impersonator_email=actor.impersonator_email if actor else None,
+        action=action,
+        entity=entity,
+        entity_id=None if entity_id is None else str(entity_id),
+        account_id=account_id,
+        before=_jsonable(before) if before is not None else None,
+        after=_jsonable(after) if after is not None else None,
     )
+    session.add(AuditEntry(**values))
+    for hook in list(on_recorded):
+        hook(session, values)
 
 
 def changes(before: dict, after: dict) -> tuple[dict, dict]:

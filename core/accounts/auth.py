@@ -13,11 +13,11 @@ from sqlalchemy.orm import Session
 
 from core.accounts import audit
 from core.accounts.accounts import (
-    _check_account_fields,
-    _check_new_user,
-    _insert_user,
     account_snapshot,
+    check_account_fields,
+    check_new_user,
     house_partner,
+    insert_user,
 )
 from core.accounts.actor import Actor
 from core.accounts.passwords import burn_verify, hash_password, password_problem, verify_and_update
@@ -45,12 +45,12 @@ def signup(session: Session, *, email: str, display_name: str, password: str, or
     """
     errors: dict[str, str] = {}
     try:
-        fields = _check_account_fields({"name": org_name, "country": country, "currency": currency, **account_fields})
+        fields = check_account_fields({"name": org_name, "country": country, "currency": currency, **account_fields})
     except ValidationError as exc:
         errors.update({("org_name" if k == "name" else k): v for k, v in exc.errors.items()})
         fields = {}
     try:
-        email_v, name_v = _check_new_user(session, email, display_name, password)
+        email_v, name_v = check_new_user(session, email, display_name, password)
     except ValidationError as exc:
         errors.update(exc.errors)
     if errors:
@@ -61,7 +61,7 @@ def signup(session: Session, *, email: str, display_name: str, password: str, or
     acc = CustomerAccount(partner_id=house.id, **fields)
     session.add(acc)
     session.flush()
-    user = _insert_user(session, partner_id=house.id, account_id=acc.id, email=email_v, display_name=name_v,
+    user = insert_user(session, partner_id=house.id, account_id=acc.id, email=email_v, display_name=name_v,
                         role="manager", password=password, created_by=None)
     acc.created_by = user.id
     actor = Actor(user_id=user.id, partner_id=house.id, role="manager", email=email_v, display_name=name_v,

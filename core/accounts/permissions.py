@@ -12,16 +12,12 @@ Every core service calls :func:`authorize` before reading or writing; a denied a
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-from typing import Any
-
-from core.accounts.actor import Actor
+from core.accounts.actor import CUSTOMER_ROLES, STAFF_ROLES, Actor
 from core.errors import PermissionDenied
 
 PLATFORM, PARTNER, ACCOUNT = "platform", "partner", "account"
 
-ROLES = ("platform_admin", "partner_staff", "manager", "user", "annotation_manager", "annotator")
+ROLES = STAFF_ROLES + CUSTOMER_ROLES
 
 ACTIONS: dict[str, str] = {
     "partner.create": "Create a partner (tenant)",
@@ -52,6 +48,8 @@ ACTIONS: dict[str, str] = {
     "wallet.view": "See the partner's credit wallet",
     "wallet.manage": "Buy credits, configure the wallet and its payment methods",
     "wallet.adjust": "Adjust, refund or expire a partner's credits manually (platform only)",
+    "apikey.manage": "Create, rotate and revoke the partner's API keys",
+    "webhook.manage": "Register webhook endpoints, read their delivery log and replay deliveries",
 }
 
 _CUSTOMER_READ = {"account.view": ACCOUNT, "account.list": ACCOUNT, "usage.view": ACCOUNT}
@@ -81,6 +79,8 @@ MATRIX: dict[str, dict[str, str]] = {
         "statement.view": PARTNER,
         "wallet.view": PARTNER,
         "wallet.manage": PARTNER,
+        "apikey.manage": PARTNER,
+        "webhook.manage": PARTNER,
     },
     "manager": {
         **_CUSTOMER_READ,
@@ -112,6 +112,8 @@ def allowed(actor: Actor, action: str, partner_id: int | None = None, account_id
     scope = scope_of(actor.role, action)
     if scope is None:
         return False
+    if actor.limited_to is not None and action not in actor.limited_to:
+        return False  # an API key: its scopes allow only some of its role's actions
     if scope == PLATFORM or partner_id is None:
         return True
     if actor.partner_id != partner_id:
@@ -124,20 +126,6 @@ def allowed(actor: Actor, action: str, partner_id: int | None = None, account_id
 def authorize(actor: Actor, action: str, partner_id: int | None = None, account_id: int | None = None) -> None:
     if not allowed(actor, action, partner_id, account_id):
         raise PermissionDenied(f"{actor.role_label} {actor.email} may not {ACTIONS[action].lower()} here.")
-
-
-def requires(action: str) -> Callable:
-    """Decorator for services whose action is not tied to one record: the role must allow it somewhere."""
-
-    def deco(fn: Callable) -> Callable:
-        @wraps(fn)
-        def wrapper(session: Any, actor: Actor, *args: Any, **kwargs: Any) -> Any:
-            authorize(actor, action)
-            return fn(session, actor, *args, **kwargs)
-
-        return wrapper
-
-    return deco
 
 
 def render_markdown() -> str:

@@ -22,6 +22,7 @@ from core.accounts.actor import CUSTOMER_ROLES, SYSTEM, Actor
 from core.accounts.permissions import authorize
 from core.billing.rating import month_of, rate_account
 from core.errors import Conflict, NotFound, PermissionDenied
+from core.notify import outbox as notify
 from db.models import CustomerAccount
 from db.models.billing import BillingAlert, PlanAssignment, PlanVersion
 
@@ -42,8 +43,15 @@ def check_thresholds(session: Session, partner_id: int, account_ids: Iterable[in
                             quantity=alert.quantity, message=alert.message)
                     .on_conflict_do_nothing(constraint="uq_billing_alerts_once")
                     .returning(BillingAlert.id))
-            if session.execute(stmt).scalar() is not None:
+            alert_id = session.execute(stmt).scalar()
+            if alert_id is not None:
                 new += 1
+                # the partner hears of it: outbox e-mail and the usage.threshold_crossed webhook event
+                notify.notify(session, partner_id, "threshold_crossed", f"Usage threshold crossed: {alert.metric}",
+                              alert.message, data={"alert_id": alert_id, "account_id": account_id,
+                                                   "metric": alert.metric, "threshold": alert.threshold,
+                                                   "quantity": alert.quantity, "period_start": start,
+                                                   "message": alert.message})
     return new
 
 

@@ -149,13 +149,6 @@ def list_modes(session: Session, actor: Actor, partner_id: int, today: date | No
     return out
 
 
-def mode_history(session: Session, actor: Actor, partner_id: int, account_id: int) -> list[BillingMode]:
-    authorize(actor, "billing.manage", partner_id, account_id)
-    return list(session.scalars(select(BillingMode).where(
-        BillingMode.partner_id == partner_id, BillingMode.account_id == account_id)
-        .order_by(BillingMode.effective_from.desc())))
-
-
 # ---------------------------------------------------------------- changing the mode
 
 
@@ -279,6 +272,8 @@ def _charge_on_demand(session: Session, partner_id: int, account_id: int, amount
     values = dict(partner_id=partner_id, method_id=method.id if method else None, amount=amount, currency=currency,
                   reason="usage_on_demand", account_id=account_id, credits=credits or None, event_ref=event_ref,
                   idempotency_key=charge_key)
+    ref: str | None
+    why: str | None
     if method is None:
         approved, ref, why = False, None, "No payment method on file."
     else:
@@ -295,15 +290,15 @@ def _charge_on_demand(session: Session, partner_id: int, account_id: int, amount
         notify.notify(session, partner_id, "charge_declined", f"Charge declined for {name}",
                       f"The on-demand charge of {money} for {name}'s usage was declined ({why}). The usage was "
                       "recorded and flagged: please settle it or update your payment method.")
-        charge = find_charge(session, partner_id, charge_key)
-        return SettlementResult(mode, "flagged", credits, amount, currency, charge_id=charge.id if charge else None,
+        flagged = find_charge(session, partner_id, charge_key)
+        return SettlementResult(mode, "flagged", credits, amount, currency, charge_id=flagged.id if flagged else None,
                                 message=f"Charge declined ({why}); usage recorded and flagged.")
     record_declined(session, {**values, "decline_reason": why})
     notify.notify_now(engine_of(session), partner_id, "charge_declined", f"Usage blocked for {name}",
                       f"The on-demand charge of {money} for {name}'s usage was declined ({why}); the usage "
                       "was not accepted. Update your payment method.")
-    res = SettlementResult(mode, "blocked", credits, amount, currency,
-                           message=f"The charge of {money} was declined: {why}")
+    blocked = SettlementResult(mode, "blocked", credits, amount, currency,
+                               message=f"The charge of {money} was declined: {why}")
     if raise_on_block:
-        raise UsageBlocked(res.message, res)
-    return res
+        raise UsageBlocked(blocked.message, blocked)
+    return blocked

@@ -177,7 +177,7 @@ def set_gateway(gateway: PaymentGateway | None) -> None:
 
 def engine_of(session: Session) -> Engine:
     bind = session.get_bind()
-    return bind.engine if isinstance(bind, Connection) else bind  # type: ignore[return-value]
+    return bind.engine if isinstance(bind, Connection) else bind
 
 
 def find_charge(session: Session, partner_id: int, idempotency_key: str) -> PaymentCharge | None:
@@ -278,9 +278,3 @@ def remove_method(session: Session, actor: Actor, partner_id: int, method_id: in
             session.flush()
     audit.record(session, actor, partner_id=partner_id, action="delete", entity="payment_method",
                  entity_id=method_id, before=_method_snapshot(m))
-
-
-def list_charges(session: Session, actor: Actor, partner_id: int, limit: int = 100) -> list[PaymentCharge]:
-    authorize(actor, "wallet.view", partner_id)
-    return list(session.scalars(select(PaymentCharge).where(PaymentCharge.partner_id == partner_id)
-                                .order_by(PaymentCharge.id.desc()).limit(min(limit, 500))))

@@ -32,8 +32,6 @@ from core.pricing import (
     PlanSpec,
     PlanValidationError,
     apply_overrides,
-    format_price,
-    format_quantity,
     plan_from_dict,
     plan_to_dict,
     validate_plan,
@@ -233,26 +231,6 @@ def _check_assignments_still_apply(session: Session, plan: Plan, spec: PlanSpec,
             who = f"customer account {a.account_id}" if a.account_id else f"partner {a.partner_id}"
             problems = "; ".join(f"{p}: {m}" for p, m in exc.problems)
             c.fail("spec", f"The overrides of {who} would no longer apply: {problems}")
-
-
-def update_plan(session: Session, actor: Actor, partner_id: int, plan_id: int, *, name: str | None = None,
-                description: str | None = None) -> Plan:
-    """Rename a plan or change its description (prices change only through new versions)."""
-    authorize(actor, "plan.manage", partner_id)
-    plan = _plan(session, partner_id, plan_id)
-    c = Checker()
-    before = {"name": plan.name, "description": plan.description}
-    if name is not None:
-        plan.name = c.text("name", name, "Plan name") or plan.name
-    if description is not None:
-        plan.description = c.text("description", description, "Description", required=False, max_len=2000)
-    c.done()
-    session.flush()
-    b, a = audit.changes(before, {"name": plan.name, "description": plan.description})
-    if a:
-        audit.record(session, actor, partner_id=partner_id, action="update", entity="plan", entity_id=plan_id,
-                     before=b, after=a)
-    return plan
 
 
 def set_archived(session: Session, actor: Actor, partner_id: int, plan_id: int, archived: bool) -> Plan:
@@ -502,72 +480,3 @@ def current_assignment(session: Session, actor: Actor, partner_id: int, account_
     v = version_on(versions_of(session, a.plan_partner_id, a.plan_id), day)
     spec = apply_overrides(plan_from_dict(v.spec), a.overrides)
     return CurrentPlan(a, v.version, v.effective_from, spec)
-
-
-# ---------------------------------------------------------------- plain-language description
-
-
-def _tiers_text(tiers: Any) -> str:
-    parts = []
-    for t in tiers:
-        rng = f"{t.first}+" if t.last is None else f"{t.first}–{t.last}"
-        txt = f"{rng}: {format_price(t.unit_price)}"
-        if t.flat_fee:
-            txt += f" + {format_price(t.flat_fee)} flat"
-        parts.append(txt)
-    return "; ".join(parts)
-
-
-def _charge_text(c: Any) -> str:
-    unit = c.unit or c.metric
-    if c.settle == "wallet":
-        return f"{format_quantity(c.credit_rate)} credits per {unit}, drawn from prepaid credits"
-    m = c.model
-    if m == "per_unit":
-        txt = f"{format_price(c.unit_price)} each"
-    elif m == "graduated":
-        txt = "graduated: " + _tiers_text(c.tiers)
-    elif m == "volume":
-        txt = "volume: " + _tiers_text(c.tiers)
-    elif m == "package":
-        txt = f"{format_price(c.unit_price)} per block of {format_quantity(c.package_size)}"
-        if c.free_units:
-            txt += f", first {format_quantity(c.free_units)} free"
-    elif m == "allowance":
-        txt = f"{format_quantity(c.included_units)} included, then "
-        txt += (f"{format_price(c.overage_price)} each" if c.overage_price is not None
-                else "graduated " + _tiers_text(c.overage_tiers))
-        if c.included_fee is not None:
-            txt += f" (included fee {format_price(c.included_fee)})"
-    else:
-        txt = (f"free up to {format_quantity(c.threshold)}, then {format_price(c.threshold_price)} each "
-               f"(alert when crossed)")
-    if c.credit_rate is not None:
-        txt = f"{format_quantity(c.credit_rate)} credits per {unit}; per credit: {txt}"
-    if c.min_amount is not None:
-        txt += f"; minimum {format_price(c.min_amount)}"
-    return txt
-
-
-def describe_spec(spec: PlanSpec) -> list[dict[str, str]]:
-    """The plan as plain-language rows (what, metric, price), for showing prices to staff and Managers."""
-    rows = [{"item": c.label or c.id, "metric": c.metric, "model": c.model, "price": _charge_text(c)}
-            for c in spec.charges]
-    for f in spec.fees:
-        timing = (f.timing or spec.timing).replace("_", " ")
-        price = f"{format_price(f.amount)} per month" + (f" per {f.metric}" if f.kind == "feature" else "")
-        price += f", billed {timing}"
-        if f.start or f.end:
-            price += f", from {f.start.isoformat() if f.start else '…'} to {f.end.isoformat() if f.end else '…'}"
-        rows.append({"item": f.label or f.id, "metric": f.metric or "", "model": f"{f.kind} fee", "price": price})
-    for d in spec.discounts:
-        value = f"{format_quantity(d.percent)}%" if d.percent is not None else f"{format_price(d.amount)} per month"
-        scope = ", ".join(d.charges) if d.charges else {"all": "usage and fees"}.get(d.applies_to, d.applies_to)
-        price = f"−{value} on {scope}"
-        if d.start or d.end:
-            price += f", from {d.start.isoformat() if d.start else '…'} to {d.end.isoformat() if d.end else '…'}"
-        rows.append({"item": d.label or d.id, "metric": "", "model": "discount", "price": price})
-    if spec.minimum_spend is not None:
-        rows.append({"item": "Minimum spend", "metric": "", "model": "minimum",
-                     "price": f"{format_price(spec.minimum_spend)} per month"})
-    return rows

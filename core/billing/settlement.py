@@ -84,8 +84,8 @@ def _settlement_row(session: Session, partner_id: int, account_id: int, period_s
     session.add(row)
     session.flush()
     # Concurrent first batches: the primary key makes the loser fail and retry its whole batch.
-    return session.scalar(select(UsageSettlement).filter_by(**key).with_for_update()
-                          .execution_options(populate_existing=True))
+    return session.execute(select(UsageSettlement).filter_by(**key).with_for_update()
+                           .execution_options(populate_existing=True)).scalar_one()
 
 
 def settle_month(session: Session, partner_id: int, account_id: int, day: date,

@@ -18,9 +18,9 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import Table, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
@@ -51,9 +51,9 @@ from db.models.wallet import (
     WalletLedgerEntry,
 )
 
-W = Wallet.__table__
-L = WalletLedgerEntry.__table__
-S = WalletAutoBuyState.__table__
+W = cast(Table, Wallet.__table__)
+L = cast(Table, WalletLedgerEntry.__table__)
+S = cast(Table, WalletAutoBuyState.__table__)
 
 CREDIT_PLACES = Decimal("0.000001")
 MAX_CREDITS = Decimal("1000000000")
@@ -468,6 +468,8 @@ def _auto_buy(session: Session, w: Any, now: datetime) -> _AutoBuy:
     method = _default_method(session, w.partner_id)
     q = quote_from_steps(price_steps(session, w.partner_id, w.currency), w.auto_buy_credits, w.currency)
     key = f"auto-buy:{w.id}:{w.auto_buy_count + 1}:{failures}"
+    ref: str | None
+    why: str | None
     if method is None:
         approved, ref, why = False, None, "No payment method on file."
     else:
@@ -565,7 +567,8 @@ def draw(session: Session, partner_id: int, account_id: int, credits: Any, idemp
     if w.auto_buy_credits is not None and w.auto_buy_armed and balance - c <= 0:
         auto = _auto_buy(session, w, now)
         if auto.outcome == "purchased":
-            balance = auto.balance  # type: ignore[assignment]
+            assert auto.balance is not None  # set when purchased
+            balance = auto.balance
             changes["auto_buy_count"] = w.auto_buy_count + 1
         elif auto.outcome == "gave_up":
             changes["auto_buy_armed"] = False
@@ -613,7 +616,7 @@ def retry_due_auto_purchases(session: Session, now: datetime | None = None) -> l
         if w.auto_buy_credits is None or not w.auto_buy_armed or w.balance > 0:
             continue
         auto = _auto_buy(session, w, now)
-        if auto.outcome == "purchased":
+        if auto.outcome == "purchased" and auto.balance is not None:
             changes: dict[str, Any] = {"auto_buy_count": w.auto_buy_count + 1, "auto_buy_armed": auto.balance > 0}
             if w.low_balance_threshold is not None and auto.balance >= w.low_balance_threshold:
                 changes["reminder_armed"] = True

@@ -380,6 +380,7 @@ def apply_model(session: Session, actor: Actor, partner_id: int, account_id: int
                                  description=f"Made in the billing-model lab for {acc.name}.",
                                  effective_from=effective_from)
         plan_id, plan_partner_id = plan.id, partner_id
+    assert plan_id is not None  # exactly one of plan_id and spec was given
     return plans.assign_plan(session, actor, partner_id, account_id, plan_id=plan_id, effective_from=effective_from,
                              plan_partner_id=plan_partner_id)
 

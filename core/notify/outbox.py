@@ -13,12 +13,15 @@ from __future__ import annotations
 import os
 import smtplib
 import sys
+from collections.abc import Callable
 from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from core.accounts.permissions import authorize
+from core.notify import webhooks
 from db.models import Partner
 from db.models.wallet import OutboxMessage
 
@@ -28,11 +31,17 @@ def _recipient(conn: Session | Connection, partner_id: int) -> str | None:
 
 
 def notify(conn: Session | Connection, partner_id: int, kind: str, subject: str, body: str,
-           recipient: str | None = None) -> None:
-    """Queue a message to the partner (default recipient: the partner's contact e-mail)."""
-    conn.execute(insert(OutboxMessage).values(
+           recipient: str | None = None, data: dict | None = None) -> int:
+    """Queue a message to the partner (default recipient: the partner's contact e-mail), and the webhook
+    event of its kind (core.notify.webhooks.KIND_EVENTS) for the partner's subscribed endpoints, with `data`
+    (default: the subject and body). Returns the outbox id."""
+    outbox_id = conn.execute(insert(OutboxMessage).values(
         partner_id=partner_id, kind=kind, subject=subject[:300], body=body,
-        recipient=recipient or _recipient(conn, partner_id)))
+        recipient=recipient or _recipient(conn, partner_id)).returning(OutboxMessage.id)).scalar_one()
+    event_type = webhooks.KIND_EVENTS.get(kind)
+    if event_type is not None:
+        webhooks.emit(conn, partner_id, event_type, data if data is not None else {"subject": subject, "body": body})
+    return outbox_id
 
 
 def notify_now(engine: Engine, partner_id: int, kind: str, subject: str, body: str) -> None:
@@ -52,12 +61,25 @@ def smtp_configured() -> bool:
     return bool(os.environ.get("RC_SMTP_HOST"))
 
 
-def _send(msg: OutboxMessage) -> None:
+NO_SMTP = "not sent: no SMTP"
+# (filename, MIME type, bytes) of the files to attach to a message, given the open session and the row
+Attacher = Callable[[Session, OutboxMessage], list[tuple[str, str, bytes]]]
+
+
+def _send(msg: OutboxMessage, attachments: list[tuple[str, str, bytes]] | None = None) -> None:
     email = EmailMessage()
-    email["From"] = os.environ.get("RC_SMTP_FROM", "no-reply@localhost")
+    sender = os.environ.get("RC_SMTP_FROM", "no-reply@localhost")
+    email["From"] = sender
     email["To"] = msg.recipient
     email["Subject"] = msg.subject
+    email["Date"] = formatdate(localtime=False)
+    email["Message-ID"] = make_msgid(idstring=f"outbox-{msg.partner_id}-{msg.id}",
+                                     domain=sender.rsplit("@", 1)[-1] or "localhost")
+    email["X-Reseller-Kind"] = msg.kind
     email.set_content(msg.body)
+    for filename, mime, data in attachments or []:
+        maintype, subtype = mime.split("/", 1)
+        email.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
     host, port = os.environ["RC_SMTP_HOST"], int(os.environ.get("RC_SMTP_PORT", "587"))
     with smtplib.SMTP(host, port, timeout=20) as smtp:
         if os.environ.get("RC_SMTP_STARTTLS", "1") == "1":
@@ -68,25 +90,60 @@ def _send(msg: OutboxMessage) -> None:
         smtp.send_message(email)
 
 
-def deliver_pending(engine: Engine, limit: int = 200) -> int:
-    """Send unsent messages that have a recipient. No-op (returns 0) unless SMTP is configured."""
-    if not smtp_configured():
-        return 0
-    sent = 0
+def mark_unsendable(engine: Engine) -> int:
+    """Without SMTP: unsent messages are marked "not sent: no SMTP" (visible in the outbox), never dropped
+    silently; they are still sent once SMTP is configured."""
+    with engine.begin() as conn:
+        return conn.execute(update(OutboxMessage).where(
+            OutboxMessage.sent_at.is_(None),
+            (OutboxMessage.error.is_(None)) | (OutboxMessage.error != NO_SMTP)).values(error=NO_SMTP)).rowcount
+
+
+def deliver_one(engine: Engine, attach: Attacher | None = None) -> str | None:
+    """Claim one unsent message with a recipient (FOR UPDATE SKIP LOCKED: two workers never send the same
+    one), send it through SMTP with its attachments and record the outcome: "sent" or "failed"; None when
+    none is left to try in this round (failed ones are tried again by the next call of deliver_pending)."""
     with Session(engine) as s, s.begin():
-        rows = s.scalars(select(OutboxMessage).where(OutboxMessage.sent_at.is_(None),
-                                                     OutboxMessage.recipient.is_not(None))
-                         .order_by(OutboxMessage.id).limit(limit).with_for_update(skip_locked=True)).all()
-        for msg in rows:
-            try:
-                _send(msg)
-            except (OSError, smtplib.SMTPException) as exc:
-                s.execute(update(OutboxMessage).where(OutboxMessage.partner_id == msg.partner_id,
-                                                      OutboxMessage.id == msg.id).values(error=str(exc)[:500]))
-                continue
-            s.execute(update(OutboxMessage).where(OutboxMessage.partner_id == msg.partner_id,
-                                                  OutboxMessage.id == msg.id).values(sent_at=func.now(), error=None))
-            sent += 1
+        msg = s.scalars(select(OutboxMessage).where(OutboxMessage.sent_at.is_(None),
+                                                    OutboxMessage.recipient.is_not(None),
+                                                    (OutboxMessage.error.is_(None)) | (OutboxMessage.error == NO_SMTP))
+                        .order_by(OutboxMessage.id).limit(1).with_for_update(skip_locked=True)).first()
+        if msg is None:
+            return None
+        key = (OutboxMessage.partner_id == msg.partner_id) & (OutboxMessage.id == msg.id)
+        try:
+            files = attach(s, msg) if attach else None
+        except Exception as exc:  # noqa: BLE001 - a broken attachment must not stop the rest of the outbox
+            s.execute(update(OutboxMessage).where(key).values(error=f"send failed: attachment: {exc}"[:500]))
+            return "failed"
+        try:
+            _send(msg, files)
+        except (OSError, smtplib.SMTPException) as exc:
+            s.execute(update(OutboxMessage).where(key).values(error=f"send failed: {exc}"[:500]))
+            return "failed"
+        s.execute(update(OutboxMessage).where(key).values(sent_at=func.now(), error=None))
+    return "sent"
+
+
+def retry_failed(engine: Engine) -> int:
+    """Make messages whose sending failed eligible again (the worker calls this now and then)."""
+    with engine.begin() as conn:
+        return conn.execute(update(OutboxMessage).where(
+            OutboxMessage.sent_at.is_(None), OutboxMessage.error.like("send failed:%")).values(error=None)).rowcount
+
+
+def deliver_pending(engine: Engine, limit: int = 200, attach: Attacher | None = None) -> int:
+    """Send unsent messages that have a recipient; without SMTP, mark them "not sent: no SMTP" and return 0."""
+    if not smtp_configured():
+        mark_unsendable(engine)
+        return 0
+    retry_failed(engine)
+    sent = 0
+    for _ in range(limit):
+        outcome = deliver_one(engine, attach)
+        if outcome is None:
+            break
+        sent += outcome == "sent"
     return sent
 
 

@@ -104,7 +104,7 @@ def _line(ln: Line, pieces: list[Piece], language: str, **kw: Any) -> LineData:
                     explanation_parts=parts_to_json(ln.explanation_parts) or None, **kw)
 
 
-def _ratepieces_of(session: Session, partner_id: int, account_id: int | None, pieces: list[Piece], start: date,
+def _rate_pieces(session: Session, partner_id: int, account_id: int | None, pieces: list[Piece], start: date,
                  end: date, source: RatingSource | None = None) -> tuple[str | None, list[Line]]:
     """Rate the days of `pieces` within the month [start, end]: fees are prorated by the days covered."""
     segs = []
@@ -193,9 +193,9 @@ def compute(session: Session, key: Key, data: MonthData | None = None) -> Conten
                   if issuer_kind(p.mode, key.partner_id, house_id) == (key.kind, key.issuer_partner_id)]
         if not pieces:
             return None
-        currency, lines = _ratepieces_of(session, key.partner_id, key.account_id, pieces, start, end, data)
+        currency, rated = _rate_pieces(session, key.partner_id, key.account_id, pieces, start, end, data)
         content = Content(currency=currency or _account_currency(session, key.partner_id, key.account_id),
-                          language=issuer.language, lines=[_line(ln, pieces, issuer.language) for ln in lines],
+                          language=issuer.language, lines=[_line(ln, pieces, issuer.language) for ln in rated],
                           modes=[[p.start.isoformat(), p.end.isoformat(), p.mode] for p in pieces],
                           tax_rate=issuer.tax_rate, accounts=[key.account_id])
         if any(p.mode == "partner_prepaid" for p in pieces):
@@ -212,7 +212,7 @@ def compute(session: Session, key: Key, data: MonthData | None = None) -> Conten
     modes: list[list[str]] = []
     accounts: list[int] = []
     for account_id, name, pieces in _agency_accounts(session, key, data):
-        currency, rated = _ratepieces_of(session, key.partner_id, account_id, pieces, start, end, data)
+        currency, rated = _rate_pieces(session, key.partner_id, account_id, pieces, start, end, data)
         if currency is not None and currency != partner.currency:
             raise Conflict(f"{name} is priced in {currency}, but {partner.name}'s collective invoice is in "
                            f"{partner.currency}: assign {name} a plan in {partner.currency}.")

@@ -9,11 +9,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
-from core.pricing.explain import explain, explain_label
-from core.pricing.money import format_money, format_number
+from core.pricing.explain import LOCALES, explain, explain_label
+from core.pricing.money import SEPARATORS, format_money, format_number
 
-LANGUAGES = {"en": "English", "de": "Deutsch", "nb": "Norsk (bokmål)"}
+# The statement languages are the locales the pricing engine explains lines in (core.pricing.explain.LOCALES,
+# the one list); here their names. The statements tables' CHECK constraints (migration 0006) allow the same.
+_NAMES = {"en": "English", "de": "Deutsch", "nb": "Norsk (bokmål)"}
+LANGUAGES = {code: _NAMES[code] for code in LOCALES}
 
 LABELS: dict[str, dict[str, str]] = {
     "en": {
@@ -84,29 +88,30 @@ def format_qty(value: Decimal | None, language: str) -> str:
         return ""
     v = Decimal(value)
     v = v.quantize(Decimal(1)) if v == v.to_integral_value() else v.normalize()
-    if language == "de":
-        return format_number(v, None, ".", ",")
-    if language == "nb":
-        return format_number(v, None, " ", ",")
-    return format_number(v, None, ",", ".")
+    return format_number(v, None, *SEPARATORS.get(language, SEPARATORS["en"]))
 
 
 def money(amount: Decimal, currency: str, language: str) -> str:
     return format_money(Decimal(amount), currency, language)
 
 
-def line_label(line: Mapping, language: str) -> str:
+def line_label(line: Any, language: str) -> str:
     """A statement line's label in the language: from the engine's structured label when the snapshot keeps it
     (engine-made labels such as "Discount" are translated), else the stored label."""
     try:
         return explain_label(line, language)
     except (KeyError, ValueError):  # an unknown template or language: show what was stored
-        return str(line.get("label") or "")
+        return str(_get(line, "label") or "")
 
 
-def line_explanation(line: Mapping, language: str) -> str:
+def line_explanation(line: Any, language: str) -> str:
     """A statement line's rating explanation in the language (older snapshots without parts: the stored text)."""
     try:
         return explain(line, language)
     except (KeyError, ValueError):
-        return str(line.get("explanation") or "")
+        return str(_get(line, "explanation") or "")
+
+
+def _get(line: Any, name: str) -> Any:
+    """A field of a statement line: a DocumentLine, or a line dict of a snapshot."""
+    return line.get(name) if isinstance(line, Mapping) else getattr(line, name, None)

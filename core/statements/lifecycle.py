@@ -33,7 +33,7 @@ from core.accounts.actor import Actor
 from core.accounts.permissions import authorize
 from core.errors import Conflict, PermissionDenied, ValidationError
 from core.statements.content import ZERO, Content, LineData, compute, involved_accounts
-from core.statements.documents import document_data, fetch
+from core.statements.documents import build_document, fetch
 from core.statements.planning import Key, MonthData, plan_month
 from core.statements.settings import branding
 from core.usage import periods
@@ -139,10 +139,11 @@ def _upsert_draft(session: Session, actor: Actor, key: Key, content: Content | N
 
 
 def generate(session: Session, actor: Actor, key: Key, *, finalise: bool = False,
-             data: MonthData | None = None) -> Outcome:
+             data: MonthData | None = None, today: date | None = None) -> Outcome:
     """Create or recompute the draft for `key` (idempotent: an unchanged draft is not written; a final one is
     left alone). With finalise=True the draft is finalised in the same transaction, always from fresh reads
-    under the period lock (`data`, a prefetched month, is only used for drafts)."""
+    under the period lock (`data`, a prefetched month, is only used for drafts), issued on `today` (default:
+    the current UTC date)."""
     authorize(actor, "billing.manage", key.partner_id, key.account_id)
     _key_lock(session, key)
     existing = _live(session, key, lock=True)
@@ -156,7 +157,7 @@ def generate(session: Session, actor: Actor, key: Key, *, finalise: bool = False
     out = _upsert_draft(session, actor, key, content, existing)
     if finalise and out.statement_id is not None and out.action != "removed":
         st = fetch(session, key.partner_id, out.statement_id, lock=True)
-        _finalise_locked(session, actor, st, lines=content.lines if content else None)
+        _finalise_locked(session, actor, st, today=today, lines=content.lines if content else None)
         return Outcome(key, "finalised", st.id, st.number, st.total)
     return out
 
@@ -227,7 +228,7 @@ def _finalise_locked(session: Session, actor: Actor, st: Statement, *, today: da
                                 statement_partner_id=st.partner_id, statement_id=st.id))
     st.series, st.sequence, st.number = series, seq, number
     st.issued_on, st.due_on = day, day + timedelta(days=issuer.payment_terms_days)
-    snap = document_data(session, st)
+    snap = build_document(session, st).to_json()
     snap["status"] = "final"
     _keep_parts(snap, lines)
     snap.update(extra or {})
@@ -241,16 +242,18 @@ def _finalise_locked(session: Session, actor: Actor, st: Statement, *, today: da
     return st
 
 
-def finalise(session: Session, actor: Actor, partner_id: int, statement_id: int) -> Statement:
+def finalise(session: Session, actor: Actor, partner_id: int, statement_id: int, *,
+             today: date | None = None) -> Statement:
     """Finalise a draft: lock the usage period of the accounts it prices (late usage becomes a correction),
-    recompute it under that lock, give it the issuer's next number and store the snapshot. Immutable after."""
+    recompute it under that lock, give it the issuer's next number and store the snapshot. Immutable after.
+    `today`: the issue date (default: the current UTC date; its year is in the number)."""
     st = fetch(session, partner_id, statement_id)
     _authorize_issuer(actor, partner_id, st.issuer_partner_id)
     if st.kind == "credit_note":
         raise Conflict("Credit notes are final when they are created.")
     if st.status != "draft":
         raise Conflict(f"Statement {st.number or st.id} is already {st.status}.")
-    out = generate(session, actor, key_of(st), finalise=True)
+    out = generate(session, actor, key_of(st), finalise=True, today=today)
     if out.action != "finalised":
         raise Conflict("There is nothing to bill for this statement any more; it was removed.")
     return fetch(session, partner_id, out.statement_id)  # type: ignore[arg-type]
@@ -270,7 +273,7 @@ def _credited_so_far(session: Session, st: Statement) -> dict[int, Decimal]:
 
 
 def create_credit_note(session: Session, actor: Actor, partner_id: int, statement_id: int, reason: str,
-                       line_nos: Iterable[int] | None = None) -> Statement:
+                       line_nos: Iterable[int] | None = None, *, today: date | None = None) -> Statement:
     """Credit a final statement, fully (all lines not yet credited) or by lines, with a reason. The credit note
     is final at once, numbered in the issuer's credit-note series, with the original's tax rate."""
     st = fetch(session, partner_id, statement_id, lock=True)
@@ -320,8 +323,8 @@ def create_credit_note(session: Session, actor: Actor, partner_id: int, statemen
     _write_lines(session, cn, credit_lines, new=True)
     session.flush()
     credited = {str(n): str(open_lines[n].amount - done.get(n, ZERO)) for n in wanted}
-    _finalise_locked(session, actor, cn, extra={"credited_lines": credited, "credit_note_for": st.number},
-                     lines=credit_lines)
+    _finalise_locked(session, actor, cn, today=today, lines=credit_lines,
+                     extra={"credited_lines": credited, "credit_note_for": st.number})
     return cn
 
 

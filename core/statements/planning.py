@@ -91,9 +91,9 @@ def billable_accounts(session: Session, partner_id: int, start: date, end: date)
 
 
 def _has_partner_plan(session: Session, partner_id: int, end: date) -> bool:
-    return session.scalar(select(func.count()).select_from(PlanAssignment).where(
+    return session.execute(select(func.count()).select_from(PlanAssignment).where(
         PlanAssignment.partner_id == partner_id, PlanAssignment.subject == "partner",
-        PlanAssignment.effective_from <= end)) > 0
+        PlanAssignment.effective_from <= end)).scalar_one() > 0
 
 
 def accounts_with_modes(session: Session, partner_id: int, end: date) -> set[int]:

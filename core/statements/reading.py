@@ -14,7 +14,7 @@ from core.accounts.actor import Actor
 from core.accounts.permissions import allowed, authorize
 from core.billing.modes import MODE_LABELS
 from core.errors import NotFound
-from core.statements.documents import document_data, fetch
+from core.statements.documents import StatementDocument, document, fetch
 from core.statements.planning import month_period
 from core.statements.render import render_csv, render_pdf
 from core.statements.settings import branding
@@ -85,22 +85,13 @@ def list_statements(session: Session, actor: Actor, partner_id: int, *, month: s
     return out
 
 
-def get_statement(session: Session, actor: Actor, partner_id: int, statement_id: int) -> dict:
-    """The statement as a document (see document_data), if the actor may see it."""
+def get_statement(session: Session, actor: Actor, partner_id: int, statement_id: int) -> StatementDocument:
+    """The statement as a document (amounts as Decimals), if the actor may see it."""
     st = fetch(session, partner_id, statement_id)
     authorize(actor, "statement.view", partner_id, st.account_id)
     if not _visible(actor, partner_id, st.account_id, st.status):
         raise NotFound(f"Statement {statement_id} does not exist.")
-    doc = dict(document_data(session, st))
-    doc["status"] = st.status
-    doc["void_reason"] = st.void_reason
-    return doc
-
-
-def credit_notes_of(session: Session, actor: Actor, partner_id: int, statement_id: int) -> list[StatementRow]:
-    st = fetch(session, partner_id, statement_id)
-    return [r for r in list_statements(session, actor, partner_id, account_id=st.account_id, kind="credit_note")
-            if r.credit_note_for == statement_id]
+    return document(session, st)
 
 
 # ---------------------------------------------------------------- exports
@@ -128,8 +119,6 @@ def mode_label(mode: str | None) -> str:
 def may_issue(actor: Actor, partner_id: int, issuer_partner_id: int) -> bool:
     """Whether the actor may finalise, void and credit a statement of this issuer (pages mirror the check)."""
     return allowed(actor, "billing.manage", partner_id) and (actor.is_admin or issuer_partner_id == partner_id)
-
-
 
 
 def recent_months(today: date | None = None, count: int = 13) -> list[str]:

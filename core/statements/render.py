@@ -1,6 +1,6 @@
-"""Rendering a statement document (core.statements.documents.document_data) as an A4 PDF (fpdf2) and as CSV.
+"""Rendering a statement document (core.statements.documents.StatementDocument) as an A4 PDF (fpdf2) and as CSV.
 
-Pure functions of the document dict: a final statement renders from its snapshot, so its PDF never changes.
+Pure functions of the document: a final statement renders from its snapshot, so its PDF never changes.
 The PDF uses DejaVu Sans when the font is installed (every character: ø, €, ×, –); otherwise the PDF core
 font with a safe transliteration (€ -> EUR, – -> -, ...), never a crash.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -18,6 +19,7 @@ from pathlib import Path
 from fpdf import FPDF
 
 from core.pricing.money import round_money
+from core.statements.documents import DocumentLine, StatementDocument, num
 from core.statements.i18n import format_date, format_period, format_qty, line_explanation, line_label, money
 
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"),
@@ -88,28 +90,28 @@ class _Pdf(FPDF):
         self.cell(0, 4, self.t(f"{self.page_label} {self.page_no()}/{{nb}}"), align="R")
 
 
-def _d(iso: str | None, lang: str) -> str:
-    return format_date(date.fromisoformat(iso), lang) if iso else "–"
+def _d(day: date | None, lang: str) -> str:
+    return format_date(day, lang) if day else "–"
 
 
-def render_pdf(doc: dict, *, font_dir: Path | None | bool = True) -> bytes:
+def render_pdf(doc: StatementDocument, *, font_dir: Path | None | bool = True) -> bytes:
     """An A4 invoice: issuer block with logo text, addressee, number and dates, period, the line table with
     explanations (sections for a collective invoice), totals with tax, notes on who paid, footer."""
     if font_dir is True:
         fd = find_font_dir()
     else:
         fd = font_dir if font_dir and all((font_dir / f).exists() for f in FONT_FILES.values()) else None
-    lab, issuer = doc["labels"], doc["issuer"]
-    pdf = _Pdf(fd, issuer.get("footer") or "", lab["page"])
-    pdf.set_title(pdf.t(f"{lab[doc['kind']]} {doc.get('number') or ''}".strip()))
-    pdf.set_author(pdf.t(issuer["name"]))
-    pdf.set_creator(pdf.t(issuer["name"]))
+    lab, issuer = doc.labels, doc.issuer
+    pdf = _Pdf(fd, issuer.footer, lab["page"])
+    pdf.set_title(pdf.t(f"{lab[doc.kind]} {doc.number or ''}".strip()))
+    pdf.set_author(pdf.t(issuer.name))
+    pdf.set_creator(pdf.t(issuer.name))
     pdf.alias_nb_pages()
     pdf.add_page()
-    page = _Page(pdf, lab, doc["language"], doc["currency"], pdf.w - pdf.l_margin - pdf.r_margin)
+    page = _Page(pdf, lab, doc.language, doc.currency, pdf.w - pdf.l_margin - pdf.r_margin)
     _header(page, doc)
     _addressee(page, doc)
-    _line_table(page, doc["lines"])
+    _line_table(page, doc.lines)
     _totals(page, doc)
     _payment_notes(page, doc)
     return bytes(pdf.output())
@@ -120,7 +122,7 @@ class _Page:
     """What every part of the PDF needs: the document being drawn, its labels, language, currency and width."""
 
     pdf: _Pdf
-    lab: dict
+    lab: Mapping[str, str]
     lang: str
     cur: str
     width: float
@@ -131,21 +133,21 @@ class _Page:
         return self.width * 0.62, self.width * 0.14, self.width * 0.24
 
 
-def _header(page: _Page, doc: dict) -> None:
+def _header(page: _Page, doc: StatementDocument) -> None:
     """Logo text / issuer name left and the document title right, the issuer's address, the meta column."""
-    pdf, lab, width, issuer = page.pdf, page.lab, page.width, doc["issuer"]
+    pdf, lab, width, issuer = page.pdf, page.lab, page.width, doc.issuer
     pdf.font(18, bold=True)
-    pdf.cell(width * 0.6, 9, pdf.t(issuer.get("logo_text") or issuer["name"]))
+    pdf.cell(width * 0.6, 9, pdf.t(issuer.logo_text or issuer.name))
     pdf.font(16, bold=True)
-    pdf.cell(width * 0.4, 9, pdf.t(lab[doc["kind"]]), align="R", new_x="LMARGIN", new_y="NEXT")
-    status = doc.get("status")
+    pdf.cell(width * 0.4, 9, pdf.t(lab[doc.kind]), align="R", new_x="LMARGIN", new_y="NEXT")
+    status = doc.status
     if status in ("draft", "void"):
         pdf.font(11, bold=True)
         pdf.set_text_color(200, 30, 30)
         pdf.cell(0, 6, pdf.t(lab[status]), align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
     y0 = pdf.get_y()
-    issuer_lines = [issuer["name"], *[s for s in (issuer.get("address") or "").splitlines() if s.strip()]]
+    issuer_lines = [issuer.name, *[s for s in issuer.address.splitlines() if s.strip()]]
     pdf.font(9, bold=True)
     pdf.cell(width / 2, 4.5, pdf.t(issuer_lines[0]), new_x="LMARGIN", new_y="NEXT")
     pdf.font(9)
@@ -157,15 +159,13 @@ def _header(page: _Page, doc: dict) -> None:
     pdf.set_y(max(y_issuer, pdf.get_y()) + 6)
 
 
-def _meta(page: _Page, doc: dict) -> None:
+def _meta(page: _Page, doc: StatementDocument) -> None:
     """Number, dates, period (and the credited statement), in the right column."""
     pdf, lab, lang, width = page.pdf, page.lab, page.lang, page.width
-    meta = [(lab["number"], doc.get("number") or "–"), (lab["issued"], _d(doc.get("issued_on"), lang)),
-            (lab["due"], _d(doc.get("due_on"), lang)),
-            (lab["period"], format_period(date.fromisoformat(doc["period_start"]),
-                                          date.fromisoformat(doc["period_end"]), lang))]
-    if doc.get("credit_note_for"):
-        meta.append((lab["credit_note_for"].format(number=""), doc["credit_note_for"]))
+    meta = [(lab["number"], doc.number or "–"), (lab["issued"], _d(doc.issued_on, lang)),
+            (lab["due"], _d(doc.due_on, lang)), (lab["period"], format_period(doc.period_start, doc.period_end, lang))]
+    if doc.credit_note_for:
+        meta.append((lab["credit_note_for"].format(number=""), doc.credit_note_for))
     for k, v in meta:
         pdf.set_x(pdf.l_margin + width * 0.55)
         pdf.font(9, grey=True)
@@ -174,21 +174,20 @@ def _meta(page: _Page, doc: dict) -> None:
         pdf.cell(width * 0.27, 4.5, pdf.t(v), align="R", new_x="LMARGIN", new_y="NEXT")
 
 
-def _addressee(page: _Page, doc: dict) -> None:
-    pdf, lab, to = page.pdf, page.lab, doc["addressee"]
+def _addressee(page: _Page, doc: StatementDocument) -> None:
+    pdf, lab, to = page.pdf, page.lab, doc.addressee
     pdf.font(8, grey=True)
     pdf.cell(0, 4, pdf.t(lab["bill_to"]), new_x="LMARGIN", new_y="NEXT")
     pdf.font(10, bold=True)
-    pdf.cell(0, 5, pdf.t(to["name"]), new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 5, pdf.t(to.name), new_x="LMARGIN", new_y="NEXT")
     pdf.font(9)
-    for s in [to.get("contact"), *(to.get("address") or "").splitlines(), to.get("country"),
-              to.get("vat_id"), to.get("email")]:
+    for s in [to.contact, *to.address.splitlines(), to.country, to.vat_id, to.email]:
         if s and str(s).strip():
             pdf.cell(0, 4.5, pdf.t(s), new_x="LMARGIN", new_y="NEXT")
-    if doc.get("reason"):
+    if doc.reason:
         pdf.ln(2)
         pdf.font(9, bold=True)
-        pdf.multi_cell(0, 4.5, pdf.t(f"{lab['reason']}: {doc['reason']}"), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 4.5, pdf.t(f"{lab['reason']}: {doc.reason}"), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(5)
 
 
@@ -208,7 +207,7 @@ def _section_total(page: _Page, name: str, total: Decimal) -> None:
     pdf.cell(cw[2], 6, pdf.t(money(total, page.cur, page.lang)), align="R", new_x="LMARGIN", new_y="NEXT")
 
 
-def _line_table(page: _Page, lines: list[dict]) -> None:
+def _line_table(page: _Page, lines: tuple[DocumentLine, ...]) -> None:
     """The lines, grouped in sections (a collective invoice: one per agency customer, then the partner fees),
     each named section closed by its total; the column heads repeat on a new page."""
     pdf = page.pdf
@@ -220,11 +219,11 @@ def _line_table(page: _Page, lines: list[dict]) -> None:
     section: str | None = None
     section_sum = Decimal(0)
     for ln in lines:
-        if first or ln.get("section") != section:
+        if first or ln.section != section:
             if section:
                 _section_total(page, section, section_sum)
-            first, section, section_sum = False, ln.get("section"), Decimal(0)
-            title = section or (page.lab["partner_fees"] if ln["kind"] == "partner_fee" else None)
+            first, section, section_sum = False, ln.section, Decimal(0)
+            title = section or (page.lab["partner_fees"] if ln.kind == "partner_fee" else None)
             if title:
                 pdf.ln(1)
                 pdf.font(10, bold=True)
@@ -237,21 +236,21 @@ def _line_table(page: _Page, lines: list[dict]) -> None:
         _section_total(page, section, section_sum)
 
 
-def _line_row(page: _Page, ln: dict) -> Decimal:
+def _line_row(page: _Page, ln: DocumentLine) -> Decimal:
     """One line: label, quantity and amount, the explanation under it; returns the amount."""
     pdf, lang, cw = page.pdf, page.lang, page.columns
-    amount = Decimal(ln["amount"])
+    amount = ln.amount
     y = pdf.get_y()
     pdf.font(9, bold=True)
     pdf.multi_cell(cw[0], 4.8, pdf.t(line_label(ln, lang)), new_x="RIGHT", new_y="TOP")
     pdf.font(9)
-    qty = format_qty(Decimal(ln["quantity"]), lang) if ln.get("quantity") not in (None, "") else ""
+    qty = format_qty(ln.quantity, lang)
     pdf.cell(cw[1], 4.8, pdf.t(qty), align="R")
     pdf.cell(cw[2], 4.8, pdf.t(money(amount, page.cur, lang)), align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.set_y(max(pdf.get_y(), y + 4.8))
     expl = line_explanation(ln, lang)
-    if ln.get("credits") not in (None, "") and "credit" not in expl and "→" not in expl:
-        expl = f"{expl} ({format_qty(Decimal(ln['credits']), lang)} {page.lab['credits']})".strip()
+    if ln.credits is not None and "credit" not in expl and "→" not in expl:
+        expl = f"{expl} ({format_qty(ln.credits, lang)} {page.lab['credits']})".strip()
     if expl:
         pdf.font(7.5, grey=True)
         pdf.multi_cell(cw[0], 3.8, pdf.t(expl), new_x="LMARGIN", new_y="NEXT")
@@ -261,14 +260,13 @@ def _line_row(page: _Page, ln: dict) -> Decimal:
     return amount
 
 
-def _totals(page: _Page, doc: dict) -> None:
+def _totals(page: _Page, doc: StatementDocument) -> None:
     pdf, lab, lang, cur, width = page.pdf, page.lab, page.lang, page.cur, page.width
     pdf.ln(3)
-    totals = [(lab["subtotal"], money(Decimal(doc["subtotal"]), cur, lang), False)]
-    if doc.get("tax_rate") not in (None, "") and Decimal(doc["tax_rate"]) != 0:
-        rate_txt = format_qty(Decimal(doc["tax_rate"]), lang)
-        totals.append((f"{lab['tax']} {rate_txt} %", money(Decimal(doc["tax_amount"]), cur, lang), False))
-    totals.append((lab["total"], money(Decimal(doc["total"]), cur, lang), True))
+    totals = [(lab["subtotal"], money(doc.subtotal, cur, lang), False)]
+    if doc.tax_rate:
+        totals.append((f"{lab['tax']} {format_qty(doc.tax_rate, lang)} %", money(doc.tax_amount, cur, lang), False))
+    totals.append((lab["total"], money(doc.total, cur, lang), True))
     for k, v, bold in totals:
         pdf.set_x(pdf.l_margin + width * 0.5)
         pdf.font(10 if bold else 9, bold=bold)
@@ -276,16 +274,15 @@ def _totals(page: _Page, doc: dict) -> None:
         pdf.cell(width * 0.24, 6, pdf.t(v), align="R", new_x="LMARGIN", new_y="NEXT")
 
 
-def _payment_notes(page: _Page, doc: dict) -> None:
+def _payment_notes(page: _Page, doc: StatementDocument) -> None:
     """Who paid, on partner-paid statements (credits drawn from the wallet, or charged on demand)."""
     lab, lang, cur = page.lab, page.lang, page.cur
     notes = []
-    if doc.get("credits_drawn") not in (None, ""):
-        notes.append(lab["paid_prepaid"].format(partner=doc["issuer"]["name"],
-                                                credits=format_qty(Decimal(doc["credits_drawn"]), lang)))
-    if doc.get("charged_on_demand") not in (None, ""):
-        amt = round_money(Decimal(doc["charged_on_demand"]), cur)
-        notes.append(lab["paid_on_demand"].format(partner=doc["issuer"]["name"], amount=money(amt, cur, lang)))
+    if doc.credits_drawn is not None:
+        notes.append(lab["paid_prepaid"].format(partner=doc.issuer.name, credits=format_qty(doc.credits_drawn, lang)))
+    if doc.charged_on_demand is not None:
+        amt = round_money(doc.charged_on_demand, cur)
+        notes.append(lab["paid_on_demand"].format(partner=doc.issuer.name, amount=money(amt, cur, lang)))
     if notes:
         page.pdf.ln(4)
         page.pdf.font(9)
@@ -293,34 +290,37 @@ def _payment_notes(page: _Page, doc: dict) -> None:
             page.pdf.multi_cell(0, 4.8, page.pdf.t(n), new_x="LMARGIN", new_y="NEXT")
 
 
-def _plain(amount: str | None, currency: str) -> str:
-    return "" if amount in (None, "") else str(round_money(Decimal(amount), currency))
+def _plain(amount: Decimal | None, currency: str) -> str:
+    return "" if amount is None else str(round_money(amount, currency))
 
 
-def render_csv(docs: list[dict]) -> str:
+def _csv_head(d: StatementDocument) -> dict[str, object]:
+    cur = d.currency
+    return {"number": d.number or "", "statement_id": d.id, "kind": d.kind, "status": d.status,
+            "issuer": d.issuer.name, "addressee": d.addressee.name, "period_start": d.period_start.isoformat(),
+            "period_end": d.period_end.isoformat(), "issued_on": d.issued_on.isoformat() if d.issued_on else "",
+            "due_on": d.due_on.isoformat() if d.due_on else "", "currency": cur, "subtotal": _plain(d.subtotal, cur),
+            "tax_rate": "" if d.tax_rate is None else str(d.tax_rate), "tax_amount": _plain(d.tax_amount, cur),
+            "total": _plain(d.total, cur), "credits_drawn": num(d.credits_drawn) or "",
+            "charged_on_demand": _plain(d.charged_on_demand, cur), "credit_note_for": d.credit_note_for or "",
+            "reason": d.reason or ""}
+
+
+def render_csv(docs: list[StatementDocument]) -> str:
     """One row per statement line (a statement without lines gets one row); amounts as plain decimals
     rounded to the currency, dates ISO: for spreadsheets and accounting imports."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
     for d in docs:
-        cur = d["currency"]
-        lang = d.get("language") or "en"
-        head = {"number": d.get("number") or "", "statement_id": d["id"], "kind": d["kind"], "status": d["status"],
-                "issuer": d["issuer"]["name"], "addressee": d["addressee"]["name"],
-                "period_start": d["period_start"], "period_end": d["period_end"], "issued_on": d.get("issued_on") or "",
-                "due_on": d.get("due_on") or "", "currency": cur, "subtotal": _plain(d["subtotal"], cur),
-                "tax_rate": d.get("tax_rate") or "", "tax_amount": _plain(d["tax_amount"], cur),
-                "total": _plain(d["total"], cur), "credits_drawn": d.get("credits_drawn") or "",
-                "charged_on_demand": _plain(d.get("charged_on_demand"), cur),
-                "credit_note_for": d.get("credit_note_for") or "", "reason": d.get("reason") or ""}
-        for ln in d["lines"] or [{}]:
+        head = _csv_head(d)
+        for ln in d.lines or [None]:
             row = dict(head)
-            if ln:
-                row.update({"line_no": ln["line_no"], "section": ln.get("section") or "", "line_kind": ln["kind"],
-                            "label": line_label(ln, lang), "metric": ln.get("metric") or "",
-                            "quantity": ln.get("quantity") or "", "amount": _plain(ln["amount"], cur),
-                            "credits": ln.get("credits") or "", "mode": ln.get("mode") or "",
-                            "explanation": line_explanation(ln, lang)})
+            if ln is not None:
+                row.update({"line_no": ln.line_no, "section": ln.section or "", "line_kind": ln.kind,
+                            "label": line_label(ln, d.language), "metric": ln.metric or "",
+                            "quantity": num(ln.quantity) or "", "amount": _plain(ln.amount, d.currency),
+                            "credits": num(ln.credits) or "", "mode": ln.mode or "",
+                            "explanation": line_explanation(ln, d.language)})
             w.writerow([row.get(c, "") for c in CSV_COLUMNS])
     return buf.getvalue()

@@ -43,7 +43,7 @@ def period_usage(session: Session, partner_id: int, account_id: int, start: date
                (array_agg(last_qty ORDER BY last_at DESC, last_event_id DESC))[1] AS lq
         FROM usage_daily WHERE partner_id = :p AND account_id = :a AND day BETWEEN :s AND :e
         GROUP BY metric"""), {"p": partner_id, "a": account_id, "s": start, "e": end})
-    distinct = dict(session.execute(text("""
+    distinct: dict[str, int] = dict(session.execute(text("""
         SELECT metric, count(DISTINCT value) FROM usage_distinct
         WHERE partner_id = :p AND account_id = :a AND day BETWEEN :s AND :e GROUP BY metric"""),
         {"p": partner_id, "a": account_id, "s": start, "e": end}).all())

@@ -201,6 +201,7 @@ _EXACT = Context(prec=60)
 
 def _copy(session: Session, sql: str, rows: Iterable[tuple]) -> None:
     raw = session.connection().connection.driver_connection
+    assert raw is not None  # a live psycopg connection
     with raw.cursor() as cur, cur.copy(sql) as cp:
         write = cp.write_row
         for row in rows:

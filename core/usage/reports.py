@@ -165,7 +165,7 @@ def _values(session: Session, scope: Scope, start: date, end: date, *, grain: st
     w = _where(scope, params)
     bucket = _BUCKETS[grain]
     first, last = _split(start, end) if grain in (None, "month") and scope.account_id is None else (None, None)
-    if first is not None:
+    if first is not None and last is not None:
         params.update(mf=first, ml=last, he=first - timedelta(days=1), ts=_next_month(last))
     by_agg: dict[str, list[str]] = defaultdict(list)
     for k, m in get_metrics(session).items():
@@ -423,3 +423,14 @@ def usage_history(session: Session, actor: Actor, partner_id: int, account_id: i
 
 def metric_labels(session: Session) -> dict[str, str]:
     return {k: f"{m.name} ({m.unit})" for k, m in get_metrics(session).items()}
+
+
+def daily_usage(session: Session, actor: Actor, *, start: date, end: date, partner_id: int | None = None,
+                account_id: int | None = None) -> list[tuple[int, str, date, Decimal]]:
+    """Usage per customer, metric and day over the range, as (account_id, metric, day, value) rows in that
+    order (the HTTP API's summary; the same numbers as the dashboards and billing)."""
+    scope = resolve_scope(actor, partner_id, account_id)
+    if scope.partner_id is None:
+        raise ValidationError({"partner_id": "Choose a partner."})
+    rows = _values(session, scope, start, end, grain="day", level="account")
+    return sorted(((r[2], r[3], r[0], r[4]) for r in rows), key=lambda t: (t[0], t[1], t[2]))

@@ -161,7 +161,7 @@ def _fast_quantity(q: Any) -> Decimal:
             raise _Slow from None
     else:
         raise _Slow
-    if not q.is_finite() or q < 0 or q >= QUANTITY_MAX or q.as_tuple().exponent < _SIX:  # type: ignore[operator]
+    if not q.is_finite() or q < 0 or q >= QUANTITY_MAX or q.as_tuple().exponent < _SIX:
         raise _Slow
     return q
 

@@ -21,11 +21,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from db.base import Base
+from db.base import Base, reference_data
 
 ACCOUNT_STATUSES = ("active", "suspended", "deleted")
-ROLES = ("platform_admin", "partner_staff", "manager", "user", "annotation_manager", "annotator")
-CUSTOMER_ROLES = ("manager", "user", "annotation_manager", "annotator")
 
 
 class Partner(Base):
@@ -45,6 +43,7 @@ class Partner(Base):
 
     __table_args__ = (
         Index("uq_partners_single_house", "is_house", unique=True, postgresql_where="is_house"),
+        reference_data("NOT is_house"),  # the built-in house partner
     )
 
 

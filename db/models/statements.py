@@ -38,7 +38,6 @@ from db.base import MONEY, QUANTITY, Base
 
 STATEMENT_KINDS = ("statement", "collective", "credit_note")
 STATEMENT_STATUSES = ("draft", "final", "void")
-LANGUAGES = ("en", "de", "nb")
 SERIES = ("invoice", "credit_note")  # statements and collective invoices share the invoice series
 TAX_RATE = Numeric(7, 4)  # percent, e.g. 25.0000
 

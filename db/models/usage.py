@@ -41,8 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from db.base import QUANTITY, Base
-from db.testing import register_preserved
+from db.base import QUANTITY, Base, reference_data
 
 AGGREGATIONS = ("sum", "count", "max", "unique_count", "latest")
 TOTAL = Numeric(30, 6)  # sums of many QUANTITY values
@@ -68,6 +67,7 @@ class Metric(Base):
         CheckConstraint("aggregation in ('sum','count','max','unique_count','latest')", name="aggregation"),
         CheckConstraint("(aggregation = 'unique_count') = (property is not null)", name="property_for_unique"),
         CheckConstraint("key ~ '^[a-z][a-z0-9_]{0,39}$'", name="key_format"),
+        reference_data("NOT builtin"),  # the shipped catalogue; metrics added later are not
     )
 
 
@@ -226,6 +226,3 @@ BUILTIN_METRICS: list[dict] = [
     dict(key="active_clients", name="Active clients", unit="clients", aggregation="latest", property=None,
          counts_as_active=False),
 ]
-
-# The shipped catalogue survives the per-test reset; metrics added by tests do not.
-register_preserved("metrics", "NOT builtin")

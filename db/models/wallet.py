@@ -33,8 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from db.base import MONEY, QUANTITY, UNIT_PRICE, Base
-from db.testing import register_preserved
+from db.base import MONEY, QUANTITY, UNIT_PRICE, Base, reference_data
 
 LEDGER_KINDS = ("purchase", "usage_draw", "auto_purchase", "adjustment", "refund", "expiry")
 OVERDRAFT_POLICIES = ("refuse", "overdraft")
@@ -60,6 +59,7 @@ class CreditPriceStep(Base):
     __table_args__ = (
         CheckConstraint("min_credits >= 0", name="min_credits_non_negative"),
         CheckConstraint("price_per_credit > 0", name="price_positive"),
+        reference_data(),  # the shipped default price list; partners override it in their own table
     )
 
 
@@ -278,6 +278,3 @@ class OutboxMessage(Base):
     __table_args__ = (Index("ix_outbox_partner_created", "partner_id", "created_at"),
                       Index("ix_outbox_unsent", "partner_id", "id", postgresql_where=text("sent_at is null")))
 
-
-# The shipped default price list survives the per-test reset; tests use partner overrides instead.
-register_preserved("credit_price_steps", None)

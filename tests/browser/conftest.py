@@ -12,9 +12,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -43,6 +46,41 @@ def browser_type_launch_args():
 @pytest.fixture(scope="session")
 def browser_context_args():
     return {"viewport": {"width": 1400, "height": 1000}, "locale": "en-GB"}
+
+
+# Streamlit marks its root element with the script's run state (data-test-script-state: "running",
+# "notRunning", "rerunRequested", ...). This script, run in every page before the app's own, counts the
+# finished runs (each change away from "running") in window.__rcRuns, so a test can wait for the run its
+# action started to be over, instead of for some element to exist (which may be a stale one of the last run).
+RUN_TRACKER = """
+(() => {
+  window.__rcRuns = 0;
+  const watch = () => new MutationObserver((records) => {
+    for (const r of records) {
+      if (r.type === 'attributes' && r.oldValue === 'running'
+          && r.target.getAttribute('data-test-script-state') !== 'running') window.__rcRuns += 1;
+    }
+  }).observe(document, {subtree: true, attributes: true, attributeOldValue: true,
+                        attributeFilter: ['data-test-script-state']});
+  if (document.documentElement) watch(); else document.addEventListener('DOMContentLoaded', watch);
+})();
+"""
+
+_STARTED = """(after) => (window.__rcRuns || 0) > after
+  || document.querySelector('[data-testid="stApp"]')?.getAttribute('data-test-script-state') !== 'notRunning'"""
+
+_IDLE = """(after) => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  return !!app && app.getAttribute('data-test-script-state') === 'notRunning'
+    && app.getAttribute('data-test-connection-state') === 'CONNECTED' && (window.__rcRuns || 0) > after;
+}"""
+
+
+@pytest.fixture
+def context(context):
+    """pytest-playwright's browser context, with the run tracker in every page."""
+    context.add_init_script(RUN_TRACKER)
+    return context
 
 
 def _free_port() -> int:
@@ -81,12 +119,43 @@ def app_url(engine, database_url):
     log.close()
 
 
-def settle(page, quiet_ms: int = 400) -> None:
-    """Wait until Streamlit has finished the current run (no "Running..." status widget)."""
-    page.wait_for_timeout(quiet_ms)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30000)
-    page.wait_for_timeout(200)
+def runs(page) -> int:
+    """How many script runs of the app have finished in this page so far."""
+    return int(page.evaluate("window.__rcRuns || 0"))
+
+
+def settle(page, after: int = -1, timeout_ms: int = 60000) -> None:
+    """Wait until Streamlit has finished running: the script state is "notRunning" (connected), at least one
+    run finished after the count `after` (see runs()), and no further run follows within a short moment
+    (a script that calls st.rerun() runs twice)."""
+    while True:
+        page.wait_for_function(_IDLE, arg=after, timeout=timeout_ms)
+        done = runs(page)
+        page.wait_for_timeout(150)
+        if runs(page) == done and page.evaluate(_IDLE, done - 1):
+            return
+        after = done
+
+
+@contextmanager
+def rerun(page, *, maybe: bool = False) -> Iterator[None]:
+    """Do an action that makes Streamlit run the script again (a click, Enter in an input, a selection), and
+    wait until that run has finished:
+
+        with rerun(page):
+            page.get_by_role("button", name="Save").click()
+
+    maybe=True: the action may change nothing (picking the option already selected): then no run comes, and
+    after 5 s without one starting this returns.
+    """
+    before = runs(page)
+    yield
+    if maybe:
+        try:
+            page.wait_for_function(_STARTED, arg=before, timeout=5000)
+        except PlaywrightTimeout:
+            return
+    settle(page, after=before)
 
 
 def shot(page, name: str) -> Path:
@@ -98,7 +167,8 @@ def shot(page, name: str) -> Path:
 
 
 def wait_app(page) -> None:
-    page.wait_for_selector('[data-testid="stApp"]', timeout=30000)
+    """The app is loaded and its first run has finished."""
+    settle(page)
 
 
 def login(page, app_url: str, email: str, password: str) -> None:
@@ -107,5 +177,6 @@ def login(page, app_url: str, email: str, password: str) -> None:
     wait_app(page)
     page.get_by_label("E-mail").fill(email)
     page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Log in").click()
+    with rerun(page):
+        page.get_by_role("button", name="Log in").click()
     page.get_by_text("Welcome,").first.wait_for(timeout=30000)

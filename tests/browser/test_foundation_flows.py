@@ -6,19 +6,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import CustomerAccount
-from tests.browser.conftest import login, settle, shot, wait_app
+from tests.browser.conftest import login, rerun, settle, shot, wait_app
 from tests.factories import PASSWORD
 
 
 def test_partner_creates_customer_sees_it_listed_and_logs_out(world, app_url, page, engine):
     login(page, app_url, "staff-a@test.example", PASSWORD)
-    page.get_by_role("link", name="Customers").first.click()
+    with rerun(page):
+        page.get_by_role("link", name="Customers").first.click()
     page.get_by_role("heading", name="Customers").wait_for()
     page.get_by_text("New customer account").click()
     form = page.locator('[data-testid="stForm"]').filter(has=page.get_by_role("button", name="Create customer"))
     form.get_by_label("Organisation name").fill("Browser Bygg AS")
     form.get_by_label("Contact e-mail").fill("post@browserbygg.example")
-    form.get_by_role("button", name="Create customer").click()
+    with rerun(page):
+        form.get_by_role("button", name="Create customer").click()
     page.get_by_text("Customer account “Browser Bygg AS” created.").first.wait_for(timeout=20000)
     shot(page, "foundation-customer-created")
     with Session(engine) as s:
@@ -26,10 +28,12 @@ def test_partner_creates_customer_sees_it_listed_and_logs_out(world, app_url, pa
         assert acc is not None and acc.partner_id == world.a.partner_id
     # listed in the table (the grid is a canvas: check via search narrowing to one row count)
     page.get_by_label("Search by name, e-mail or id").fill("Browser Bygg")
-    page.get_by_label("Search by name, e-mail or id").press("Enter")
+    with rerun(page):
+        page.get_by_label("Search by name, e-mail or id").press("Enter")
     page.get_by_text("1 customer account(s)").wait_for(timeout=20000)
     shot(page, "foundation-customer-listed")
-    page.get_by_role("button", name="Log out").click()
+    with rerun(page):
+        page.get_by_role("button", name="Log out").click()
     page.get_by_role("button", name="Log in").wait_for(timeout=20000)
     shot(page, "foundation-logged-out")
 
@@ -49,32 +53,39 @@ def test_annotator_cannot_reach_customers(world, app_url, page):
 
 def test_partner_logs_in_as_customer_manager_and_back(world, app_url, page):
     login(page, app_url, "staff-a@test.example", PASSWORD)
-    page.get_by_role("link", name="Customers").first.click()
+    with rerun(page):
+        page.get_by_role("link", name="Customers").first.click()
     page.get_by_role("heading", name="Customers").wait_for()
-    page.get_by_role("button", name="Log in as").click()
+    with rerun(page):
+        page.get_by_role("button", name="Log in as").click()
     page.get_by_text("You are logged in as").wait_for(timeout=20000)
     page.get_by_text("Welcome, manager a").wait_for(timeout=20000)
     shot(page, "foundation-impersonating")
     sidebar = page.locator('[data-testid="stSidebar"]')
     assert sidebar.get_by_role("link", name="Customers", exact=True).count() == 0
-    page.get_by_role("button", name="Back to my account").click()
+    with rerun(page):
+        page.get_by_role("button", name="Back to my account").click()
     page.get_by_text("Welcome, Staff a").wait_for(timeout=20000)
     assert page.get_by_text("You are logged in as").count() == 0
 
 
 def test_client_actions_edit_dialog_and_reporting(world, app_url, page, engine):
     login(page, app_url, "staff-a@test.example", PASSWORD)
-    page.get_by_role("link", name="Customers").first.click()
+    with rerun(page):
+        page.get_by_role("link", name="Customers").first.click()
     page.get_by_role("heading", name="Customer a1").wait_for(timeout=20000)
-    page.get_by_role("button", name="Edit").click()
+    with rerun(page):
+        page.get_by_role("button", name="Edit").click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_label("Organisation name").fill("Customer a1 Edited")
-    dialog.get_by_role("button", name="Save changes").click()
+    with rerun(page):
+        dialog.get_by_role("button", name="Save changes").click()
     page.get_by_text("Changes saved.").first.wait_for(timeout=20000)
     with Session(engine) as s:
         assert s.get(CustomerAccount, (world.a.partner_id, world.a.account_id)).name == "Customer a1 Edited"
     shot(page, "foundation-client-edited")
-    page.get_by_role("button", name="Reporting").click()
+    with rerun(page):
+        page.get_by_role("button", name="Reporting").click()
     page.get_by_role("heading", name="Customer usage").wait_for(timeout=20000)
     settle(page)
     assert f"account={world.a.account_id}" in page.url
@@ -87,7 +98,8 @@ def test_kept_logged_in_across_reload_until_logout(world, app_url, page):
     page.reload()
     wait_app(page)
     page.get_by_text("Welcome, manager a").wait_for(timeout=20000)
-    page.get_by_role("button", name="Log out").click()
+    with rerun(page):
+        page.get_by_role("button", name="Log out").click()
     page.get_by_role("button", name="Log in").wait_for(timeout=20000)
     settle(page)
     page.reload()
@@ -101,7 +113,8 @@ def test_logout_right_after_login_revokes_the_remembered_login(world, app_url, p
     settle(page)
     remembered = [c for c in page.context.cookies() if c["name"] == "rc_remember"]
     assert remembered and remembered[0]["value"]
-    page.get_by_role("button", name="Log out").click()
+    with rerun(page):
+        page.get_by_role("button", name="Log out").click()
     page.get_by_role("button", name="Log in").wait_for(timeout=20000)
     # a copy of the cookie taken before log-out (a stolen or stale one) cannot resume the login
     page.context.add_cookies(remembered)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from core.billing import plans
 from core.usage.ingest import record_events
 from tests.billing_factories import make_plan
-from tests.browser.conftest import login, settle, shot
+from tests.browser.conftest import login, rerun, shot
 from tests.factories import PASSWORD
 from tests.test_lab import DOCS_SPEC
 
@@ -31,19 +31,21 @@ def _seed(world, engine) -> None:
 def test_compare_and_apply_in_the_browser(world, engine, app_url, page):
     _seed(world, engine)
     login(page, app_url, "staff-a@test.example", PASSWORD)
-    page.get_by_role("link", name="Billing-model lab").first.click()
+    with rerun(page):
+        page.get_by_role("link", name="Billing-model lab").first.click()
     page.get_by_role("heading", name="Billing-model lab").first.wait_for(timeout=30000)
     page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=30000)
     price = page.get_by_label("Price per unit")
     price.fill("0.25")
-    price.press("Enter")
-    settle(page)
+    with rerun(page):
+        price.press("Enter")  # the comparison reruns with the edited model: wait for that run to finish
     page.get_by_role("heading", name="Break-even").first.wait_for(timeout=30000)
     assert page.get_by_text("Current: Plan docs").first.is_visible()
     assert page.locator('[data-testid="stPlotlyChart"]').count() == 1
     page.locator('[data-testid="stPlotlyChart"]').first.scroll_into_view_if_needed()
     shot(page, "lab-compare")
-    page.get_by_role("button", name="Apply to customer").click()
+    with rerun(page):
+        page.get_by_role("button", name="Apply to customer").click()
     page.get_by_text("applies to Customer a1").first.wait_for(timeout=30000)
     shot(page, "lab-applied")
     with Session(engine) as s:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.orm import Session
 
 from core.usage.ingest import record_events
-from tests.browser.conftest import login, settle, shot
+from tests.browser.conftest import login, rerun, settle, shot
 from tests.factories import PASSWORD
 
 
@@ -25,7 +25,8 @@ def _seed(world, engine) -> None:
 def test_pick_range_changes_chart_and_table(world, engine, app_url, page):
     _seed(world, engine)
     login(page, app_url, "staff-a@test.example", PASSWORD)
-    page.get_by_role("link", name="Usage overview").first.click()
+    with rerun(page):
+        page.get_by_role("link", name="Usage overview").first.click()
     page.get_by_role("heading", name="Usage").first.wait_for(timeout=30000)
     page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=30000)
     page.get_by_text("Top customers").first.wait_for(timeout=30000)
@@ -33,7 +34,8 @@ def test_pick_range_changes_chart_and_table(world, engine, app_url, page):
     shot(page, "usage-this-month")
     # pick "Last month": no usage there -> the page says so, no chart and no table
     page.get_by_label("Date range").first.click()
-    page.get_by_role("option", name="Last month").click()
+    with rerun(page):
+        page.get_by_role("option", name="Last month").click()
     page.get_by_text("No usage recorded between").first.wait_for(timeout=30000)
     settle(page)
     assert page.locator('[data-testid="stPlotlyChart"]').count() == 0
@@ -41,7 +43,8 @@ def test_pick_range_changes_chart_and_table(world, engine, app_url, page):
     shot(page, "usage-last-month-empty")
     # back to "Last 30 days": chart and table again
     page.get_by_label("Date range").first.click()
-    page.get_by_role("option", name="Last 30 days").click()
+    with rerun(page):
+        page.get_by_role("option", name="Last 30 days").click()
     page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=30000)
     assert "preset=last_30_days" in page.url
     shot(page, "usage-last-30-days")

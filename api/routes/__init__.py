@@ -1,0 +1,1 @@
+"""The API\x27s routers: usage, accounts (provisioning), statements."""

@@ -1,0 +1,99 @@
+"""The worker's round: webhooks, the billing cycle, statement e-mails, the outbox, periodic jobs.
+
+Periodic jobs are rows of ``worker_schedule``: a worker claims a due row with FOR UPDATE SKIP LOCKED, runs
+the job while holding it, and sets the next run, so each job runs on one worker at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from core.billing import wallet
+from core.notify import outbox, webhooks
+from core.worker import cycle, mail
+from db.models.integration import ApiIdempotency, WorkerSchedule
+
+log = logging.getLogger("core.worker")
+W = WorkerSchedule.__table__
+IDEMPOTENCY_KEEP = timedelta(days=1)
+
+
+def _wallet_job(name: str, call: Callable[[Callable, Session, datetime], Any]) -> Callable[[Engine, datetime], str]:
+    """A wallet job calls the public function `name` of core.billing.wallet, if the wallet offers it.
+
+    TODO(lead, after the wallet branch merges): the wallet work in progress adds expire_lots(session, today)
+    and reconcile(session, now, older_than_seconds=...) and changes retry_due_auto_purchases(session, now);
+    once they are on main, call them directly here and drop the look-up (tests/api/test_worker.py skips the
+    jobs that are still missing, with this reason)."""
+
+    def job(engine: Engine, now: datetime) -> str:
+        fn = getattr(wallet, name, None)
+        if fn is None:
+            return f"skipped: core.billing.wallet.{name} is not available yet"
+        with Session(engine) as s, s.begin():
+            return f"done: {call(fn, s, now)!r}"[:500]
+    return job
+
+
+def _idempotency_cleanup(engine: Engine, now: datetime) -> str:
+    with engine.begin() as conn:
+        n = conn.execute(ApiIdempotency.__table__.delete().where(
+            ApiIdempotency.__table__.c.created_at < now - IDEMPOTENCY_KEEP)).rowcount
+    return f"removed {n}"
+
+
+def _cycle(engine: Engine, now: datetime) -> str:
+    return repr(cycle.run(engine, now))
+
+
+# kind -> (every, job(engine, now) -> result text)
+PERIODIC: dict[str, tuple[timedelta, Callable[[Engine, datetime], str]]] = {
+    "billing.cycle": (timedelta(minutes=1), _cycle),
+    "wallet.retry_auto_purchases": (timedelta(minutes=1), _wallet_job(
+        "retry_due_auto_purchases", lambda fn, s, now: fn(s, now))),
+    "wallet.expire_lots": (timedelta(hours=1), _wallet_job("expire_lots", lambda fn, s, now: len(fn(s, now.date())))),
+    "wallet.reconcile_intents": (timedelta(minutes=5), _wallet_job(
+        "reconcile", lambda fn, s, now: fn(s, now, older_than_seconds=60))),
+    "api.idempotency_cleanup": (timedelta(hours=1), _idempotency_cleanup),
+}
+
+
+def run_periodic(engine: Engine, kind: str, now: datetime, *, force: bool = False) -> str | None:
+    """Run the job if it is due and no other worker holds it. Returns its result, or None if not run."""
+    every, job = PERIODIC[kind]
+    with engine.begin() as conn:
+        conn.execute(insert(W).values(kind=kind, next_run_at=now).on_conflict_do_nothing())
+    with Session(engine) as s, s.begin():
+        q = select(W.c.kind).where(W.c.kind == kind)
+        if not force:
+            q = q.where(W.c.next_run_at <= now)
+        if s.execute(q.with_for_update(skip_locked=True)).first() is None:
+            return None
+        try:
+            result = job(engine, now)
+        except Exception as exc:  # a failing job is logged and retried next time; the worker goes on
+            log.exception("worker job %s failed", kind)
+            result = f"failed: {type(exc).__name__}: {exc}"[:500]
+        s.execute(update(W).where(W.c.kind == kind).values(next_run_at=now + every, last_run_at=now,
+                                                           last_result=result))
+    return result
+
+
+def run_once(engine: Engine, now: datetime | None = None, *, force: bool = False) -> dict[str, Any]:
+    """One round of everything that is due."""
+    now = now or datetime.now(UTC)
+    out: dict[str, Any] = {"webhooks": webhooks.deliver_due(engine, now)}
+    for kind in PERIODIC:
+        result = run_periodic(engine, kind, now, force=force)
+        if result is not None:
+            out[kind] = result
+    out["statement_mails_queued"] = mail.queue_all(engine)
+    out["mails_sent"] = outbox.deliver_pending(engine, attach=mail.attachments)
+    return out
