@@ -118,10 +118,23 @@ def test_wallet_history_and_every_stamp_at_the_time_it_happened(history):
         # audit: the plan change on its day, the January finalisation on 3 Feb; nothing at load time
         audit = s.execute(text("SELECT action, at FROM audit_log WHERE partner_id = :p"), {"p": pid}).all()
         assert max(a.at for a in audit) < datetime(2026, 5, 21, tzinfo=UTC)
-        # finalised: January on 3 Feb, the credit notes on 10 and 12 Feb, Beta again on 13 Feb
+        # finalised: January on 3 Feb, the credit notes on 10 and 12 Feb, Beta again on 13 Feb; March on 2 April
+        # and Gamma's credit note on 15 April
         assert {a.at.date() for a in audit if a.action == "finalise"} == {
-            date(2026, 2, 3), date(2026, 2, 10), date(2026, 2, 12), date(2026, 2, 13)}
+            date(2026, 2, 3), date(2026, 2, 10), date(2026, 2, 12), date(2026, 2, 13), date(2026, 4, 2),
+            date(2026, 4, 15)}
         assert date(2026, 3, 1) in {a.at.date() for a in audit if a.action == "assign_plan"}
         versions = s.execute(text("SELECT version, effective_from, created_at FROM plan_versions "
                                   "WHERE partner_id = :p AND version = 2"), {"p": pid}).one()
         assert versions.effective_from == versions.created_at.date() == date(2026, 3, 1)
+
+
+def test_credit_note_of_a_partner_issued_statement_negates_its_tax(history):
+    mar = _month(history, "2026-03")
+    st, note = mar[("statement", "Gamma Post")], mar[("credit_note", "Gamma Post")]
+    assert (st["status"], st["number"][:3], st["total"]) == ("final", "FD-", "250.00")
+    # the credit note: the subtotal negated, the tax computed at the ORIGINAL's rate on the negative subtotal
+    # (−200.00 × 25 % = −50.00), due after the issuer's 30 days of payment terms
+    assert (note["subtotal"], note["tax_rate"], note["tax"], note["total"]) == ("-200.00", "25.0000", "-50.00",
+                                                                                "-250.00")
+    assert (note["issued_on"], note["due_on"], note["number"][:6]) == ("2026-04-15", "2026-05-15", "FD-CN-")
