@@ -103,7 +103,8 @@ def test_q7_refund_amount_share_of_the_price_rounded_signed_and_what_is_left(his
                            {"i": top_up.id}).one()
         # 1,000 of 5,000 credits: a fifth of the price, rounded to the currency, positive money back, the
         # credits negative
-        assert refund.credits == -1000 and refund.amount == (top_up.amount / 5).quantize(D("0.01"))
+        assert top_up.amount == D("550.00")  # 5,000 × 0.1100 NOK
+        assert refund.credits == -1000 and refund.amount == D("110.00")
         # what is left of the purchase: 5,000 bought − 1,000 refunded = 4,000
         with pytest.raises(ValidationError, match="4,000"):
             wallet.refund(s, SYSTEM, pid, top_up.id, 4001, "Too much")
