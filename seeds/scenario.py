@@ -1,6 +1,8 @@
 """Demo scenarios: load a scenario file into the database, and export a month's statements as JSON.
 
     python -m seeds.scenario load seeds/scenarios/default.toml [--add] [--today YYYY-MM-DD] [--check]
+    python -m seeds.scenario check FILE [--today YYYY-MM-DD]
+    python -m seeds.scenario export [--partner "Nordic Docs AS"] [--password PW] [--out FILE]
     python -m seeds.scenario export-statements --month 2025-05 [--partner "Nordic Docs AS"] [--finalise] [--out FILE]
 
 A file is checked completely first (seeds.scenario_format: every problem with its place, nothing written),
@@ -220,14 +222,28 @@ class RefusedNonEmpty(Exception):
                          "Use --add to add the scenario to the existing data.")
 
 
+def _export(engine, args) -> int:
+    from seeds.scenario_export import ExportError, export_world
+
+    try:
+        with Session(engine) as session:
+            text = export_world(session, password=args.password, partner=args.partner)
+    except ExportError as exc:
+        print(f"Cannot export: {exc}", file=sys.stderr)
+        return 2
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+        print(f"Scenario written to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _progress(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from seeds.loader import ProgressLine
-
-    bootstrap()
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m seeds.scenario", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
     ld = sub.add_parser("load", help="check a scenario file and load it into the configured database")
@@ -235,16 +251,34 @@ def main(argv: list[str] | None = None) -> int:
     ld.add_argument("--add", action="store_true", help="add to a database that already has data")
     ld.add_argument("--today", type=date.fromisoformat, help="the day relative dates are counted from")
     ld.add_argument("--check", action="store_true", help="only check the file; write nothing")
+    ck = sub.add_parser("check", help="check a scenario file (and its includes); write nothing")
+    ck.add_argument("file", type=Path)
+    ck.add_argument("--today", type=date.fromisoformat, help="the day relative dates are counted from")
+    xp = sub.add_parser("export", help="export the loaded world (or one partner) back to a scenario file")
+    xp.add_argument("--partner", help="only this partner (by name)")
+    xp.add_argument("--password", default="demo-pass-2026", help="the password of the exported users")
+    xp.add_argument("--out", type=Path, help="write to this file instead of standard output")
     ex = sub.add_parser("export-statements", help="generate a month's statements and print them as JSON")
     ex.add_argument("--month", required=True, help="YYYY-MM")
     ex.add_argument("--partner", help="a partner's name or id (default: all)")
     ex.add_argument("--finalise", action="store_true",
                     help="finalise the statements (numbers, immutable) instead of leaving drafts")
     ex.add_argument("--out", type=Path, help="write to this file instead of standard output")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    from seeds.loader import ProgressLine
+
+    bootstrap()
+    args = _parser().parse_args(argv)
     engine = _engine()
     try:
-        if args.command == "load":
+        if args.command == "export":
+            return _export(engine, args)
+        if args.command == "check":
+            args.add, args.check = True, True
+        if args.command in ("load", "check"):
             try:
                 summary = load_file(engine, args.file, add=args.add, today=args.today, check_only=args.check,
                                     progress=ProgressLine(sys.stderr), notes=_progress)
