@@ -38,7 +38,7 @@ def get_statement(request: Request, statement_id: int, actor: Annotated[Actor, D
     if "application/pdf" in request.headers.get("accept", ""):
         return get_pdf(request, statement_id, actor)
     with unit_of_work(request.app.state.engine) as s:
-        return plain(reading.get_statement(s, actor, actor.partner_id, statement_id))
+        return plain(reading.get_statement(s, actor, actor.partner_id, statement_id).to_json())
 
 
 @router.get("/{statement_id}/pdf", summary="One statement as PDF",

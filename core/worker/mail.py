@@ -43,7 +43,7 @@ def queue_one(session: Session) -> int | None:
     st = session.get(Statement, (row.partner_id, row.id))
     assert st is not None
     doc = reading.get_statement(session, SYSTEM, st.partner_id, st.id)
-    issuer = (doc.get("issuer") or {}).get("name") or "Your provider"
+    issuer = doc.issuer.name or "Your provider"
     period = f"{st.period_start:%B %Y}"
     subject = f"{issuer}: statement {st.number} for {period}"
     body = (f"Hello,\n\nplease find attached statement {st.number} for {period}.\n"
