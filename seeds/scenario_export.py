@@ -178,8 +178,17 @@ def _customers(session: Session, pid: int, house_id: int, summed: set[str]) -> l
     return out
 
 
+def _settings(session: Session, pid: int) -> dict[str, Any] | None:
+    row = session.get(StatementSettings, pid)
+    if row is None:
+        return None
+    return _clean({"tax_rate": row.tax_rate, "language": row.language, "payment_terms_days": row.payment_terms_days,
+                   "number_prefix": row.number_prefix, "display_name": row.display_name, "address": row.address,
+                   "logo_text": row.logo_text, "footer": row.footer, "labels": dict(row.labels or {}) or None})
+
+
 def _partner(session: Session, p: Partner, house_id: int, summed: set[str]) -> dict[str, Any]:
-    settings = session.get(StatementSettings, p.id)
+    settings = _settings(session, p.id)
     conf, history = _wallet(session, p.id)
     has_card = session.scalar(select(PaymentMethod.id).where(PaymentMethod.partner_id == p.id,
                                                              PaymentMethod.kind == "card").limit(1))
@@ -196,12 +205,7 @@ def _partner(session: Session, p: Partner, house_id: int, summed: set[str]) -> d
         "wallet_history": history or None,
         "statement_history": _statement_history(session, p.id, names) or None,
     }
-    if settings is not None:
-        out["statements"] = _clean({"tax_rate": settings.tax_rate, "language": settings.language,
-                                    "payment_terms_days": settings.payment_terms_days,
-                                    "number_prefix": settings.number_prefix, "display_name": settings.display_name,
-                                    "address": settings.address, "logo_text": settings.logo_text,
-                                    "footer": settings.footer, "labels": dict(settings.labels or {}) or None})
+    out["statements"] = settings
     out["[[plans"] = _plans(session, p.id)
     out["[[customers"] = customers
     return out
@@ -223,6 +227,9 @@ def export_world(session: Session, *, password: str = "demo-pass-2026", name: st
                                   "property": m.property, "counts_as_active": m.counts_as_active or None},
                                  "metrics", many=True)
     if partner is None:
+        house_settings = _settings(session, house.id)  # type: ignore[union-attr]
+        if house_settings:
+            out += [""] + toml.lines(house_settings, "platform.statements")
         for u in session.scalars(select(User).where(User.role == "platform_admin").order_by(User.id)):
             out += [""] + toml.lines({"email": u.email, "name": u.display_name}, "admins", many=True)
         for pl in _plans(session, house.id, platform=True):  # type: ignore[union-attr]

@@ -41,13 +41,14 @@ from seeds.scenario_model import (  # noqa: F401  (re-exported: the public names
     default_start,
     resolve_date,
 )
-from seeds.scenario_partners import partner
+from seeds.scenario_partners import partner, settings
 from seeds.scenario_people import Seen, person
 from seeds.scenario_plans import plan
 from seeds.scenario_usage import event, generator
 
 MAX_EVENTS = 500_000  # per scenario: a demo, not a benchmark (seeds/bulk.py is for that)
-TOP_KEYS = ("scenario", "password", "include", "metrics", "admins", "platform_plans", "partners", "usage", "events")
+TOP_KEYS = ("scenario", "password", "include", "metrics", "admins", "platform", "platform_plans", "partners", "usage",
+            "events")
 METRIC_KEYS = ("key", "name", "unit", "aggregation", "property", "counts_as_active")
 Progress = Callable[[str], None]
 
@@ -147,6 +148,10 @@ class _Reader:
 
     def _body(self, ck: Check, data: dict[str, Any], sc: Scenario) -> None:
         _metrics(ck, data.get("metrics"), sc, self.catalogue)
+        platform = table(ck, "platform", data.get("platform"))
+        unknown(ck, "platform", platform, ("statements",))
+        if platform.get("statements") is not None:
+            sc.platform_settings = settings(ck, "platform.statements", platform["statements"])
         metrics = set(self.catalogue)
         for i, a in enumerate(as_list(ck, "admins", data.get("admins"))):
             p = person(ck, f"admins[{i}]", a, self.seen, sc.password, None)

@@ -114,6 +114,10 @@ class Loader:
                 self.s.counts["price versions"] += 1
         return out
 
+    def save_settings(self, pid: int, values: dict[str, Any]) -> None:
+        statement_settings.save_settings(self.session, SYSTEM, pid, **{("labels_" if k == "labels" else k): v
+                                                                       for k, v in values.items()})
+
     def wallet(self, pid: int, p: PartnerDef) -> None:
         if p.card is not None:
             payments.add_card(self.session, SYSTEM, pid, number=p.card["number"], exp_month=p.card["exp_month"],
@@ -158,9 +162,7 @@ class Loader:
             self.s.counts["staff"] += 1
             self.s.logins.append((st["email"], f"Partner staff, {p.name}"))
         if p.settings:
-            st_ = p.settings
-            statement_settings.save_settings(session, SYSTEM, pid, **{("labels_" if k == "labels" else k): v
-                                                              for k, v in st_.items()})
+            self.save_settings(pid, p.settings)
         self.wallet(pid, p)
         own = self.plans(pid, p.plans)
         if p.partner_plan:
@@ -313,6 +315,8 @@ class Loader:
             self.s.counts["admins"] += 1
             self.s.logins.append((a["email"], "Platform admin"))
         self.platform = self.plans(self.house_id, self.sc.platform_plans)
+        if self.sc.platform_settings:
+            self.save_settings(self.house_id, self.sc.platform_settings)
         restamp(session, _stamp(self.sc.start, 6), self.sc.start)
         self.tl.run(session)  # the platform plans' price versions
         self.tl = Timeline()

@@ -217,6 +217,7 @@ class Scenario:
     platform_plans: list[PlanDef] = field(default_factory=list)
     partners: list[PartnerDef] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    platform_settings: dict[str, Any] | None = None  # [platform.statements]: the platform's statement settings
 
     def customer(self, partner: str, name: str) -> CustomerDef | None:
         for p in self.partners:

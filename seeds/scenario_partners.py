@@ -92,7 +92,7 @@ def _payment(ck: Check, path: str, p: dict[str, Any], today: date) -> tuple[dict
     return c, w
 
 
-def _settings(ck: Check, path: str, raw: Any) -> dict[str, Any] | None:
+def settings(ck: Check, path: str, raw: Any) -> dict[str, Any] | None:
     if raw is None:
         return None
     s = table(ck, path, raw)
@@ -226,7 +226,7 @@ def partner(ck: Check, path: str, raw: Any, sc: Scenario, seen: Seen, metrics: s
     pd = PartnerDef(name or "", currency or "EUR", p.get("country"), p.get("contact_email"), staff, card_, wallet,
                     p.get("partner_plan"),
                     a_date(ck, f"{path}.partner_plan_from", p.get("partner_plan_from"), sc.today, sc.start), [], [],
-                    _settings(ck, f"{path}.statements", p.get("statements")),
+                    settings(ck, f"{path}.statements", p.get("statements")),
                     _wallet_history(ck, f"{path}.wallet_history", p.get("wallet_history"), sc, wallet is not None),
                     _statement_history(ck, f"{path}.statement_history", p.get("statement_history"), sc),
                     a_date(ck, f"{path}.created", p["created"], sc.today, sc.start) if "created" in p else None,

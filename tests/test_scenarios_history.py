@@ -138,3 +138,49 @@ def test_credit_note_of_a_partner_issued_statement_negates_its_tax(history):
     assert (note["subtotal"], note["tax_rate"], note["tax"], note["total"]) == ("-200.00", "25.0000", "-50.00",
                                                                                 "-250.00")
     assert (note["issued_on"], note["due_on"], note["number"][:6]) == ("2026-04-15", "2026-05-15", "FD-CN-")
+
+
+PLATFORM_TAX = """\
+password = "demo-pass-2026"
+
+[platform.statements]       # the platform issues the statements of customers who pay themselves
+tax_rate = "25"
+language = "de"
+payment_terms_days = 10
+
+[[partners]]
+name = "Svea Dokument AB"
+currency = "SEK"
+country = "SE"
+
+  [[partners.plans]]
+  code = "docs"
+  name = "Per document"
+    [[partners.plans.charges]]
+    id = "docs"
+    metric = "documents"
+    model = "per_unit"
+    unit_price = "3"
+
+  [[partners.customers]]
+  name = "Malmö Mäklare"
+  country = "SE"
+  plan = "docs"
+  plan_from = "2026-04-01"
+  events = [{ metric = "documents", quantity = 100, at = "2026-04-10" }]
+"""
+
+
+def test_platform_statement_settings_give_customers_who_pay_themselves_a_tax(db, tmp_path):
+    from seeds.scenario_export import export_world
+
+    f = tmp_path / "platform.toml"
+    f.write_text(PLATFORM_TAX, encoding="utf-8")
+    load_file(db, f, today=TODAY)
+    data, _ = export_statements(db, date(2026, 4, 1), "Svea Dokument AB")
+    (st,) = data["statements"]
+    # 100 × 3.00 = 300.00 + 25 % = 75.00 → 375.00, from the platform, in German, due in 10 days
+    assert (st["issuer"]["name"], st["subtotal"], st["tax"], st["total"], st["language"]) == \
+        ("Platform direct", "300.00", "75.00", "375.00", "de")
+    with Session(db) as s:
+        assert '[platform.statements]\ntax_rate = "25"' in export_world(s)
