@@ -167,3 +167,30 @@ def test_purchase_above_the_demo_gateway_limit_is_a_clear_message(db, tmp_path, 
     _nothing_written(db)
     assert main(["load", str(f), "--today", TODAY.isoformat()]) == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+HISTORY_BODY = HEAD + """wallet = { buy = 1000 }
+wallet_history = [
+  { on = "2026-02-10", top_up = 5000 },
+  { on = "2026-02-20", refund = 6000, of = 0, reason = "Too much" },
+]
+statement_history = [{ month = "2026-01", credit = "Kunde", reason = "Goodwill", on = "2026-02-05" }]
+
+  [[partners.customers]]
+  name = "Kunde"
+  country = "DE"
+"""
+
+
+def test_a_failing_dated_step_is_reported_at_its_line_and_nothing_is_written(db, tmp_path):
+    err = _problems(db, _write(tmp_path, HISTORY_BODY))
+    (p,) = err.problems  # the first failing step in date order: the credit note on 5 Feb
+    assert (p.path, p.line) == ("partners[0].statement_history[0].credit", _line(HISTORY_BODY, "Goodwill"))
+    assert "no final statement for 2026-01" in p.message
+    body = HISTORY_BODY.replace('statement_history = [{ month = "2026-01", credit = "Kunde", reason = "Goodwill", '
+                                'on = "2026-02-05" }]\n', "")
+    err = _problems(db, _write(tmp_path, body))
+    (p,) = err.problems
+    assert (p.path, p.line) == ("partners[0].wallet_history[1]", _line(body, "refund = 6000"))
+    assert "refund on 2026-02-20 failed" in p.message and "5,000" in p.message
+    _nothing_written(db)
