@@ -26,6 +26,7 @@ from core.billing import modes as billing_modes
 from core.billing import payments, plans, wallet
 from core.billing.modes import UsageBlocked
 from core.statements import lifecycle as statements
+from core.statements import planning
 from core.statements import settings as statement_settings
 from core.usage import ingest as usage
 from core.usage import metrics
@@ -251,8 +252,10 @@ class Loader:
 
     def _statement(self, pid: int, a: StatementAction, names: dict[str, str]) -> None:
         session = self.session
-        if a.action in ("finalise", "regenerate"):
-            statements.generate_month(session, SYSTEM, pid, a.month, finalise=True)
+        if a.action in ("finalise", "regenerate"):  # as generate_month, issued on the step's day
+            data = planning.MonthData(session, pid, a.month)
+            for key in planning.plan_month(session, SYSTEM, pid, a.month, data):
+                statements.generate(session, SYSTEM, key, finalise=True, data=data, today=a.on)
             self.s.counts["statement events"] += 1
             return
         acc = self.ids.get(names.get((a.customer or "").lower(), ""))
@@ -267,7 +270,7 @@ class Loader:
         if a.action == "void":
             statements.void(session, SYSTEM, pid, st.id, a.reason or "")
         else:
-            statements.create_credit_note(session, SYSTEM, pid, st.id, a.reason or "")
+            statements.create_credit_note(session, SYSTEM, pid, st.id, a.reason or "", today=a.on)
         self.s.counts["statement events"] += 1
 
     # ---------------------------------------------------------------- usage
