@@ -25,6 +25,7 @@ from core.accounts.actor import ROLE_LABELS, SYSTEM, Actor
 from core.billing import modes as billing_modes
 from core.billing import payments, plans, wallet
 from core.billing.modes import UsageBlocked
+from core.pricing.money import format_quantity
 from core.statements import lifecycle as statements
 from core.statements import planning
 from core.statements import settings as statement_settings
@@ -301,7 +302,11 @@ class Loader:
         except UsageBlocked as exc:
             day = batch[0]["occurred_at"].date()
             c = _paying_customer(batch, by_key, day)
-            raise c.src.error("usage", f"the usage of {day:%Y-%m} ({batch[0]['metric']}) was refused: {exc} "
+            draw = exc.result.draw
+            why = (f"the wallet lacks {format_quantity(draw.shortfall)} credits (balance "
+                   f"{format_quantity(draw.balance)}, {format_quantity(draw.credits)} needed)." if draw is not None
+                   else str(exc))
+            raise c.src.error("usage", f"the usage of {day:%Y-%m} ({batch[0]['metric']}) was refused: {why} "
                                        "Buy more credits (wallet.buy, or a wallet_history top_up before it), or "
                                        "set wallet.auto_buy_credits, or allow an overdraft.") from None
         self.s.counts["usage events"] += res.inserted

@@ -153,7 +153,8 @@ def test_wallet_too_small_is_a_clear_message_and_nothing_is_written(db, tmp_path
     (p,) = err.problems
     assert p.file == "s.toml" and p.path == "partners[0].customers[0].usage", err.report()
     assert p.line == _line(WALLET_BODY, "usage = ["), err.report()
-    assert "credits" in p.message and "auto_buy_credits" in p.message and "2026-10" in p.message
+    assert "the wallet lacks 300 credits (balance 100, 400 needed)" in p.message, p.message
+    assert "auto_buy_credits" in p.message and "2026-10" in p.message
     _nothing_written(db)
 
 
