@@ -172,6 +172,8 @@ class _Reader:
             pd = partner(ck, f"partners[{i}]", raw, sc, self.seen, metrics, platform_codes)
             if pd is not None:
                 sc.partners.append(pd)
+                if self.progress:
+                    self.progress(f"  checked {pd.name}: {len(pd.customers):,} customers, {len(pd.plans)} plans")
 
     def cross_file(self) -> None:
         """Top-level [[usage]] and [[events]]: usage for a customer defined in any file of the scenario."""
