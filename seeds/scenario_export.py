@@ -6,7 +6,7 @@ What is written: the metrics, the platform admins and plans, and per partner its
 settings, wallet settings and history (purchases as dated top-ups, adjustments, refunds, expiry; draws and
 automatic purchases are made again by the usage), plans with their price versions (as changes against the
 version before), customers with their creation and deletion dates, users, plan and billing-mode history,
-their usage (per day and metric for summed metrics, else every event) and the statement history
+their usage (per day, metric and properties for summed metrics, else every event) and the statement history
 (finalised months, voids, credit notes, months generated again). Users get the password given to the
 export (passwords are not exported). Not exported: payment cards (a partner with one gets the demo card),
 partial credit notes (exported as full), actions on collective invoices, and price versions that add or
@@ -144,8 +144,8 @@ def _statement_history(session: Session, pid: int, names: dict[int, str]) -> lis
 
 def _usage(session: Session, pid: int, account_id: int, summed: set[str]) -> list[dict[str, Any]]:
     rows = session.execute(text(
-        "SELECT metric, day, sum(quantity) AS q, NULL AS at, NULL::jsonb AS props FROM usage_events "
-        "WHERE partner_id = :p AND account_id = :a AND metric = ANY(:m) GROUP BY metric, day "
+        "SELECT metric, day, sum(quantity) AS q, NULL AS at, properties AS props FROM usage_events "
+        "WHERE partner_id = :p AND account_id = :a AND metric = ANY(:m) GROUP BY metric, day, properties "
         "UNION ALL SELECT metric, day, quantity, occurred_at, properties FROM usage_events "
         "WHERE partner_id = :p AND account_id = :a AND NOT metric = ANY(:m) ORDER BY 2, 1"),
         {"p": pid, "a": account_id, "m": sorted(summed)}).all()
@@ -195,9 +195,16 @@ def _partner(session: Session, p: Partner, house_id: int, summed: set[str]) -> d
     customers = _customers(session, p.id, house_id, summed)
     names = {c_id: c for c_id, c in session.execute(select(CustomerAccount.id, CustomerAccount.name)
                                                      .where(CustomerAccount.partner_id == p.id)).all()}
+    pp = session.execute(select(Plan.code, PlanAssignment.effective_from).join(
+        Plan, (Plan.partner_id == PlanAssignment.plan_partner_id) & (Plan.id == PlanAssignment.plan_id)).where(
+        PlanAssignment.partner_id == p.id, PlanAssignment.account_id.is_(None))
+        .order_by(PlanAssignment.effective_from)).all()
+    if len(pp) > 1:
+        raise ExportError(f"partner {p.name}: more than one partner-level plan over time (the format has one)")
     out: dict[str, Any] = {
         "name": p.name, "currency": p.currency, "country": p.country, "contact_email": p.contact_email,
         "created": p.created_at.date(),
+        "partner_plan": pp[0].code if pp else None, "partner_plan_from": pp[0].effective_from if pp else None,
         "staff": [{"email": u.email, "name": u.display_name} for u in session.scalars(
             select(User).where(User.partner_id == p.id, User.role == "partner_staff").order_by(User.id))] or None,
         "card": {"number": "4242424242424242"} if has_card and conf is None else None,

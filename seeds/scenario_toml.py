@@ -24,8 +24,8 @@ def value(v: Any) -> str:
         return str(v)
     if isinstance(v, Decimal):
         return json.dumps(format(v.normalize(), "f"))
-    if isinstance(v, datetime):
-        return json.dumps(v.isoformat())
+    if isinstance(v, datetime):  # a TOML offset date-time (unquoted)
+        return v.isoformat()
     if isinstance(v, date):
         return json.dumps(v.isoformat())
     if isinstance(v, str):
