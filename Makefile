@@ -60,6 +60,8 @@ loadtest: setup install-test
 
 lint: install-test
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy core/pricing
 
 docs: install
 	$(BIN)/python -m core.docs

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import ClassVar
 
-from sqlalchemy import MetaData, Numeric
+from sqlalchemy import MetaData, Numeric, Table
 from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
 from sqlalchemy.orm import DeclarativeBase
 
@@ -31,6 +32,9 @@ def reference_data(added_rows: str | None = None) -> dict:
 
 
 class Base(DeclarativeBase):
+    # Every model here maps one Table (SQLAlchemy types __table__ as the wider FromClause): core code uses
+    # Model.__table__ with insert(), update() and .c directly.
+    __table__: ClassVar[Table]
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {
         datetime: TIMESTAMP(timezone=True),

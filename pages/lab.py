@@ -59,6 +59,7 @@ start, end = rng[0], rng[1]
 source = st.radio("Usage", ["A customer's real usage", "A synthetic profile"], horizontal=True, key="lab_source")
 account_id = None
 current = None
+detail: dict = {}  # per month: usage per property value, for charges priced per value
 if source == "A customer's real usage":
     rows = read(accounts.list_accounts, actor, partner_id=partner_id, statuses=("active", "suspended"))
     if not rows:
@@ -75,7 +76,7 @@ if source == "A customer's real usage":
     except ValidationError as exc:
         st.error("; ".join(exc.errors.values()))
         st.stop()
-    usage, currency, current = acc.usage, acc.currency, acc.current
+    usage, currency, current, detail = acc.usage, acc.currency, acc.current, acc.detail
     if current is None:
         st.info(f"{acc.account_name} has no plan in force on {end.isoformat()}: the first model is the baseline.")
 else:
@@ -172,7 +173,7 @@ if len(models) < 2:
 # ------------------------------------------------------------------ results
 
 
-result = lab.reprice(usage, models)
+result = lab.reprice(usage, models, detail)
 cur = result.currency
 BASE = "" if current is not None else " (baseline)"  # the current plan is named "Current: …"
 st.subheader("Side by side")
@@ -197,6 +198,11 @@ for col, r in zip(cols, result.models, strict=True):
     col.metric(r.name + (BASE if r.current else ""), format_money(r.total, cur), delta=delta,
                delta_color="normal" if r.current else ("off" if not compared(r) or r.saving == 0
                                                         else "normal" if r.saving > 0 else "inverse"))
+if any(r.per_value for r in result.models):
+    st.markdown("**Per value** (charges priced per value of an event property)")
+    lines = sorted({k for r in result.models for k in r.per_value})
+    st.dataframe(pd.DataFrame([{"Line": k, **{r.name: format_money(r.per_value.get(k, 0), cur) for r in result.models}}
+                               for k in lines]), hide_index=True, width="stretch")
 whom = chosen.name if account_id is not None else "this profile"
 for r in result.models:
     if not r.comparable:

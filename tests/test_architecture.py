@@ -22,8 +22,7 @@ def test_import_contracts_hold():
 
 
 def test_types_check():
-    """mypy with zero errors on core/ and db/ ([tool.mypy] in pyproject.toml; core/pricing is excluded there
-    until the pricing branch has fixed its types, see the TODO)."""
+    """mypy with zero errors on core/ and db/ ([tool.mypy] in pyproject.toml), core/pricing included."""
     out = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
 

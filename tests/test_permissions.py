@@ -16,11 +16,12 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from core.accounts import accounts, audit, impersonation
+from core.accounts import accounts, apikeys, audit, impersonation
 from core.accounts.actor import SYSTEM
 from core.accounts.permissions import ACTIONS, MATRIX, ROLES, allowed, render_markdown
 from core.billing import modes, plans, wallet
 from core.errors import PermissionDenied
+from core.notify import webhooks
 from core.statements import reading, settings
 from core.usage import ingest, metrics, reports
 from db.models import AuditEntry
@@ -122,6 +123,10 @@ def _call_billing(s: Session, action: str, actor, pid: int, aid: int, n: str):
     if action == "wallet.adjust":
         wallet.get_or_create_wallet(s, SYSTEM, pid)
         return wallet.adjust(s, actor, pid, 10, "Permission test")
+    if action == "apikey.manage":
+        return apikeys.create_key(s, actor, pid, name="Permission test", scopes=list(apikeys.SCOPES)[:1])
+    if action == "webhook.manage":
+        return webhooks.list_endpoints(s, actor, pid)
     raise KeyError(f"no service call for action {action!r}: add one to tests/test_permissions.py")
 
 

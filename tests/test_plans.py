@@ -256,5 +256,5 @@ def test_versions_are_immutable_rows(world, db, session):
 
 def test_describe_spec_plain_language(world):
     rows = describe_spec(plans.plan_from_dict(PAGES_SPEC))
-    assert rows[0]["price"] == "graduated: 1–1000: 0.10; 1001+: 0.08"
+    assert rows[0]["price"] == "graduated: 1–1,000: 0.10; 1,001+: 0.08"  # grouped like statements
     assert rows[1]["price"] == "90.00 per month, billed in arrears"

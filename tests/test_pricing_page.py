@@ -27,12 +27,24 @@ def n_plans(db) -> int:
         return s.scalar(select(func.count()).select_from(Plan))
 
 
+def form_gen(at) -> int:
+    try:
+        return at.session_state["pr_c_gen"]
+    except KeyError:
+        return 0
+
+
 def add_charge(at, cid, metric, model, **fields):
-    at.text_input(key="pr_c_id").input(cid)
+    """The builder shows the chosen model's fields only: pick the model first."""
+    at.selectbox(key="pr_c_model").select(model).run()
+    gen = form_gen(at)
+    box = at.selectbox(key="pr_c_metric")
+    if box.format_func(metric) not in box.options:  # not one of the partner's metrics: show the whole catalogue
+        at.toggle(key="pr_all_metrics").set_value(True).run()
     at.selectbox(key="pr_c_metric").select(metric)
-    at.selectbox(key="pr_c_model").select(model)
+    at.text_input(key=f"pr_c_id_{gen}").input(cid)
     for f, v in fields.items():
-        at.text_input(key=f"pr_c_{f}").input(v)
+        at.text_input(key=f"pr_c_{f}_{gen}").input(v)
     button(at, "Add charge").click().run()
     assert not at.exception
 
@@ -64,10 +76,16 @@ def test_bad_plan_refused_with_message_and_nothing_written(world, db):
     at.text_input(key="pr_name").input("Broken")
     at.text_input(key="pr_code").input("broken")
     add_charge(at, "pages", "pages", "per_unit", unit_price="-0.10")
+    # the charge is refused as soon as it is added: its problem is shown and the draft stays empty
+    assert "charge.unit_price: unit price must not be negative, got -0.10" in [e.value for e in at.error]
+    assert at.session_state["pr_draft"]["charges"] == []
+    at.text_input(key="pr_f_id").input("base")
+    at.text_input(key="pr_f_amount").input("-5")
+    button(at, "Add fee").click().run()
     button(at, "Create plan").click().run()
     assert not at.exception
     errors = [e.value for e in at.error]
-    assert "charges[0].unit_price: unit price must not be negative, got -0.10" in errors
+    assert "fees[0].amount: fee amount must not be negative, got -5" in errors
     assert n_plans(db) == 0
 
 

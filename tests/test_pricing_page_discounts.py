@@ -32,7 +32,9 @@ def test_staff_adds_a_discount_to_a_plan(world, db):
     at.text_input(key="pr_code").input("disc")
     add_charge(at, "pages", "pages", "per_unit", unit_price="0.10", unit="pages")
     add_discount(at, "loyal", label="Loyalty", percent="10", applies="usage")
-    assert "loyal" in at.dataframe[-1].value["id"].tolist()
+    # the draft's items show their prices in words as soon as they are added
+    so_far = next(df.value for df in at.dataframe if "Item" in df.value.columns)
+    assert so_far[["Item", "Price"]].values.tolist() == [["pages", "0.10 each"], ["Loyalty", "−10% on usage"]]
     button(at, "Create plan").click().run()
     assert not at.exception
     assert not at.error, [e.value for e in at.error]

@@ -4,45 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.pricing import PlanSpec
+from core.pricing import PlanSpec, dimension_variant, get_model
 from core.pricing.money import format_price, format_quantity
 
 
-def _tiers_text(tiers: Any) -> str:
-    parts = []
-    for t in tiers:
-        rng = f"{t.first}+" if t.last is None else f"{t.first}–{t.last}"
-        txt = f"{rng}: {format_price(t.unit_price)}"
-        if t.flat_fee:
-            txt += f" + {format_price(t.flat_fee)} flat"
-        parts.append(txt)
-    return "; ".join(parts)
-
-
 def _charge_text(c: Any) -> str:
+    """The charge's price in plain English; the model describes itself (core.pricing.models). An unknown model
+    is an error, never silently described as another one."""
     unit = c.unit or c.metric
     if c.settle == "wallet":
         return f"{format_quantity(c.credit_rate)} credits per {unit}, drawn from prepaid credits"
-    m = c.model
-    if m == "per_unit":
-        txt = f"{format_price(c.unit_price)} each"
-    elif m == "graduated":
-        txt = "graduated: " + _tiers_text(c.tiers)
-    elif m == "volume":
-        txt = "volume: " + _tiers_text(c.tiers)
-    elif m == "package":
-        txt = f"{format_price(c.unit_price)} per block of {format_quantity(c.package_size)}"
-        if c.free_units:
-            txt += f", first {format_quantity(c.free_units)} free"
-    elif m == "allowance":
-        txt = f"{format_quantity(c.included_units)} included, then "
-        txt += (f"{format_price(c.overage_price)} each" if c.overage_price is not None
-                else "graduated " + _tiers_text(c.overage_tiers))
-        if c.included_fee is not None:
-            txt += f" (included fee {format_price(c.included_fee)})"
-    else:
-        txt = (f"free up to {format_quantity(c.threshold)}, then {format_price(c.threshold_price)} each "
-               f"(alert when crossed)")
+    model = get_model(c.model)  # KeyError for a model nobody registered
+    txt = model.describe(c)
+    if c.dimension is not None:
+        per_value = "; ".join(f"{d.title}: {model.describe(dimension_variant(c, d))}" for d in c.dimension_prices)
+        txt = f"by {c.dimension}: {per_value}{'; ' if per_value else ''}other values: {txt}"
     if c.credit_rate is not None:
         txt = f"{format_quantity(c.credit_rate)} credits per {unit}; per credit: {txt}"
     if c.min_amount is not None:

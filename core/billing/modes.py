@@ -42,6 +42,7 @@ from db.models import CustomerAccount
 from db.models.wallet import BILLING_MODES, ON_DECLINE, BillingMode, PaymentCharge
 
 DEFAULT_MODE = "customer_pays"
+PARTNER_PAID = ("partner_prepaid", "partner_on_demand")  # the modes in which the partner pays for the usage
 
 MODE_LABELS = {
     "customer_pays": "Customer pays",

@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 from core.accounts.actor import Actor
 from core.accounts.permissions import authorize
 from core.billing.plans import assignments_in_force, versions_of
+from core.billing.usage_detail import with_detail
 from core.errors import Conflict, NotFound, ValidationError
-from core.pricing import PlanValidationError, Rating, Segment, apply_overrides, plan_from_dict, rate
+from core.pricing import PlanValidationError, Rating, Segment, Usage, apply_overrides, plan_from_dict, rate
 from core.usage import aggregates as usage
 from db.models import CustomerAccount, Partner
 
@@ -130,11 +131,12 @@ def _segments(session: Session, partner_id: int, account_id: int | None, period_
                                f"customer's overrides: {exc}") from None
             u_end = s_end if usage_until is None else min(s_end, usage_until)
             if u_end < s_start:
-                usage: dict[str, Decimal] = {}
+                usage: dict[str, Decimal | Usage] = {}
             elif account_id is None:
                 usage = {ACTIVE_CLIENTS: Decimal(partner_active_clients(session, partner_id, s_start, u_end))}
             else:
-                usage = src.usage(partner_id, account_id, s_start, u_end)
+                usage = with_detail(session, spec, src.usage(partner_id, account_id, s_start, u_end), partner_id,
+                                    account_id, s_start, u_end)
             out.append(Segment(spec, s_start, s_end, usage))
     return out
 

@@ -27,13 +27,11 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.billing.modes import SettlementResult, mode_row, settle_new_usage
+from core.billing.modes import PARTNER_PAID, SettlementResult, mode_row, settle_new_usage
 from core.billing.rating import month_of, segments_for
 from core.pricing import Rating, rate
 from db.models import CustomerAccount
 from db.models.settlement import UsageSettlement
-
-PARTNER_PAID = ("partner_prepaid", "partner_on_demand")
 
 
 @dataclass(frozen=True)

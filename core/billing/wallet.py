@@ -18,9 +18,9 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, select, text, update
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
@@ -51,9 +51,9 @@ from db.models.wallet import (
     WalletLedgerEntry,
 )
 
-W = cast(Table, Wallet.__table__)
-L = cast(Table, WalletLedgerEntry.__table__)
-S = cast(Table, WalletAutoBuyState.__table__)
+W = Wallet.__table__
+L = WalletLedgerEntry.__table__
+S = WalletAutoBuyState.__table__
 
 CREDIT_PLACES = Decimal("0.000001")
 MAX_CREDITS = Decimal("1000000000")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -28,8 +28,17 @@ from sqlalchemy.orm import Session
 from core.accounts.actor import Actor
 from core.accounts.permissions import authorize
 from core.billing import plans
+from core.billing.usage_detail import with_detail
 from core.errors import NotFound, ValidationError
-from core.pricing import PlanSpec, PlanValidationError, break_even, rate_plan, round_money, validate_plan
+from core.pricing import (
+    PlanSpec,
+    PlanValidationError,
+    Usage,
+    break_even,
+    rate_plan,
+    round_money,
+    validate_plan,
+)
 from core.usage.aggregates import period_usage
 from db.models import CustomerAccount
 from db.models.billing import Plan
@@ -197,6 +206,9 @@ class ModelResult:
     # its total is only its fees: comparing it (a "saving") would be meaningless, the page says so instead.
     unused_metrics: tuple[str, ...] = ()
     comparable: bool = True
+    # charges priced per value of an event property (dimensions): amount per statement line ("SMS – Norway")
+    # over the months, so the lab compares the models value by value
+    per_value: dict[str, Decimal] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -260,9 +272,12 @@ def _break_even_metric(models: Sequence[LabModel], usage: Mapping[date, Mapping[
     return rest[0] if rest else None
 
 
-def reprice(usage: Mapping[date, Mapping[str, Decimal]], models: Sequence[LabModel]) -> LabResult:
+def reprice(usage: Mapping[date, Mapping[str, Decimal]], models: Sequence[LabModel],
+            detail: Mapping[date, Mapping[str, Usage]] | None = None) -> LabResult:
     """Rate every month of `usage` under every model (same currency), with totals, savings against the
-    model marked current (or the first), effective prices and break-even volumes against it."""
+    model marked current (or the first), effective prices and break-even volumes against it. `detail`: per
+    month, metrics with their usage per property value (and events), used for rating instead of the plain
+    quantity (charges with a dimension are then compared value by value, `ModelResult.per_value`)."""
     if not models:
         raise ValidationError({"models": "Pick at least one price model."})
     currencies = {m.spec.currency for m in models}
@@ -274,8 +289,17 @@ def reprice(usage: Mapping[date, Mapping[str, Decimal]], models: Sequence[LabMod
     docs = sum((Decimal(usage[m].get("documents", ZERO)) for m in months), ZERO)
     pages = sum((Decimal(usage[m].get("pages", ZERO)) for m in months), ZERO)
     per_model: list[tuple[LabModel, dict[date, Decimal], Decimal]] = []
+    per_value: dict[str, dict[str, Decimal]] = {}
     for model in models:
-        amounts = {m: rate_plan(model.spec, usage[m], m, month_end(m)).total for m in months}
+        amounts = {}
+        values = per_value.setdefault(model.name, {})
+        for m in months:
+            month_usage: dict[str, Decimal | Usage] = {**usage[m], **((detail or {}).get(m) or {})}
+            r = rate_plan(model.spec, month_usage, m, month_end(m))
+            amounts[m] = r.total
+            for ln in r.lines:
+                if ln.dimension_value is not None:
+                    values[ln.label] = values.get(ln.label, ZERO) + ln.amount
         per_model.append((model, amounts, sum(amounts.values(), ZERO)))
     base_total = next(t for mdl, _, t in per_model if mdl is base)
     used = used_metrics(usage)
@@ -286,7 +310,8 @@ def reprice(usage: Mapping[date, Mapping[str, Decimal]], models: Sequence[LabMod
         priced = model.spec.metrics
         results.append(ModelResult(model.name, model is base, amounts, total, diff, -diff, pct,
                                    _effective(total, docs), _effective(total, pages),
-                                   tuple(sorted(priced - used)), not priced or bool(priced & used)))
+                                   tuple(sorted(priced - used)), not priced or bool(priced & used),
+                                   per_value.get(model.name, {})))
     return LabResult(currency, months, {m: dict(usage[m]) for m in months}, results,
                      _break_evens(usage, models, base))
 
@@ -325,6 +350,8 @@ class AccountLab:
     currency: str
     usage: dict[date, dict[str, Decimal]]
     current: LabModel | None
+    # per month: the current plan's metrics that need detail (per property value, events), for reprice(detail=)
+    detail: dict[date, dict[str, Usage]] = field(default_factory=dict)
 
 
 def lab_for_account(session: Session, actor: Actor, partner_id: int, account_id: int, start: date,
@@ -344,7 +371,13 @@ def lab_for_account(session: Session, actor: Actor, partner_id: int, account_id:
     if cur is not None:
         a = cur.assignment
         current = LabModel(f"Current: {a.plan_name}", cur.spec, True, a.plan_partner_id, a.plan_id)
-    return AccountLab(account_id, acc.name, acc.currency, usage, current)
+    detail: dict[date, dict[str, Usage]] = {}
+    if current is not None:
+        for m in months_between(start, end):
+            full = with_detail(session, current.spec, usage[m], partner_id, account_id, max(m, start),
+                               min(month_end(m), end))
+            detail[m] = {k: v for k, v in full.items() if isinstance(v, Usage)}
+    return AccountLab(account_id, acc.name, acc.currency, usage, current, detail)
 
 
 def comparable_plans(session: Session, actor: Actor, partner_id: int, currency: str) -> list[LabModel]:

@@ -201,7 +201,7 @@ def emit(conn: Session | Connection, partner_id: int, event_type: str, data: dic
 
 def on_audit(session: Session, values: dict[str, Any]) -> None:
     """core.accounts.audit hook (wired by core.bootstrap): audited changes that are webhook events."""
-    event_type = AUDIT_EVENTS.get((values.get("entity"), values.get("action")))
+    event_type = AUDIT_EVENTS.get((values.get("entity") or "", values.get("action") or ""))
     if event_type is None:
         return
     data = {"id": values.get("entity_id"), "account_id": values.get("account_id"), **(values.get("after") or {})}
@@ -233,7 +233,7 @@ def _address_refused(url: str) -> str | None:
     except (OSError, UnicodeError) as exc:
         return f"cannot resolve {host}: {exc}"
     for info in infos:
-        ip = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        ip = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
         if not ip.is_global:
             return f"refused: {host} resolves to a non-public address ({ip})"
     return None
@@ -269,6 +269,7 @@ def deliver_one(engine: Engine, now: datetime | None = None) -> bool:
         ep = s.execute(select(E.c.url, E.c.secret, E.c.active).where(
             E.c.partner_id == row.partner_id, E.c.id == row.endpoint_id)).first()
         attempts = row.attempts + 1
+        error: str | None
         if ep is None or not ep.active:
             code, error = None, "endpoint disabled"
         else:

@@ -1,29 +1,29 @@
 """Rating engine: prices usage + fees for a billing period, possibly across plan segments.
 
-Pure: stdlib only, no I/O, no clock. Every statement line is rounded ONCE (half up, currency
-minor unit); the total is the sum of the rounded lines.
+Pure: stdlib only, no I/O, no clock. Every spec is validated first (an invalid spec is refused however it was
+built). Every statement line is rounded ONCE (half up, currency minor unit) from an exactly computed amount;
+the total is the sum of the rounded lines. Charge models come from the registry (core.pricing.models); a
+charge with a dimension gives one line per value of the event property (e.g. "SMS – Norway").
 """
 
 from __future__ import annotations
 
 import calendar
-from collections.abc import Mapping, Sequence
+import weakref
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, timedelta
-from decimal import Context, Decimal, localcontext
+from decimal import Decimal, localcontext
+from typing import Any
 
+from .dimensions import dimension_buckets
 from .explain import Part, part, parts_to_json, render_parts
-from .models import (
-    Priced,
-    price_allowance,
-    price_graduated,
-    price_package,
-    price_per_unit,
-    price_threshold,
-    price_volume,
-)
+from .models import Priced, get_model
+from .models.base import CTX
 from .money import format_quantity, minor_unit, round_money
 from .spec import ChargeSpec, DiscountSpec, PlanSpec
+from .usage import MAX_DIGITS, RatingError, Usage
+from .validate import validate_checked
 
 __all__ = [
     "RatingError",
@@ -35,29 +35,25 @@ __all__ = [
     "rate_plan",
     "price_charge",
     "next_period",
-    "break_even",
     "rating_to_dict",
+    "usage_of",
 ]
 
 ZERO = Decimal(0)
-_CTX = Context(prec=40)
-
-
-class RatingError(ValueError):
-    """Bad input to rate(): segments outside the period, overlapping, mixed currencies, bad usage."""
 
 
 @dataclass(frozen=True)
 class Segment:
     """A part of the billing period priced under one plan version.
 
-    usage: metric key -> quantity aggregated over [start, end] (missing metric = 0).
+    usage: metric key -> quantity aggregated over [start, end] (missing metric = 0), or a `Usage` with the
+    number of events, the events' values and quantities per property value where charges need them.
     """
 
     spec: PlanSpec
     start: date
     end: date
-    usage: Mapping[str, Decimal] = field(default_factory=dict)
+    usage: Mapping[str, Decimal | Usage] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -93,6 +89,7 @@ class Line:
     # (core.pricing.explain.explain / explain_label render them; English = explanation / label)
     explanation_parts: tuple[Part, ...] = ()
     label_parts: tuple[Part, ...] = ()
+    dimension_value: str | None = None  # charges with a dimension: the property value of this line ("" = other)
 
 
 @dataclass(frozen=True)
@@ -131,63 +128,82 @@ def next_period(period_start: date, period_end: date) -> tuple[date, date]:
     return period_end + timedelta(days=1), period_end + timedelta(days=n)
 
 
-def _usage_value(usage: Mapping[str, object], metric: str) -> Decimal:
-    v = usage.get(metric, ZERO)
+def _number(v: object, what: str) -> Decimal:
     if v is None:
         return ZERO
-    if isinstance(v, float) or isinstance(v, bool):
-        raise RatingError(f"usage for {metric!r} must be a Decimal, not {type(v).__name__}")
+    if isinstance(v, (float, bool)):
+        raise RatingError(f"usage for {what} must be a Decimal, not {type(v).__name__}")
     if not isinstance(v, Decimal):
         try:
-            v = Decimal(v)  # int or str
+            v = Decimal(v)  # type: ignore[arg-type]  # int or str
         except Exception:  # noqa: BLE001
-            raise RatingError(f"usage for {metric!r} is not a number: {v!r}") from None
+            raise RatingError(f"usage for {what} is not a number: {v!r}") from None
     if not v.is_finite() or v < 0:
-        raise RatingError(f"usage for {metric!r} must be a finite number >= 0, got {v}")
-    return v
+        raise RatingError(f"usage for {what} must be a finite number >= 0, got {v}")
+    if len(v.as_tuple().digits) > MAX_DIGITS:
+        raise RatingError(f"usage for {what} has more than {MAX_DIGITS} significant digits")
+    return v + 0  # -0 -> 0
 
 
-def price_charge(charge: ChargeSpec, quantity: Decimal) -> Priced:
+def usage_of(v: object, what: str) -> Usage:
+    """A usage value (Decimal / int / str / Usage / None) checked and normalised to a Usage."""
+    if isinstance(v, Usage):
+        if v.count is not None and (isinstance(v.count, bool) or not isinstance(v.count, int) or v.count < 0):
+            raise RatingError(f"event count for {what} must be a whole number >= 0, got {v.count!r}")
+        if v.events is not None and any(len(vals) != len(v.events) for vals in v.event_props.values()):
+            raise RatingError(f"usage for {what}: event_props must give one value per event")
+        return Usage(_number(v.quantity, what), v.count, v.events, v.by_value, v.event_props)
+    return Usage(_number(v, what))
+
+
+def _usage_value(usage: Mapping[str, object], metric: str) -> Decimal:
+    return usage_of(usage.get(metric), repr(metric)).quantity
+
+
+def price_charge(charge: ChargeSpec, quantity: Decimal | Usage) -> Priced:
     """Price one charge's model on a quantity (already converted to credits if applicable)."""
-    m = charge.model
-    if m == "per_unit":
-        return price_per_unit(quantity, charge.unit_price)
-    if m == "graduated":
-        return price_graduated(quantity, charge.tiers)
-    if m == "volume":
-        return price_volume(quantity, charge.tiers)
-    if m == "package":
-        return price_package(quantity, charge.package_size, charge.unit_price, charge.free_units or ZERO)
-    if m == "allowance":
-        return price_allowance(quantity, charge.included_units, charge.overage_price, charge.overage_tiers,
-                               charge.included_fee)
-    if m == "threshold":
-        return price_threshold(quantity, charge.threshold, charge.threshold_price)
-    raise RatingError(f"unknown charge model {m!r}")
+    try:
+        model = get_model(charge.model)
+    except KeyError:
+        raise RatingError(f"unknown charge model {charge.model!r}") from None
+    u = usage_of(quantity, repr(charge.metric))
+    with localcontext(CTX):
+        return model.price(charge, u.quantity, u)
 
 
 def _prorated(covered: int, total: int) -> list[Part]:
     return [part("prorated", covered=covered, total=total)] if covered != total else []
 
 
+def _round(amount: Decimal, currency: str) -> Decimal:
+    return round_money(amount, currency) + 0  # once, half up; -0.00 -> 0.00
+
+
 # --------------------------------------------------------------------------- rating
 
+_VALID: dict[int, weakref.ref[PlanSpec]] = {}
 
-def rate(segments: Sequence[Segment], period_start: date, period_end: date) -> Rating:
-    """Rate a billing period [period_start, period_end] (inclusive) from one or more segments.
 
-    Segments must lie inside the period and not overlap (gaps are allowed: no plan = no charge).
-    Specs are assumed valid (plan_from_dict/validate_plan); they all need the same currency.
-    """
+def _validated(spec: PlanSpec) -> None:
+    """validate_plan once per spec object (specs are frozen): the lab rates one spec thousands of times."""
+    ref = _VALID.get(id(spec))
+    if ref is not None and ref() is spec:
+        return
+    validate_checked(spec)
+    key = id(spec)
+    _VALID[key] = weakref.ref(spec, lambda _r: _VALID.pop(key, None))
+
+
+def _check_segments(segments: Sequence[Segment], period_start: date, period_end: date) -> list[Segment]:
     if period_end < period_start:
         raise RatingError("period_end is before period_start")
     if not segments:
         raise RatingError("at least one segment is required")
     segs = sorted(segments, key=lambda s: (s.start, s.end))
     currency = segs[0].spec.currency
-    minor_unit(currency)  # unknown currency -> error
     prev_end: date | None = None
     for s in segs:
+        _validated(s.spec)
         if s.spec.currency != currency:
             raise RatingError(f"segments mix currencies {currency} and {s.spec.currency}")
         if s.end < s.start:
@@ -197,136 +213,187 @@ def rate(segments: Sequence[Segment], period_start: date, period_end: date) -> R
         if prev_end is not None and s.start <= prev_end:
             raise RatingError(f"segment starting {s.start} overlaps the previous segment (ends {prev_end})")
         prev_end = s.end
+    minor_unit(currency)  # unknown currency -> error
+    return segs
 
+
+def rate(segments: Sequence[Segment], period_start: date, period_end: date) -> Rating:
+    """Rate a billing period [period_start, period_end] (inclusive) from one or more segments.
+
+    Segments must lie inside the period and not overlap (gaps are allowed: no plan = no charge). Every spec is
+    validated (PlanValidationError); they all need the same currency.
+    """
+    segs = _check_segments(segments, period_start, period_end)
+    currency = segs[0].spec.currency
     multi = len(segs) > 1
     lines: list[Line] = []
     alerts: list[Alert] = []
     credits: dict[str, Decimal] = {}
-    with localcontext(_CTX):
+    with localcontext(CTX):
         for s in segs:
-            _rate_segment(s, currency, period_start, period_end, multi, lines, alerts, credits)
+            _SegmentRater(s, currency, period_start, period_end, multi, lines, alerts, credits).run()
         total = sum((ln.amount for ln in lines), ZERO)
     return Rating(currency=currency, period_start=period_start, period_end=period_end,
                   lines=tuple(lines), total=total, alerts=tuple(alerts), credits=credits)
 
 
-def rate_plan(spec: PlanSpec, usage: Mapping[str, Decimal], period_start: date, period_end: date) -> Rating:
+def rate_plan(spec: PlanSpec, usage: Mapping[str, Decimal | Usage], period_start: date,
+              period_end: date) -> Rating:
     """Single-segment convenience: the plan covers the whole period."""
     return rate([Segment(spec, period_start, period_end, usage)], period_start, period_end)
 
 
-def _rate_segment(s: Segment, currency: str, period_start: date, period_end: date, multi: bool,
-                  lines: list[Line], alerts: list[Alert], credits: dict[str, Decimal]) -> None:
-    spec = s.spec
-    suffix = [part("segment", start=s.start.isoformat(), end=s.end.isoformat())] if multi else []
-    period_days = _days(period_start, period_end)
-    seg_days = _days(s.start, s.end)
-    seg_lines_start = len(lines)
+_FEE_KINDS = ("base", "access", "flat", "feature")
 
-    def add(kind: str, label: Sequence[Part], unrounded: Decimal, explanation: Sequence[Part],
-            amount: Decimal | None = None, **kw: object) -> Line:
-        label_parts = (*label, *suffix)
+
+class _SegmentRater:
+    """Prices one segment: usage charges, recurring fees, discounts, then the plan minimum."""
+
+    def __init__(self, s: Segment, currency: str, period_start: date, period_end: date, multi: bool,
+                 lines: list[Line], alerts: list[Alert], credits: dict[str, Decimal]) -> None:
+        self.s, self.spec, self.currency = s, s.spec, currency
+        self.period_start, self.period_end = period_start, period_end
+        self.lines, self.alerts, self.credits = lines, alerts, credits
+        self.suffix = [part("segment", start=s.start.isoformat(), end=s.end.isoformat())] if multi else []
+        self.period_days = _days(period_start, period_end)
+        self.seg_days = _days(s.start, s.end)
+        self.start = len(lines)
+
+    def add(self, kind: str, label: Sequence[Part], unrounded: Decimal, explanation: Sequence[Part],
+            amount: Decimal | None = None, **kw: Any) -> Line:
+        label_parts = (*label, *self.suffix)
         ln = Line(kind=kind, label=render_parts(label_parts, "en"),
-                  amount=round_money(unrounded, currency) if amount is None else amount,
-                  unrounded=unrounded, explanation=render_parts(explanation, "en"), segment_start=s.start,
-                  segment_end=s.end, explanation_parts=tuple(explanation), label_parts=label_parts, **kw)
-        lines.append(ln)
+                  amount=_round(unrounded, self.currency) if amount is None else amount + 0,
+                  unrounded=unrounded, explanation=render_parts(explanation, "en"), segment_start=self.s.start,
+                  segment_end=self.s.end, explanation_parts=tuple(explanation), label_parts=label_parts, **kw)
+        self.lines.append(ln)
         return ln
 
+    def run(self) -> None:
+        for c in self.spec.charges:
+            self.charge(c)
+        self.fees()
+        charged = self.lines[self.start:]
+        for d in self.spec.discounts:
+            _discount(d, self.s, self.currency, self.period_days, charged, self.lines, self.start, self.add)
+        self.plan_minimum()
+
     # ---- usage charges
-    for c in spec.charges:
-        q = _usage_value(s.usage, c.metric)
-        unit = c.unit or c.metric
+
+    def charge(self, c: ChargeSpec) -> None:
+        u = usage_of(self.s.usage.get(c.metric), repr(c.metric))
         label = c.label or c.id
+        if c.settle == "wallet":
+            self.wallet_line(c, u.quantity, label)
+            return
+        first = len(self.lines)
+        if c.dimension is None:
+            self.priced_line(c, c, u, [part("text", text=label)], None)
+        else:
+            for variant, vu, title, value in dimension_buckets(c, u, usage_of):
+                self.priced_line(c, variant, vu, [part("text", text=label), title], value)
+        charged = sum((ln.amount for ln in self.lines[first:]), ZERO)
+        if c.min_amount is not None:
+            minimum = c.min_amount * self.seg_days / self.period_days
+            if charged < round_money(minimum, self.currency):
+                self.add("minimum", [part("label_charge_minimum", label=label)], minimum - charged,
+                         [part("charge_minimum", minimum=c.min_amount),
+                          *_prorated(self.seg_days, self.period_days), part("charged", amount=charged)],
+                         metric=c.metric, charge_id=c.id)
+
+    def wallet_line(self, c: ChargeSpec, q: Decimal, label: str) -> None:
+        unit = c.unit or c.metric
+        rate_ = c.credit_rate if c.credit_rate is not None else Decimal(1)
+        cq = q * rate_
+        self.credits[c.metric] = self.credits.get(c.metric, ZERO) + cq
+        head = [part("usage_head", qty=q, unit=unit), part("credit_conversion", credits=cq, rate=rate_, unit=unit)]
+        self.add("usage", [part("text", text=label)], ZERO, [*head, part("wallet_drawn")], quantity=q,
+                 metric=c.metric, charge_id=c.id, credits=cq, settle="wallet")
+
+    def priced_line(self, c: ChargeSpec, priced_as: ChargeSpec, u: Usage, label: list[Part],
+                    value: str | None) -> None:
+        unit = c.unit or c.metric
+        q = u.quantity
         head: list[Part] = [part("usage_head", qty=q, unit=unit)]
         cq: Decimal | None = None
         if c.credit_rate is not None:
             cq = q * c.credit_rate
             head.append(part("credit_conversion", credits=cq, rate=c.credit_rate, unit=unit))
-        if c.settle == "wallet":
-            assert cq is not None
-            credits[c.metric] = credits.get(c.metric, ZERO) + cq
-            add("usage", [part("text", text=label)], ZERO, [*head, part("wallet_drawn")], quantity=q,
-                metric=c.metric, charge_id=c.id, credits=cq, settle="wallet")
-            continue
-        priced = price_charge(c, cq if cq is not None else q)
+        pq = cq if cq is not None else q  # the quantity the model prices
+        model = get_model(c.model)
+        priced = model.price(priced_as, pq, u if cq is None else Usage(pq, u.count))
         expl = [*head, part("semi" if cq is not None else "colon")]
         for k, item in enumerate(priced.items):
             if k:
                 expl.append(part("plus"))
             expl.extend(item)
-        ln = add("usage", [part("text", text=label)], priced.amount, expl, quantity=q, metric=c.metric,
-                 charge_id=c.id, credits=cq)
-        pq = cq if cq is not None else q  # the quantity the model priced
-        if c.model == "threshold" and pq > c.threshold:
-            over = pq - c.threshold
+        self.add("usage", label, priced.amount, expl, quantity=q, metric=c.metric, charge_id=c.id, credits=cq,
+                 dimension_value=value)
+        threshold = model.alert_threshold(priced_as)
+        if threshold is not None and pq > threshold:
             what = "credits" if cq is not None else unit
-            alerts.append(Alert(
-                charge_id=c.id, metric=c.metric, threshold=c.threshold, quantity=pq,
-                message=(f"{label}: {format_quantity(pq)} {what} exceeds the threshold of "
-                         f"{format_quantity(c.threshold)} by {format_quantity(over)}"),
-                segment_start=s.start, segment_end=s.end))
-        if c.min_amount is not None:
-            minimum = c.min_amount * seg_days / period_days
-            if ln.amount < round_money(minimum, currency):
-                add("minimum", [part("label_charge_minimum", label=label)], minimum - ln.amount,
-                    [part("charge_minimum", minimum=c.min_amount), *_prorated(seg_days, period_days),
-                     part("charged", amount=ln.amount)], metric=c.metric, charge_id=c.id)
+            name = render_parts(label, "en")
+            self.alerts.append(Alert(
+                charge_id=c.id, metric=c.metric, threshold=threshold, quantity=pq,
+                message=(f"{name}: {format_quantity(pq)} {what} exceeds the threshold of "
+                         f"{format_quantity(threshold)} by {format_quantity(pq - threshold)}"),
+                segment_start=self.s.start, segment_end=self.s.end))
 
     # ---- recurring fees
-    nxt: tuple[date, date] | None = None
-    for f in spec.fees:
-        timing = f.timing or spec.timing
-        if timing == "in_advance":
-            if s.end != period_end:
-                continue  # the plan is no longer in effect at period end: nothing to bill ahead
-            if nxt is None:
-                nxt = next_period(period_start, period_end)
-            win_start, win_end = nxt
-            basis = _days(*nxt)
-        else:
-            win_start, win_end = s.start, s.end
-            basis = period_days
-        if f.start is not None and f.start > win_start:
-            win_start = f.start
-        if f.end is not None and f.end < win_end:
-            win_end = f.end
-        if win_end < win_start:
-            continue  # fee not active in this window
-        covered = _days(win_start, win_end)
-        name = part("text", text=f.label) if f.label else part(f"fee_name_{f.kind}" if f.kind in _FEE_KINDS
-                                                               else "fee_name_flat")
-        qty = ZERO
-        if f.kind == "feature":
-            qty = _usage_value(s.usage, f.metric or "")
-            base = qty * f.amount
-            expl = [name, part("fee_feature", qty=qty, unit=f.metric or "", amount=f.amount)]
-        else:
-            base = f.amount
-            expl = [name, part("fee_amount", amount=f.amount)]
-        unrounded = base if covered == basis else base * covered / basis
-        expl += _prorated(covered, basis)
-        if timing == "in_advance":
-            expl.append(part("in_advance", start=win_start.isoformat(), end=win_end.isoformat()))
-        add("fee", [part("text", text=f.label or f.id)], unrounded, expl, quantity=qty, metric=f.metric,
-            fee_id=f.id, covers_start=win_start, covers_end=win_end)
 
-    # ---- discounts (from the segment's rounded usage / fee lines; before the plan minimum)
-    charged = lines[seg_lines_start:]
-    for d in spec.discounts:
-        _discount(d, s, currency, period_days, charged, lines, seg_lines_start, add)
+    def fee_window(self, timing: str, start: date | None, end: date | None) -> tuple[date, date, int] | None:
+        if timing == "in_advance":
+            if self.s.end != self.period_end:
+                return None  # the plan is no longer in effect at period end: nothing to bill ahead
+            win_start, win_end = next_period(self.period_start, self.period_end)
+            basis = _days(win_start, win_end)
+        else:
+            win_start, win_end = self.s.start, self.s.end
+            basis = self.period_days
+        if start is not None and start > win_start:
+            win_start = start
+        if end is not None and end < win_end:
+            win_end = end
+        if win_end < win_start:
+            return None  # fee not active in this window
+        return win_start, win_end, basis
+
+    def fees(self) -> None:
+        for f in self.spec.fees:
+            timing = f.timing or self.spec.timing
+            window = self.fee_window(timing, f.start, f.end)
+            if window is None:
+                continue
+            win_start, win_end, basis = window
+            covered = _days(win_start, win_end)
+            name = part("text", text=f.label) if f.label else part(
+                f"fee_name_{f.kind}" if f.kind in _FEE_KINDS else "fee_name_flat")
+            qty = ZERO
+            if f.kind == "feature":
+                qty = _usage_value(self.s.usage, f.metric or "")
+                base = qty * f.amount
+                expl = [name, part("fee_feature", qty=qty, unit=f.metric or "", amount=f.amount)]
+            else:
+                base = f.amount
+                expl = [name, part("fee_amount", amount=f.amount)]
+            unrounded = base if covered == basis else base * covered / basis
+            expl += _prorated(covered, basis)
+            if timing == "in_advance":
+                expl.append(part("in_advance", start=win_start.isoformat(), end=win_end.isoformat()))
+            self.add("fee", [part("text", text=f.label or f.id)], unrounded, expl, quantity=qty, metric=f.metric,
+                     fee_id=f.id, covers_start=win_start, covers_end=win_end)
 
     # ---- plan minimum spend (compared with the total after discounts)
-    if spec.minimum_spend is not None:
-        spent = sum((ln.amount for ln in lines[seg_lines_start:]), ZERO)
-        minimum = spec.minimum_spend * seg_days / period_days
-        if spent < round_money(minimum, currency):
-            add("minimum", [part("label_plan_minimum")], minimum - spent,
-                [part("plan_minimum", minimum=spec.minimum_spend), *_prorated(seg_days, period_days),
-                 part("lines_total", amount=spent)])
 
-
-_FEE_KINDS = ("base", "access", "flat", "feature")
+    def plan_minimum(self) -> None:
+        if self.spec.minimum_spend is None:
+            return
+        spent = sum((ln.amount for ln in self.lines[self.start:]), ZERO)
+        minimum = self.spec.minimum_spend * self.seg_days / self.period_days
+        if spent < round_money(minimum, self.currency):
+            self.add("minimum", [part("label_plan_minimum")], minimum - spent,
+                     [part("plan_minimum", minimum=self.spec.minimum_spend),
+                      *_prorated(self.seg_days, self.period_days), part("lines_total", amount=spent)])
 
 
 def _discount_base(d: DiscountSpec, charged: Sequence[Line]) -> Decimal:
@@ -343,7 +410,7 @@ def _discount_base(d: DiscountSpec, charged: Sequence[Line]) -> Decimal:
 
 
 def _discount(d: DiscountSpec, s: Segment, currency: str, period_days: int, charged: Sequence[Line],
-              lines: list[Line], seg_lines_start: int, add) -> None:  # type: ignore[no-untyped-def]
+              lines: list[Line], seg_lines_start: int, add: Callable[..., Line]) -> None:
     """One discount line: percent of the base, or a fixed amount prorated by days; capped so that neither the
     base nor the segment's running total goes below zero; rounded once, half up."""
     win_start = max(s.start, d.start) if d.start is not None else s.start
@@ -396,77 +463,3 @@ def rating_to_dict(rating: Rating) -> dict[str, object]:
         "alerts": [{f.name: _js(getattr(a, f.name)) for f in fields(Alert)} for a in rating.alerts],
         "credits": {k: str(v) for k, v in rating.credits.items()},
     }
-
-
-# --------------------------------------------------------------------------- what-if
-
-
-_LAB_START = date(2001, 1, 1)  # nominal 31-day month: fees are unprorated
-_LAB_END = date(2001, 1, 31)
-
-
-def break_even(spec_a: PlanSpec, spec_b: PlanSpec, metric: str, lo: int, hi: int,
-               base_usage: Mapping[str, Decimal] | None = None,
-               period_start: date = _LAB_START, period_end: date = _LAB_END) -> int | None:
-    """Smallest integer quantity q in [lo, hi] of `metric` where the ordering of the two plans'
-    totals differs from the ordering at lo (a: cheaper/equal/dearer than b), or None.
-
-    Other metrics are taken from base_usage. Totals are rated over one nominal full month.
-    Exact scan for ranges up to 20,000 quantities; larger ranges are bisected between the
-    plans' price breakpoints (exact for piecewise-linear prices, i.e. all models except
-    package steps and minimum top-ups, where a flip inside a breakpoint interval may be missed).
-    """
-    if hi < lo:
-        return None
-    base = dict(base_usage or {})
-
-    def sign(q: int) -> int:
-        base[metric] = Decimal(q)
-        a = rate_plan(spec_a, base, period_start, period_end).total
-        b = rate_plan(spec_b, base, period_start, period_end).total
-        return (a > b) - (a < b)
-
-    s0 = sign(lo)
-    if hi - lo <= 20000:
-        for q in range(lo + 1, hi + 1):
-            if sign(q) != s0:
-                return q
-        return None
-    points = {lo, hi}
-    for spec in (spec_a, spec_b):
-        for c in spec.charges:
-            if c.metric != metric:
-                continue
-            r = c.credit_rate or Decimal(1)
-            raw: list[Decimal] = []
-            for t in (*c.tiers, *c.overage_tiers):
-                raw += [Decimal(t.first - 1), Decimal(t.first)]
-                if t.last is not None:
-                    raw += [Decimal(t.last), Decimal(t.last + 1)]
-            for v in (c.threshold, c.included_units, c.free_units):
-                if v is not None:
-                    raw += [v, v + 1]
-            if c.included_units is not None:
-                for t in c.overage_tiers:
-                    raw += [c.included_units + t.first - 1, c.included_units + t.first]
-                    if t.last is not None:
-                        raw += [c.included_units + t.last, c.included_units + t.last + 1]
-            for v in raw:
-                qv = int((v / r).to_integral_value())
-                for d in (-1, 0, 1):
-                    if lo <= qv + d <= hi:
-                        points.add(qv + d)
-    pts = sorted(points)
-    prev = pts[0]
-    for p in pts[1:]:
-        if sign(p) != s0:
-            a, b = prev, p  # sign(a) == s0, sign(b) != s0
-            while b - a > 1:
-                mid = (a + b) // 2
-                if sign(mid) == s0:
-                    a = mid
-                else:
-                    b = mid
-            return b
-        prev = p
-    return None

@@ -20,7 +20,7 @@ from typing import Any
 from .money import format_price, format_quantity
 
 __all__ = ["LOCALES", "TEMPLATES", "UNIT_NOUNS", "Part", "part", "explain", "explain_label", "parts_to_json",
-           "singular"]
+           "register_templates", "singular"]
 
 LOCALES = ("en", "de", "nb")
 
@@ -31,20 +31,7 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "text": "{text}", "plus": " + ", "colon": ": ", "semi": "; ",
         "times": "{qty:q} × {price:p}",
         "no_charge": "no charge",
-        "tier_flat": "{fee:p} flat (tier {range})",
-        "volume_tier": "{qty:q} × {price:p} (tier {range})",
         "flat": "{fee:p} flat",
-        "band": "band {range}: {fee:p} flat",
-        "package_billable": "{billable:q}",
-        "package_free": "{free:q} free, {billable:q} billable",
-        "package_block": " → {blocks:q} block of {size:q} × {price:p}",
-        "package_blocks": " → {blocks:q} blocks of {size:q} × {price:p}",
-        "included": "{used:q} of {included:q} included",
-        "included_fee": " (included fee {fee:p})",
-        "over_head": "{over:q} over: ",
-        "over_price": "{over:q} over × {price:p}",
-        "within_threshold": "within the threshold of {threshold:q}",
-        "above_threshold": "{over:q} above the threshold of {threshold:q} × {price:p}",
         "usage_head": "{qty:q} {unit:u}",
         "credit_conversion": " → {credits:q} credits at {rate:q} per {unit:u1}",
         "wallet_drawn": ", drawn from prepaid credits",
@@ -67,25 +54,13 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "label_charge_minimum": "{label} minimum spend top-up",
         "label_plan_minimum": "Plan minimum spend top-up",
         "segment": " ({start:d} – {end:d})",
+        "dim_value": " – {value}", "dim_other": " – other values",
     },
     "de": {
         "text": "{text}", "plus": " + ", "colon": ": ", "semi": "; ",
         "times": "{qty:q} × {price:p}",
         "no_charge": "keine Kosten",
-        "tier_flat": "{fee:p} pauschal (Stufe {range})",
-        "volume_tier": "{qty:q} × {price:p} (Stufe {range})",
         "flat": "{fee:p} pauschal",
-        "band": "Staffel {range}: {fee:p} pauschal",
-        "package_billable": "{billable:q}",
-        "package_free": "{free:q} frei, {billable:q} abrechenbar",
-        "package_block": " → {blocks:q} Paket zu {size:q} × {price:p}",
-        "package_blocks": " → {blocks:q} Pakete zu {size:q} × {price:p}",
-        "included": "{used:q} von {included:q} inklusive",
-        "included_fee": " (Inklusivgebühr {fee:p})",
-        "over_head": "{over:q} darüber: ",
-        "over_price": "{over:q} darüber × {price:p}",
-        "within_threshold": "innerhalb der Schwelle von {threshold:q}",
-        "above_threshold": "{over:q} über der Schwelle von {threshold:q} × {price:p}",
         "usage_head": "{qty:q} {unit:u}",
         "credit_conversion": " → {credits:q} Credits zu {rate:q} pro {unit:u1}",
         "wallet_drawn": ", aus Prepaid-Credits verbraucht",
@@ -109,25 +84,13 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "label_charge_minimum": "{label}: Aufstockung auf Mindestumsatz",
         "label_plan_minimum": "Aufstockung auf Tarif-Mindestumsatz",
         "segment": " ({start:d} – {end:d})",
+        "dim_value": " – {value}", "dim_other": " – andere Werte",
     },
     "nb": {
         "text": "{text}", "plus": " + ", "colon": ": ", "semi": "; ",
         "times": "{qty:q} × {price:p}",
         "no_charge": "ingen kostnad",
-        "tier_flat": "{fee:p} fast (trinn {range})",
-        "volume_tier": "{qty:q} × {price:p} (trinn {range})",
         "flat": "{fee:p} fast",
-        "band": "intervall {range}: {fee:p} fast",
-        "package_billable": "{billable:q}",
-        "package_free": "{free:q} gratis, {billable:q} fakturerbare",
-        "package_block": " → {blocks:q} blokk à {size:q} × {price:p}",
-        "package_blocks": " → {blocks:q} blokker à {size:q} × {price:p}",
-        "included": "{used:q} av {included:q} inkludert",
-        "included_fee": " (inkludert gebyr {fee:p})",
-        "over_head": "{over:q} over: ",
-        "over_price": "{over:q} over × {price:p}",
-        "within_threshold": "innenfor terskelen på {threshold:q}",
-        "above_threshold": "{over:q} over terskelen på {threshold:q} × {price:p}",
         "usage_head": "{qty:q} {unit:u}",
         "credit_conversion": " → {credits:q} kreditter à {rate:q} per {unit:u1}",
         "wallet_drawn": ", trukket fra forhåndsbetalte kreditter",
@@ -151,6 +114,7 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "label_charge_minimum": "{label}: påfyll til minstebeløp",
         "label_plan_minimum": "Påfyll til planens minstebeløp",
         "segment": " ({start:d} – {end:d})",
+        "dim_value": " – {value}", "dim_other": " – andre verdier",
     },
 }
 
@@ -230,6 +194,28 @@ def _compile(template: str) -> tuple[tuple[str, str, str], ...]:
 
 _COMPILED: dict[str, dict[str, tuple[tuple[str, str, str], ...]]] = {
     loc: {key: _compile(t) for key, t in table.items()} for loc, table in TEMPLATES.items()}
+
+
+def register_templates(tables: Mapping[str, Mapping[str, str]]) -> None:
+    """Add a charge model's templates (locale -> key -> template); every locale is required, keys are unique.
+
+    Called by core.pricing.models.register: the templates of a model live in the model's own module.
+    """
+    if not tables:
+        return
+    missing = [loc for loc in LOCALES if loc not in tables]
+    if missing:
+        raise ValueError(f"templates are missing for {', '.join(missing)}")
+    keys = set(tables["en"])
+    for loc in LOCALES:
+        if set(tables[loc]) != keys:
+            raise ValueError(f"template keys of {loc!r} differ from 'en': {sorted(set(tables[loc]) ^ keys)}")
+        taken = keys & set(TEMPLATES[loc])
+        if taken:
+            raise ValueError(f"template keys already registered: {sorted(taken)}")
+    for loc in LOCALES:
+        TEMPLATES[loc].update(tables[loc])
+        _COMPILED[loc].update({key: _compile(t) for key, t in tables[loc].items()})
 
 
 def _render(pieces: tuple[tuple[str, str, str], ...], params: Mapping[str, Any], locale: str) -> str:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from core.accounts.accounts import house_partner
 from core.accounts.actor import Actor
 from core.accounts.permissions import authorize
-from core.billing.modes import DEFAULT_MODE, modes_in_period
+from core.billing.modes import DEFAULT_MODE, PARTNER_PAID, modes_in_period
 from core.billing.plans import AssignmentRow
 from core.billing.rating import RatingSource, month_of
 from core.errors import NotFound, ValidationError
@@ -29,8 +29,6 @@ from core.usage.metrics import get_metrics
 from db.models import CustomerAccount, Partner
 from db.models.billing import Plan, PlanAssignment, PlanVersion
 from db.models.wallet import BillingMode
-
-PARTNER_PAID = ("partner_prepaid", "partner_on_demand")
 
 
 def month_period(month: str | date) -> tuple[date, date]:

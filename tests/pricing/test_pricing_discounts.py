@@ -7,7 +7,6 @@ from decimal import Decimal as D
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_pricing_properties import plans, usages  # same directory (rootdir sys.path)
 
 from core.pricing import (
     ChargeSpec,
@@ -25,6 +24,7 @@ from core.pricing import (
     rating_to_dict,
     validate_plan,
 )
+from tests.pricing.test_pricing_properties import plans, usages
 
 APR1, APR30 = date(2024, 4, 1), date(2024, 4, 30)
 PAGES = ChargeSpec("pages", "pages", "graduated", unit="pages",

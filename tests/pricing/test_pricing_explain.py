@@ -30,7 +30,7 @@ SAMPLE = {"text": "x", "qty": D(1200), "price": D("0.1"), "fee": D(5), "first": 
           "included": D(1000), "over": D(200), "threshold": D(500000), "unit": "pages", "credits": D(5250),
           "rate": D("1.05"), "minimum": D(25), "amount": D("1234.5"), "covered": 10, "total": 30,
           "start": "2024-05-01", "end": "2024-05-31", "percent": D("12.5"), "base": D(216), "charges": "pages",
-          "label": "pages"}
+          "label": "pages", "value": "Norway", "events": 3}
 
 
 def test_every_language_has_every_template():
