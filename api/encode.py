@@ -17,3 +17,8 @@ def plain(value: Any) -> Any:
     if isinstance(value, list | tuple | set | frozenset):
         return [plain(v) for v in value]
     return value
+
+
+def exact(value: Decimal) -> str:
+    """A quantity without trailing zeros and never in exponent form: Decimal('62.000000') -> '62'."""
+    return format(value.normalize(), "f")

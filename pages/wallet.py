@@ -42,6 +42,17 @@ c1.metric("Balance (credits)", credits(view.balance))
 c2.metric("Lowest allowed balance", credits(view.floor),
           help="0 when usage is refused once credits run out; below 0 with an overdraft.")
 c3.metric("Automatic purchase", f"{credits(view.auto_buy_credits)} credits" if view.auto_buy_credits else "Off")
+lots = read(wallet.lot_summary, actor, partner_id, date.today())
+d1, d2, d3 = st.columns(3)
+d1.metric("Paid credits", credits(lots.paid), help="Bought credits left: refundable at the price paid.")
+d2.metric("Free credits", credits(lots.promotional), help="Promotional credits left: drawn before paid ones.")
+d3.metric("Expiring in the next 30 days", credits(lots.expiring_credits))
+if lots.expiring:
+    st.dataframe(pd.DataFrame([{"Expires on": lot.expires_on.isoformat(), "Kind": lot.kind,
+                                "Credits left": credits(lot.remaining)} for lot in lots.expiring]),
+                 hide_index=True, width="stretch", key="expiring_table")
+if view.auto_buy_pending:
+    st.info("An automatic credit purchase is being processed by the payment provider.")
 if view.auto_buy_gave_up:
     st.error(f"Automatic purchases stopped after {view.auto_buy_failures} declined attempts "
              f"({view.auto_buy_last_error}). Buy credits or update the payment method to restart them.")
@@ -51,7 +62,7 @@ elif view.auto_buy_failures:
 if view.balance < 0:
     st.warning("The wallet is in overdraft: buy credits to settle it.")
 
-tab_names = ["Ledger", "Usage by customer", "Buy credits", "Settings", "Payment methods", "Messages"]
+tab_names = ["Ledger", "Usage by customer", "Buy credits", "Receipts", "Settings", "Payment methods", "Messages"]
 can_adjust = allowed(actor, "wallet.adjust", partner_id)
 if can_adjust:
     tab_names.append("Adjust")
@@ -117,6 +128,22 @@ with tabs["Buy credits"]:
                 st.session_state["buy_key"] = uuid.uuid4().hex
                 st.rerun()
 
+# ------------------------------------------------------------------ receipts
+with tabs["Receipts"]:
+    receipts = read(wallet.list_receipts, actor, partner_id)
+    if not receipts:
+        st.info("No receipts yet: every credit purchase gets one.")
+    else:
+        st.dataframe(pd.DataFrame([{
+            "Number": r.number, "Issued": r.issued_on.isoformat(), "Credits": credits(r.credits),
+            "Net": format_money(r.net_amount, r.currency), "Tax": format_money(r.tax_amount, r.currency),
+            "Total": format_money(r.total, r.currency)} for r in receipts]),
+            hide_index=True, width="stretch", key="receipts_table")
+        by_number = {r.number: r.id for r in receipts}
+        pick = st.selectbox("Receipt", list(by_number), key="receipt_pick")
+        st.download_button("Download receipt (PDF)", read(wallet.receipt_pdf, actor, partner_id, by_number[pick]),
+                           file_name=f"receipt-{pick}.pdf", mime="application/pdf", key="receipt_pdf")
+
 # ------------------------------------------------------------------ settings
 with tabs["Settings"]:
     if not can_manage:
@@ -181,7 +208,8 @@ with tabs["Messages"]:
     else:
         st.dataframe(pd.DataFrame([{
             "When": m.created_at.strftime("%Y-%m-%d %H:%M"), "Subject": m.subject, "To": m.recipient or "",
-            "Sent": m.sent_at.strftime("%Y-%m-%d %H:%M") if m.sent_at else ("failed" if m.error else "not e-mailed"),
+            # the worker's note when unsent: "not sent: no SMTP" or "send failed: ..."
+            "Sent": m.sent_at.strftime("%Y-%m-%d %H:%M") if m.sent_at else (m.error or "not e-mailed"),
             "Message": m.body,
         } for m in msgs]), hide_index=True, width="stretch", key="outbox_table")
 
@@ -195,5 +223,18 @@ if can_adjust:
             field_error("reason")
             if st.form_submit_button("Record adjustment", type="primary"):
                 if run_action(wallet.adjust, actor, partner_id, adj, reason, success="Adjustment recorded."):
+                    st.rerun()
+        with st.form("wallet_grant"):
+            st.markdown("**Give free (promotional) credits**")
+            grant = st.text_input("Credits", key="grant_credits")
+            field_error("credits")
+            expires = st.date_input("Expires on (optional)", value=None, key="grant_expires")
+            field_error("expires_on")
+            priority = st.number_input("Priority (0 is drawn first)", min_value=0, max_value=100, value=50,
+                                       key="grant_priority")
+            grant_reason = st.text_input("Reason (required)", key="grant_reason")
+            if st.form_submit_button("Give credits", type="primary"):
+                if run_action(wallet.grant_credits, actor, partner_id, grant, grant_reason, expires_on=expires,
+                              priority=int(priority), success="Credits given."):
                     st.rerun()
 

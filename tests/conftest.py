@@ -37,6 +37,9 @@ def engine(database_url):
 @pytest.fixture
 def db(engine):
     """An empty database (reference data kept)."""
+    from core.billing.purchases import wait_for_purchases
+
+    wait_for_purchases()  # automatic purchases still settling from the previous test
     reset_data(engine)
     return engine
 

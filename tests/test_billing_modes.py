@@ -16,7 +16,7 @@ from core.errors import NotFound, PermissionDenied, ValidationError
 from db.engine import unit_of_work
 from db.models import AuditEntry
 from db.models.wallet import OutboxMessage, PaymentCharge
-from tests.wallet_helpers import DECLINING_CARD, balance_of, ledger_kinds, setup_wallet
+from tests.wallet_helpers import DECLINING_CARD, balance_of, ledger_kinds, setup_wallet, wait_purchases
 
 D = Decimal
 TODAY = date.today()
@@ -111,8 +111,10 @@ def test_prepaid_with_auto_purchase_and_overdraft(world, db):
     setup_wallet(db, t.staff, t.partner_id, buy=100, auto_buy_credits=1000, overdraft_policy="overdraft",
                  overdraft_limit=500)
     _set(db, t.staff, t, "partner_prepaid")
-    r = _settle(db, t, credits="150", ref={"b": 1})
-    assert r.draw.auto_purchase == "purchased" and r.draw.balance == D(950)
+    r = _settle(db, t, credits="150", ref={"b": 1})  # overdraft while the purchase is under way
+    assert (r.action, r.draw.auto_purchase, r.draw.balance) == ("drawn", "pending", D(-50))
+    wait_purchases()
+    assert balance_of(db, t.partner_id) == D(950)
 
 
 def test_on_demand_charges_exactly_the_cost(world, db):

@@ -14,7 +14,7 @@ from core.billing import payments, wallet
 from core.errors import NotFound, PermissionDenied, ValidationError
 from db.engine import unit_of_work
 from db.models.wallet import OutboxMessage, PaymentCharge, PaymentMethod, WalletLedgerEntry
-from tests.wallet_helpers import DECLINING_CARD, balance_of, ledger_kinds, setup_wallet
+from tests.wallet_helpers import DECLINING_CARD, balance_of, ledger_kinds, setup_wallet, wait_purchases
 
 D = Decimal
 
@@ -270,12 +270,16 @@ def test_configure_validation(world, db):
 def test_auto_buy_once_per_depletion(world, db):
     t = world.a
     setup_wallet(db, t.staff, t.partner_id, buy=100, auto_buy_credits=1000)
-    r = _draw(db, t, 100, "x1")  # uses it up -> buys 1000 first
-    assert r.auto_purchase == "purchased" and r.balance == D(1000)
+    r = _draw(db, t, 100, "x1")  # uses it up -> the purchase starts; the draw does not wait for it
+    assert (r.status, r.auto_purchase, r.balance) == ("applied", "pending", D(0))
+    wait_purchases()
+    assert balance_of(db, t.partner_id) == D(1000)
     r = _draw(db, t, 950, "x2")
     assert r.auto_purchase is None and r.balance == D(50)
-    r = _draw(db, t, 80, "x3")  # would not cover -> buy
-    assert r.auto_purchase == "purchased" and r.balance == D(970)
+    r = _draw(db, t, 80, "x3")  # would not cover -> buy; policy 'refuse': this draw is refused meanwhile
+    assert (r.status, r.auto_purchase) == ("refused", "pending")
+    wait_purchases()
+    assert _draw(db, t, 80, "x3").balance == D(970)  # the retried batch
     assert ledger_kinds(db, t.partner_id).count("auto_purchase") == 2
     with Session(db) as s:
         charges = s.scalars(select(PaymentCharge).where(PaymentCharge.reason == "auto_purchase")).all()
@@ -286,12 +290,14 @@ def test_auto_buy_too_small_fires_once_then_waits_for_topup(world, db):
     t = world.a
     setup_wallet(db, t.staff, t.partner_id, buy=10, auto_buy_credits=100, overdraft_policy="overdraft",
                  overdraft_limit=1000)
-    assert _draw(db, t, 300, "big").balance == D(-190)  # bought 100 once, still in overdraft
+    assert _draw(db, t, 300, "big").balance == D(-290)  # overdraft while the purchase is pending
+    wait_purchases()
+    assert balance_of(db, t.partner_id) == D(-190)  # bought 100 once, still in overdraft
     assert _draw(db, t, 10, "next").auto_purchase is None  # same depletion: no second purchase
     assert ledger_kinds(db, t.partner_id).count("auto_purchase") == 1
     with unit_of_work(db) as s:
         wallet.buy_credits(s, t.staff, t.partner_id, 500)  # top-up -> 300, re-armed
-    assert _draw(db, t, 300, "again").auto_purchase == "purchased"
+    assert _draw(db, t, 300, "again").auto_purchase == "pending"
 
 
 def test_declined_auto_buy_backs_off_and_gives_up(world, db):
@@ -300,24 +306,31 @@ def test_declined_auto_buy_backs_off_and_gives_up(world, db):
     with unit_of_work(db) as s:  # swap the default card for one that declines
         payments.add_card(s, t.staff, t.partner_id, number=DECLINING_CARD, exp_month=1, exp_year=2099)
     now = datetime.now(UTC)
-    r = _draw(db, t, 150, "a", now=now)
-    assert (r.status, r.auto_purchase) == ("refused", "declined")
+
+    def attempt(key, at):
+        r = _draw(db, t, 150, key, now=at)
+        wait_purchases()
+        return r.auto_purchase
+
+    assert attempt("a", now) == "pending"  # attempt 1, declined in the background
     for i in range(5):  # inside the back-off window: no new attempt, whatever the number of draws
-        assert _draw(db, t, 150, f"b{i}", now=now + timedelta(seconds=30)).auto_purchase == "waiting"
-    assert _draw(db, t, 150, "c", now=now + timedelta(minutes=2)).auto_purchase == "declined"
-    assert _draw(db, t, 150, "d", now=now + timedelta(minutes=3)).auto_purchase == "waiting"
-    assert _draw(db, t, 150, "e", now=now + timedelta(minutes=8)).auto_purchase == "declined"
-    assert _draw(db, t, 150, "f", now=now + timedelta(minutes=40)).auto_purchase == "gave_up"
-    assert _draw(db, t, 150, "g", now=now + timedelta(days=1)).auto_purchase is None  # disarmed
+        assert attempt(f"b{i}", now + timedelta(seconds=30)) == "waiting"
+    assert attempt("c", now + timedelta(minutes=2)) == "pending"  # attempt 2
+    assert attempt("d", now + timedelta(minutes=3)) == "waiting"
+    assert attempt("e", now + timedelta(minutes=8)) == "pending"  # attempt 3
+    assert attempt("f", now + timedelta(minutes=40)) == "pending"  # attempt 4: gives up
+    assert attempt("g", now + timedelta(days=1)) == "gave_up"
     with Session(db) as s:
         declined = s.scalars(select(PaymentCharge).where(PaymentCharge.status == "declined")).all()
         v = wallet.wallet_view(s, t.staff, t.partner_id)
     assert len(declined) == wallet.AUTO_BUY_MAX_ATTEMPTS
+    assert sorted(c.idempotency_key.rsplit(":", 1)[1] for c in declined) == ["1", "2", "3", "4"]
     assert v.auto_buy_gave_up and v.auto_buy_failures == wallet.AUTO_BUY_MAX_ATTEMPTS
     reports = _outbox(db, t.partner_id, "auto_buy_failed")
-    assert len(reports) == 4 and "stopped" in reports[-1].subject.lower()
-    with unit_of_work(db) as s:  # a manual purchase on a good card re-arms and resets
+    assert len(reports) == 4 and "stopped" in reports[-1].subject.lower()  # one notice per declined attempt
+    with unit_of_work(db) as s:
         payments.add_card(s, t.staff, t.partner_id, number="5555 5555 5555 4444", exp_month=1, exp_year=2099)
+    with unit_of_work(db) as s:  # a manual purchase on a good card re-arms and resets
         wallet.buy_credits(s, t.staff, t.partner_id, 100)
     with Session(db) as s:
         v = wallet.wallet_view(s, t.staff, t.partner_id)
@@ -332,8 +345,9 @@ def test_declined_auto_buy_state_survives_rollback(world, db):
     with unit_of_work(db) as s:
         payments.add_card(s, t.staff, t.partner_id, number=DECLINING_CARD, exp_month=1, exp_year=2099)
     with Session(db) as s:
-        assert wallet.draw(s, t.partner_id, t.account_id, D(50), "r1").auto_purchase == "declined"
+        assert wallet.draw(s, t.partner_id, t.account_id, D(50), "r1").auto_purchase == "pending"
         s.rollback()
+    wait_purchases()
     assert _draw(db, t, 50, "r2").auto_purchase == "waiting"
 
 
@@ -342,6 +356,8 @@ def test_buy_retry_with_same_form_key_after_fixing_the_card(world, db):
     setup_wallet(db, t.staff, t.partner_id, card=DECLINING_CARD)
     with pytest.raises(payments.PaymentDeclined), unit_of_work(db) as s:
         wallet.buy_credits(s, t.staff, t.partner_id, 500, idempotency_key="form-9")
+    with pytest.raises(payments.PaymentDeclined), unit_of_work(db) as s:  # the same form again: attempt 2
+        wallet.buy_credits(s, t.staff, t.partner_id, 500, idempotency_key="form-9")
     with unit_of_work(db) as s:
         payments.add_card(s, t.staff, t.partner_id, number="4242424242424242", exp_month=1, exp_year=2099)
     for _ in range(2):
@@ -349,7 +365,7 @@ def test_buy_retry_with_same_form_key_after_fixing_the_card(world, db):
             wallet.buy_credits(s, t.staff, t.partner_id, 500, idempotency_key="form-9")
     assert balance_of(db, t.partner_id) == D(500)
     with Session(db) as s:
-        assert sorted(c.status for c in s.scalars(select(PaymentCharge))) == ["approved", "declined"]
+        assert sorted(c.status for c in s.scalars(select(PaymentCharge))) == ["approved", "declined", "declined"]
 
 
 def test_scheduler_retries_due_auto_purchase_without_a_draw(world, db):
@@ -360,7 +376,8 @@ def test_scheduler_retries_due_auto_purchase_without_a_draw(world, db):
         payments.add_card(s, t.staff, t.partner_id, number=DECLINING_CARD, exp_month=1, exp_year=2099)
     now = datetime.now(UTC)
     r = _draw(db, t, 100, "a", now=now)  # uses the credits up: the purchase is tried, declined
-    assert (r.status, r.balance, r.auto_purchase) == ("applied", D(0), "declined")
+    assert (r.status, r.balance, r.auto_purchase) == ("applied", D(0), "pending")
+    wait_purchases()
     with unit_of_work(db) as s:
         assert wallet.retry_due_auto_purchases(s, now + timedelta(seconds=10)) == []  # not due yet
     with unit_of_work(db) as s:  # the partner removes the declining card: the good one is the default again

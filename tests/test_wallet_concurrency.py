@@ -15,8 +15,8 @@ from sqlalchemy.pool import NullPool
 
 from core.billing import wallet
 from db.engine import make_engine, unit_of_work
-from db.models.wallet import OutboxMessage, WalletLedgerEntry
-from tests.wallet_helpers import balance_of, ledger_kinds, setup_wallet
+from db.models.wallet import OutboxMessage, PurchaseIntent, WalletLedgerEntry
+from tests.wallet_helpers import balance_of, ledger_kinds, setup_wallet, wait_purchases
 
 D = Decimal
 THREADS = 8
@@ -76,28 +76,24 @@ def test_concurrent_draws_overdraft_floor_never_crossed(world, db, engine8):
     assert lowest >= D(-97)
 
 
-def _expected_auto_purchases(start: Decimal, auto: Decimal, draw: Decimal, n: int) -> int:
-    """Reference model of the rule: buy once when a draw would leave the balance at or below 0."""
-    balance, bought = start, 0
-    for _ in range(n):
-        if balance - draw <= 0:
-            balance += auto
-            bought += 1
-        balance -= draw
-    return bought
-
-
-def test_concurrent_draws_auto_purchase_exactly_once_per_depletion(world, db, engine8):
+def test_concurrent_draws_auto_purchase_one_open_at_a_time(world, db, engine8):
+    """8 threads deplete the wallet again and again: each depletion starts one purchase (never two open at
+    once: a partial unique index backs it), draws go on under the policy meanwhile, every purchase is
+    credited exactly once and linked to the draw that started it."""
     t = world.a
     setup_wallet(db, t.staff, t.partner_id, buy=1000, auto_buy_credits=1000)
-    results = _run_threads(engine8, t, 50, D(7))  # 2,800 credits: three depletions
-    assert all(r.status == "applied" for r in results)
-    expected = _expected_auto_purchases(D(1000), D(1000), D(7), THREADS * 50)
-    assert expected == 2
-    assert sum(r.auto_purchase == "purchased" for r in results) == expected
+    results = _run_threads(engine8, t, 50, D(7))
+    wait_purchases()
+    started = {r.auto_purchase_intent_id for r in results if r.auto_purchase == "pending"}
+    applied = sum(r.status == "applied" for r in results)
     kinds = ledger_kinds(db, t.partner_id)
-    assert kinds.count("auto_purchase") == expected and kinds.count("usage_draw") == 400
-    assert balance_of(db, t.partner_id) == D(1000 + 1000 * expected - 2800)
+    with Session(db) as s:
+        intents = s.execute(select(PurchaseIntent.id, PurchaseIntent.status, PurchaseIntent.trigger_key)
+                            .where(PurchaseIntent.kind == "auto_purchase")).all()
+    assert intents and all(status == "credited" for _, status, _ in intents)
+    assert {i for i, _, _ in intents} == started
+    assert kinds.count("auto_purchase") == len(intents) and kinds.count("usage_draw") == applied
+    assert balance_of(db, t.partner_id) == D(1000 + 1000 * len(intents)) - 7 * applied
 
 
 def test_concurrent_same_keys_apply_once(world, db, engine8):

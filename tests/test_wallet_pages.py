@@ -118,3 +118,36 @@ def test_customers_cannot_open_billing_pages(world, db):
         for page in (WALLET, MODES):
             at = page_alone(actor, page)
             assert "You do not have access to this page." in texts(at)
+
+
+def test_wallet_page_shows_paid_free_expiring_and_receipts(world, db):
+    from datetime import timedelta
+
+    from db.engine import unit_of_work
+
+    t = world.a
+    setup_wallet(db, t.staff, t.partner_id, buy=1000)
+    day = date.today()
+    with unit_of_work(db) as s:
+        wallet.grant_credits(s, world.admin, t.partner_id, 200, "Launch offer", expires_on=day + timedelta(days=10),
+                             today=day)
+        wallet.grant_credits(s, world.admin, t.partner_id, 100, "Later offer", expires_on=day + timedelta(days=60),
+                             today=day)
+    at = app(t.staff, WALLET)
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["Paid credits"], metrics["Free credits"], metrics["Expiring in the next 30 days"]) == (
+        "1,000", "300", "200")
+    assert list(_table(at, "Expires on")["Credits left"]) == ["200"]
+    receipts = _table(at, "Number")
+    assert len(receipts) == 1 and receipts["Total"][0] == "EUR 10.00"
+    assert "Give free (promotional) credits" not in texts(at)  # platform only
+
+    admin = app(world.admin, WALLET)
+    admin.selectbox(key="wallet_partner").set_value(t.partner_id).run()
+    admin.text_input(key="grant_credits").input("50")
+    admin.text_input(key="grant_reason").input("Goodwill")
+    admin.button(key="FormSubmitter:wallet_grant-Give credits").click().run()
+    assert not admin.exception
+    assert ledger_kinds(db, t.partner_id)[-1] == "grant"
+    assert {m.label: m.value for m in admin.metric}["Free credits"] == "350"

@@ -46,3 +46,71 @@ def ledger_kinds(engine: Engine, partner_id: int) -> list[str]:
 def balance_of(engine: Engine, partner_id: int) -> Decimal:
     with Session(engine) as s:
         return wallet.verify_ledger(s, partner_id)
+
+
+def wait_purchases() -> None:
+    """Let the background automatic purchases started by draws finish (no-op on code without them)."""
+    getattr(wallet, "wait_for_purchases", lambda: None)()
+
+
+def outbox(engine: Engine, partner_id: int, kind: str | None = None) -> list:
+    from db.models.wallet import OutboxMessage
+
+    with Session(engine) as s:
+        q = select(OutboxMessage).where(OutboxMessage.partner_id == partner_id)
+        if kind:
+            q = q.where(OutboxMessage.kind == kind)
+        return list(s.scalars(q.order_by(OutboxMessage.id)))
+
+
+def draw(engine: Engine, t, credits, key: str, **kw):
+    """One draw in its own committed transaction."""
+    with unit_of_work(engine) as s:
+        return wallet.draw(s, t.partner_id, t.account_id, Decimal(credits), key, **kw)
+
+
+def add_card(engine: Engine, actor: Actor, partner_id: int, number: str) -> None:
+    with unit_of_work(engine) as s:
+        payments.add_card(s, actor, partner_id, number=number, exp_month=1, exp_year=2099)
+
+
+class RecordingGateway:
+    """Wraps the demo gateway: counts charges per key; `crash_after` makes the first N charges raise AFTER the
+    gateway answered (the process "dies" between the gateway's answer and the record); `gate` (an Event)
+    holds every charge until set, and `answered` tells whether a charge has returned."""
+
+    def __init__(self, crash_after: int = 0, gate=None, delay: float = 0.0):
+        self.inner = payments.DemoGateway()
+        self.name = self.inner.name
+        self.calls: list[str] = []
+        self.crash_after = crash_after
+        self.gate = gate
+        self.delay = delay
+        self.answered = 0
+        self.released_by_timeout = False
+
+    def tokenize_card(self, *a, **k):
+        return self.inner.tokenize_card(*a, **k)
+
+    def tokenize_bank(self, *a, **k):
+        return self.inner.tokenize_bank(*a, **k)
+
+    def charge(self, token, amount, currency, idempotency_key):
+        import time
+
+        self.calls.append(idempotency_key)
+        if self.delay:
+            time.sleep(self.delay)
+        if self.gate is not None and not self.gate.wait(30):
+            self.released_by_timeout = True
+        result = self.inner.charge(token, amount, currency, idempotency_key)
+        self.answered += 1
+        if len(self.calls) <= self.crash_after:
+            raise RuntimeError("the process died right after the gateway answered")
+        return result
+
+    def status(self, idempotency_key):
+        return self.inner.status(idempotency_key)
+
+    def refund(self, *a, **k):
+        return self.inner.refund(*a, **k)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from api import idempotency
 from api.deps import api_actor
-from api.encode import plain
+from api.encode import exact, plain
 from api.problems import ApiProblem, pointer
 from core.accounts.actor import Actor
 from core.usage import ingest, reports
@@ -95,4 +95,4 @@ def summary(request: Request, actor: Annotated[Actor, Depends(api_actor)],
         rows = reports.daily_usage(s, actor, start=start, end=end, partner_id=actor.partner_id,
                                    account_id=account_id)
     return plain({"start": start, "end": end,
-                  "rows": [{"account_id": a, "metric": m, "day": d, "value": v} for a, m, d, v in rows]})
+                  "rows": [{"account_id": a, "metric": m, "day": d, "value": exact(v)} for a, m, d, v in rows]})

@@ -37,7 +37,7 @@ from core.billing.payments import (
 )
 from core.errors import Conflict, NotFound, ValidationError
 from core.notify import outbox as notify
-from core.pricing.money import format_money, is_known_currency, round_money
+from core.pricing.money import format_money, format_quantity, is_known_currency, round_money
 from db.models import CustomerAccount
 from db.models.wallet import BILLING_MODES, ON_DECLINE, BillingMode, PaymentCharge
 
@@ -237,7 +237,7 @@ def settle_new_usage(session: Session, partner_id: int, account_id: int, day: da
         d = wallet.draw(session, partner_id, account_id, credits, key, event_ref)
         if d.status == "refused":
             res = SettlementResult(mode, "blocked", credits, amount, currency, draw=d,
-                                   message=f"Not enough credits: {d.shortfall.normalize()} more are needed.")
+                                   message=_blocked_message(d))
             if raise_on_block:
                 raise UsageBlocked(res.message, res)
             return res
@@ -245,6 +245,14 @@ def settle_new_usage(session: Session, partner_id: int, account_id: int, day: da
                                 draw=d)
     return _charge_on_demand(session, partner_id, account_id, amount, currency, credits, event_ref, key,
                              on_decline or "block", raise_on_block)
+
+
+def _blocked_message(d: wallet.DrawResult) -> str:
+    """People's numbers: "3,900", never "3.9E+3"; and say when an automatic purchase is under way."""
+    msg = f"Not enough credits: {format_quantity(d.shortfall)} more are needed."
+    if d.auto_purchase == "pending":
+        msg += " An automatic credit purchase is under way; retry in a moment."
+    return msg
 
 
 def _charge_on_demand(session: Session, partner_id: int, account_id: int, amount: Decimal, currency: str | None,

@@ -1,7 +1,8 @@
 """Payment gateway interface, the DEMO gateway, and recording charges.
 
 The rest of the code only talks to :class:`PaymentGateway`; a real provider (Stripe, Adyen, ...) is added
-by implementing `tokenize` and `charge` and selecting it with the environment variable
+by implementing `tokenize_*`, `charge`, `status` (look a charge up by its idempotency key, for
+reconciliation) and `refund`, and selecting it with the environment variable
 ``RC_PAYMENT_GATEWAY``. Only the provider's token and the last four digits are ever stored: full card
 numbers and IBANs never reach the database.
 
@@ -40,6 +41,18 @@ class ChargeResult:
 
 
 @dataclass(frozen=True)
+class RefundResult:
+    ok: bool
+    refund_ref: str | None
+    error: str | None = None
+
+
+class IdempotencyKeyReused(Conflict):
+    """An idempotency key was sent again with other parameters (amount, currency, payment method, customer).
+    Refused, as Stripe refuses it: a key names one request, never two."""
+
+
+@dataclass(frozen=True)
 class Tokenized:
     token: str
     last4: str
@@ -61,7 +74,16 @@ class PaymentGateway(Protocol):
         ...
 
     def charge(self, token: str, amount: Decimal, currency: str, idempotency_key: str) -> ChargeResult:
-        """Charge `amount` now. The same idempotency key must return the same result, never charge twice."""
+        """Charge `amount` now. The same idempotency key must return the same result, never charge twice;
+        the same key with other parameters raises IdempotencyKeyReused."""
+        ...
+
+    def status(self, idempotency_key: str) -> ChargeResult | None:
+        """The result of the charge made with this key, or None when the gateway never saw the key."""
+        ...
+
+    def refund(self, gateway_ref: str, amount: Decimal, currency: str, idempotency_key: str) -> RefundResult:
+        """Return `amount` of the charge `gateway_ref` to the payer; idempotent per key like `charge`."""
         ...
 
 
@@ -101,6 +123,10 @@ class DemoGateway:
         env_limit = os.environ.get("RC_DEMO_GATEWAY_LIMIT")
         self.limit = limit if limit is not None else Decimal(env_limit or "10000")
         self._seen: dict[str, ChargeResult] = {}
+        self._params: dict[str, tuple] = {}
+        self._refunds: dict[str, tuple[tuple, RefundResult]] = {}
+        self._refunded: dict[str, Decimal] = {}
+        self._charged: dict[str, Decimal] = {}
         self._lock = threading.Lock()
 
     def _token(self, decline: bool) -> str:
@@ -136,8 +162,14 @@ class DemoGateway:
                          f"Bank account •••• {last4} ({holder.strip()[:60]})")
 
     def charge(self, token: str, amount: Decimal, currency: str, idempotency_key: str) -> ChargeResult:
+        params = (token, Decimal(amount), currency)
         with self._lock:
             if idempotency_key in self._seen:
+                if self._params[idempotency_key] != params:
+                    raise IdempotencyKeyReused(
+                        f"The idempotency key {idempotency_key!r} was already used for a charge of "
+                        f"{self._params[idempotency_key][1]} {self._params[idempotency_key][2]}; this request "
+                        f"asks for {amount} {currency}. A key names one request: use a new key.")
                 return self._seen[idempotency_key]
             if not token.startswith("demo_"):
                 result = ChargeResult(False, None, "Unknown payment method token.")
@@ -147,7 +179,34 @@ class DemoGateway:
                 result = ChargeResult(False, None, f"Amount above the demo gateway limit of {self.limit} {currency}.")
             else:
                 result = ChargeResult(True, f"demo_ch_{secrets.token_hex(10)}")
+                self._charged[result.gateway_ref or ""] = Decimal(amount)
             self._seen[idempotency_key] = result
+            self._params[idempotency_key] = params
+            return result
+
+    def status(self, idempotency_key: str) -> ChargeResult | None:
+        with self._lock:
+            return self._seen.get(idempotency_key)
+
+    def refund(self, gateway_ref: str, amount: Decimal, currency: str, idempotency_key: str) -> RefundResult:
+        params = (gateway_ref, Decimal(amount), currency)
+        with self._lock:
+            if idempotency_key in self._refunds:
+                seen_params, seen = self._refunds[idempotency_key]
+                if seen_params != params:
+                    raise IdempotencyKeyReused(f"The refund key {idempotency_key!r} was already used for another "
+                                               "refund. A key names one request: use a new key.")
+                return seen
+            charged = self._charged.get(gateway_ref)  # None: charged by another process (demo memory)
+            done = self._refunded.get(gateway_ref, Decimal(0))
+            if not gateway_ref.startswith("demo_ch_"):
+                result = RefundResult(False, None, "Unknown charge.")
+            elif charged is not None and done + amount > charged:
+                result = RefundResult(False, None, "The refund is larger than what is left of the charge.")
+            else:
+                self._refunded[gateway_ref] = done + Decimal(amount)
+                result = RefundResult(True, f"demo_re_{secrets.token_hex(10)}")
+            self._refunds[idempotency_key] = (params, result)
             return result
 
 

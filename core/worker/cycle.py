@@ -153,7 +153,7 @@ def finalise_one(session: Session, now: datetime, skip: set[tuple[int, int]]) ->
         return None
     try:
         with session.begin_nested():
-            lifecycle.finalise(session, SYSTEM, row.partner_id, row.id)
+            lifecycle.finalise(session, SYSTEM, row.partner_id, row.id, today=now.astimezone(UTC).date())
     except DomainError as exc:  # e.g. nothing left to bill
         log.warning("billing cycle: statement %s of partner %s not finalised: %s", row.id, row.partner_id, exc)
         skip.add((row.partner_id, row.id))

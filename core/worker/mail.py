@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import and_, insert, not_, select
 from sqlalchemy.orm import Session
 
+from core.accounts import audit
 from core.accounts.actor import SYSTEM
 from core.pricing.money import format_money
 from core.statements import reading
@@ -51,12 +52,16 @@ def queue_one(session: Session) -> int | None:
             + (f", due on {st.due_on.isoformat()}" if st.due_on else "")
             + ".\n\nThis message was sent automatically by the Reseller Console.\n")
     # no address: the message stays in the outbox, visible and unsent
+    recipient = _recipient(session, st)
     outbox_id = session.execute(insert(OutboxMessage).values(
         partner_id=st.partner_id, kind="statement", subject=subject[:300], body=body,
-        recipient=_recipient(session, st)).returning(OutboxMessage.id)).scalar_one()
+        recipient=recipient).returning(OutboxMessage.id)).scalar_one()
     session.add(OutboxAttachment(partner_id=st.partner_id, outbox_id=outbox_id, statement_id=st.id,
                                  filename=f"{st.number}.pdf"))
     session.flush()
+    audit.record(session, SYSTEM, partner_id=st.partner_id, action="cycle.mail", entity="statement",
+                 entity_id=st.id, account_id=st.account_id,
+                 after={"outbox_id": outbox_id, "to": recipient, "number": st.number})
     return st.id
 
 

@@ -35,7 +35,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import MONEY, QUANTITY, UNIT_PRICE, Base, reference_data
 
-LEDGER_KINDS = ("purchase", "usage_draw", "auto_purchase", "adjustment", "refund", "expiry")
+LEDGER_KINDS = ("purchase", "usage_draw", "auto_purchase", "adjustment", "refund", "expiry", "grant")
+LOT_KINDS = ("paid", "promotional")
+INTENT_STATUSES = ("pending", "credited", "declined")
+REFUND_STATUSES = ("pending", "refunded", "failed")
+DEFAULT_LOT_PRIORITY = 50
 OVERDRAFT_POLICIES = ("refuse", "overdraft")
 BILLING_MODES = ("customer_pays", "partner_prepaid", "partner_on_demand", "agency")
 ON_DECLINE = ("block", "flag")
@@ -130,6 +134,8 @@ class WalletAutoBuyState(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     gave_up: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # Automatic purchase attempts ever made on this wallet: never reset, part of each attempt's gateway key.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     # Deliberately no foreign key to `wallets`: the autonomous transaction that writes this row must never
     # wait for the wallet row the draw holds (or has just inserted).
@@ -157,16 +163,18 @@ class WalletLedgerEntry(Base):
     overdraft: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     created_by: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    intent_id: Mapped[int | None] = mapped_column(BigInteger)  # purchases: the purchase intent (and its trigger)
+    lot_id: Mapped[int | None] = mapped_column(BigInteger)  # credits in: the lot created; refund/expiry: the lot
 
     __table_args__ = (
         ForeignKeyConstraint(["partner_id", "wallet_id"], ["wallets.partner_id", "wallets.id"],
                              name="fk_wallet_ledger_wallet"),
         ForeignKeyConstraint(["partner_id", "account_id"], ["customer_accounts.partner_id", "customer_accounts.id"],
                              name="fk_wallet_ledger_account"),
-        CheckConstraint("kind in ('purchase','usage_draw','auto_purchase','adjustment','refund','expiry')",
+        CheckConstraint("kind in ('purchase','usage_draw','auto_purchase','adjustment','refund','expiry','grant')",
                         name="kind"),
         CheckConstraint(
-            "(kind in ('purchase','auto_purchase') and credits > 0)"
+            "(kind in ('purchase','auto_purchase','grant') and credits > 0)"
             " or (kind in ('usage_draw','refund','expiry') and credits < 0)"
             " or (kind = 'adjustment' and credits <> 0)",
             name="credits_sign",
@@ -179,6 +187,160 @@ class WalletLedgerEntry(Base):
         Index("ix_wallet_ledger_account_created", "partner_id", "account_id", "created_at",
               postgresql_where=text("kind = 'usage_draw'")),
     )
+
+
+class PurchaseIntent(Base):
+    """A credit purchase, recorded (committed) BEFORE the gateway is called, then settled exactly once:
+    'credited' (approved: charge, ledger entry, lot and receipt written in one transaction) or 'declined'.
+    A 'pending' intent is open: the gateway may or may not have answered; `reconcile` asks it by key.
+
+    No foreign key to `wallets` or `payment_methods`: the intent is written in its own transaction while the
+    caller may hold (or have just inserted) those rows."""
+
+    __tablename__ = "wallet_purchase_intents"
+
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    wallet_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16))  # purchase | auto_purchase
+    status: Mapped[str] = mapped_column(String(10), default="pending", server_default="pending")
+    base_key: Mapped[str] = mapped_column(String(200))  # the request (form key / auto-buy series)
+    attempt: Mapped[int] = mapped_column(Integer)
+    idempotency_key: Mapped[str] = mapped_column(String(200))  # the gateway key of this attempt
+    credits: Mapped[Decimal] = mapped_column(QUANTITY)
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    currency: Mapped[str] = mapped_column(String(3))
+    price_per_credit: Mapped[Decimal] = mapped_column(UNIT_PRICE)
+    method_id: Mapped[int | None] = mapped_column(BigInteger)
+    gateway_ref: Mapped[str | None] = mapped_column(String(100))
+    decline_reason: Mapped[str | None] = mapped_column(Text)
+    trigger_key: Mapped[str | None] = mapped_column(String(200))  # automatic: the draw that triggered it
+    trigger_account_id: Mapped[int | None] = mapped_column(BigInteger)
+    entry_id: Mapped[int | None] = mapped_column(BigInteger)
+    charge_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    requested_at: Mapped[datetime] = mapped_column()
+    settled_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (
+        CheckConstraint("kind in ('purchase','auto_purchase')", name="kind"),
+        CheckConstraint("status in ('pending','credited','declined')", name="status"),
+        CheckConstraint("credits > 0 and amount > 0", name="positive"),
+        Index("uq_wallet_purchase_intents_key", "partner_id", "idempotency_key", unique=True),
+        Index("uq_wallet_purchase_intents_attempt", "partner_id", "base_key", "attempt", unique=True),
+        Index("ix_wallet_purchase_intents_open", "partner_id", "wallet_id", postgresql_where=text("status = 'pending'")),
+        # At most one automatic purchase open per wallet, whatever races the code might have.
+        Index("uq_wallet_purchase_intents_one_auto", "partner_id", "wallet_id", unique=True,
+              postgresql_where=text("status = 'pending' and kind = 'auto_purchase'")),
+    )
+
+
+class WalletRefund(Base):
+    """Money going back to the partner for refunded credits: recorded with the refund's ledger entry, then
+    sent to the gateway (by key) after commit; `reconcile` sends what is still pending."""
+
+    __tablename__ = "wallet_refunds"
+
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    wallet_id: Mapped[int] = mapped_column(BigInteger)
+    entry_id: Mapped[int] = mapped_column(BigInteger)  # the 'refund' ledger entry
+    charge_id: Mapped[int] = mapped_column(BigInteger)  # the approved charge refunded
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    currency: Mapped[str] = mapped_column(String(3))
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(10), default="pending", server_default="pending")
+    gateway_ref: Mapped[str | None] = mapped_column(String(100))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    settled_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (
+        CheckConstraint("status in ('pending','refunded','failed')", name="status"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        Index("uq_wallet_refunds_key", "partner_id", "idempotency_key", unique=True),
+    )
+
+
+class WalletLot(Base):
+    """Credits from one purchase or grant: kind paid / promotional, optional expiry day, priority (lower first).
+    `remaining` is what is left; sum(remaining) == max(balance, 0) on every wallet (verify_ledger checks)."""
+
+    __tablename__ = "wallet_lots"
+
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    wallet_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(12))
+    credits: Mapped[Decimal] = mapped_column(QUANTITY)
+    remaining: Mapped[Decimal] = mapped_column(QUANTITY)
+    expires_on: Mapped[date | None] = mapped_column(Date)
+    priority: Mapped[int] = mapped_column(Integer, default=DEFAULT_LOT_PRIORITY, server_default="50")
+    price_per_credit: Mapped[Decimal | None] = mapped_column(UNIT_PRICE)  # paid lots: what was paid
+    currency: Mapped[str | None] = mapped_column(String(3))
+    entry_id: Mapped[int | None] = mapped_column(BigInteger)  # the ledger entry that brought the credits
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (
+        ForeignKeyConstraint(["partner_id", "wallet_id"], ["wallets.partner_id", "wallets.id"],
+                             name="fk_wallet_lots_wallet"),
+        CheckConstraint("kind in ('paid','promotional')", name="kind"),
+        CheckConstraint("credits > 0 and remaining >= 0 and remaining <= credits", name="remaining"),
+        # No index mentions `remaining`: every draw updates it, and such updates stay HOT (no index writes).
+        Index("ix_wallet_lots_wallet", "partner_id", "wallet_id"),
+        Index("ix_wallet_lots_expiry", "expires_on", postgresql_where=text("expires_on is not null")),
+    )
+
+
+class WalletLotUse(Base):
+    """Which lots a debit (draw, negative adjustment, refund, expiry) took its credits from."""
+
+    __tablename__ = "wallet_lot_uses"
+
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), primary_key=True)
+    entry_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    lot_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    credits: Mapped[Decimal] = mapped_column(QUANTITY)
+
+    __table_args__ = (CheckConstraint("credits > 0", name="credits_positive"),)
+
+
+class CreditReceipt(Base):
+    """A numbered receipt from the platform to the partner for one credit purchase (prices include tax)."""
+
+    __tablename__ = "credit_receipts"
+
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    number: Mapped[str] = mapped_column(String(40))
+    intent_id: Mapped[int] = mapped_column(BigInteger)
+    entry_id: Mapped[int] = mapped_column(BigInteger)
+    issued_on: Mapped[date] = mapped_column(Date)
+    credits: Mapped[Decimal] = mapped_column(QUANTITY)
+    price_per_credit: Mapped[Decimal] = mapped_column(UNIT_PRICE)
+    net_amount: Mapped[Decimal] = mapped_column(MONEY)
+    tax_rate: Mapped[Decimal | None] = mapped_column(QUANTITY)
+    tax_amount: Mapped[Decimal] = mapped_column(MONEY)
+    total: Mapped[Decimal] = mapped_column(MONEY)
+    currency: Mapped[str] = mapped_column(String(3))
+    issuer_name: Mapped[str] = mapped_column(String(200))
+    issuer_address: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (
+        Index("uq_credit_receipts_number", "number", unique=True),
+        Index("uq_credit_receipts_intent", "partner_id", "intent_id", unique=True),
+    )
+
+
+class CreditReceiptSequence(Base):
+    """The platform's receipt numbers, one unbroken series per year (row locked until commit)."""
+
+    __tablename__ = "credit_receipt_sequences"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last: Mapped[int] = mapped_column(Integer)
 
 
 class PaymentMethod(Base):

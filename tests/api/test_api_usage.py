@@ -23,12 +23,14 @@ def test_post_events_accepts_and_reports_duplicates(world, client, make_key, db)
     assert r.status_code == 200, r.text
     assert r.json() == {"received": 3, "accepted": 2, "duplicates": 1, "corrections": 0, "refused": 0, "errors": []}
     r = client.post("/v1/usage/events", headers=h, json={"events": [ev(a.account_id, "e2", q="3"),
-                                                                      ev(a.account_id, "e3", q="0.000001")]})
-    assert r.json()["accepted"] == 1 and r.json()["duplicates"] == 1
+                                                                      ev(a.account_id, "e3", q="0.000001"),
+                                                                      ev(a.account_id, "e4", q=100, at="2026-01-06T00:00:00Z")]})
+    assert r.json()["accepted"] == 2 and r.json()["duplicates"] == 1
     r = client.get("/v1/usage/summary", headers=h, params={"start": "2026-01-01", "end": "2026-01-31"})
     assert r.status_code == 200, r.text
-    assert r.json()["rows"] == [{"account_id": a.account_id, "metric": "documents", "day": "2026-01-05",
-                                 "value": "5.500001"}]  # exact: quantities never pass through float
+    assert r.json()["rows"] == [  # exact: quantities never pass through float, and never as 1E+2
+        {"account_id": a.account_id, "metric": "documents", "day": "2026-01-05", "value": "5.500001"},
+        {"account_id": a.account_id, "metric": "documents", "day": "2026-01-06", "value": "100"}]
     with db.connect() as c:  # the one ingestion path audited the batch as the key
         who = c.execute(text("SELECT actor_email FROM audit_log WHERE action = 'usage.import'")).scalars().all()
     assert who and all(w.startswith("api-key:") for w in who)

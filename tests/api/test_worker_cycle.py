@@ -66,8 +66,12 @@ def test_two_workers_close_the_month_exactly_once(world, db, database_url):
     assert _count(db, "SELECT count(*) FROM statements WHERE status = 'final'") == 2
     assert _count(db, "SELECT count(*) FROM audit_log WHERE entity = 'statement' AND action = 'finalise'") == 2
     assert _count(db, "SELECT count(DISTINCT number) FROM statements WHERE status = 'final'") == 2
+    with db.connect() as c:  # issued on the worker's day (its clock), numbered in that year
+        assert set(c.execute(text("SELECT issued_on FROM statements WHERE status = 'final'")).scalars()) == {
+            (NOV_1 + timedelta(days=2)).date()}
     assert _count(db, "SELECT count(*) FROM outbox WHERE kind = 'statement'") == 2
     assert _count(db, "SELECT count(*) FROM outbox_attachments") == 2
+    assert _count(db, "SELECT count(*) FROM audit_log WHERE action = 'cycle.mail'") == 2
     # the platform's cycle closes after its window (2 days), the partners' after theirs (default 3)
     assert _count(db, "SELECT partner_id FROM billing_cycles WHERE status = 'closed'") == world.house_id
     # and again: idempotent, nothing more happens but the partners' cycles closing
@@ -76,7 +80,7 @@ def test_two_workers_close_the_month_exactly_once(world, db, database_url):
     assert _count(db, "SELECT count(*) FROM audit_log WHERE action = 'cycle.closed'") == 3
     assert _count(db, "SELECT count(*) FROM audit_log WHERE entity = 'statement' AND action = 'finalise'") == 2
     assert _count(db, "SELECT count(*) FROM outbox WHERE kind = 'statement'") == 2
-    assert _count(db, "SELECT count(*) FROM audit_log WHERE action LIKE 'cycle.%'") == 6
+    assert _count(db, "SELECT count(*) FROM audit_log WHERE action LIKE 'cycle.%'") == 8  # 3 drafts, 2 mails, 3 closed
     with db.connect() as c:
         to = set(c.execute(text("SELECT recipient FROM outbox WHERE kind = 'statement'")).scalars())
     assert to == {"billing-std-a@example.com", "billing-std-b@example.com"}
