@@ -31,7 +31,10 @@ STAMPED = {  # table -> timestamp columns the load writes
     "statement_numbers": ("issued_at",), "wallets": ("created_at", "updated_at"), "wallet_ledger": ("created_at",),
     "payment_methods": ("created_at",), "payment_charges": ("created_at",), "billing_modes": ("created_at",),
     "outbox": ("created_at",), "usage_settlements": ("updated_at",), "metrics": ("created_at",),
+    "wallet_purchase_intents": ("requested_at", "settled_at", "created_at"),
+    "wallet_refunds": ("created_at", "settled_at"), "wallet_lots": ("created_at",), "credit_receipts": ("created_at",),
 }
+ISSUED = {"credit_receipts": "issued_on"}  # a date column set to the step's day with the row's creation
 
 
 @dataclass(order=True)
@@ -97,6 +100,8 @@ def restamp(session: Session, at: datetime, day: date) -> None:
                      f"due_on = CASE WHEN {fresh} THEN {d} + (due_on - issued_on) ELSE due_on END",
                      f"snapshot = CASE WHEN {fresh} THEN snapshot || jsonb_build_object('issued_on', {d}, "
                      f"'due_on', {d} + (due_on - issued_on)) ELSE snapshot END"]
+        if table in ISSUED:
+            sets.append(f"{ISSUED[table]} = CASE WHEN created_at >= {now} THEN {d} ELSE {ISSUED[table]} END")
         where = " OR ".join(f"{c} >= {now}" for c in cols)
         body.append(f"UPDATE {table} SET {', '.join(sets)} WHERE {where};")
     # see migration 0018: only rows of this transaction may be re-dated, and only while rc.backdate is on

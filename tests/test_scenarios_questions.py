@@ -110,17 +110,17 @@ def test_q7_refund_amount_share_of_the_price_rounded_signed_and_what_is_left(his
             wallet.refund(s, SYSTEM, pid, top_up.id, 4001, "Too much")
 
 
-def test_q8_expiry_and_refunds_send_no_low_balance_reminder_an_adjustment_does(history):
+def test_q8_expiry_and_refunds_send_the_low_balance_reminder_once_per_dip(history):
     with unit_of_work(history) as s:
         pid = _pid(s)
         reminders = "SELECT count(*) FROM outbox WHERE partner_id = :p AND kind = 'low_balance'"
         assert s.scalar(text(reminders), {"p": pid}) == 0
         wallet.expire(s, SYSTEM, pid, 12500, "Year-end expiry")  # 13,200 → 700, below the threshold 1,000
-        assert s.scalar(text(reminders), {"p": pid}) == 0
-        wallet.adjust(s, SYSTEM, pid, -100, "Correction")
         assert s.scalar(text(reminders), {"p": pid}) == 1
-        w = s.execute(text("SELECT reminder_armed, auto_buy_armed, auto_buy_credits FROM wallets "
-                           "WHERE partner_id = :p"), {"p": pid}).one()
+        wallet.adjust(s, SYSTEM, pid, -100, "Correction")  # still the same dip: no second message
+        assert s.scalar(text(reminders), {"p": pid}) == 1
+        w = s.execute(text("SELECT auto_buy_armed, auto_buy_credits FROM wallets WHERE partner_id = :p"),
+                      {"p": pid}).one()
         assert w.auto_buy_credits is None and w.auto_buy_armed  # armed, but off until an amount is set
 
 
