@@ -25,7 +25,8 @@ class Check:
     def line(self, path: str) -> int | None:
         return line_for(self.lines, path)
 
-    def fail(self, path: str, message: str, *, at: str | None = None) -> None:
+    def fail(self, path: str, message: str, value: Any = None, *, at: str | None = None) -> None:
+        """`value` is accepted for callers written against the older checker (the line comes from `path`)."""
         self.problems.append(Problem(self.file, path, message, self.line(at or path)))
 
     def src(self, path: str) -> Src:
