@@ -28,6 +28,9 @@ Further rules enforced by the services:
   themselves; an account always keeps at least one active Manager.
 - Deleted accounts are restored by platform admins only.
 - Users and Annotators see usage quantities but never prices, plans or statements.
+- Rate cards (what the platform charges a partner) are written by platform admins only; partner staff read
+  their own partner's card and margins; Managers never see the platform's charges or margins. Once a rate
+  card prices a partner, its staff can no longer put credit rates (or wallet-settled charges) in their plans.
 
 """
 

@@ -37,6 +37,9 @@ PAGES: list[tuple[str, str, str, str, str | None]] = [
 
     # -- pricing pages (issue 3) --
     ("Billing", "pages/pricing.py", "Pricing", ":material/sell:", "plan.view"),
+    # -- two price layers (issue 10) --
+    ("Billing", "pages/ratecards.py", "Rate cards", ":material/price_change:", "ratecard.view"),
+    ("Billing", "pages/money.py", "Money", ":material/savings:", "margin.view"),
 
     # -- billing pages (issue 5) --
     ("Billing", "pages/wallet.py", "Credits wallet", ":material/account_balance_wallet:", "wallet.view"),

@@ -173,7 +173,7 @@ if len(models) < 2:
 # ------------------------------------------------------------------ results
 
 
-result = lab.reprice(usage, models, detail)
+result = lab.reprice(usage, models, detail=detail, cost=read(lab.platform_cost_plan, actor, partner_id, end))
 cur = result.currency
 BASE = "" if current is not None else " (baseline)"  # the current plan is named "Current: …"
 st.subheader("Side by side")
@@ -227,6 +227,21 @@ st.plotly_chart(fig, width="stretch")
 
 st.dataframe(pd.DataFrame([{"Month": row["month"], **{k: format_money(v, cur) for k, v in row.items() if k != "month"}}
                            for row in result.table()]), hide_index=True, width="stretch")
+
+if result.platform_cost is not None:
+    st.subheader("Your margin under each model")
+    st.caption("What the customer would pay you − what the platform charges you for the same usage (your rate "
+               "card).")
+    st.dataframe(pd.DataFrame([{"Model": r.name, "Customer pays": format_money(r.total, cur),
+                                "Platform charge": format_money(r.total - r.margin, cur),
+                                "Margin": format_money(r.margin, cur),
+                                "Flag": "below cost" if r.margin < 0 else ""} for r in result.models]),
+                 hide_index=True, width="stretch", key="lab_margins")
+    for be in result.margin_break_even:
+        if be.volume is not None:
+            st.markdown(f"- **{be.model}** breaks even with the platform's charge at "
+                        f"**{format_quantity(be.volume)} {be.metric}** a month; below that "
+                        f"{'it is under cost' if be.cheaper_below == be.model else 'it earns a margin'}.")
 
 st.subheader("Break-even")
 if not result.break_even:

@@ -22,6 +22,7 @@ from core.errors import ValidationError
 from core.pricing import DISCOUNT_TARGETS, FEE_KINDS, format_money, format_quantity, get_model, registered
 from core.usage.metrics import list_metrics
 from core.validation import currencies
+from pages import margin_ui
 from pages.common import read, require, run_action
 
 actor = require("plan.view")
@@ -491,6 +492,7 @@ def edit_plan_form(detail) -> None:
                 st.rerun()
         return
     spec_dict = pricing_inputs(plan.currency)
+    margin_ui.draft_preview(actor, plan.partner_id, spec_dict, key="pr_edit")
     c1, c2 = st.columns(2)
     effective = c1.date_input("New version effective from", value=date.today(), key="pr_eff_version")
     note = c2.text_input("What changed (optional)", key="pr_note")
@@ -608,6 +610,7 @@ def customers_tab() -> None:
     st.subheader("Live preview")
     render_rating(read(rating.preview_month_to_date, actor, partner_id, account_id),
                   "At this month's usage so far, this customer would pay")
+    margin_ui.customer_preview(actor, partner_id, account_id, current.spec if current else None, key="pr_cust")
     partner_plan_section()
 
 

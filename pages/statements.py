@@ -27,7 +27,8 @@ if actor.is_admin:
     default = ids.index(opened[0]) if opened and opened[0] in options else 0
     partner_id = st.selectbox("Partner", ids, index=default, format_func=options.get, key="stm_partner")
 
-KIND = {"statement": "Statement", "collective": "Collective invoice", "credit_note": "Credit note"}
+KIND = {"statement": "Statement", "collective": "Collective invoice", "commission": "Commission statement",
+        "credit_note": "Credit note"}
 can_manage = allowed(actor, "billing.manage", partner_id)
 can_brand = allowed(actor, "partner.settings", partner_id)
 tab_names = ["Statements"] + (["Branding & language"] if can_brand else [])

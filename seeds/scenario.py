@@ -71,7 +71,7 @@ def database_has_data(session: Session) -> dict[str, int]:
 # ---------------------------------------------------------------- statements as JSON
 
 
-KIND_ORDER = {"statement": 0, "collective": 1, "credit_note": 2}
+KIND_ORDER = {"statement": 0, "collective": 1, "commission": 2, "credit_note": 3}
 
 
 def partner_ids(session: Session, partner: str | None = None) -> list[int]:

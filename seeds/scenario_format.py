@@ -44,11 +44,12 @@ from seeds.scenario_model import (  # noqa: F401  (re-exported: the public names
 from seeds.scenario_partners import partner, settings
 from seeds.scenario_people import Seen, person
 from seeds.scenario_plans import plan
+from seeds.scenario_ratecards import read_standard_cards
 from seeds.scenario_usage import event, generator
 
 MAX_EVENTS = 500_000  # per scenario: a demo, not a benchmark (seeds/bulk.py is for that)
-TOP_KEYS = ("scenario", "password", "include", "metrics", "admins", "platform", "platform_plans", "partners", "usage",
-            "events")
+TOP_KEYS = ("scenario", "password", "include", "metrics", "admins", "platform", "platform_plans", "rate_cards",
+            "partners", "usage", "events")
 METRIC_KEYS = ("key", "name", "unit", "aggregation", "property", "counts_as_active")
 Progress = Callable[[str], None]
 
@@ -168,6 +169,7 @@ class _Reader:
                 ck.fail(f"platform_plans[{i}].code", f"duplicate platform plan code {pd.code!r}")
             platform_codes[pd.code] = pd
             sc.platform_plans.append(pd)
+        read_standard_cards(ck, data.get("rate_cards"), sc, metrics, table, as_list, unknown, a_date)
         for i, raw in enumerate(as_list(ck, "partners", data.get("partners"))):
             pd = partner(ck, f"partners[{i}]", raw, sc, self.seen, metrics, platform_codes)
             if pd is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import bisect
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -34,6 +34,7 @@ from core.usage import metrics
 from db.models.statements import Statement
 from seeds.scenario_history import CHANGE, CLOSE, OPEN, STATEMENTS, USAGE, WALLET, Timeline, restamp
 from seeds.scenario_model import CustomerDef, PartnerDef, PlanDef, Scenario, StatementAction, WalletAction
+from seeds.scenario_ratecards import load_partner_card, load_standard_cards
 from seeds.scenario_usage import generator_events
 
 BATCH = 5000
@@ -175,6 +176,11 @@ class Loader:
         restamp(session, _stamp(p.created or self.sc.start, 7), p.created or self.sc.start)
         for c in p.customers:
             self.customer(pid, c, own)
+        if p.rate_card:  # the partner's negotiated prices, from their date in the history
+            self.tl.add(p.rate_card["from"], CHANGE, _call(load_partner_card, self.session, pid, p.rate_card,
+                                                           self.actor), replace(p.src, path=p.src.at("rate_card")),
+                        "the partner's rate card")
+            self.s.counts["rate cards"] += 1
         self.wallet_history(pid, p)
         self.statement_history(pid, p)
         self.usage(pid, p)
@@ -326,6 +332,7 @@ class Loader:
         self.platform = self.plans(self.house_id, self.sc.platform_plans)
         if self.sc.platform_settings:
             self.save_settings(self.house_id, self.sc.platform_settings)
+        self.s.counts["rate cards"] += load_standard_cards(session, self.sc, self.actor)
         restamp(session, _stamp(self.sc.start, 6), self.sc.start)
         self.tl.run(session)  # the platform plans' price versions
         self.tl = Timeline()

@@ -202,6 +202,7 @@ class PartnerDef:
     wallet_history: list[WalletAction] = field(default_factory=list)
     statement_history: list[StatementAction] = field(default_factory=list)
     created: date | None = None
+    rate_card: dict[str, Any] | None = None  # negotiated prices (seeds.scenario_ratecards)
     src: Src = NOWHERE
 
 
@@ -218,6 +219,7 @@ class Scenario:
     partners: list[PartnerDef] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     platform_settings: dict[str, Any] | None = None  # [platform.statements]: the platform's statement settings
+    rate_cards: list[tuple[str, date, Any]] = field(default_factory=list)  # standard cards: (name, from, card)
 
     def customer(self, partner: str, name: str) -> CustomerDef | None:
         for p in self.partners:

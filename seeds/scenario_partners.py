@@ -35,10 +35,11 @@ from seeds.scenario_customers import CUSTOMER_KEYS, Ctx, customer, generated
 from seeds.scenario_model import PartnerDef, PlanDef, Scenario, StatementAction, WalletAction, add_months
 from seeds.scenario_people import Seen, person
 from seeds.scenario_plans import plan
+from seeds.scenario_ratecards import read_partner_card
 
 PARTNER_KEYS = ("name", "currency", "country", "contact_email", "staff", "card", "wallet", "partner_plan",
                 "partner_plan_from", "plans", "customers", "generate_customers", "statements", "wallet_history",
-                "statement_history", "created")
+                "statement_history", "created", "rate_card")
 WALLET_KEYS = ("buy", "low_balance_threshold", "auto_buy_credits", "overdraft_policy", "overdraft_limit",
                "reminder", "auto_buy")
 CARD_KEYS = ("number", "exp_month", "exp_year", "label")
@@ -231,6 +232,8 @@ def partner(ck: Check, path: str, raw: Any, sc: Scenario, seen: Seen, metrics: s
                     _statement_history(ck, f"{path}.statement_history", p.get("statement_history"), sc),
                     a_date(ck, f"{path}.created", p["created"], sc.today, sc.start) if "created" in p else None,
                     ck.src(path))
+    pd.rate_card = read_partner_card(ck, f"{path}.rate_card", p.get("rate_card"), sc, currency, metrics, table,
+                                     unknown, a_date)
     plans = _plans(ck, path, p.get("plans"), pd, sc, seen, metrics, currency)
     pd.plans = list(plans.values())
     ctx = Ctx(sc, seen, metrics, pd, plans, platform)

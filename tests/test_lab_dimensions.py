@@ -22,7 +22,7 @@ def test_models_compared_per_value_with_the_usage_detail():
     usage = {JAN: {"messages": D(1000)}, FEB: {"messages": D(500)}}
     detail = {JAN: {"messages": Usage(D(1000), by_value={"country": {"NO": D(600), "SE": D(400)}})},
               FEB: {"messages": Usage(D(500), by_value={"country": {"NO": D(500)}})}}
-    result = reprice(usage, [sms("Current", "0.05", "0.08"), sms("Cheaper Norway", "0.04", "0.09")], detail)
+    result = reprice(usage, [sms("Current", "0.05", "0.08"), sms("Cheaper Norway", "0.04", "0.09")], detail=detail)
     current, other = result.models
     assert current.per_value == {"SMS – Norway": D("55.00"), "SMS – other values": D("32.00")}
     assert other.per_value == {"SMS – Norway": D("44.00"), "SMS – other values": D("36.00")}

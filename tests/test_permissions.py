@@ -127,6 +127,8 @@ def _call_billing(s: Session, action: str, actor, pid: int, aid: int, n: str):
         return apikeys.create_key(s, actor, pid, name="Permission test", scopes=list(apikeys.SCOPES)[:1])
     if action == "webhook.manage":
         return webhooks.list_endpoints(s, actor, pid)
+    if action in RATECARD_ACTIONS:
+        return _call_ratecard(s, action, actor, pid)
     raise KeyError(f"no service call for action {action!r}: add one to tests/test_permissions.py")
 
 
@@ -178,6 +180,48 @@ def test_every_role_action_and_tenant_through_the_services(world, engine):
                     s.rollback()
                 checked += 1
     assert checked == len(ROLES) * len(SERVICE_ACTIONS) * len(TARGETS)
+
+
+RATECARD_ACTIONS = ("ratecard.manage", "ratecard.view", "margin.view")
+
+
+def _call_ratecard(s: Session, action: str, actor, pid: int):
+    from datetime import date
+
+    from core.billing import margin, ratecard_admin, ratecards
+    from tests.test_ratecards import STANDARD
+
+    if action == "ratecard.manage":
+        return ratecard_admin.set_partner_card(s, actor, pid, effective_from=date(2024, 1, 1), card=STANDARD)
+    if action == "ratecard.view":
+        return ratecards.get_card(s, actor, pid)
+    if action == "margin.view":
+        return margin.margins(s, actor, pid, date(2024, 1, 1), date(2024, 1, 31))
+    raise KeyError(action)
+
+
+def test_rate_card_and_margin_actions_through_the_services(world, engine):
+    """Rate cards are the platform's: only admins change them; partner staff read their own card and margins;
+    customer roles never see either."""
+    checked = 0
+    for role in ROLES:
+        actor = world.actor(role)
+        for action in RATECARD_ACTIONS:
+            for where in TARGETS:
+                pid, aid = _target(world, where)
+                expected = allowed(actor, action, pid, aid)
+                assert expected == (role == "platform_admin" or (
+                    role == "partner_staff" and action != "ratecard.manage" and pid == actor.partner_id))
+                with Session(engine) as s:
+                    if expected:
+                        _call_ratecard(s, action, actor, pid)
+                    else:
+                        with pytest.raises(PermissionDenied):
+                            _call_ratecard(s, action, actor, pid)
+                        assert _fingerprint(s, actor) == (0,), (role, action, where)
+                    s.rollback()
+                checked += 1
+    assert checked == len(ROLES) * len(RATECARD_ACTIONS) * len(TARGETS)
 
 
 def test_expected_matrix_shape(world):

@@ -48,6 +48,9 @@ ACTIONS: dict[str, str] = {
     "wallet.view": "See the partner's credit wallet",
     "wallet.manage": "Buy credits, configure the wallet and its payment methods",
     "wallet.adjust": "Adjust, refund or expire a partner's credits manually (platform only)",
+    "ratecard.manage": "Create and change rate cards: what the platform charges partners (platform only)",
+    "ratecard.view": "See the partner's rate card (the platform's prices to the partner)",
+    "margin.view": "See the platform's charges to the partner and the partner's margin",
     "apikey.manage": "Create, rotate and revoke the partner's API keys",
     "webhook.manage": "Register webhook endpoints, read their delivery log and replay deliveries",
 }
@@ -79,6 +82,8 @@ MATRIX: dict[str, dict[str, str]] = {
         "statement.view": PARTNER,
         "wallet.view": PARTNER,
         "wallet.manage": PARTNER,
+        "ratecard.view": PARTNER,
+        "margin.view": PARTNER,
         "apikey.manage": PARTNER,
         "webhook.manage": PARTNER,
     },

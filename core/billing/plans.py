@@ -27,6 +27,7 @@ from core.accounts import audit
 from core.accounts.accounts import get_partner, house_partner
 from core.accounts.actor import Actor
 from core.accounts.permissions import authorize
+from core.billing.platform_prices import check_platform_prices
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from core.pricing import (
     PlanSpec,
@@ -168,6 +169,8 @@ def create_plan(session: Session, actor: Actor, *, name: str, code: str, currenc
     except ValidationError as exc:
         c.errors.update({k: v for k, v in exc.errors.items() if k not in c.errors})
         checked = None
+    if checked is not None:
+        check_platform_prices(session, actor, partner_id, checked, c)
     c.done()
     assert checked is not None
     plan = Plan(partner_id=partner_id, name=name_v, code=code_v, currency=cur, subject=subject, description=desc,
@@ -207,6 +210,7 @@ def new_version(session: Session, actor: Actor, partner_id: int, plan_id: int, *
         checked = None
     if checked is not None:
         _check_assignments_still_apply(session, plan, checked, c)
+        check_platform_prices(session, actor, partner_id, checked, c)
     c.done()
     assert checked is not None and eff is not None
     data = plan_to_dict(checked)

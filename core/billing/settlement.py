@@ -15,6 +15,12 @@ going down) is not refunded automatically; the month's statement is the place to
 
 A mode that starts mid-month settles only what its own days add: the month-to-date figures at the day
 before the mode started are its baseline, because that usage is paid under the previous mode.
+
+Two price layers (issue 10): what the partner pays is priced by the platform's **rate card** for the partner
+(core.billing.ratecards), never by the partner's own plan for its client. Prepaid draws the card's credits
+(credit rates; money prices converted at the card's credit price); on demand charges the card's money
+amount. Only a partner that no rate card prices at all (data from before migration 0012, no standard card in
+its currency) is still settled at the credit rates and prices of the client's plan (legacy).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.billing import ratecards
 from core.billing.modes import PARTNER_PAID, SettlementResult, mode_row, settle_new_usage
 from core.billing.rating import month_of, segments_for
 from core.pricing import Rating, rate
@@ -51,10 +58,14 @@ def usage_cost(rating: Rating, usage_discounts: frozenset[str] = frozenset()) ->
 
 def month_to_date_cost(session: Session, partner_id: int, account_id: int, day: date,
                        until: date | None = None) -> tuple[UsageCost, str]:
-    """The usage cost of the month containing `day`, with usage up to `until` (default: all recorded)."""
+    """What the month containing `day` costs the partner, with usage up to `until` (default: all recorded):
+    at the rate card in force, else (legacy, no card) at the client plan's credit rates and prices."""
     start, end = month_of(day)
     acc = session.get(CustomerAccount, (partner_id, account_id))
     assert acc is not None
+    card_cost = ratecards.platform_cost(session, partner_id, account_id, start, end, usage_until=until)
+    if card_cost is not None:
+        return UsageCost(card_cost.credits, card_cost.amount), card_cost.currency
     segs = segments_for(session, partner_id, account_id, start, end, usage_until=until)
     if not segs:
         return UsageCost(Decimal(0), Decimal(0)), acc.currency

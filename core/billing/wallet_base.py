@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+from core.billing.ratecards import credit_steps
 from core.errors import NotFound, ValidationError
 from core.notify import outbox as notify
 from core.pricing.money import format_quantity, round_money
@@ -165,8 +166,12 @@ class Quote:
 
 
 def price_steps(session: Session, partner_id: int, currency: str) -> list[tuple[Decimal, Decimal]]:
-    """The volume steps (min_credits, price_per_credit) that apply: the partner's own if it has any for the
-    currency, else the platform default."""
+    """The volume steps (min_credits, price_per_credit) that apply: the rate card's (the platform's price list
+    for the partner) when one prices the partner, else the partner's own if it has any for the currency, else
+    the platform default."""
+    card = credit_steps(session, partner_id, currency)
+    if card:
+        return card
     own = session.execute(select(PartnerCreditPriceStep.min_credits, PartnerCreditPriceStep.price_per_credit)
                           .where(PartnerCreditPriceStep.partner_id == partner_id,
                                  PartnerCreditPriceStep.currency == currency)

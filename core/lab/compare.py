@@ -26,8 +26,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.accounts.actor import Actor
-from core.accounts.permissions import authorize
-from core.billing import plans
+from core.accounts.permissions import allowed, authorize
+from core.billing import plans, ratecard_spec, ratecards
 from core.billing.usage_detail import with_detail
 from core.errors import NotFound, ValidationError
 from core.pricing import (
@@ -44,6 +44,9 @@ from db.models import CustomerAccount
 from db.models.billing import Plan
 
 ZERO = Decimal(0)
+# Margin break-even volumes are looked for from this monthly volume up: below it, prices rounded to the cent
+# make a model and the platform's charge look equal or swapped for a unit or two (noise, not a break-even).
+MARGIN_FROM = 100
 MODEL_KINDS = {
     "per_document": "Per document",
     "per_page": "Per page",
@@ -209,6 +212,9 @@ class ModelResult:
     # charges priced per value of an event property (dimensions): amount per statement line ("SMS – Norway")
     # over the months, so the lab compares the models value by value
     per_value: dict[str, Decimal] = field(default_factory=dict)
+    # two price layers (issue 10): the model's price − the platform's charge (rate card) for the same usage
+    margin: Decimal | None = None
+    margin_per_month: dict[date, Decimal] | None = None
 
 
 @dataclass(frozen=True)
@@ -227,6 +233,8 @@ class LabResult:
     usage: dict[date, dict[str, Decimal]]
     models: list[ModelResult]
     break_even: list[BreakEven]
+    platform_cost: dict[date, Decimal] | None = None  # per month, at the partner's rate card
+    margin_break_even: list[BreakEven] = field(default_factory=list)  # where a model's margin turns positive
 
     def table(self) -> list[dict[str, Any]]:
         """One row per month with each model's amount (for the page's table and chart)."""
@@ -272,12 +280,14 @@ def _break_even_metric(models: Sequence[LabModel], usage: Mapping[date, Mapping[
     return rest[0] if rest else None
 
 
-def reprice(usage: Mapping[date, Mapping[str, Decimal]], models: Sequence[LabModel],
-            detail: Mapping[date, Mapping[str, Usage]] | None = None) -> LabResult:
+def reprice(usage: Mapping[date, Mapping[str, Decimal]], models: Sequence[LabModel], *,
+            detail: Mapping[date, Mapping[str, Usage]] | None = None, cost: PlanSpec | None = None) -> LabResult:
     """Rate every month of `usage` under every model (same currency), with totals, savings against the
     model marked current (or the first), effective prices and break-even volumes against it. `detail`: per
     month, metrics with their usage per property value (and events), used for rating instead of the plain
-    quantity (charges with a dimension are then compared value by value, `ModelResult.per_value`)."""
+    quantity (charges with a dimension are then compared value by value, `ModelResult.per_value`). With
+    `cost` (the partner's rate card as a plan, core.billing.ratecard_spec.cost_plan): each model's margin, and
+    the volume at which it turns positive."""
     if not models:
         raise ValidationError({"models": "Pick at least one price model."})
     currencies = {m.spec.currency for m in models}
@@ -290,6 +300,9 @@ def reprice(usage: Mapping[date, Mapping[str, Decimal]], models: Sequence[LabMod
     pages = sum((Decimal(usage[m].get("pages", ZERO)) for m in months), ZERO)
     per_model: list[tuple[LabModel, dict[date, Decimal], Decimal]] = []
     per_value: dict[str, dict[str, Decimal]] = {}
+    if cost is not None and cost.currency != currency:
+        cost = None  # a card in another currency cannot be compared
+    costs = {m: rate_plan(cost, usage[m], m, month_end(m)).total for m in months} if cost is not None else None
     for model in models:
         amounts = {}
         values = per_value.setdefault(model.name, {})
@@ -308,16 +321,22 @@ def reprice(usage: Mapping[date, Mapping[str, Decimal]], models: Sequence[LabMod
         diff = total - base_total
         pct = (-diff * 100 / base_total).quantize(Decimal("0.1"), ROUND_HALF_UP) if base_total else None
         priced = model.spec.metrics
+        margins = {m: amounts[m] - costs[m] for m in months} if costs is not None else None
         results.append(ModelResult(model.name, model is base, amounts, total, diff, -diff, pct,
                                    _effective(total, docs), _effective(total, pages),
                                    tuple(sorted(priced - used)), not priced or bool(priced & used),
-                                   per_value.get(model.name, {})))
+                                   per_value.get(model.name, {}),
+                                   sum(margins.values(), ZERO) if margins is not None else None, margins))
+    margin_even: list[BreakEven] = []
+    if cost is not None:
+        cost_model = LabModel("Platform charge", cost)
+        margin_even = [be for model in models for be in _break_evens(usage, [model, cost_model], cost_model, lo=MARGIN_FROM)]
     return LabResult(currency, months, {m: dict(usage[m]) for m in months}, results,
-                     _break_evens(usage, models, base))
+                     _break_evens(usage, models, base), costs, margin_even)
 
 
 def _break_evens(usage: Mapping[date, Mapping[str, Decimal]], models: Sequence[LabModel],
-                 base: LabModel) -> list[BreakEven]:
+                 base: LabModel, lo: int = 0) -> list[BreakEven]:
     metric = _break_even_metric(models, usage)
     if metric is None or not usage:
         return []
@@ -331,7 +350,7 @@ def _break_evens(usage: Mapping[date, Mapping[str, Decimal]], models: Sequence[L
     for model in models:
         if model is base:
             continue
-        volume = break_even(model.spec, base.spec, metric, 0, hi, base_usage=average)
+        volume = break_even(model.spec, base.spec, metric, lo, hi, base_usage=average)
         probe = dict(average, **{metric: Decimal(max((volume or 1) - 1, 0))})
         a = rate_plan(model.spec, probe, date(2001, 1, 1), date(2001, 1, 31)).total
         b = rate_plan(base.spec, probe, date(2001, 1, 1), date(2001, 1, 31)).total
@@ -378,6 +397,15 @@ def lab_for_account(session: Session, actor: Actor, partner_id: int, account_id:
                                min(month_end(m), end))
             detail[m] = {k: v for k, v in full.items() if isinstance(v, Usage)}
     return AccountLab(account_id, acc.name, acc.currency, usage, current, detail)
+
+
+def platform_cost_plan(session: Session, actor: Actor, partner_id: int, on: date) -> PlanSpec | None:
+    """The partner's rate card in force on `on` as a plan (for margins in the lab), or None: no card, or the
+    actor may not see the platform's charges (`margin.view`: partner staff and platform admins only)."""
+    if not allowed(actor, "margin.view", partner_id) or not (actor.is_staff or actor.is_admin):
+        return None
+    rc = ratecards.card_in_force(session, partner_id, on)
+    return ratecard_spec.cost_plan(rc.card) if rc is not None else None
 
 
 def comparable_plans(session: Session, actor: Actor, partner_id: int, currency: str) -> list[LabModel]:

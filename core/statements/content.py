@@ -22,6 +22,7 @@ from core.errors import Conflict, NotFound
 from core.pricing import Line, explain, explain_label, rate
 from core.pricing.explain import parts_to_json
 from core.pricing.money import round_money
+from core.statements import layers
 from core.statements.planning import (
     Key,
     MonthData,
@@ -186,28 +187,15 @@ def compute(session: Session, key: Key, data: MonthData | None = None) -> Conten
     house_id = data.house_id if data else house_partner(session).id
     issuer = data.branding(key.issuer_partner_id) if data else branding(session, key.issuer_partner_id)
     if key.kind == "statement":
-        assert key.account_id is not None
-        all_pieces = data.pieces(key.account_id) if data else pieces_of(session, key.partner_id, key.account_id,
-                                                                       start, end)
-        pieces = [p for p in all_pieces
-                  if issuer_kind(p.mode, key.partner_id, house_id) == (key.kind, key.issuer_partner_id)]
-        if not pieces:
-            return None
-        currency, rated = _rate_pieces(session, key.partner_id, key.account_id, pieces, start, end, data)
-        content = Content(currency=currency or _account_currency(session, key.partner_id, key.account_id),
-                          language=issuer.language, lines=[_line(ln, pieces, issuer.language) for ln in rated],
-                          modes=[[p.start.isoformat(), p.end.isoformat(), p.mode] for p in pieces],
-                          tax_rate=issuer.tax_rate, accounts=[key.account_id])
-        if any(p.mode == "partner_prepaid" for p in pieces):
-            content.credits_drawn = (data.credits.get(key.account_id, ZERO) if data else
-                                     credits_drawn(session, key.partner_id, key.account_id, start, end))
-        if any(p.mode == "partner_on_demand" for p in pieces):
-            content.charged_on_demand = (data.charges.get(key.account_id, ZERO) if data else
-                                         charged_on_demand(session, key.partner_id, key.account_id, start, end))
-        return content
+        return _statement(session, key, issuer, house_id, data)
+    if key.kind == "commission":
+        return _commission(session, key, issuer, data)
     # collective invoice: one section per agency customer, then the partner-level fees
     partner = session.get(Partner, key.partner_id)
     assert partner is not None
+    cards = data.cards if data else layers.card_source(session, key.partner_id)
+    if cards is not None:
+        return _collective_at_card(session, key, issuer, cards, data)
     lines: list[LineData] = []
     modes: list[list[str]] = []
     accounts: list[int] = []
@@ -233,3 +221,78 @@ def compute(session: Session, key: Key, data: MonthData | None = None) -> Conten
         return None
     return Content(currency=partner.currency, language=issuer.language, lines=lines, modes=modes,
                    tax_rate=issuer.tax_rate, accounts=accounts)
+
+
+def _collective_at_card(session: Session, key: Key, issuer: Any, cards: Any, data: MonthData | None) -> Content | None:
+    """Two layers: the platform's collective statement prices each agency client at the rate card, then the
+    card's partner-level fees."""
+    start, end = key.period_start, key.period_end
+    lines: list[LineData] = []
+    modes: list[list[str]] = []
+    accounts: list[int] = []
+    for account_id, name, pieces in _agency_accounts(session, key, data):
+        lines += [LineData(**d) for d in layers.card_section(session, key.partner_id, account_id, name, pieces,
+                                                              cards)]
+        modes += [[p.start.isoformat(), p.end.isoformat(), "agency", str(account_id)] for p in pieces]
+        accounts.append(account_id)
+    for ln in layers.card_fee_lines(session, key.partner_id, start, end, cards):
+        d = _line(ln, [Piece(start, end, "partner")], issuer.language)
+        d.kind = ln.kind if ln.kind in ("minimum", "discount") else "partner_fee"
+        lines.append(d)
+    if not accounts and not lines:
+        return None
+    return Content(currency=cards.partner.currency, language=issuer.language, lines=lines, modes=modes,
+                   tax_rate=issuer.tax_rate, accounts=accounts)
+
+
+def _commission(session: Session, key: Key, issuer: Any, data: MonthData | None) -> Content | None:
+    """The platform's monthly commission statement to the partner: its revenue share of what the platform
+    billed each of the partner's customer-pays clients."""
+    cards = data.cards if data else layers.card_source(session, key.partner_id)
+    if cards is None:
+        return None
+    start, end = key.period_start, key.period_end
+    house_id = data.house_id if data else house_partner(session).id
+    billable = data.accounts if data else billable_accounts(session, key.partner_id, start, end)
+    moded = set(data.mode_rows) if data else accounts_with_modes(session, key.partner_id, end)
+    direct = []
+    for account_id, name in billable:
+        all_pieces = (data.pieces(account_id) if data else
+                      pieces_of(session, key.partner_id, account_id, start, end, account_id in moded))
+        pieces = [p for p in all_pieces if issuer_kind(p.mode, key.partner_id, house_id) == ("statement", house_id)]
+        if pieces:
+            direct.append((account_id, name, pieces))
+    rows = layers.commission_lines(session, key.partner_id, direct, start, end, cards, data)
+    if not rows:
+        return None
+    return Content(currency=cards.partner.currency, language=issuer.language, lines=[LineData(**d) for d in rows],
+                   modes=[], tax_rate=issuer.tax_rate, accounts=[])
+
+
+def _statement(session: Session, key: Key, issuer: Any, house_id: int, data: MonthData | None) -> Content | None:
+    """A statement to one customer: the days its issuer covers, rated at the customer's plan."""
+    start, end = key.period_start, key.period_end
+    assert key.account_id is not None
+    all_pieces = data.pieces(key.account_id) if data else pieces_of(session, key.partner_id, key.account_id,
+                                                                   start, end)
+    cards = data.cards if data else layers.card_source(session, key.partner_id)
+    pieces = [p for p in all_pieces
+              if (key.kind, key.issuer_partner_id) in layers.issuers(p.mode, key.partner_id, house_id,
+                                                                      cards is not None)]
+    if not pieces:
+        return None
+    currency, rated = _rate_pieces(session, key.partner_id, key.account_id, pieces, start, end, data)
+    rows = [_line(ln, pieces, issuer.language) for ln in rated]
+    if not rated and cards is not None and key.issuer_partner_id == key.partner_id:
+        rows = [LineData(**d) for d in layers.unpriced_lines(session, key.partner_id, key.account_id, pieces)]
+    content = Content(currency=currency or _account_currency(session, key.partner_id, key.account_id),
+                      language=issuer.language, lines=rows,
+                      modes=[[p.start.isoformat(), p.end.isoformat(), p.mode] for p in pieces],
+                      tax_rate=issuer.tax_rate, accounts=[key.account_id])
+    if any(p.mode == "partner_prepaid" for p in pieces):
+        content.credits_drawn = (data.credits.get(key.account_id, ZERO) if data else
+                                 credits_drawn(session, key.partner_id, key.account_id, start, end))
+    if any(p.mode == "partner_on_demand" for p in pieces):
+        content.charged_on_demand = (data.charges.get(key.account_id, ZERO) if data else
+                                     charged_on_demand(session, key.partner_id, key.account_id, start, end))
+    return content

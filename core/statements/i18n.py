@@ -21,7 +21,7 @@ LANGUAGES = {code: _NAMES[code] for code in LOCALES}
 
 LABELS: dict[str, dict[str, str]] = {
     "en": {
-        "statement": "Statement", "collective": "Invoice", "credit_note": "Credit note", "draft": "DRAFT",
+        "statement": "Statement", "collective": "Invoice", "commission": "Commission statement", "credit_note": "Credit note", "draft": "DRAFT",
         "void": "VOID", "number": "Number", "issued": "Date", "due": "Due date", "period": "Period",
         "bill_to": "Bill to", "description": "Description", "quantity": "Quantity", "amount": "Amount",
         "subtotal": "Subtotal", "tax": "Tax", "total": "Total", "usage": "Usage", "fees": "Fees",
@@ -33,7 +33,7 @@ LABELS: dict[str, dict[str, str]] = {
         "customer": "Customer", "status": "Status", "currency": "Currency", "kind": "Kind",
     },
     "de": {
-        "statement": "Abrechnung", "collective": "Rechnung", "credit_note": "Gutschrift", "draft": "ENTWURF",
+        "statement": "Abrechnung", "collective": "Rechnung", "commission": "Provisionsabrechnung", "credit_note": "Gutschrift", "draft": "ENTWURF",
         "void": "STORNIERT", "number": "Nummer", "issued": "Datum", "due": "Fällig am", "period": "Zeitraum",
         "bill_to": "Rechnungsempfänger", "description": "Beschreibung", "quantity": "Menge", "amount": "Betrag",
         "subtotal": "Zwischensumme", "tax": "MwSt.", "total": "Gesamtbetrag", "usage": "Nutzung",
@@ -46,7 +46,7 @@ LABELS: dict[str, dict[str, str]] = {
         "customer": "Kunde", "status": "Status", "currency": "Währung", "kind": "Art",
     },
     "nb": {
-        "statement": "Kontoutskrift", "collective": "Faktura", "credit_note": "Kreditnota", "draft": "UTKAST",
+        "statement": "Kontoutskrift", "collective": "Faktura", "commission": "Provisjonsoppgjør", "credit_note": "Kreditnota", "draft": "UTKAST",
         "void": "ANNULLERT", "number": "Nummer", "issued": "Dato", "due": "Forfallsdato", "period": "Periode",
         "bill_to": "Fakturamottaker", "description": "Beskrivelse", "quantity": "Antall", "amount": "Beløp",
         "subtotal": "Sum før mva.", "tax": "Mva.", "total": "Å betale", "usage": "Forbruk", "fees": "Gebyrer",

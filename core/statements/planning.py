@@ -23,6 +23,7 @@ from core.billing.modes import DEFAULT_MODE, PARTNER_PAID, modes_in_period
 from core.billing.plans import AssignmentRow
 from core.billing.rating import RatingSource, month_of
 from core.errors import NotFound, ValidationError
+from core.statements import layers
 from core.statements.settings import Branding, branding
 from core.usage.aggregates import value_for
 from core.usage.metrics import get_metrics
@@ -61,6 +62,7 @@ class Piece:
 
 
 def issuer_kind(mode: str, partner_id: int, house_id: int) -> tuple[str, int]:
+    """The one issuer of a day before rate cards (legacy); with a card see core.statements.layers.issuers."""
     if mode == "agency":
         return "collective", house_id
     if mode in PARTNER_PAID:
@@ -114,24 +116,58 @@ def plan_month(session: Session, actor: Actor, partner_id: int, month: str | dat
     keys: list[Key] = []
     collective = False
     billable = data.accounts if data else billable_accounts(session, partner_id, start, end)
+    cards = data.cards if data else layers.card_source(session, partner_id)
+    planned = set(a for a, _ in billable)
+    if cards is not None:  # two layers: partner-billed clients without a plan get the partner's statement too
+        billable = sorted({*billable, *unpriced_accounts(session, partner_id, start, end, planned)},
+                          key=lambda r: (r[1].lower(), r[0]))
+    commission = False
     for account_id, _name in billable:
         seen: list[tuple[str, int]] = []
         pieces = data.pieces(account_id) if data else pieces_of(session, partner_id, account_id, start, end,
                                                                account_id in moded)
         for p in pieces:
-            ik = issuer_kind(p.mode, partner_id, house_id)
-            if ik not in seen:
-                seen.append(ik)
+            for ik in layers.issuers(p.mode, partner_id, house_id, cards is not None):
+                if ik not in seen and (account_id in planned or ik == ("statement", partner_id)):
+                    seen.append(ik)
+            commission = commission or (p.mode not in layers.PARTNER_BILLS and account_id in planned)
         for kind, issuer in seen:
             if kind == "collective":
                 collective = True
             else:
                 keys.append(Key(partner_id, kind, issuer, account_id, start, end))
-    partner_plan = (any(r.effective_from <= end for r in data.assignment_rows.get(None, [])) if data
-                    else _has_partner_plan(session, partner_id, end))
-    if collective or partner_plan:
+    if cards is not None:
+        partner_fees = any(rc.card.partner_fees is not None for _, _, rc in cards.segments(start, end))
+    else:
+        partner_fees = (any(r.effective_from <= end for r in data.assignment_rows.get(None, [])) if data
+                        else _has_partner_plan(session, partner_id, end))
+    if collective or partner_fees:
         keys.append(Key(partner_id, "collective", house_id, None, start, end))
+    if cards is not None and commission and any(rc.card.revenue_share_percent
+                                                for _, _, rc in cards.segments(start, end)):
+        keys.append(Key(partner_id, "commission", house_id, None, start, end))
     return keys
+
+
+def unpriced_accounts(session: Session, partner_id: int, start: date, end: date,
+                      planned: set[int]) -> list[tuple[int, str]]:
+    """Accounts without a plan that spent some of the month in a partner-billed mode (two layers: the partner's
+    statement lists their quantities with no amounts)."""
+    t0 = datetime.combine(start, time.min, tzinfo=UTC)
+    moded = select(BillingMode.account_id).where(
+        BillingMode.partner_id == partner_id, BillingMode.effective_from <= end,
+        BillingMode.mode.in_(layers.PARTNER_BILLS))
+    q = (select(CustomerAccount.id, CustomerAccount.name).where(
+        CustomerAccount.partner_id == partner_id, CustomerAccount.id.in_(moded),
+        (CustomerAccount.deleted_at.is_(None)) | (CustomerAccount.deleted_at >= t0)))
+    out = []
+    for account_id, name in session.execute(q):
+        if account_id in planned:
+            continue
+        pieces = pieces_of(session, partner_id, account_id, start, end)
+        if any(p.mode in layers.PARTNER_BILLS for p in pieces):
+            out.append((account_id, name))
+    return out
 
 
 class MonthData(RatingSource):
@@ -179,6 +215,7 @@ class MonthData(RatingSource):
                                       "reason = 'usage_on_demand' AND status = 'approved'")
         for pid in (self.house_id, partner_id):
             self.branding(pid)
+        self.cards = layers.card_source(session, partner_id)
 
     def branding(self, partner_id: int) -> Branding:
         if partner_id not in self._branding:

@@ -8,7 +8,17 @@ small reference tables.
 from db.base import Base
 
 # Domain model modules register their tables on import (each owns its own file and migration).
-from db.models import billing, integration, scenarios, sessions, settlement, statements, usage, wallet  # noqa: E402,F401
+from db.models import (  # noqa: E402,F401
+    billing,
+    integration,
+    ratecards,
+    scenarios,
+    sessions,
+    settlement,
+    statements,
+    usage,
+    wallet,
+)
 from db.models.accounts import (
     AuditEntry,
     CustomerAccount,

@@ -118,7 +118,7 @@ class Statement(Base):
                              name="fk_statements_account"),
         ForeignKeyConstraint(["partner_id", "credit_note_for"], ["statements.partner_id", "statements.id"],
                              name="fk_statements_credit_note_for"),
-        CheckConstraint("kind in ('statement','collective','credit_note')", name="kind"),
+        CheckConstraint("kind in ('statement','collective','credit_note','commission')", name="kind"),
         CheckConstraint("status in ('draft','final','void')", name="status"),
         CheckConstraint("language in ('en','de','nb')", name="language"),
         CheckConstraint("period_end >= period_start", name="period"),

@@ -1,7 +1,7 @@
 """append-only ledgers: a scenario load may re-date what it wrote in the same transaction
 
 Revision ID: 0018
-Revises: 0013
+Revises: 0012
 
 A demo scenario tells a business history (issue 16): the wallet ledger entries and statement numbers it
 writes must carry the time they happened, not the time of loading. The append-only triggers of
@@ -17,7 +17,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = '0018'
-down_revision = '0013'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 
