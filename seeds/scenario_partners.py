@@ -231,7 +231,7 @@ def partner(ck: Check, path: str, raw: Any, sc: Scenario, seen: Seen, metrics: s
                     _wallet_history(ck, f"{path}.wallet_history", p.get("wallet_history"), sc, wallet is not None),
                     _statement_history(ck, f"{path}.statement_history", p.get("statement_history"), sc),
                     a_date(ck, f"{path}.created", p["created"], sc.today, sc.start) if "created" in p else None,
-                    ck.src(path))
+                    src=ck.src(path))
     pd.rate_card = read_partner_card(ck, f"{path}.rate_card", p.get("rate_card"), sc, currency, metrics, table,
                                      unknown, a_date)
     plans = _plans(ck, path, p.get("plans"), pd, sc, seen, metrics, currency)
