@@ -57,7 +57,7 @@ def test_partner_plans_and_credit_rates_become_rate_cards_and_statements_stay(wo
     before = _snapshot(engine)
     assert before[0], "the set-up should have a final statement"
 
-    _downgrade(engine, "-1")  # the revision before 0012, whatever the lead chains it to
+    _downgrade(engine, "0012-1")  # the revision before 0012 (and what follows it), whatever the chain
     try:
         upgrade(engine)
     finally:
