@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from core.usage.metrics import KEY_RE, get_metrics
 from db.models.usage import AGGREGATIONS
 from seeds.scenario_checks import Check, a_date, as_list, table, unknown
+from seeds.scenario_checks import plain as _plain  # noqa: F401  (older name, used by tests/pricing)
 from seeds.scenario_model import (  # noqa: F401  (re-exported: the public names of scenario files)
     CustomerDef,
     Event,
