@@ -95,7 +95,19 @@ def build(engine: Engine, events: int, log=print) -> tuple[datetime, datetime]:
     """(Re)build the data set with `events` events; returns the time window."""
     upgrade(engine)
     start, end = window()
-    seconds = int((end - start).total_seconds())
+    _reset(engine)
+    t0 = time.perf_counter()
+    _insert_events(engine, events, start, int((end - start).total_seconds()), t0, log)
+    log("  building indexes and aggregates ...")
+    _aggregates(engine, events, start, end)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+        c.execute(text("VACUUM ANALYZE"))
+    log(f"  data set ready in {time.perf_counter() - t0:,.0f} s")
+    return start, end
+
+
+def _reset(engine: Engine) -> None:
+    """The bench partners and accounts afresh, the usage tables empty, the event indexes dropped."""
     with engine.begin() as c:
         c.execute(text("TRUNCATE usage_events, usage_daily, usage_monthly, usage_distinct, usage_period_locks, "
                        "usage_partner_daily, usage_partner_monthly, bench_meta"))
@@ -122,7 +134,9 @@ def build(engine: Engine, events: int, log=print) -> tuple[datetime, datetime]:
         # bulk load without the event indexes, then build them sorted (far faster than row by row)
         c.execute(text("ALTER TABLE usage_events DROP CONSTRAINT IF EXISTS pk_usage_events"))
         c.execute(text("DROP INDEX IF EXISTS ix_usage_events_account_day"))
-    t0 = time.perf_counter()
+
+
+def _insert_events(engine: Engine, events: int, start: datetime, seconds: int, t0: float, log) -> None:
     done = 0
     while done < events:
         n = min(CHUNK, events - done)
@@ -154,7 +168,10 @@ def build(engine: Engine, events: int, log=print) -> tuple[datetime, datetime]:
             """), {"d0": done, "d1": done + n - 1, "acc": ACCOUNTS, "start": start, "secs": seconds})
         done += n
         log(f"  events: {done:,} ({done / (time.perf_counter() - t0):,.0f}/s)")
-    log("  building indexes and aggregates ...")
+
+
+def _aggregates(engine: Engine, events: int, start: datetime, end: datetime) -> None:
+    """The event indexes (built sorted) and every aggregate table, from the events."""
     with engine.begin() as c:
         c.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
         c.execute(text("SET LOCAL work_mem = '256MB'"))
@@ -191,10 +208,6 @@ def build(engine: Engine, events: int, log=print) -> tuple[datetime, datetime]:
                        "GROUP BY 1, 2, 3"))
         c.execute(text("INSERT INTO bench_meta (events, starts, ends) VALUES (:n, :s, :e)"),
                   {"n": events, "s": start, "e": end})
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-        c.execute(text("VACUUM ANALYZE"))
-    log(f"  data set ready in {time.perf_counter() - t0:,.0f} s")
-    return start, end
 
 
 def ensure(engine: Engine, events: int, log=print) -> tuple[datetime, datetime, bool]:

@@ -1,6 +1,8 @@
 """Demo scenarios: load a scenario file into the database, and export a month's statements as JSON.
 
     python -m seeds.scenario load seeds/scenarios/default.toml [--add] [--today YYYY-MM-DD] [--check]
+    python -m seeds.scenario check FILE [--today YYYY-MM-DD]
+    python -m seeds.scenario export [--partner "Nordic Docs AS"] [--password PW] [--out FILE]
     python -m seeds.scenario export-statements --month 2025-05 [--partner "Nordic Docs AS"] [--finalise] [--out FILE]
 
 A file is checked completely first (seeds.scenario_format: every problem with its place, nothing written),
@@ -20,138 +22,40 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.accounts import accounts
-from core.accounts.accounts import house_partner
-from core.accounts.actor import ROLE_LABELS, SYSTEM, Actor
-from core.billing import modes as billing_modes
-from core.billing import payments, plans, wallet
+from core.accounts.actor import SYSTEM, Actor
 from core.bootstrap import bootstrap
 from core.errors import DomainError, NotFound
 from core.pricing.money import round_money
 from core.statements import lifecycle, planning, reading
-from core.usage import ingest as usage
-from core.usage import metrics
 from db.models import CustomerAccount, Partner, User
-from seeds.scenario_format import (
-    CustomerDef,
-    Generator,
-    PartnerDef,
-    Scenario,
-    ScenarioError,
-    read_scenario,
+from seeds.scenario_format import ScenarioError, read_scenario
+from seeds.scenario_load import (  # noqa: F401  (re-exported)
+    BATCH,
+    SOURCE,
+    LoadSummary,
+    Progress,
+    batches,
+    customer_events,
+    load_scenario,
 )
-from seeds.scenario_ratecards import load_partner_card, load_standard_cards
+from seeds.scenario_usage import generate  # noqa: F401  (re-exported)
 
 SCENARIOS_DIR = Path(__file__).resolve().parent / "scenarios"
 DEFAULT_SCENARIO = SCENARIOS_DIR / "default.toml"
-BATCH = 5000
-SOURCE = "scenario"
-
-
-# ---------------------------------------------------------------- the usage generator
-
-
-def _months_between(start: date, day: date) -> float:
-    return (day - start).days / 30.4375
-
-
-def _quantity(g: Generator, rng: random.Random, base: Decimal, months: float) -> Decimal:
-    """base × (1 + growth)^months × noise, rounded half up to `decimals`. Exact when growth and noise are 0,
-    so a person can compute it from the file."""
-    noise = rng.gauss(1.0, float(g.noise)) if g.noise else 1.0
-    if not g.growth and not g.noise:
-        q = base
-    else:
-        q = Decimal(repr(float(base) * (1.0 + float(g.growth)) ** months * max(0.0, noise)))
-    return q.quantize(Decimal(1).scaleb(-g.decimals), rounding=ROUND_HALF_UP)
-
-
-def generate(g: Generator) -> Iterator[tuple[date, Decimal]]:
-    """(day, quantity) pairs of one generator, deterministic for its seed and dates. Days without usage
-    (weekends when weekdays_only, a quantity that rounds to 0) are left out."""
-    rng = random.Random(g.seed)
-    if g.daily is not None:
-        day = g.start
-        while day <= g.end:
-            if not (g.weekdays_only and day.weekday() >= 5):
-                q = _quantity(g, rng, g.daily, _months_between(g.start, day))
-                if q > 0:
-                    yield day, q
-            day += timedelta(days=1)
-        return
-    assert g.monthly is not None
-    y, m = g.start.year, g.start.month
-    while True:
-        day = date(y, m, g.day)
-        if day > g.end:
-            return
-        if day >= g.start:
-            q = _quantity(g, rng, g.monthly, _months_between(g.start, day))
-            if q > 0:
-                yield day, q
-        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-
-
-def _at(day: date) -> datetime:
-    return datetime.combine(day, time(0, 0), tzinfo=UTC)
-
-
-def customer_events(c: CustomerDef, account_id: int) -> list[dict[str, Any]]:
-    """Every usage event of one customer as core.usage.ingest.record_events takes it."""
-    out: list[dict[str, Any]] = []
-    for j, g in enumerate(c.usage):
-        for day, q in generate(g):
-            out.append({"account_id": account_id, "metric": g.metric, "quantity": q, "occurred_at": _at(day),
-                        "event_id": f"sc-g{j}-{day:%Y%m%d}", "properties": dict(g.properties) or None})
-    for i, e in enumerate(c.events):
-        at = e.at if e.at.tzinfo else e.at.replace(tzinfo=UTC)
-        out.append({"account_id": account_id, "metric": e.metric, "quantity": e.quantity, "occurred_at": at,
-                    "event_id": f"sc-e{i}", "properties": e.properties})
-    return out
-
-
-def batches(events: list[dict[str, Any]], size: int = BATCH) -> Iterator[list[dict[str, Any]]]:
-    """Chronological batches, one month and one metric each: the ingestion hooks then re-rate only the
-    accounts the metric concerns (threshold alerts), and partner-paid usage is settled in date order."""
-    groups: dict[tuple[date, str], list[dict[str, Any]]] = defaultdict(list)
-    for e in events:
-        groups[(e["occurred_at"].date().replace(day=1), e["metric"])].append(e)
-    for key in sorted(groups):
-        rows = sorted(groups[key], key=lambda e: (e["occurred_at"], e["account_id"], e["event_id"]))
-        for i in range(0, len(rows), size):
-            yield rows[i:i + size]
 
 
 # ---------------------------------------------------------------- loading
-
-
-@dataclass
-class LoadSummary:
-    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    partners: list[str] = field(default_factory=list)
-    logins: list[tuple[str, str]] = field(default_factory=list)
-    password: str = ""
-
-    def text(self) -> str:
-        lines = ["Created: " + ", ".join(f"{v:,} {k}" for k, v in self.counts.items() if v)]
-        lines += [f"  {p}" for p in self.partners]
-        if self.logins:
-            lines.append(f"\nDemo logins (password for all: {self.password}):")
-            lines += [f"  {email:38s} {what}" for email, what in self.logins]
-        return "\n".join(lines)
 
 
 def database_has_data(session: Session) -> dict[str, int]:
@@ -162,113 +66,6 @@ def database_has_data(session: Session) -> dict[str, int]:
         "customer accounts": session.scalar(select(func.count()).select_from(CustomerAccount)) or 0,
     }
     return {k: v for k, v in found.items() if v}
-
-
-def _plan_ids(session: Session, owner_id: int, defs: list, effective_from: date, s: LoadSummary) -> dict[str, int]:
-    out = {}
-    for pd in defs:
-        plan = plans.create_plan(session, SYSTEM, name=pd.name, code=pd.code, currency=pd.currency, spec=pd.spec,
-                                 partner_id=owner_id, description=pd.description, subject=pd.subject,
-                                 effective_from=effective_from)
-        out[pd.code] = plan.id
-        s.counts["plans"] += 1
-    return out
-
-
-def _wallet(session: Session, pid: int, p: PartnerDef, sc: Scenario, s: LoadSummary) -> None:
-    if p.card is not None:
-        payments.add_card(session, SYSTEM, pid, number=p.card["number"], exp_month=p.card["exp_month"],
-                          exp_year=p.card["exp_year"], label=p.card.get("label"))
-        s.counts["payment cards"] += 1
-    if p.wallet is None:
-        return
-    w = p.wallet
-    wallet.get_or_create_wallet(session, SYSTEM, pid)
-    if w.get("buy"):
-        wallet.buy_credits(session, SYSTEM, pid, w["buy"], idempotency_key=f"scenario:{pid}:{sc.today}",
-                           same_transaction=True)  # the partner is created in this transaction
-        s.counts["credit purchases"] += 1
-    wallet.configure(session, SYSTEM, pid, low_balance_threshold=w.get("low_balance_threshold"),
-                     auto_buy_credits=w.get("auto_buy_credits"),
-                     overdraft_policy=w.get("overdraft_policy", "refuse"),
-                     overdraft_limit=w.get("overdraft_limit") or 0)
-    s.counts["wallets"] += 1
-
-
-def _customer(session: Session, pid: int, house_id: int, c: CustomerDef, own: dict[str, int],
-              platform: dict[str, int], s: LoadSummary) -> int:
-    acc = accounts.create_account(session, SYSTEM, partner_id=pid, **c.fields)
-    s.counts["customer accounts"] += 1
-    for u in c.users:
-        accounts.create_user(session, SYSTEM, partner_id=pid, account_id=acc.id, email=u["email"],
-                             display_name=u["name"], role=u["role"], password=s.password)
-        s.counts["users"] += 1
-        s.logins.append((u["email"], f"{ROLE_LABELS[u['role']]}, {acc.name}"))
-    if c.plan:
-        if c.plan_owner == "platform":
-            plan_id, owner = platform[c.plan.split(":", 1)[1]], house_id
-        else:
-            plan_id, owner = own[c.plan], pid
-        plans.assign_plan(session, SYSTEM, pid, acc.id, plan_id=plan_id, effective_from=c.plan_from,
-                          overrides=c.overrides or None, plan_partner_id=owner)
-        s.counts["plan assignments"] += 1
-    if c.mode:
-        # a scenario sets the mode before any of its usage exists, so a start date in the past is fine here
-        billing_modes.set_mode(session, SYSTEM, pid, acc.id, c.mode, c.mode_from, c.on_decline, today=c.mode_from)
-        s.counts["billing modes"] += 1
-    return acc.id
-
-
-# progress(partner name, partner number (1-based), partners, usage events written, usage events of the partner)
-Progress = Callable[[str, int, int, int, int], None]
-
-
-def load_scenario(session: Session, sc: Scenario, actor: Actor = SYSTEM, progress: Progress | None = None) -> LoadSummary:
-    """Write a checked scenario through the core services (caller owns the one transaction). `progress` is
-    called before a partner's usage and after each batch of it (the long part)."""
-    s = LoadSummary(password=sc.password)
-    for m in sc.metrics:
-        metrics.add_metric(session, actor, **m)
-        s.counts["metrics"] += 1
-    for a in sc.admins:
-        accounts.create_admin(session, actor, email=a["email"], display_name=a["name"], password=sc.password)
-        s.counts["admins"] += 1
-        s.logins.append((a["email"], "Platform admin"))
-    house_id = house_partner(session).id
-    platform = _plan_ids(session, house_id, sc.platform_plans, sc.start, s)
-    s.counts["rate cards"] += load_standard_cards(session, sc, actor)
-    for n, p in enumerate(sc.partners, start=1):
-        partner = accounts.create_partner(session, actor, name=p.name, contact_email=p.contact_email,
-                                          currency=p.currency, country=p.country)
-        s.counts["partners"] += 1
-        for st in p.staff:
-            accounts.create_staff(session, actor, partner_id=partner.id, email=st["email"], display_name=st["name"],
-                                  password=sc.password)
-            s.counts["staff"] += 1
-            s.logins.append((st["email"], f"Partner staff, {p.name}"))
-        _wallet(session, partner.id, p, sc, s)
-        s.counts["rate cards"] += load_partner_card(session, partner.id, p.rate_card, actor)
-        own = _plan_ids(session, partner.id, p.plans, sc.start, s)
-        if p.partner_plan:
-            plans.assign_partner_plan(session, actor, partner.id, plan_id=platform[p.partner_plan],
-                                      effective_from=p.partner_plan_from)
-            s.counts["plan assignments"] += 1
-        events: list[dict[str, Any]] = []
-        for c in p.customers:
-            acc_id = _customer(session, partner.id, house_id, c, own, platform, s)
-            events += customer_events(c, acc_id)
-        written = 0
-        for batch in batches(events):
-            if progress:
-                progress(p.name, n, len(sc.partners), written, len(events))
-            res = usage.record_events(session, actor, partner.id, batch, default_source=SOURCE)
-            s.counts["usage events"] += res.inserted
-            written += len(batch)
-        if progress:
-            progress(p.name, n, len(sc.partners), written, len(events))
-        s.partners.append(f"{p.name} ({p.currency}): {len(p.staff)} staff, {len(p.customers)} customers, "
-                          f"{len(p.plans)} plans, {len(events):,} usage events")
-    return s
 
 
 # ---------------------------------------------------------------- statements as JSON
@@ -399,9 +196,11 @@ def _engine():
 
 
 def load_file(engine, path: Path | str, *, add: bool = False, today: date | None = None,
-              check_only: bool = False, progress: Progress | None = None) -> LoadSummary:
+              check_only: bool = False, progress: Progress | None = None,
+              notes: Callable[[str], None] | None = None) -> LoadSummary:
     """Check and load a scenario file in one transaction. Raises ScenarioError (nothing written) or
-    RefusedNonEmpty."""
+    RefusedNonEmpty. `progress` hears each partner's usage as it is written (seeds.loader.ProgressLine),
+    `notes` what is being checked and loaded (a line of text each)."""
     from db.engine import unit_of_work
 
     with unit_of_work(engine) as session:
@@ -409,10 +208,10 @@ def load_file(engine, path: Path | str, *, add: bool = False, today: date | None
             found = database_has_data(session)
             if found:
                 raise RefusedNonEmpty(found)
-        sc = read_scenario(path, session, today=today or datetime.now(UTC).date())
+        sc = read_scenario(path, session, today=today or datetime.now(UTC).date(), progress=notes)
         if check_only:
             return LoadSummary(counts=defaultdict(int, {"partners (checked)": len(sc.partners)}))
-        return load_scenario(session, sc, progress=progress)
+        return load_scenario(session, sc, progress=progress, notes=notes)
 
 
 class RefusedNonEmpty(Exception):
@@ -423,8 +222,28 @@ class RefusedNonEmpty(Exception):
                          "Use --add to add the scenario to the existing data.")
 
 
-def main(argv: list[str] | None = None) -> int:
-    bootstrap()
+def _export(engine, args) -> int:
+    from seeds.scenario_export import ExportError, export_world
+
+    try:
+        with Session(engine) as session:
+            text = export_world(session, password=args.password, partner=args.partner)
+    except ExportError as exc:
+        print(f"Cannot export: {exc}", file=sys.stderr)
+        return 2
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+        print(f"Scenario written to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _progress(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m seeds.scenario", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
     ld = sub.add_parser("load", help="check a scenario file and load it into the configured database")
@@ -432,18 +251,37 @@ def main(argv: list[str] | None = None) -> int:
     ld.add_argument("--add", action="store_true", help="add to a database that already has data")
     ld.add_argument("--today", type=date.fromisoformat, help="the day relative dates are counted from")
     ld.add_argument("--check", action="store_true", help="only check the file; write nothing")
+    ck = sub.add_parser("check", help="check a scenario file (and its includes); write nothing")
+    ck.add_argument("file", type=Path)
+    ck.add_argument("--today", type=date.fromisoformat, help="the day relative dates are counted from")
+    xp = sub.add_parser("export", help="export the loaded world (or one partner) back to a scenario file")
+    xp.add_argument("--partner", help="only this partner (by name)")
+    xp.add_argument("--password", default="demo-pass-2026", help="the password of the exported users")
+    xp.add_argument("--out", type=Path, help="write to this file instead of standard output")
     ex = sub.add_parser("export-statements", help="generate a month's statements and print them as JSON")
     ex.add_argument("--month", required=True, help="YYYY-MM")
     ex.add_argument("--partner", help="a partner's name or id (default: all)")
     ex.add_argument("--finalise", action="store_true",
                     help="finalise the statements (numbers, immutable) instead of leaving drafts")
     ex.add_argument("--out", type=Path, help="write to this file instead of standard output")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    from seeds.loader import ProgressLine
+
+    bootstrap()
+    args = _parser().parse_args(argv)
     engine = _engine()
     try:
-        if args.command == "load":
+        if args.command == "export":
+            return _export(engine, args)
+        if args.command == "check":
+            args.add, args.check = True, True
+        if args.command in ("load", "check"):
             try:
-                summary = load_file(engine, args.file, add=args.add, today=args.today, check_only=args.check)
+                summary = load_file(engine, args.file, add=args.add, today=args.today, check_only=args.check,
+                                    progress=ProgressLine(sys.stderr), notes=_progress)
             except ScenarioError as exc:
                 print(f"{args.file}: {len(exc.problems)} problem(s); nothing was written:", file=sys.stderr)
                 print(exc.report(), file=sys.stderr)
