@@ -187,10 +187,10 @@ def export_statements(engine, month: str | date, partner: str | None = None, *, 
 
 
 def _engine():
-    from db.engine import database_url, make_engine
+    from db.engine import make_engine, owner_url
     from db.migrate import upgrade
 
-    eng = make_engine(database_url())
+    eng = make_engine(owner_url())  # a set-up tool: stamps history in append-only tables (0018)
     upgrade(eng)
     return eng
 

@@ -93,3 +93,11 @@ def test_bad_rate_cards_are_reported_with_their_place_and_nothing_is_written(db,
     assert any(p.startswith("partners[0].rate_card.overrides") for p in paths), paths
     with Session(db) as s:
         assert s.scalar(select(func.count()).select_from(RateCard)) == 0
+
+
+@pytest.fixture
+def engine(owner_engine):
+    """Scenario files are loaded by a set-up tool that runs as the database owner (seeds.setup, the scenario
+    command): it stamps history at the dates it happened, re-dating audit and ledger rows of its own load
+    transaction, which the app's role may never change."""
+    return owner_engine

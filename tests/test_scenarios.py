@@ -446,3 +446,11 @@ def test_relative_dates():
     assert resolve_date(date(2024, 1, 2), today) == date(2024, 1, 2)
     with pytest.raises(ValueError):
         resolve_date("yesterday", today)
+
+
+@pytest.fixture
+def engine(owner_engine):
+    """Scenario files are loaded by a set-up tool that runs as the database owner (seeds.setup, the scenario
+    command): it stamps history at the dates it happened, re-dating audit and ledger rows of its own load
+    transaction, which the app's role may never change."""
+    return owner_engine

@@ -195,3 +195,11 @@ def test_a_failing_dated_step_is_reported_at_its_line_and_nothing_is_written(db,
     assert (p.path, p.line) == ("partners[0].wallet_history[1]", _line(body, "refund = 6000"))
     assert "refund on 2026-02-20 failed" in p.message and "5,000" in p.message
     _nothing_written(db)
+
+
+@pytest.fixture
+def engine(owner_engine):
+    """Scenario files are loaded by a set-up tool that runs as the database owner (seeds.setup, the scenario
+    command): it stamps history at the dates it happened, re-dating audit and ledger rows of its own load
+    transaction, which the app's role may never change."""
+    return owner_engine

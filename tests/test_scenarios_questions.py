@@ -161,3 +161,11 @@ def test_q13_statement_languages_and_a_scenario_asking_for_swedish(db, tmp_path)
         load_file(db, f, today=TODAY)
     (p,) = exc.value.problems
     assert (p.path, p.line) == ("partners[0].statements.language", 6) and "en, de, nb" in p.message
+
+
+@pytest.fixture
+def engine(owner_engine):
+    """Scenario files are loaded by a set-up tool that runs as the database owner (seeds.setup, the scenario
+    command): it stamps history at the dates it happened, re-dating audit and ledger rows of its own load
+    transaction, which the app's role may never change."""
+    return owner_engine

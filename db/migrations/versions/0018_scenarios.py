@@ -5,7 +5,7 @@ Revises: 0012
 
 A demo scenario tells a business history (issue 16): the wallet ledger entries and statement numbers it
 writes must carry the time they happened, not the time of loading. The append-only triggers of
-wallet_ledger and statement_numbers keep refusing every UPDATE and DELETE, except one narrow case: inside a
+wallet_ledger, statement_numbers and audit_log keep refusing every UPDATE and DELETE, except one narrow case: inside a
 transaction that has set `rc.backdate = 'on'` (SET LOCAL, seeds/scenario_history.py), a row written by that
 same transaction (stamped at or after its start) may have its timestamp moved to the past, and nothing else
 about it changed. The statements guard gets the same narrow exception for a statement the transaction
@@ -89,10 +89,12 @@ def _statements_guard(backdate: bool) -> str:
 def upgrade() -> None:
     op.execute(_guard("wallet_ledger", "created_at"))
     op.execute(_guard("statement_numbers", "issued_at"))
+    op.execute(_guard("audit_log", "at"))  # made append-only by 0014; the same narrow exception
     op.execute(_statements_guard(True))
 
 
 def downgrade() -> None:
     op.execute(_strict("wallet_ledger"))
     op.execute(_strict("statement_numbers"))
+    op.execute(_strict("audit_log"))
     op.execute(_statements_guard(False))
