@@ -37,11 +37,11 @@ TIMES: dict[str, float] = {}
 
 
 @pytest.fixture(scope="module")
-def demo(engine):
-    reset_data(engine)
-    assert load_default_demo_if_empty(engine)
+def demo(owner_engine):
+    reset_data(owner_engine)  # the demo is loaded as set-up does: by the owner
+    assert load_default_demo_if_empty(owner_engine)
     yield
-    reset_data(engine)
+    reset_data(owner_engine)
 
 
 def no_errors(page, where: str) -> None:
