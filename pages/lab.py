@@ -233,7 +233,7 @@ if result.platform_cost is not None:
     st.caption("What the customer would pay you − what the platform charges you for the same usage (your rate "
                "card).")
     st.dataframe(pd.DataFrame([{"Model": r.name, "Customer pays": format_money(r.total, cur),
-                                "Platform charge": format_money(r.total - r.margin, cur),
+                                "Platform charge": format_money(r.platform_charge, cur),
                                 "Margin": format_money(r.margin, cur),
                                 "Flag": "below cost" if r.margin < 0 else ""} for r in result.models]),
                  hide_index=True, width="stretch", key="lab_margins")

@@ -72,7 +72,7 @@ else:
         "Customer": r.customer,
         f"{name(metric)} ({unit(metric)})": r.value,
         "Previous period": r.previous,
-        "Change": (r.value - r.previous) / r.previous if r.previous else None,
+        "Change": r.change,
     } for r in rows])
     value_col = f"{name(metric)} ({unit(metric)})"
     for col in (value_col, "Previous period", "Change"):

@@ -64,3 +64,10 @@ def test_lab_page_shows_the_margin_of_each_model(world, db):
     assert list(table.columns) == ["Model", "Customer pays", "Platform charge", "Margin", "Flag"]
     margins = dict(zip(table["Model"], table["Platform charge"], strict=True))
     assert len(set(margins.values())) == 1  # the same usage costs the same at the card, whatever the model
+
+
+def test_platform_charge_is_the_price_less_the_margin():
+    """The lab page shows the platform's charge from core (no money arithmetic in the page)."""
+    r = lab.ModelResult("M", False, {}, D("90.00"), D(0), D(0), None, None, None, (), True, {}, D("-5.00"))
+    assert r.platform_charge == D("95.00")
+    assert lab.ModelResult("M", False, {}, D("90.00"), D(0), D(0), None, None, None).platform_charge is None

@@ -216,6 +216,11 @@ class ModelResult:
     margin: Decimal | None = None
     margin_per_month: dict[date, Decimal] | None = None
 
+    @property
+    def platform_charge(self) -> Decimal | None:
+        """What the platform charges the partner for the same usage (rate card), when a card prices it."""
+        return None if self.margin is None else self.total - self.margin
+
 
 @dataclass(frozen=True)
 class BreakEven:

@@ -437,6 +437,11 @@ class CustomerUsage:
     value: Decimal
     previous: Decimal  # the same metric over the previous period of the same length
 
+    @property
+    def change(self) -> Decimal | None:
+        """Relative change against the previous period (0.25 = +25 %); None when there was none before."""
+        return (self.value - self.previous) / self.previous if self.previous else None
+
 
 def usage_by_customer(session: Session, actor: Actor, *, metric: str, start: date, end: date,
                       partner_id: int | None = None) -> list[CustomerUsage]:

@@ -190,3 +190,12 @@ def test_csv_export_neutralises_formulas():
 
     out = csv_bytes(pd.DataFrame([{"Customer": "=HYPERLINK(1)", "n": 1}])).decode()
     assert "'=HYPERLINK" in out
+
+
+def test_customer_usage_change_against_the_previous_period():
+    from decimal import Decimal as Dec
+
+    from core.usage.reports import CustomerUsage
+
+    assert CustomerUsage("P", "C", Dec(125), Dec(100)).change == Dec("0.25")
+    assert CustomerUsage("P", "C", Dec(5), Dec(0)).change is None  # nothing before: no ratio, not infinity
