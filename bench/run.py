@@ -98,19 +98,22 @@ def _ingest_rows(n: int, accounts: list[int], start: datetime) -> list[dict]:
 
 
 def _ingest_partner(engine: Engine) -> tuple[int, list[int]]:
+    """The ingest partner and its accounts with no usage (kept between runs: its audit entries are
+    append-only, so the partner itself is never deleted)."""
     with engine.begin() as c:
-        c.execute(text("DELETE FROM usage_events WHERE partner_id IN (SELECT id FROM partners WHERE slug = 'bench-ingest')"))
-        for t in ("usage_daily", "usage_monthly", "usage_distinct", "usage_partner_daily", "usage_partner_monthly",
-                  "audit_log"):
-            c.execute(text(f"DELETE FROM {t} WHERE partner_id IN (SELECT id FROM partners WHERE slug = 'bench-ingest')"))
-        c.execute(text("DELETE FROM customer_accounts WHERE partner_id IN (SELECT id FROM partners WHERE slug = 'bench-ingest')"))
-        c.execute(text("DELETE FROM partners WHERE slug = 'bench-ingest'"))
-        pid = c.execute(text("INSERT INTO partners (name, slug, currency) VALUES ('Bench ingest', 'bench-ingest', 'EUR') "
-                             "RETURNING id")).scalar_one()
-        accs = [r[0] for r in c.execute(text(
-            "INSERT INTO customer_accounts (partner_id, name, country, currency) "
-            "SELECT :p, 'Ingest ' || i, 'NO', 'EUR' FROM generate_series(1, :n) i RETURNING id"),
-            {"p": pid, "n": INGEST_ACCOUNTS})]
+        pid = c.execute(text("SELECT id FROM partners WHERE slug = 'bench-ingest'")).scalar()
+        if pid is None:
+            pid = c.execute(text("INSERT INTO partners (name, slug, currency) VALUES ('Bench ingest', 'bench-ingest', "
+                                 "'EUR') RETURNING id")).scalar_one()
+            c.execute(text("INSERT INTO customer_accounts (partner_id, name, country, currency) "
+                           "SELECT :p, 'Ingest ' || i, 'NO', 'EUR' FROM generate_series(1, :n) i"),
+                      {"p": pid, "n": INGEST_ACCOUNTS})
+        for t in ("usage_events", "usage_event_ids", "usage_daily", "usage_monthly", "usage_distinct",
+                  "usage_partner_daily", "usage_partner_monthly"):
+            if c.execute(text("SELECT to_regclass(:t)"), {"t": t}).scalar() is not None:
+                c.execute(text(f"DELETE FROM {t} WHERE partner_id = :p"), {"p": pid})
+        accs = list(c.execute(text("SELECT id FROM customer_accounts WHERE partner_id = :p ORDER BY id"),
+                              {"p": pid}).scalars())
     return pid, accs
 
 

@@ -65,4 +65,7 @@ def ensure_app_role(owner: Engine, role: str | None = None, password: str | None
             if t in tables:
                 c.execute(text(f'REVOKE INSERT ON "{t}" FROM {r}'))
         c.execute(text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {r}"))
+        if c.scalar(text("SELECT to_regprocedure('usage_ensure_partitions(date,date)')")) is not None:
+            # migration 0020: the monthly partitions of usage_events, made by a SECURITY DEFINER function
+            c.execute(text(f"GRANT EXECUTE ON FUNCTION usage_ensure_partitions(date, date) TO {r}"))
     return role

@@ -1,6 +1,7 @@
 """Command-line usage import, for scheduled jobs.
 
     python -m core.usage import FILE --partner ID [--dry-run] [--source NAME] [--batch-rows N]
+    python -m core.usage retention --older-than-months N [--archive-dir DIR] [--dry-run]   (as the owner)
 
 Reads a CSV file (format: docs/usage-import.md), validates it through the same path as the upload page and
 records it in one transaction (all or nothing; event ids seen before are skipped as duplicates). Prints
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import date
 from pathlib import Path
 
 from core.accounts.actor import SYSTEM
@@ -19,8 +21,9 @@ from core.bootstrap import bootstrap
 from core.errors import DomainError
 from core.usage.csv_import import FIRST_DATA_LINE, parse_csv
 from core.usage.ingest import preview_events, record_events
+from core.usage.retention import run_retention
 from core.usage.validation import BatchValidationError
-from db.engine import make_engine, unit_of_work
+from db.engine import make_engine, owner_url, unit_of_work
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     imp.add_argument("--partner", type=int, required=True, help="partner id the events belong to")
     imp.add_argument("--source", default="cli", help="source recorded for rows without one (default cli)")
     imp.add_argument("--dry-run", action="store_true", help="validate and report, write nothing")
+    ret = sub.add_parser("retention", help="archive finalised months of raw events (core.usage.retention)")
+    ret.add_argument("--older-than-months", type=int, required=True, help="keep this many months before this one")
+    ret.add_argument("--archive-dir", type=Path, help="write each month to DIR/usage_events_YYYY_MM.csv.gz")
+    ret.add_argument("--dry-run", action="store_true", help="say what would be archived, change nothing")
     args = ap.parse_args(argv)
+    if args.command == "retention":
+        return _retention(args)
     if not args.file.is_file():
         print(f"error: no such file: {args.file}", file=sys.stderr)
         return 2
@@ -65,6 +74,26 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         engine.dispose()
+
+
+def _retention(args: argparse.Namespace) -> int:
+    """Runs as the owner (DETACH/DROP are the table owner's rights): exit 0 done, 1 refused, 2 bad input."""
+    engine = make_engine(owner_url())
+    try:
+        report = run_retention(engine, date.today(), args.older_than_months, archive_dir=args.archive_dir,
+                               dry_run=args.dry_run)
+    except DomainError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    for reason in report.refused:
+        print(f"not final: {reason}", file=sys.stderr)
+    if report.refused:
+        print(f"refused: months before {report.cutoff} are not all final; nothing was archived", file=sys.stderr)
+        return 1
+    print(f"archived={len(report.archived)} months before {report.cutoff}" + (" (dry run)" if args.dry_run else ""))
+    return 0
 
 
 if __name__ == "__main__":

@@ -7,9 +7,10 @@ Ingestion (record_events) in one transaction, owned by the caller:
 1. validate every row in Python (one validation for the API, the CSV page and the CLI); any bad row raises
    BatchValidationError with per-row messages and nothing is written;
 2. take the period guard of the batch's accounts and flag the events of finalised periods (corrections);
-3. the common case, every event new: COPY the rows straight into usage_events in a savepoint, then compute
-   the batch's groups (sum, count, max, latest, per account, metric and day) from the validated rows. The
-   primary key (partner_id, account_id, event_id) is the idempotency key: if an event id is stored
+3. the common case, every event new: COPY the keys into usage_event_ids and the rows into usage_events
+   (partitioned by month) in a savepoint, then compute the batch's groups (sum, count, max, latest, per
+   account, metric and day) from the validated rows. The primary key (partner_id, account_id, event_id) of
+   usage_event_ids is the idempotency key: if an event id is stored
    already (or by a concurrent batch, which COPY waits for) the COPY fails, is rolled back, and the
    batch goes through a temporary staging table and INSERT ... ON CONFLICT DO NOTHING RETURNING in key
    order instead, so that only the rows really inserted are aggregated and a concurrent identical batch
@@ -106,12 +107,16 @@ WHERE NOT correction AND properties ->> (CAST(:props AS jsonb) ->> metric) IS NO
 # The fallback (some event ids already stored): idempotent insert in key order (two overlapping batches
 # wait for each other, never deadlock); only the rows really inserted are aggregated.
 _INSERT_SQL = """
-WITH ins AS (
+WITH k AS (
+  INSERT INTO usage_event_ids (partner_id, account_id, event_id, day)
+  SELECT :p, account_id, event_id, day FROM usage_stage ORDER BY account_id, event_id
+  ON CONFLICT (partner_id, account_id, event_id) DO NOTHING
+  RETURNING account_id, event_id
+), ins AS (
   INSERT INTO usage_events AS e
     (partner_id, account_id, event_id, metric, quantity, occurred_at, day, source, properties, correction)
-  SELECT :p, account_id, event_id, metric, quantity, occurred_at, day, source, properties, correction
-  FROM usage_stage ORDER BY account_id, event_id
-  ON CONFLICT (partner_id, account_id, event_id) DO NOTHING
+  SELECT :p, s.account_id, s.event_id, metric, quantity, occurred_at, day, source, properties, correction
+  FROM usage_stage s JOIN k ON k.account_id = s.account_id AND k.event_id = s.event_id
   RETURNING account_id, event_id, metric, quantity, occurred_at, day, correction,
             properties ->> (CAST(:props AS jsonb) ->> metric) AS distinct_value
 ), grp AS (
@@ -189,6 +194,9 @@ WHERE u.partner_id = :p AND u.account_id = c.account_id AND u.metric = c.metric 
 """
 
 
+# The idempotency key (usage_event_ids, migration 0020) is written first: usage_events is partitioned by month
+# and could only refuse a repeated event id within one month.
+_KEYS_COPY_SQL = "COPY usage_event_ids (partner_id, account_id, event_id, day) FROM STDIN"
 _EVENTS_COPY_SQL = ("COPY usage_events (partner_id, account_id, event_id, metric, quantity, occurred_at, day, "
                     "source, properties, correction) FROM STDIN")
 _STAGE_COPY_SQL = ("COPY usage_stage (account_id, event_id, metric, quantity, occurred_at, day, source, properties, "
@@ -208,8 +216,8 @@ def _copy(session: Session, sql: str, rows: Iterable[tuple]) -> None:
             write(row)
 
 
-_PROBE_SQL = ("SELECT 1 FROM usage_events WHERE partner_id = :p AND account_id = :a1 AND event_id = :e1 UNION ALL "
-              "SELECT 1 FROM usage_events WHERE partner_id = :p AND account_id = :a2 AND event_id = :e2 LIMIT 1")
+_PROBE_SQL = ("SELECT 1 FROM usage_event_ids WHERE partner_id = :p AND account_id = :a1 AND event_id = :e1 "
+              "UNION ALL SELECT 1 FROM usage_event_ids WHERE partner_id = :p AND account_id = :a2 AND event_id = :e2 LIMIT 1")
 
 
 def _flagged(rows: list[tuple], flags: list[bool] | None, *head: Any) -> Iterator[tuple]:
@@ -232,10 +240,11 @@ def _copy_all_new(session: Session, partner_id: int, rows: list[tuple], flags: l
         return False
     try:
         with session.begin_nested():
+            _copy(session, _KEYS_COPY_SQL, ((partner_id, r[0], r[1], r[5]) for r in rows))
             _copy(session, _EVENTS_COPY_SQL, _flagged(rows, flags, partner_id))
         return True
     except psycopg.errors.UniqueViolation as exc:
-        if exc.diag.constraint_name == "pk_usage_events":
+        if exc.diag.constraint_name == "pk_usage_event_ids":
             return False
         raise
     except psycopg.errors.DeadlockDetected:
@@ -354,7 +363,7 @@ def preview_events(session: Session, actor: Actor, partner_id: int, events: Iter
     if not rows:
         return Preview(len(events), 0, dups, 0)
     existing = set(session.execute(text(
-        "SELECT e.account_id, e.event_id FROM usage_events e "
+        "SELECT e.account_id, e.event_id FROM usage_event_ids e "
         "JOIN unnest(CAST(:a AS bigint[]), CAST(:e AS text[])) AS k(account_id, event_id) "
         "ON e.partner_id = :p AND e.account_id = k.account_id AND e.event_id = k.event_id"),
         {"p": partner_id, "a": [r[0] for r in rows], "e": [r[1] for r in rows]}).tuples())

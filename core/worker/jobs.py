@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from core.billing import wallet
 from core.notify import outbox, webhooks
+from core.usage.partitions import ensure_partitions
 from core.worker import cycle, mail
 from db.models.integration import ApiIdempotency, WorkerSchedule
 
@@ -54,6 +55,7 @@ PERIODIC: dict[str, tuple[timedelta, Callable[[Engine, datetime], str]]] = {
     "wallet.reconcile_intents": (timedelta(minutes=5), _in_transaction(
         lambda s, now: wallet.reconcile(s, now, older_than_seconds=60))),
     "api.idempotency_cleanup": (timedelta(hours=1), _idempotency_cleanup),
+    "usage.partitions": (timedelta(hours=6), lambda engine, now: f"created {ensure_partitions(engine, now.date())}"),
 }
 
 

@@ -2,13 +2,17 @@
 
 Why the shapes are what they are (details in docs/performance.md):
 
-- `usage_events` is the raw, append-only record. Its primary key (partner_id, account_id, event_id) IS the
-  idempotency key: ingestion inserts a batch with a plain INSERT when none of its event ids is stored yet,
-  otherwise with ON CONFLICT DO NOTHING, and aggregates only the rows that were really inserted, so a
-  repeated (or concurrently repeated) batch never counts twice. The only other index is the history index
-  (partner_id, account_id, day), migration 0011. It has no foreign
-  keys on purpose: per-row referential-integrity triggers would roughly halve the ingestion rate, and the
-  single ingestion path (core.usage.ingest.record_events) validates account and metric before writing.
+- `usage_events` is the raw, append-only record, partitioned by month (RANGE on `day`, migration 0020: one
+  partition per month in the schema `usage_parts` plus a DEFAULT one; `usage_ensure_partitions` makes them).
+  A partitioned table's primary key must contain the partition key, so its key is (partner_id, account_id,
+  day, event_id); that index is also the history index (partner, account, day). It has no foreign keys on
+  purpose: per-row referential-integrity triggers would roughly halve the ingestion rate, and the single
+  ingestion path (core.usage.ingest.record_events) validates account and metric before writing.
+- `usage_event_ids` is the idempotency key (partner_id, account_id, event_id), one narrow row per stored event
+  with the day it was stored under: a constraint on the partitioned table could only refuse a repeated id
+  within one month. Ingestion writes the keys first (COPY when none is stored yet, otherwise ON CONFLICT DO
+  NOTHING) and stores and aggregates only the events whose key was new, so a repeated (or concurrently
+  repeated) event id never counts twice, even with another occurred_at in another month (the first wins).
 - `usage_daily` and `usage_monthly` are kept exactly consistent with the raw events in the same
   transaction. Each row keeps enough to answer every aggregation: sum, count, max and latest.
 - `usage_partner_daily` / `usage_partner_monthly` (migration 0008) keep the additive statistics (sum of
@@ -72,27 +76,37 @@ class Metric(Base):
 
 
 class UsageEvent(Base):
-    """One metered usage event, exactly as received (plus its UTC billing day)."""
+    """One metered usage event, exactly as received (plus its UTC billing day). Partitioned by month on day."""
 
     __tablename__ = "usage_events"
 
     partner_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     account_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # occurred_at's date in UTC: the day the event is billed on, and the partition key.
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
     event_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     metric: Mapped[str] = mapped_column(String(40))
     quantity: Mapped[Decimal] = mapped_column(QUANTITY)
     occurred_at: Mapped[datetime] = mapped_column()
-    # occurred_at's date in UTC: the day the event is billed on.
-    day: Mapped[date] = mapped_column(Date)
     source: Mapped[str] = mapped_column(String(60))
     properties: Mapped[dict | None] = mapped_column(JSONB)
     correction: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
-    __table_args__ = (
-        # history paging, newest first (migration 0011: by day, then an incremental sort by time)
-        Index("ix_usage_events_account_day", "partner_id", "account_id", "day"),
-    )
+    # the key (partner, account, day, event) doubles as the history index, newest day first
+    __table_args__ = {"postgresql_partition_by": "RANGE (day)"}
+
+
+class UsageEventId(Base):
+    """The idempotency key of usage events: an event id is stored (and counted) once per account, whatever
+    occurred_at a replay carries (migration 0020)."""
+
+    __tablename__ = "usage_event_ids"
+
+    partner_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    day: Mapped[date] = mapped_column(Date)  # the day (so the partition) the event is stored under
 
 
 class UsageStats:
