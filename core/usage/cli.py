@@ -78,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _retention(args: argparse.Namespace) -> int:
     """Runs as the owner (DETACH/DROP are the table owner's rights): exit 0 done, 1 refused, 2 bad input."""
+    if args.older_than_months < 1:
+        print("error: --older-than-months must be at least 1 (the current month is never archived)", file=sys.stderr)
+        return 2
     engine = make_engine(owner_url())
     try:
         report = run_retention(engine, date.today(), args.older_than_months, archive_dir=args.archive_dir,
