@@ -30,7 +30,7 @@ BATCH = 1_000
 CLIENTS = 2
 ACCOUNTS = 50
 SLUGS = ("bench-api", "bench-api-core")
-TABLES = ("usage_events", "usage_daily", "usage_monthly", "usage_distinct", "usage_partner_daily",
+TABLES = ("usage_events", "usage_event_ids", "usage_daily", "usage_monthly", "usage_distinct", "usage_partner_daily",
           "usage_partner_monthly", "audit_log", "api_keys", "api_idempotency", "customer_accounts")
 
 

@@ -96,6 +96,7 @@ def build(engine: Engine, events: int, log=print) -> tuple[datetime, datetime]:
     upgrade(engine)
     start, end = window()
     _reset(engine)
+    _partitions(engine, start, end)
     t0 = time.perf_counter()
     _insert_events(engine, events, start, int((end - start).total_seconds()), t0, log)
     log("  building indexes and aggregates ...")
@@ -109,7 +110,7 @@ def build(engine: Engine, events: int, log=print) -> tuple[datetime, datetime]:
 def _reset(engine: Engine) -> None:
     """The bench partners and accounts afresh, the usage tables empty, the event indexes dropped."""
     with engine.begin() as c:
-        c.execute(text("TRUNCATE usage_events, usage_daily, usage_monthly, usage_distinct, usage_period_locks, "
+        c.execute(text("TRUNCATE usage_events, usage_event_ids, usage_daily, usage_monthly, usage_distinct, usage_period_locks, "
                        "usage_partner_daily, usage_partner_monthly, bench_meta"))
         c.execute(text("DELETE FROM customer_accounts WHERE partner_id IN "
                        "(SELECT id FROM partners WHERE slug LIKE 'bench-%')"))
@@ -131,9 +132,15 @@ def _reset(engine: Engine) -> None:
             INSERT INTO bench_accounts
             SELECT (regexp_replace(name, '\\D', '', 'g'))::int, partner_id, id FROM customer_accounts
             WHERE partner_id IN (SELECT id FROM partners WHERE slug LIKE 'bench-%')"""))
-        # bulk load without the event indexes, then build them sorted (far faster than row by row)
+        # bulk load without the event keys, then build them sorted (far faster than row by row)
         c.execute(text("ALTER TABLE usage_events DROP CONSTRAINT IF EXISTS pk_usage_events"))
-        c.execute(text("DROP INDEX IF EXISTS ix_usage_events_account_day"))
+        c.execute(text("ALTER TABLE usage_event_ids DROP CONSTRAINT IF EXISTS pk_usage_event_ids"))
+
+
+def _partitions(engine: Engine, start: datetime, end: datetime) -> None:
+    """usage_events' monthly partitions for the data set's months (migration 0020)."""
+    with engine.begin() as c:
+        c.execute(text("SELECT usage_ensure_partitions(:s, :e)"), {"s": start.date(), "e": end.date()})
 
 
 def _insert_events(engine: Engine, events: int, start: datetime, seconds: int, t0: float, log) -> None:
@@ -175,9 +182,13 @@ def _aggregates(engine: Engine, events: int, start: datetime, end: datetime) -> 
     with engine.begin() as c:
         c.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
         c.execute(text("SET LOCAL work_mem = '256MB'"))
+        # the history key of the partitioned table and the idempotency key (migration 0020)
         c.execute(text("ALTER TABLE usage_events ADD CONSTRAINT pk_usage_events "
+                       "PRIMARY KEY (partner_id, account_id, day, event_id)"))
+        c.execute(text("INSERT INTO usage_event_ids (partner_id, account_id, event_id, day) "
+                       "SELECT partner_id, account_id, event_id, day FROM usage_events"))
+        c.execute(text("ALTER TABLE usage_event_ids ADD CONSTRAINT pk_usage_event_ids "
                        "PRIMARY KEY (partner_id, account_id, event_id)"))
-        c.execute(text("CREATE INDEX ix_usage_events_account_day ON usage_events (partner_id, account_id, day)"))
         c.execute(text("""
             INSERT INTO usage_daily (partner_id, account_id, metric, day, qty_sum, events, qty_max, last_at,
                                      last_event_id, last_qty)
