@@ -15,13 +15,13 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Engine, text
 
 MONTHS_AHEAD = 3
 PARTS_SCHEMA = "usage_parts"
 ARCHIVE_SCHEMA = "usage_archive"
 DEFAULT_PARTITION = "usage_events_default"
-_NAME = re.compile(r"^usage_events_(\d{4})_(\d{2})$")
+PARTITION_NAME = re.compile(r"^usage_events_(\d{4})_(\d{2})$")
 
 
 def month_start(d: date) -> date:
@@ -51,16 +51,3 @@ def ensure_partitions(engine: Engine, today: date, months_ahead: int = MONTHS_AH
 class Partition:
     name: str
     month: date  # first day of the month it holds
-
-
-def attached_months(conn: Connection) -> list[Partition]:
-    """The monthly partitions attached to usage_events, oldest first (the default partition left out)."""
-    names = conn.execute(text(
-        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-        "WHERE i.inhparent = CAST('public.usage_events' AS regclass)")).scalars()
-    out = []
-    for n in names:
-        m = _NAME.match(n)
-        if m:
-            out.append(Partition(n, date(int(m.group(1)), int(m.group(2)), 1)))
-    return sorted(out, key=lambda p: p.month)

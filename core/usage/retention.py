@@ -31,10 +31,10 @@ from core.errors import ValidationError
 from core.usage.partitions import (
     ARCHIVE_SCHEMA,
     DEFAULT_PARTITION,
+    PARTITION_NAME,
     PARTS_SCHEMA,
     Partition,
     add_months,
-    attached_months,
     month_start,
 )
 
@@ -58,11 +58,24 @@ class RetentionReport:
     refused: list[str] = field(default_factory=list)
 
 
+def _attached_months(conn: Connection) -> list[Partition]:
+    """The monthly partitions attached to usage_events, oldest first (the default partition left out)."""
+    names = conn.execute(text(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "WHERE i.inhparent = CAST('public.usage_events' AS regclass)")).scalars()
+    out = []
+    for n in names:
+        m = PARTITION_NAME.match(n)
+        if m:
+            out.append(Partition(n, date(int(m.group(1)), int(m.group(2)), 1)))
+    return sorted(out, key=lambda p: p.month)
+
+
 def _qualified(p: Partition) -> str:
     return f'{PARTS_SCHEMA}."{p.name}"'
 
 
-def not_finalised(conn: Connection, p: Partition) -> list[str]:
+def _not_finalised(conn: Connection, p: Partition) -> list[str]:
     """Why the month of partition p may not be archived yet (empty when it may)."""
     reasons = []
     for r in conn.execute(text(_UNLOCKED_SQL.format(part=_qualified(p)))):
@@ -144,9 +157,9 @@ def run_retention(owner: Engine, today: date, older_than_months: int, *, archive
     with owner.begin() as conn:
         _pull_old_default_rows(conn, cutoff)
     with owner.connect() as conn:
-        candidates = [p for p in attached_months(conn) if p.month < cutoff]
+        candidates = [p for p in _attached_months(conn) if p.month < cutoff]
         for p in candidates:
-            report.refused += not_finalised(conn, p)
+            report.refused += _not_finalised(conn, p)
     if report.refused or dry_run:
         return report
     for p in candidates:
