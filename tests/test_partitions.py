@@ -117,3 +117,13 @@ def test_month_arithmetic():
     assert add_months(date(2026, 12, 4), 1) == date(2027, 1, 1)
     assert add_months(date(2026, 1, 31), -1) == date(2025, 12, 1)
     assert add_months(date(2026, 3, 1), -14) == date(2025, 1, 1)
+
+
+def test_the_worker_keeps_the_months_ahead(db):
+    from core.worker import jobs
+
+    assert jobs.run_periodic(db, "usage.partitions", datetime(2027, 6, 2, tzinfo=UTC)).startswith("created ")
+    with db.connect() as c:
+        parts = set(c.execute(text("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                                   "WHERE i.inhparent = CAST('usage_events' AS regclass)")).scalars())
+    assert {"usage_events_2027_06", "usage_events_2027_09"} <= parts
