@@ -4,6 +4,10 @@ A plan is owned by a partner (tenant). Plans the platform offers to partners are
 partner. Plan *versions* are never edited: changing a plan writes a new version with an effective date,
 so any past period can be re-rated exactly as it was priced. Assignments are append-only too: for a
 given day the assignment in force is the one with the latest effective date (ties: the newest row).
+
+Distribution (docs/scaling.md): plans and plan_versions are reference data (replicated to every node), so an
+assignment of a platform plan (plan_partner_id = the house partner) stays with its tenant;
+plan_assignments is distributed by partner_id. tests/test_schema_guard.py keeps it so.
 """
 
 from __future__ import annotations
