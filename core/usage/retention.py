@@ -7,8 +7,9 @@ A month is archived only when it is finalised: every stored event of it lies in 
 period of its account, and no draft statement covers any of its days. Otherwise the command refuses and
 archives nothing (one clear line per month and reason). With --archive-dir each month is written to
 DIR/usage_events_YYYY_MM.csv.gz (CSV with a header, every column; written to a temporary file, row count
-checked, then renamed) and the partition is dropped; without it the partition moves to the schema
-`usage_archive`, out of every query of the app.
+checked, renamed into place after the drop committed) and the partition is dropped; without it the
+partition stays in the schema `usage_archive`, out of every query of the app. Detaching locks usage_events
+briefly (ACCESS EXCLUSIVE: DETACH ... CONCURRENTLY is not allowed beside a default partition).
 
 What stays: statements keep their lines, totals and document snapshot, so their amounts and PDF/CSV
 exports rebuild identically; the daily and monthly aggregates (and distinct values) stay, so dashboards of
@@ -95,55 +96,53 @@ def _pull_old_default_rows(conn: Connection, cutoff: date) -> None:
                      {"a": month_start(oldest), "b": add_months(cutoff, -1)})
 
 
-def _write_archive(conn: Connection, p: Partition, tmp: Path) -> int:
-    """COPY the partition to the gzip file `tmp` (CSV with a header); returns the number of rows, checked."""
+def _write_archive(conn: Connection, table: str, rows: int, tmp: Path) -> None:
+    """COPY `table` to the gzip file `tmp` (CSV with a header) and check that every row is in it."""
     raw = conn.connection.driver_connection
     assert raw is not None
     with gzip.open(tmp, "wb") as out, raw.cursor() as cur, cur.copy(
-            f"COPY (SELECT * FROM {_qualified(p)} ORDER BY partner_id, account_id, day, event_id) "
+            f"COPY (SELECT * FROM {table} ORDER BY partner_id, account_id, day, event_id) "
             "TO STDOUT WITH (FORMAT csv, HEADER true)") as cp:
         for chunk in cp:
             out.write(chunk)
-    rows = int(conn.execute(text(f"SELECT count(*) FROM {_qualified(p)}")).scalar_one())
     with gzip.open(tmp, "rb") as back:
         lines = sum(1 for _ in back) - 1  # the header
     if lines < rows:
-        raise RuntimeError(f"archive of {p.month:%Y-%m} is short: {lines} lines for {rows} rows")
+        raise RuntimeError(f"the archive {tmp} is short: {lines} lines for {rows} rows")
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
-    return rows
 
 
 def _archive_month(owner: Engine, p: Partition, archive_dir: Path | None) -> tuple[int, str]:
-    """One month in one transaction: rows read (to the file) under a lock, detached, dropped or moved. The
-    file gets its final name only after the commit, so a failed run leaves no archive that looks complete."""
-    final = tmp = None
-    if archive_dir is not None:
-        archive_dir.mkdir(parents=True, exist_ok=True)
-        final = archive_dir / f"{p.name}.csv.gz"
-        if final.exists():
-            raise ValidationError({"archive_dir": f"{final} exists already: refusing to overwrite an archive."})
-        tmp = archive_dir / f"{p.name}.csv.gz.part"
+    """Detach the month and move it to the archive schema in one short transaction (the parent locked
+    first, so no deadlock with ingestion; later events of the month land in the default partition). With
+    archive_dir, then COPY it to a gzip CSV file, drop it, and give the file its final name only after the
+    drop committed: a failed run leaves the month whole in the archive schema, never a half archive."""
+    final = archive_dir / f"{p.name}.csv.gz" if archive_dir is not None else None
+    if final is not None and final.exists():
+        raise ValidationError({"archive_dir": f"{final} exists already: refusing to overwrite an archive."})
+    archived = f'{ARCHIVE_SCHEMA}."{p.name}"'
+    with owner.begin() as conn:
+        if conn.execute(text("SELECT to_regclass(:t)"), {"t": archived}).scalar() is not None:
+            raise ValidationError({"month": f"{archived} exists already (archived before): move it away first."})
+        conn.execute(text("LOCK TABLE public.usage_events IN ACCESS EXCLUSIVE MODE"))
+        conn.execute(text(f"ALTER TABLE public.usage_events DETACH PARTITION {_qualified(p)}"))
+        conn.execute(text(f"ALTER TABLE {_qualified(p)} SET SCHEMA {ARCHIVE_SCHEMA}"))
+        rows = int(conn.execute(text(f"SELECT count(*) FROM {archived}")).scalar_one())
+    if final is None:
+        return rows, archived
+    assert archive_dir is not None
+    archive_dir.mkdir(parents=True, exist_ok=True)
+    tmp = archive_dir / f"{p.name}.csv.gz.part"
     try:
         with owner.begin() as conn:
-            conn.execute(text(f"LOCK TABLE {_qualified(p)} IN SHARE MODE"))
-            if tmp is not None:
-                rows = _write_archive(conn, p, tmp)
-            else:
-                rows = int(conn.execute(text(f"SELECT count(*) FROM {_qualified(p)}")).scalar_one())
-            conn.execute(text(f"ALTER TABLE public.usage_events DETACH PARTITION {_qualified(p)}"))
-            if tmp is not None:
-                conn.execute(text(f"DROP TABLE {_qualified(p)}"))
-            else:
-                conn.execute(text(f"ALTER TABLE {_qualified(p)} SET SCHEMA {ARCHIVE_SCHEMA}"))
+            _write_archive(conn, archived, rows, tmp)
+            conn.execute(text(f"DROP TABLE {archived}"))
     except BaseException:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
-    if tmp is not None and final is not None:
-        tmp.rename(final)
-        return rows, str(final)
-    return rows, f'{ARCHIVE_SCHEMA}."{p.name}"'
+    tmp.rename(final)
+    return rows, str(final)
 
 
 def run_retention(owner: Engine, today: date, older_than_months: int, *, archive_dir: Path | None = None,
