@@ -84,7 +84,7 @@ def test_the_app_role_has_no_ddl_and_the_function_refuses_silly_ranges(db):
 
 def test_a_replay_with_another_occurred_at_in_another_month_never_counts_twice(world, db, owner_engine):
     """The partitioned table's key includes day, so only usage_event_ids can see that "e1" in November is
-    the "e1" stored in October. Without it the November copy would be stored and counted (fails then)."""
+    the "e1" stored in October: the partitioned table alone accepts the November copy (checked below)."""
     a = world.a
     with owner_engine.begin() as c:
         c.execute(text("SELECT usage_ensure_partitions('2026-10-01', '2026-11-01')"))
@@ -108,6 +108,11 @@ def test_a_replay_with_another_occurred_at_in_another_month_never_counts_twice(w
     with unit_of_work(db) as s:
         p = usage.preview_events(s, a.staff, a.partner_id, [_ev(a.account_id, "e1", NOV), _ev(a.account_id, "e4", NOV)])
     assert (p.new, p.duplicates) == (1, 1)
+    with db.begin() as c:  # what the key of usage_events alone would let through
+        c.execute(text("INSERT INTO usage_events (partner_id, account_id, event_id, metric, quantity, occurred_at, day, "
+                       "source) VALUES (:p, :a, 'e1', 'pages', 7, :t, :d, 'test')"),
+                  {"p": a.partner_id, "a": a.account_id, "t": NOV, "d": NOV.date()})
+        c.rollback()
     # the same id in another account is another event
     other = _record(db, a.staff, a.partner_id, [_ev(a.other_account_id, "e1", NOV, "4")])
     assert other.inserted == 1
