@@ -32,7 +32,9 @@ from sqlalchemy.orm import Session
 from core.accounts.actor import CUSTOMER_ROLES, Actor
 from core.accounts.permissions import authorize
 from core.errors import PermissionDenied, ValidationError
+from core.usage import unique_counts
 from core.usage.metrics import get_metrics
+from core.usage.ranges import Range, plan, source
 
 PRESETS = {
     "this_month": "This month",
@@ -105,23 +107,6 @@ def resolve_scope(actor: Actor, partner_id: int | None = None, account_id: int |
 # ---------------------------------------------------------------- the core query
 
 
-def _month_start(d: date) -> date:
-    return d.replace(day=1)
-
-
-def _next_month(d: date) -> date:
-    return date(d.year + (d.month == 12), d.month % 12 + 1, 1)
-
-
-def _split(start: date, end: date) -> tuple[date | None, date | None]:
-    """The whole months inside [start, end] as (first month, last month), or (None, None)."""
-    first = start if start.day == 1 else _next_month(start)
-    last_excl = _next_month(end) if _next_month(end) - timedelta(days=1) == end else _month_start(end)
-    if first >= last_excl:
-        return None, None
-    return first, _month_start(last_excl - timedelta(days=1))
-
-
 _BUCKETS = {None: "CAST(NULL AS date)", "day": "day", "week": "CAST(date_trunc('week', day) AS date)",
             "month": "CAST(date_trunc('month', day) AS date)"}
 _LEVELS = {"account": "partner_id, account_id", "partner": "partner_id", "total": ""}
@@ -138,35 +123,22 @@ def _where(scope: Scope, params: dict[str, Any], alias: str = "") -> str:
     return "".join(f" AND {c}" for c in conds)
 
 
-def _source(daily: str, monthly: str, cols: str, bucket: str, w: str, first: date | None, grain: str | None,
-            metrics_param: str) -> str:
-    """SELECT b, <cols> of one table family for the range: days only, or whole months from the monthly
-    table plus the partial months at either end from the daily table. Every branch names its metrics, so
-    the (partner_id, metric, day) / (metric, day) indexes read only those rows."""
-    mw = f" AND metric = ANY(:{metrics_param}){w}"
-    if first is None:
-        return f"SELECT {bucket} AS b, {cols} FROM {daily} WHERE day BETWEEN :s AND :e{mw}"
-    mbucket = "month" if grain == "month" else "CAST(NULL AS date)"
-    return (f"SELECT {mbucket} AS b, {cols} FROM {monthly} WHERE month BETWEEN :mf AND :ml{mw}"
-            f" UNION ALL SELECT {bucket} AS b, {cols} FROM {daily} WHERE day BETWEEN :s AND :he{mw}"
-            f" UNION ALL SELECT {bucket} AS b, {cols} FROM {daily} WHERE day BETWEEN :ts AND :e{mw}")
-
-
 def _values(session: Session, scope: Scope, start: date, end: date, *, grain: str | None = None,
             level: str = "account", metric: str | None = None) -> list[Any]:
     """Rows (bucket, [partner_id, [account_id]], metric, value) for the range, aggregated correctly.
 
-    Additive metrics (sum, count) are summed straight to the requested level — from the partner rollups
+    Additive metrics (sum, count) are summed straight to the requested level - from the partner rollups
     (usage_partner_daily/monthly) when no per-account breakdown is asked for, else from the per-account
     tables; max and latest are taken per account first (small subsets, read through the metric indexes);
-    unique counts come from usage_distinct. One round trip; parts without metrics are left out."""
+    unique counts come from the distinct rollups and usage_distinct (core.usage.unique_counts). One round
+    trip; parts without metrics are left out."""
     check_range(start, end)
     params: dict[str, Any] = {"s": start, "e": end}
     w = _where(scope, params)
-    bucket = _BUCKETS[grain]
-    first, last = _split(start, end) if grain in (None, "month") and scope.account_id is None else (None, None)
-    if first is not None and last is not None:
-        params.update(mf=first, ml=last, he=first - timedelta(days=1), ts=_next_month(last))
+    rng = Range(_BUCKETS[grain], grain)
+    if grain in (None, "month") and scope.account_id is None:  # whole months from the monthly rollups
+        whole, pieces = plan(start, end)
+        rng = Range(rng.bucket, grain, whole, tuple(pieces), True)
     by_agg: dict[str, list[str]] = defaultdict(list)
     for k, m in get_metrics(session).items():
         if metric is None or k == metric:
@@ -180,49 +152,39 @@ def _values(session: Session, scope: Scope, start: date, end: date, *, grain: st
     parts = []
     if params["add"]:
         if level == "account" or scope.account_id is not None:
-            src = _source("usage_daily", "usage_monthly", stats, bucket, w, first, grain, "add")
+            src = source("usage_daily", "usage_monthly", "partner_id, account_id, metric, qty_sum, events", rng, w,
+                          "add", params, "partner_id, account_id, metric, -qty_sum, -events")
         else:
-            src = _source("usage_partner_daily", "usage_partner_monthly", "partner_id, metric, qty_sum, events",
-                          bucket, w, first, grain, "add")
+            src = source("usage_partner_daily", "usage_partner_monthly", "partner_id, metric, qty_sum, events",
+                          rng, w, "add", params, "partner_id, metric, -qty_sum, -events")
         parts.append(f"""
     SELECT b, {keys_c}metric, sum(CASE WHEN metric = ANY(:cnt) THEN events ELSE qty_sum END) AS value
-    FROM ({src}) x GROUP BY b, {keys_c}metric""")
+    FROM ({src}) x GROUP BY b, {keys_c}metric HAVING sum(events) <> 0""")
     if params["mx"]:
-        src = _source("usage_daily", "usage_monthly", stats, bucket, w, first, grain, "mx")
+        src = source("usage_daily", "usage_monthly", stats, rng, w, "mx", params)
         parts.append(f"""
     SELECT b, {keys_c}metric, sum(v) AS value FROM (
       SELECT {per_account}, max(qty_max) AS v FROM ({src}) x GROUP BY {per_account}) y
     GROUP BY b, {keys_c}metric""")
     if params["lt"]:
-        src = _source("usage_daily", "usage_monthly", stats, bucket, w, first, grain, "lt")
+        src = source("usage_daily", "usage_monthly", stats, rng, w, "lt", params)
         parts.append(f"""
     SELECT b, {keys_c}metric, sum(v) AS value FROM (
       SELECT DISTINCT ON ({per_account}) {per_account}, last_qty AS v FROM ({src}) x
       ORDER BY {per_account}, last_at DESC, last_event_id DESC) y
     GROUP BY b, {keys_c}metric""")
-    uq_sql = _unique_sql(grain, bucket, keys_c, w) if params["uq"] else None
+    uq_sql = None
+    if params["uq"]:
+        if rng.whole is not None:
+            uq_sql = unique_counts.rollup_sql(grain, level, keys_c, w, rng.whole, list(rng.pieces), params)
+        else:
+            uq_sql = unique_counts.daily_sql(grain, rng.bucket, keys_c, w)
     if not parts and uq_sql is None:
         return []
     rows = _run_parts(session, parts, uq_sql, params)
     width = len(keys.split(", ")) if keys else 0
     # the order the single query had: ORDER BY bucket (NULLS LAST), the level keys, metric
     return sorted(rows, key=lambda r: (r[0] is None, r[0] or date.min, *r[1:1 + width], r[1 + width]))
-
-
-def _unique_sql(grain: str | None, bucket: str, keys_c: str, w: str) -> str:
-    """Distinct (account, value) pairs, read in the order of ix_usage_distinct_count_order so that a Unique step
-    over a sorted index-only scan does it (no hash of ~100k groups); see _run_unique."""
-    if grain is None:  # no bucket: the DISTINCT follows the index order exactly (no sort at all)
-        return f"""
-    SELECT CAST(NULL AS date) AS b, {keys_c}metric, count(*) AS value FROM (
-      SELECT DISTINCT partner_id, metric, account_id, value
-      FROM usage_distinct WHERE day BETWEEN :s AND :e AND metric = ANY(:uq){w}) y
-    GROUP BY {keys_c}metric"""
-    return f"""
-    SELECT b, {keys_c}metric, count(*) AS value FROM (
-      SELECT DISTINCT {bucket} AS b, partner_id, metric, account_id, value
-      FROM usage_distinct WHERE day BETWEEN :s AND :e AND metric = ANY(:uq){w}) y
-    GROUP BY b, {keys_c}metric"""
 
 
 def _run_parts(session: Session, parts: list[str], uq_sql: str | None, params: dict[str, Any]) -> list[Any]:
