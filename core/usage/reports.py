@@ -124,7 +124,7 @@ def _where(scope: Scope, params: dict[str, Any], alias: str = "") -> str:
 
 
 def _values(session: Session, scope: Scope, start: date, end: date, *, grain: str | None = None,
-            level: str = "account", metric: str | None = None) -> list[Any]:
+            level: str = "account", metric: str | None = None, only: list[int] | None = None) -> list[Any]:
     """Rows (bucket, [partner_id, [account_id]], metric, value) for the range, aggregated correctly.
 
     Additive metrics (sum, count) are summed straight to the requested level - from the partner rollups
@@ -135,6 +135,9 @@ def _values(session: Session, scope: Scope, start: date, end: date, *, grain: st
     check_range(start, end)
     params: dict[str, Any] = {"s": start, "e": end}
     w = _where(scope, params)
+    if only is not None:  # just these accounts (level "account", one partner) or partners (level "partner")
+        w += f" AND {'account_id' if level == 'account' else 'partner_id'} = ANY(:only)"
+        params["only"] = only
     rng = Range(_BUCKETS[grain], grain)
     if grain in (None, "month") and scope.account_id is None:  # whole months from the monthly rollups
         whole, pieces = plan(start, end)
@@ -173,12 +176,8 @@ def _values(session: Session, scope: Scope, start: date, end: date, *, grain: st
       SELECT DISTINCT ON ({per_account}) {per_account}, last_qty AS v FROM ({src}) x
       ORDER BY {per_account}, last_at DESC, last_event_id DESC) y
     GROUP BY b, {keys_c}metric""")
-    uq_sql = None
-    if params["uq"]:
-        if rng.whole is not None:
-            uq_sql = unique_counts.rollup_sql(grain, level, keys_c, w, rng.whole, list(rng.pieces), params)
-        else:
-            uq_sql = unique_counts.daily_sql(grain, rng.bucket, keys_c, w)
+    uq_sql = unique_counts.sql(grain, level, keys_c, w, rng.bucket, rng.whole, list(rng.pieces), params) \
+        if params["uq"] else None
     if not parts and uq_sql is None:
         return []
     rows = _run_parts(session, parts, uq_sql, params)
@@ -308,8 +307,13 @@ def usage_trend(session: Session, actor: Actor, *, metric: str, start: date, end
         raise ValidationError({"grain": f"Grain must be one of {', '.join(GRAINS)}."})
     scope = resolve_scope(actor, partner_id, account_id)
     level = "partner" if scope.partner_id is None else "account"
-    rows = _values(session, scope, start, end, grain=grain, level=level, metric=metric)
     labels = _label_map(session, actor, scope, level)
+    other = "Other partners" if level == "partner" else "Other customers"
+    m = get_metrics(session).get(metric)
+    if m is not None and m.aggregation in ("sum", "count") and scope.account_id is None:
+        return _additive_trend(session, scope, level, labels, other, metric=metric, start=start, end=end,
+                               grain=grain, top=top)
+    rows = _values(session, scope, start, end, grain=grain, level=level, metric=metric)
 
     def key(r: Any) -> Any:
         return r.partner_id if level == "partner" else (r.partner_id, r.account_id)
@@ -318,11 +322,33 @@ def usage_trend(session: Session, actor: Actor, *, metric: str, start: date, end
     for r in rows:
         size[key(r)] += r.value
     keep = {k for k, _ in sorted(size.items(), key=lambda kv: (-kv[1], str(kv[0])))[:top]}
-    other = "Other partners" if level == "partner" else "Other customers"
     out: dict[tuple[date, str], Decimal] = defaultdict(Decimal)
     for r in rows:
         k = key(r)
         out[(r.b, labels.get(k, str(k)) if k in keep else other)] += r.value
+    return [TrendPoint(b, label, v) for (b, label), v in sorted(out.items())]
+
+
+def _additive_trend(session: Session, scope: Scope, level: str, labels: dict, other: str, *, metric: str,
+                    start: date, end: date, grain: str, top: int) -> list[TrendPoint]:
+    """usage_trend of a sum or count metric without reading every customer's rows: the biggest `top` over the
+    range from the monthly rollups, their buckets from their own rows, and "Other" as the scope's total per
+    bucket (the partner rollups) minus theirs - exact, because these metrics add up."""
+    def key(r: Any) -> Any:
+        return r.partner_id if level == "partner" else (r.partner_id, r.account_id)
+
+    size = {key(r): r.value for r in _values(session, scope, start, end, level=level, metric=metric)}
+    keep = [k for k, _ in sorted(size.items(), key=lambda kv: (-kv[1], str(kv[0])))[:top]]
+    out: dict[tuple[date, str], Decimal] = defaultdict(Decimal)
+    kept: dict[date, Decimal] = defaultdict(Decimal)
+    if keep:
+        ids = [k if level == "partner" else k[1] for k in keep]
+        for r in _values(session, scope, start, end, grain=grain, level=level, metric=metric, only=ids):
+            out[(r.b, labels.get(key(r), str(key(r))))] += r.value
+            kept[r.b] += r.value
+    for r in _values(session, scope, start, end, grain=grain, level="total", metric=metric):
+        if r.value != kept[r.b]:
+            out[(r.b, other)] += r.value - kept[r.b]
     return [TrendPoint(b, label, v) for (b, label), v in sorted(out.items())]
 
 

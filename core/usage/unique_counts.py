@@ -69,3 +69,11 @@ def rollup_sql(grain: str | None, level: str, keys_c: str, w: str, whole: Piece,
                           WHERE m.partner_id = d.partner_id AND m.metric = d.metric AND m.account_id = d.account_id
                             AND m.value = d.value AND m.month BETWEEN :mf AND :ml)) y
     ) z GROUP BY {keys_c}metric"""
+
+
+def sql(grain: str | None, level: str, keys_c: str, w: str, bucket: str, whole: Piece | None, pieces: list[Piece],
+        params: dict) -> str:
+    """The distinct-count query of a range: from the rollups when it has whole months, else from the days."""
+    if whole is None:
+        return daily_sql(grain, bucket, keys_c, w)
+    return rollup_sql(grain, level, keys_c, w, whole, pieces, params)
