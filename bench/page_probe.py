@@ -21,8 +21,10 @@ def _staff(url: str, partner_id: int):
     from core.accounts.auth import load_actor
     from db.engine import make_engine
     from db.models import User
+    from db.roles import ensure_app_role
 
     eng = make_engine(url)
+    ensure_app_role(eng)  # the app connects as its least-privilege role (db/roles.py), as `make run` sets up
     email = f"bench-staff-{partner_id}@bench.example"
     with Session(eng) as s, s.begin():
         user = s.scalar(select(User).where(User.email == email))
@@ -67,7 +69,7 @@ def main() -> None:
     t0 = time.perf_counter()
     at.switch_page("pages/usage_dashboard.py").run()
     page_s = time.perf_counter() - t0
-    assert not at.exception, at.exception
+    assert not at.exception, [getattr(e, "stack_trace", e) for e in at.exception]
     assert at.get("plotly_chart"), "no chart drawn"
     t0 = time.perf_counter()
     at.run()
