@@ -317,6 +317,7 @@ def dashboard_page(ctx: BenchContext) -> Figures:
     return {
         "dashboard_page_s": fig(res["page_s"], "s", "< 1"),
         "dashboard_page_rerun_s": fig(res["rerun_s"], "s", None),
+        "dashboard_page_cold_s": fig(res["cold_s"], "s", None),  # a fresh process's first session (imports)
         "dashboard_page_peak_mb": fig(res["peak_mb"], "MB", None),
     }
 
