@@ -5,7 +5,8 @@ reported in it; several accounts' values are added up. Whole months come from th
 (core.usage.aggregates: a few rows per partner, or per account, and month, whatever the history's size);
 the partial months at either end from the daily distinct values, counting only the values that did not
 occur in the whole months already (an index probe into usage_distinct_monthly each). Ranges without a whole
-month read the daily values alone (at most two months of them).
+month read the daily values alone (at most two months of them); day buckets read the count of the day's
+distinct values kept on each usage_daily row.
 """
 
 from __future__ import annotations
@@ -74,6 +75,11 @@ def rollup_sql(grain: str | None, level: str, keys_c: str, w: str, whole: Piece,
 def sql(grain: str | None, level: str, keys_c: str, w: str, bucket: str, whole: Piece | None, pieces: list[Piece],
         params: dict) -> str:
     """The distinct-count query of a range: from the rollups when it has whole months, else from the days."""
+    if grain == "day":  # one day's distinct values per account are kept on its usage_daily row
+        return f"""
+    SELECT day AS b, {keys_c}metric, sum(distinct_values) AS value FROM usage_daily
+    WHERE day BETWEEN :s AND :e AND metric = ANY(:uq){w}
+    GROUP BY day, {keys_c}metric HAVING sum(distinct_values) > 0"""
     if whole is None:
         return daily_sql(grain, bucket, keys_c, w)
     return rollup_sql(grain, level, keys_c, w, whole, pieces, params)

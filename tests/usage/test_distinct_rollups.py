@@ -32,6 +32,16 @@ SELECT partner_id, metric, month, prev, account_id, count(*) FROM (
 GROUP BY 1, 2, 3, 4, 5"""
 
 
+_RAW_BY_DAY = """
+SELECT day, e.account_id, e.metric,
+       CASE m.aggregation WHEN 'sum' THEN sum(quantity) WHEN 'count' THEN count(*) WHEN 'max' THEN max(quantity)
+            WHEN 'latest' THEN (array_agg(quantity ORDER BY occurred_at DESC, event_id DESC))[1]
+            ELSE count(DISTINCT properties ->> m.property) END AS v
+FROM usage_events e JOIN metrics m ON m.key = e.metric
+WHERE NOT correction AND day BETWEEN :s AND :e AND e.partner_id = :p
+GROUP BY day, e.account_id, e.metric, m.aggregation, m.property"""
+
+
 def rollups_match_daily_values(s: Session) -> None:
     """usage_distinct_monthly and both gap tables equal what usage_distinct (kept per day) implies."""
     months = set(s.execute(text("SELECT partner_id, metric, account_id, value, month FROM usage_distinct_monthly")))
@@ -105,6 +115,11 @@ def test_rollups_and_dashboards_equal_raw_events(engine, owner_engine, batches, 
                     expected_months[(d.replace(day=1), a, m)] = v
             d = nxt
         assert by_month == expected_months
+        # by day: the day's distinct values (usage_daily.distinct_values) and every other aggregation
+        by_day = {(r.b, r.account_id, r.metric): r.value
+                  for r in _values(s, Scope(t.partner_id, None), start, end, grain="day", level="account") if r.value}
+        assert by_day == {(r.day, r.account_id, r.metric): r.v for r in s.execute(text(_RAW_BY_DAY),
+                          {"s": start, "e": end, "p": t.partner_id}) if r.v}
 
 
 def test_out_of_order_months_and_a_value_coming_back(engine, owner_engine):
@@ -161,3 +176,40 @@ def test_concurrent_batches_of_one_account_keep_the_gaps_exact(engine, owner_eng
     assert not errors, errors
     with Session(engine) as s:
         rollups_match_daily_values(s)
+
+
+def test_trend_of_additive_metrics_from_rollups_equals_every_customers_rows(engine, owner_engine):
+    """usage_trend of a sum/count metric reads only the top customers' rows plus the partner rollups; its
+    points equal the stacking of every customer's rows (the generic path), at every grain and top."""
+    from collections import defaultdict
+
+    from core.usage.reports import usage_trend
+
+    reset_data(owner_engine)
+    world = build_world(engine)
+    t = world.a
+    accounts = [t.account_id, t.other_account_id]
+    names = {t.account_id: "Customer a1", t.other_account_id: "Customer a2"}
+    with Session(engine) as s:
+        record_events(s, t.staff, t.partner_id, [{
+            "account_id": accounts[i % 2], "event_id": f"t{i}", "metric": ("documents", "api_requests")[i % 3 % 2],
+            "quantity": Decimal(i % 7), "occurred_at": BASE + timedelta(days=(i * 13) % 150, minutes=i)}
+            for i in range(300)], now=NOW)
+        s.commit()
+        start, end = date(2025, 11, 17), date(2026, 3, 9)
+        for metric in ("documents", "api_requests"):
+            for grain in ("day", "week", "month"):
+                for top in (1, 8):
+                    rows = _values(s, Scope(t.partner_id, None), start, end, grain=grain, level="account",
+                                   metric=metric)
+                    size: dict = defaultdict(Decimal)
+                    for r in rows:
+                        size[(r.partner_id, r.account_id)] += r.value
+                    keep = {k for k, _ in sorted(size.items(), key=lambda kv: (-kv[1], str(kv[0])))[:top]}
+                    want: dict = defaultdict(Decimal)
+                    for r in rows:
+                        k = (r.partner_id, r.account_id)
+                        want[(r.b, names[r.account_id] if k in keep else "Other customers")] += r.value
+                    got = {(p.bucket, p.label): p.value for p in usage_trend(
+                        s, t.staff, metric=metric, start=start, end=end, grain=grain, top=top)}
+                    assert got == {k: v for k, v in want.items() if v}, (metric, grain, top)
