@@ -130,12 +130,13 @@ def _values(session: Session, scope: Scope, start: date, end: date, *, grain: st
     Additive metrics (sum, count) are summed straight to the requested level - from the partner rollups
     (usage_partner_daily/monthly) when no per-account breakdown is asked for, else from the per-account
     tables; max and latest are taken per account first (small subsets, read through the metric indexes);
-    unique counts come from the distinct rollups and usage_distinct (core.usage.unique_counts). One round
-    trip; parts without metrics are left out."""
+    unique counts come from the distinct rollups and usage_distinct (core.usage.unique_counts). `only`: just
+    these accounts (level "account", one partner) or partners (level "partner"). Parts without metrics are
+    left out."""
     check_range(start, end)
     params: dict[str, Any] = {"s": start, "e": end}
     w = _where(scope, params)
-    if only is not None:  # just these accounts (level "account", one partner) or partners (level "partner")
+    if only is not None:
         w += f" AND {'account_id' if level == 'account' else 'partner_id'} = ANY(:only)"
         params["only"] = only
     rng = Range(_BUCKETS[grain], grain)
