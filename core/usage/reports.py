@@ -129,10 +129,8 @@ def _values(session: Session, scope: Scope, start: date, end: date, *, grain: st
 
     Additive metrics (sum, count) are summed straight to the requested level - from the partner rollups
     (usage_partner_daily/monthly) when no per-account breakdown is asked for, else from the per-account
-    tables; max and latest are taken per account first (small subsets, read through the metric indexes);
-    unique counts come from the distinct rollups and usage_distinct (core.usage.unique_counts). `only`: just
-    these accounts (level "account", one partner) or partners (level "partner"). Parts without metrics are
-    left out."""
+    tables; max and latest per account first (through the metric indexes); unique counts from the distinct
+    rollups (core.usage.unique_counts). `only`: just these accounts (level account) or partners (partner)."""
     check_range(start, end)
     params: dict[str, Any] = {"s": start, "e": end}
     w = _where(scope, params)
