@@ -19,6 +19,20 @@ GRAIN_LABELS = {"day": "Day", "week": "Week", "month": "Month"}
 
 actor = require("usage.view")
 
+
+# Catalogue reads, cached for a minute. The metric catalogue is global reference data (the same for every
+# tenant, and the caller already has usage.view); the partner list is cached per admin (the user id is in
+# the key), so nothing cached ever crosses a tenant.
+@st.cache_data(ttl=60, show_spinner=False)
+def metric_catalogue(_actor) -> dict[str, tuple[str, str]]:
+    return {m.key: (m.name, m.unit) for m in read(catalogue, _actor)}
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def admin_partner_names(user_id: int, _actor) -> dict[int, str]:
+    return read(partner_names, _actor)
+
+
 if actor.role in CUSTOMER_ROLES:
     # A customer sees one account: the drill-down is their dashboard.
     st.switch_page("pages/usage_account.py")
@@ -26,21 +40,21 @@ if actor.role in CUSTOMER_ROLES:
 st.title("Usage")
 partner_id = None
 if actor.is_admin:
-    partners = read(partner_names, actor)
+    partners = admin_partner_names(actor.user_id, actor)
     options = [None, *partners]
     partner_id = st.selectbox("Partner", options, format_func=lambda p: "All partners" if p is None else partners[p],
                               key="usage_dash_partner")
 start, end = date_range("usage_dash")
 summary = read(usage_summary, actor, start=start, end=end, partner_id=partner_id)
-metrics = {m.key: m for m in read(catalogue, actor)}
+metrics = metric_catalogue(actor)
 
 
 def name(m: str) -> str:
-    return metrics[m].name if m in metrics else m
+    return metrics[m][0] if m in metrics else m
 
 
 def unit(m: str) -> str:
-    return metrics[m].unit if m in metrics else ""
+    return metrics[m][1] if m in metrics else ""
 
 
 if not summary.has_data:
@@ -85,7 +99,7 @@ else:
         "Change": st.column_config.NumberColumn("Change", format="percent"),
     })
     st.caption(f"{len(rows)} customers with usage · click a column header to sort")
-    st.download_button("Export CSV", csv_bytes(table), file_name=f"usage-{metric}-{start}-{end}.csv",
+    st.download_button("Export CSV", lambda: csv_bytes(table),  # built only when clicked file_name=f"usage-{metric}-{start}-{end}.csv",
                        mime="text/csv", key="usage_dash_csv", icon=":material/download:")
 
 st.subheader("Alerts")

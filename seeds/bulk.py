@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import Engine, text
 
+from core.usage.aggregates import REBUILD_SQL
 from db.engine import DATA_DIR, embedded_url, make_engine, server_for
 from db.migrate import upgrade
 
@@ -217,6 +218,8 @@ def _aggregates(engine: Engine, events: int, start: datetime, end: datetime) -> 
         c.execute(text("INSERT INTO usage_partner_monthly (partner_id, metric, month, qty_sum, events) "
                        "SELECT partner_id, metric, month, sum(qty_sum), sum(events) FROM usage_monthly "
                        "GROUP BY 1, 2, 3"))
+        for sql in REBUILD_SQL:  # the closed months' distinct-count rollups (migration 0021)
+            c.execute(text(sql))
         c.execute(text("INSERT INTO bench_meta (events, starts, ends) VALUES (:n, :s, :e)"),
                   {"n": events, "s": start, "e": end})
 

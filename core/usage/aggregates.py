@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import ValidationError
 from core.usage.metrics import get_metrics
+from core.usage.periods import hash_key
 
 
 def value_for(aggregation: str, qty_sum: Decimal, events: int, qty_max: Decimal, last_qty: Decimal,
@@ -52,3 +53,109 @@ def period_usage(session: Session, partner_id: int, account_id: int, start: date
         if m is not None:
             out[r.metric] = value_for(m.aggregation, r.s, r.n, r.mx, r.lq, distinct.get(r.metric, 0))
     return out
+
+
+# ---------------------------------------------------------------- closed months' distinct counts (0021)
+#
+# For unique_count metrics, usage_distinct_monthly keeps the months in which each (account, value) occurred,
+# and usage_distinct_gaps counts, per account, metric and month, the month's values by the month they occurred
+# last before (prev_month; NEVER for the first time). A value occurring in whole months [m1, m2] is counted
+# once there: at its first month in the range, the one whose previous occurrence is before m1. So
+#     distinct(account, [m1, m2]) = sum(value_count) over month in [m1, m2] and prev_month < m1,
+# exactly, from at most months x months rows per account whatever the number of events.
+# Ingestion keeps them in the same transaction, from the batch's new distinct values (usage_new_distinct).
+
+DISTINCT_NS = 42_021  # advisory-lock namespace: one writer of an account's distinct rollups at a time
+_NEVER = "DATE '0001-01-01'"
+
+_MONTHS_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS usage_new_months (account_id bigint, metric text, value text, month date)
+  ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS usage_gap_delta (account_id bigint, metric text, month date, prev_month date,
+  n bigint) ON COMMIT DELETE ROWS;
+TRUNCATE usage_new_months, usage_gap_delta;
+"""
+
+_NEW_MONTHS_SQL = """
+WITH ins AS (
+  INSERT INTO usage_distinct_monthly (partner_id, metric, account_id, value, month)
+  SELECT DISTINCT :p, metric, account_id, value, CAST(date_trunc('month', day) AS date) FROM usage_new_distinct
+  ORDER BY 2, 3, 4, 5
+  ON CONFLICT DO NOTHING
+  RETURNING account_id, metric, value, month
+)
+INSERT INTO usage_new_months SELECT account_id, metric, value, month FROM ins
+"""
+
+# The gap rows of the touched (account, value) sequences after (+1) and before (-1) this batch's new months.
+_SEQ = f"""
+  SELECT x.account_id, x.metric, x.month,
+         coalesce(lag(x.month) OVER (PARTITION BY x.account_id, x.metric, x.value ORDER BY x.month), {_NEVER}) AS prev,
+         {{sign}} AS d
+  FROM (SELECT DISTINCT account_id, metric, value FROM usage_new_months) k
+  JOIN usage_distinct_monthly x
+    ON x.partner_id = :p AND x.metric = k.metric AND x.account_id = k.account_id AND x.value = k.value
+  {{only_old}}"""
+_OLD = ("WHERE NOT EXISTS (SELECT 1 FROM usage_new_months n WHERE n.account_id = x.account_id "
+        "AND n.metric = x.metric AND n.value = x.value AND n.month = x.month)")
+_DELTA_SQL = f"""
+INSERT INTO usage_gap_delta
+SELECT account_id, metric, month, prev, sum(d) FROM (
+  {_SEQ.format(sign=1, only_old="")}
+  UNION ALL
+  {_SEQ.format(sign=-1, only_old=_OLD)}
+) z GROUP BY 1, 2, 3, 4 HAVING sum(d) <> 0
+"""
+
+_GAPS_SQL = """
+INSERT INTO usage_distinct_gaps AS t (partner_id, metric, month, prev_month, account_id, value_count)
+SELECT :p, metric, month, prev_month, account_id, n FROM usage_gap_delta ORDER BY 2, 3, 4, 5
+ON CONFLICT (partner_id, metric, month, prev_month, account_id)
+DO UPDATE SET value_count = t.value_count + EXCLUDED.value_count
+"""
+
+_PARTNER_GAPS_SQL = """
+INSERT INTO usage_partner_distinct_gaps AS t (partner_id, metric, month, prev_month, value_count)
+SELECT :p, metric, month, prev_month, sum(n) FROM usage_gap_delta GROUP BY 2, 3, 4 HAVING sum(n) <> 0
+ORDER BY 2, 3, 4
+ON CONFLICT (partner_id, metric, month, prev_month) DO UPDATE SET value_count = t.value_count + EXCLUDED.value_count
+"""
+
+
+def update_distinct_rollups(session: Session, partner_id: int) -> None:
+    """Fold the batch's new distinct values (temp table usage_new_distinct, written by ingestion) into the
+    monthly distinct rollups. Called by core.usage.ingest inside the ingestion transaction, after every other
+    aggregate: it takes an exclusive advisory lock per touched account (sorted, after all other row locks,
+    so no lock cycle), then reads the accounts' value sequences with a fresh snapshot, so two concurrent
+    batches of one account never miscount a value's previous month."""
+    accounts = sorted(session.scalars(text("SELECT DISTINCT account_id FROM usage_new_distinct")).all())
+    if not accounts:
+        return
+    keys = sorted({hash_key(partner_id, a) for a in accounts})
+    session.execute(text("SELECT pg_advisory_xact_lock(:ns, k) FROM unnest(CAST(:keys AS int[])) AS k ORDER BY k"),
+                    {"ns": DISTINCT_NS, "keys": keys})
+    session.execute(text(_MONTHS_DDL))
+    params = {"p": partner_id}
+    session.execute(text(_NEW_MONTHS_SQL), params)
+    session.execute(text(_DELTA_SQL), params)
+    session.execute(text(_GAPS_SQL), params)
+    session.execute(text(_PARTNER_GAPS_SQL), params)
+
+
+# The same rollups rebuilt from usage_distinct (migration 0021's backfill; seeds/bulk.py after a bulk load).
+REBUILD_SQL = (
+    "DELETE FROM usage_distinct_monthly",
+    "DELETE FROM usage_distinct_gaps",
+    "DELETE FROM usage_partner_distinct_gaps",
+    """INSERT INTO usage_distinct_monthly (partner_id, metric, account_id, value, month)
+       SELECT DISTINCT partner_id, metric, account_id, value, CAST(date_trunc('month', day) AS date)
+       FROM usage_distinct""",
+    f"""INSERT INTO usage_distinct_gaps (partner_id, metric, month, prev_month, account_id, value_count)
+       SELECT partner_id, metric, month, prev, account_id, count(*) FROM (
+         SELECT partner_id, metric, account_id, month, coalesce(lag(month) OVER (
+                  PARTITION BY partner_id, metric, account_id, value ORDER BY month), {_NEVER}) AS prev
+         FROM usage_distinct_monthly) x
+       GROUP BY 1, 2, 3, 4, 5""",
+    """INSERT INTO usage_partner_distinct_gaps (partner_id, metric, month, prev_month, value_count)
+       SELECT partner_id, metric, month, prev_month, sum(value_count) FROM usage_distinct_gaps GROUP BY 1, 2, 3, 4""",
+)

@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 from core.accounts import audit
 from core.accounts.actor import Actor
 from core.accounts.permissions import authorize
+from core.usage.aggregates import update_distinct_rollups
 from core.usage.metrics import get_metrics
 from core.usage.periods import in_locked, locked_ranges, period_guard
 from core.usage.validation import check_events, validate_batch
@@ -298,6 +299,7 @@ def _write(session: Session, partner_id: int, rows: list[tuple], flags: list[boo
     session.execute(text(_PARTNER_MONTHLY_SQL), {"p": partner_id})
     if unique_props:
         session.execute(text(_DISTINCT_SQL), {"p": partner_id})
+        update_distinct_rollups(session, partner_id)  # closed months' distinct counts (migration 0021)
     return list(session.execute(text(
         "SELECT account_id, metric, day, correction, qty_sum, events, min_event_id, max_event_id "
         "FROM usage_groups ORDER BY account_id, metric, day")))

@@ -32,7 +32,9 @@ from sqlalchemy.orm import Session
 from core.accounts.actor import CUSTOMER_ROLES, Actor
 from core.accounts.permissions import authorize
 from core.errors import PermissionDenied, ValidationError
+from core.usage import unique_counts
 from core.usage.metrics import get_metrics
+from core.usage.ranges import Range, plan, source
 
 PRESETS = {
     "this_month": "This month",
@@ -105,23 +107,6 @@ def resolve_scope(actor: Actor, partner_id: int | None = None, account_id: int |
 # ---------------------------------------------------------------- the core query
 
 
-def _month_start(d: date) -> date:
-    return d.replace(day=1)
-
-
-def _next_month(d: date) -> date:
-    return date(d.year + (d.month == 12), d.month % 12 + 1, 1)
-
-
-def _split(start: date, end: date) -> tuple[date | None, date | None]:
-    """The whole months inside [start, end] as (first month, last month), or (None, None)."""
-    first = start if start.day == 1 else _next_month(start)
-    last_excl = _next_month(end) if _next_month(end) - timedelta(days=1) == end else _month_start(end)
-    if first >= last_excl:
-        return None, None
-    return first, _month_start(last_excl - timedelta(days=1))
-
-
 _BUCKETS = {None: "CAST(NULL AS date)", "day": "day", "week": "CAST(date_trunc('week', day) AS date)",
             "month": "CAST(date_trunc('month', day) AS date)"}
 _LEVELS = {"account": "partner_id, account_id", "partner": "partner_id", "total": ""}
@@ -138,35 +123,24 @@ def _where(scope: Scope, params: dict[str, Any], alias: str = "") -> str:
     return "".join(f" AND {c}" for c in conds)
 
 
-def _source(daily: str, monthly: str, cols: str, bucket: str, w: str, first: date | None, grain: str | None,
-            metrics_param: str) -> str:
-    """SELECT b, <cols> of one table family for the range: days only, or whole months from the monthly
-    table plus the partial months at either end from the daily table. Every branch names its metrics, so
-    the (partner_id, metric, day) / (metric, day) indexes read only those rows."""
-    mw = f" AND metric = ANY(:{metrics_param}){w}"
-    if first is None:
-        return f"SELECT {bucket} AS b, {cols} FROM {daily} WHERE day BETWEEN :s AND :e{mw}"
-    mbucket = "month" if grain == "month" else "CAST(NULL AS date)"
-    return (f"SELECT {mbucket} AS b, {cols} FROM {monthly} WHERE month BETWEEN :mf AND :ml{mw}"
-            f" UNION ALL SELECT {bucket} AS b, {cols} FROM {daily} WHERE day BETWEEN :s AND :he{mw}"
-            f" UNION ALL SELECT {bucket} AS b, {cols} FROM {daily} WHERE day BETWEEN :ts AND :e{mw}")
-
-
 def _values(session: Session, scope: Scope, start: date, end: date, *, grain: str | None = None,
-            level: str = "account", metric: str | None = None) -> list[Any]:
+            level: str = "account", metric: str | None = None, only: list[int] | None = None) -> list[Any]:
     """Rows (bucket, [partner_id, [account_id]], metric, value) for the range, aggregated correctly.
 
-    Additive metrics (sum, count) are summed straight to the requested level — from the partner rollups
+    Additive metrics (sum, count) are summed straight to the requested level - from the partner rollups
     (usage_partner_daily/monthly) when no per-account breakdown is asked for, else from the per-account
-    tables; max and latest are taken per account first (small subsets, read through the metric indexes);
-    unique counts come from usage_distinct. One round trip; parts without metrics are left out."""
+    tables; max and latest per account first (through the metric indexes); unique counts from the distinct
+    rollups (core.usage.unique_counts). `only`: just these accounts (level account) or partners (partner)."""
     check_range(start, end)
     params: dict[str, Any] = {"s": start, "e": end}
     w = _where(scope, params)
-    bucket = _BUCKETS[grain]
-    first, last = _split(start, end) if grain in (None, "month") and scope.account_id is None else (None, None)
-    if first is not None and last is not None:
-        params.update(mf=first, ml=last, he=first - timedelta(days=1), ts=_next_month(last))
+    if only is not None:
+        w += f" AND {'account_id' if level == 'account' else 'partner_id'} = ANY(:only)"
+        params["only"] = only
+    rng = Range(_BUCKETS[grain], grain)
+    if grain in (None, "month") and scope.account_id is None:  # whole months from the monthly rollups
+        whole, pieces = plan(start, end)
+        rng = Range(rng.bucket, grain, whole, tuple(pieces), True)
     by_agg: dict[str, list[str]] = defaultdict(list)
     for k, m in get_metrics(session).items():
         if metric is None or k == metric:
@@ -180,49 +154,35 @@ def _values(session: Session, scope: Scope, start: date, end: date, *, grain: st
     parts = []
     if params["add"]:
         if level == "account" or scope.account_id is not None:
-            src = _source("usage_daily", "usage_monthly", stats, bucket, w, first, grain, "add")
+            src = source("usage_daily", "usage_monthly", "partner_id, account_id, metric, qty_sum, events", rng, w,
+                          "add", params, "partner_id, account_id, metric, -qty_sum, -events")
         else:
-            src = _source("usage_partner_daily", "usage_partner_monthly", "partner_id, metric, qty_sum, events",
-                          bucket, w, first, grain, "add")
+            src = source("usage_partner_daily", "usage_partner_monthly", "partner_id, metric, qty_sum, events",
+                          rng, w, "add", params, "partner_id, metric, -qty_sum, -events")
         parts.append(f"""
     SELECT b, {keys_c}metric, sum(CASE WHEN metric = ANY(:cnt) THEN events ELSE qty_sum END) AS value
-    FROM ({src}) x GROUP BY b, {keys_c}metric""")
+    FROM ({src}) x GROUP BY b, {keys_c}metric HAVING sum(events) <> 0""")
     if params["mx"]:
-        src = _source("usage_daily", "usage_monthly", stats, bucket, w, first, grain, "mx")
+        src = source("usage_daily", "usage_monthly", stats, rng, w, "mx", params)
         parts.append(f"""
     SELECT b, {keys_c}metric, sum(v) AS value FROM (
       SELECT {per_account}, max(qty_max) AS v FROM ({src}) x GROUP BY {per_account}) y
     GROUP BY b, {keys_c}metric""")
     if params["lt"]:
-        src = _source("usage_daily", "usage_monthly", stats, bucket, w, first, grain, "lt")
+        src = source("usage_daily", "usage_monthly", stats, rng, w, "lt", params)
         parts.append(f"""
     SELECT b, {keys_c}metric, sum(v) AS value FROM (
       SELECT DISTINCT ON ({per_account}) {per_account}, last_qty AS v FROM ({src}) x
       ORDER BY {per_account}, last_at DESC, last_event_id DESC) y
     GROUP BY b, {keys_c}metric""")
-    uq_sql = _unique_sql(grain, bucket, keys_c, w) if params["uq"] else None
+    uq_sql = unique_counts.sql(grain, level, keys_c, w, rng.bucket, rng.whole, list(rng.pieces), params) \
+        if params["uq"] else None
     if not parts and uq_sql is None:
         return []
     rows = _run_parts(session, parts, uq_sql, params)
     width = len(keys.split(", ")) if keys else 0
     # the order the single query had: ORDER BY bucket (NULLS LAST), the level keys, metric
     return sorted(rows, key=lambda r: (r[0] is None, r[0] or date.min, *r[1:1 + width], r[1 + width]))
-
-
-def _unique_sql(grain: str | None, bucket: str, keys_c: str, w: str) -> str:
-    """Distinct (account, value) pairs, read in the order of ix_usage_distinct_count_order so that a Unique step
-    over a sorted index-only scan does it (no hash of ~100k groups); see _run_unique."""
-    if grain is None:  # no bucket: the DISTINCT follows the index order exactly (no sort at all)
-        return f"""
-    SELECT CAST(NULL AS date) AS b, {keys_c}metric, count(*) AS value FROM (
-      SELECT DISTINCT partner_id, metric, account_id, value
-      FROM usage_distinct WHERE day BETWEEN :s AND :e AND metric = ANY(:uq){w}) y
-    GROUP BY {keys_c}metric"""
-    return f"""
-    SELECT b, {keys_c}metric, count(*) AS value FROM (
-      SELECT DISTINCT {bucket} AS b, partner_id, metric, account_id, value
-      FROM usage_distinct WHERE day BETWEEN :s AND :e AND metric = ANY(:uq){w}) y
-    GROUP BY b, {keys_c}metric"""
 
 
 def _run_parts(session: Session, parts: list[str], uq_sql: str | None, params: dict[str, Any]) -> list[Any]:
@@ -346,8 +306,13 @@ def usage_trend(session: Session, actor: Actor, *, metric: str, start: date, end
         raise ValidationError({"grain": f"Grain must be one of {', '.join(GRAINS)}."})
     scope = resolve_scope(actor, partner_id, account_id)
     level = "partner" if scope.partner_id is None else "account"
-    rows = _values(session, scope, start, end, grain=grain, level=level, metric=metric)
     labels = _label_map(session, actor, scope, level)
+    other = "Other partners" if level == "partner" else "Other customers"
+    m = get_metrics(session).get(metric)
+    if m is not None and m.aggregation in ("sum", "count") and scope.account_id is None:
+        return _additive_trend(session, scope, level, labels, other, metric=metric, start=start, end=end,
+                               grain=grain, top=top)
+    rows = _values(session, scope, start, end, grain=grain, level=level, metric=metric)
 
     def key(r: Any) -> Any:
         return r.partner_id if level == "partner" else (r.partner_id, r.account_id)
@@ -356,11 +321,33 @@ def usage_trend(session: Session, actor: Actor, *, metric: str, start: date, end
     for r in rows:
         size[key(r)] += r.value
     keep = {k for k, _ in sorted(size.items(), key=lambda kv: (-kv[1], str(kv[0])))[:top]}
-    other = "Other partners" if level == "partner" else "Other customers"
     out: dict[tuple[date, str], Decimal] = defaultdict(Decimal)
     for r in rows:
         k = key(r)
         out[(r.b, labels.get(k, str(k)) if k in keep else other)] += r.value
+    return [TrendPoint(b, label, v) for (b, label), v in sorted(out.items())]
+
+
+def _additive_trend(session: Session, scope: Scope, level: str, labels: dict, other: str, *, metric: str,
+                    start: date, end: date, grain: str, top: int) -> list[TrendPoint]:
+    """usage_trend of a sum or count metric without reading every customer's rows: the biggest `top` over the
+    range from the monthly rollups, their buckets from their own rows, and "Other" as the scope's total per
+    bucket (the partner rollups) minus theirs - exact, because these metrics add up."""
+    def key(r: Any) -> Any:
+        return r.partner_id if level == "partner" else (r.partner_id, r.account_id)
+
+    size = {key(r): r.value for r in _values(session, scope, start, end, level=level, metric=metric)}
+    keep = [k for k, _ in sorted(size.items(), key=lambda kv: (-kv[1], str(kv[0])))[:top]]
+    out: dict[tuple[date, str], Decimal] = defaultdict(Decimal)
+    kept: dict[date, Decimal] = defaultdict(Decimal)
+    if keep:
+        ids = [k if level == "partner" else k[1] for k in keep]
+        for r in _values(session, scope, start, end, grain=grain, level=level, metric=metric, only=ids):
+            out[(r.b, labels.get(key(r), str(key(r))))] += r.value
+            kept[r.b] += r.value
+    for r in _values(session, scope, start, end, grain=grain, level="total", metric=metric):
+        if r.value != kept[r.b]:
+            out[(r.b, other)] += r.value - kept[r.b]
     return [TrendPoint(b, label, v) for (b, label), v in sorted(out.items())]
 
 

@@ -240,3 +240,48 @@ BUILTIN_METRICS: list[dict] = [
     dict(key="active_clients", name="Active clients", unit="clients", aggregation="latest", property=None,
          counts_as_active=False),
 ]
+
+
+# Closed months' distinct counts (migration 0021). A unique_count metric's value over a range is the number of
+# distinct property values per account, which cannot be added up from days or months. These rollups make it
+# exact and history-size independent for whole months:
+NEVER = date(1, 1, 1)  # prev_month of a value's first month ever
+
+
+class UsageDistinctMonthly(Base):
+    """The months in which each distinct property value of an account's unique_count metric occurred."""
+
+    __tablename__ = "usage_distinct_monthly"
+
+    partner_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    value: Mapped[str] = mapped_column(Text, primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+
+
+class UsageDistinctGaps(Base):
+    """Per account, metric and month: how many of the month's distinct values occurred last before in
+    `prev_month` (NEVER: first time). The distinct count over whole months [m1, m2] is then the sum of
+    value_count over month in [m1, m2] and prev_month < m1: a few rows per account, whatever the history."""
+
+    __tablename__ = "usage_distinct_gaps"
+
+    partner_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(40), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    prev_month: Mapped[date] = mapped_column(Date, primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    value_count: Mapped[int] = mapped_column(BigInteger)
+
+
+class UsagePartnerDistinctGaps(Base):
+    """usage_distinct_gaps summed over the partner's accounts: partner and platform distinct totals."""
+
+    __tablename__ = "usage_partner_distinct_gaps"
+
+    partner_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(40), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    prev_month: Mapped[date] = mapped_column(Date, primary_key=True)
+    value_count: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,79 @@
+"""How the usage dashboards read a date range from a family of aggregate tables (daily and monthly): day by
+day, or the whole months from the monthly table plus the partial months at either end (core.usage.reports)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+
+def month_start(d: date) -> date:
+    return d.replace(day=1)
+
+
+def next_month(d: date) -> date:
+    return date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+
+
+def split(start: date, end: date) -> tuple[date | None, date | None]:
+    """The whole months inside [start, end] as (first month, last month), or (None, None)."""
+    first = start if start.day == 1 else next_month(start)
+    last_excl = next_month(end) if next_month(end) - timedelta(days=1) == end else month_start(end)
+    if first >= last_excl:
+        return None, None
+    return first, month_start(last_excl - timedelta(days=1))
+
+
+def plan(start: date, end: date) -> tuple[tuple[date, date] | None, list[tuple[date, date]]]:
+    """The range as its whole months (first, last) or None, and the partial-month pieces at either end
+    (each inside one month)."""
+    first, last = split(start, end)
+    if first is None or last is None:
+        if month_start(start) == month_start(end):
+            return None, [(start, end)]
+        return None, [(start, month_start(end) - timedelta(days=1)), (month_start(end), end)]
+    pieces = []
+    if start < first:
+        pieces.append((start, first - timedelta(days=1)))
+    if next_month(last) <= end:
+        pieces.append((next_month(last), end))
+    return (first, last), pieces
+
+
+@dataclass(frozen=True)
+class Range:
+    """How _source reads a range: by day, or whole months from the monthly tables plus partial pieces."""
+    bucket: str
+    grain: str | None
+    whole: tuple[date, date] | None = None
+    pieces: tuple[tuple[date, date], ...] = ()
+    by_month: bool = False  # False: every day from the daily table over [:s, :e]
+
+
+def source(daily: str, monthly: str, cols: str, rng: Range, w: str, metrics_param: str, params: dict[str, Any],
+            neg: str | None = None) -> str:
+    """SELECT b, <cols> of one table family for the range. By month: the whole months from the monthly table
+    and each partial month from the daily table - or, for additive columns (`neg`: the same columns negated)
+    when the rest of that month is shorter, the month's row minus the days outside the piece, so a long
+    piece costs a few days' rows. Every branch names its metrics, so the (partner_id, metric, day) /
+    (metric, day) indexes read only those rows."""
+    mw = f" AND metric = ANY(:{metrics_param}){w}"
+    if not rng.by_month:
+        return f"SELECT {rng.bucket} AS b, {cols} FROM {daily} WHERE day BETWEEN :s AND :e{mw}"
+    mbucket = "month" if rng.grain == "month" else "CAST(NULL AS date)"
+    parts = []
+    if rng.whole is not None:
+        params["mf"], params["ml"] = rng.whole
+        parts.append(f"SELECT {mbucket} AS b, {cols} FROM {monthly} WHERE month BETWEEN :mf AND :ml{mw}")
+    for i, (a, b) in enumerate(rng.pieces):
+        m0, m1 = month_start(a), next_month(a) - timedelta(days=1)
+        params[f"pa{i}"], params[f"pb{i}"] = a, b
+        if neg is not None and (m1 - m0).days - (b - a).days < (b - a).days + 1:
+            params[f"pm{i}"], params[f"pz{i}"] = m0, m1
+            parts.append(f"SELECT {mbucket} AS b, {cols} FROM {monthly} WHERE month = :pm{i}{mw}")
+            parts.append(f"SELECT {rng.bucket} AS b, {neg} FROM {daily} WHERE day BETWEEN :pm{i} AND :pz{i}"
+                         f" AND NOT day BETWEEN :pa{i} AND :pb{i}{mw}")
+        else:
+            parts.append(f"SELECT {rng.bucket} AS b, {cols} FROM {daily} WHERE day BETWEEN :pa{i} AND :pb{i}{mw}")
+    return " UNION ALL ".join(parts)
