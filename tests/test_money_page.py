@@ -125,3 +125,29 @@ def test_admin_creates_the_standard_card_from_the_page_and_a_bad_one_is_refused(
         assert [(c.kind, c.currency) for c in s.query(RateCard)] == [("standard", "EUR")]
         rc = ratecards.card_in_force(s, world.a.partner_id, date.today())
         assert rc is not None and rc.source == "standard"
+
+
+def test_the_date_inputs_refuse_a_reversed_or_too_long_range_with_a_message(world, db):
+    """The Money page's From/To: a range that ends before it starts, or spans more than three years, gets a
+    clear message and no figures; a one-day range and a range across a year end work."""
+    build(world, db)
+    at = app(world.a.staff, MONEY)
+    at.date_input(key="money_from").set_value(date(2026, 10, 31)).run()
+    at.date_input(key="money_to").set_value(date(2026, 10, 1)).run()
+    assert not at.exception, at.exception
+    assert any("ends before it starts" in e.value for e in at.error), [e.value for e in at.error]
+    assert not at.metric and not at.dataframe
+    at.date_input(key="money_from").set_value(date(2022, 1, 1)).run()
+    at.date_input(key="money_to").set_value(date(2026, 10, 31)).run()
+    assert any("at most three years" in e.value for e in at.error), [e.value for e in at.error]
+    assert not at.metric
+    # the usage day alone: the whole month's figures of the client months it touches, fees prorated
+    at.date_input(key="money_from").set_value(date(2026, 10, 15)).run()
+    at.date_input(key="money_to").set_value(date(2026, 10, 15)).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert _df(at, "Month", "Revenue")["Month"].tolist() == ["2026-10"]
+    # across a year end: one row per month, in order
+    at.date_input(key="money_from").set_value(date(2026, 10, 1)).run()
+    at.date_input(key="money_to").set_value(date(2027, 1, 31)).run()
+    assert not at.exception and not at.error
+    assert _df(at, "Month", "Revenue")["Month"].tolist() == ["2026-10", "2026-11", "2026-12", "2027-01"]
