@@ -47,6 +47,7 @@ def test_staff_see_revenue_cost_margin_and_the_customer_sold_below_cost(world, d
     assert rows["Orphan Co"]["Margin"] == "unknown" and rows["Orphan Co"]["Flag"] == "margin unknown"
     assert rows["Mail Co"]["Margin"] == "EUR 47.50" and rows["Mail Co"]["Flag"] == ""
     assert "1 client month(s) sold below cost" in texts(at)
+    assert "- Pages Co, 2026-10: margin EUR -22.00" in texts(at)  # named, with how far below
     top = _df(at, "Customer", "Margin")["Customer"].tolist()
     assert top == ["Mail Co", "Direct Co", "Pages Co"]
     assert _df(at, "Month", "Revenue")["Month"].tolist() == ["2026-10"]
@@ -151,3 +152,29 @@ def test_the_date_inputs_refuse_a_reversed_or_too_long_range_with_a_message(worl
     at.date_input(key="money_to").set_value(date(2027, 1, 31)).run()
     assert not at.exception and not at.error
     assert _df(at, "Month", "Revenue")["Month"].tolist() == ["2026-10", "2026-11", "2026-12", "2027-01"]
+
+
+def test_a_customer_sold_below_cost_is_named_as_text_never_as_markdown(world, db):
+    from core.accounts import accounts
+    from core.accounts.actor import SYSTEM
+    from db.engine import unit_of_work
+
+    build(world, db)
+    with unit_of_work(db) as s:
+        accounts.update_account(s, SYSTEM, world.a.partner_id, world.a.other_account_id,
+                                name="**Evil** [click](http://evil.example)")
+    at = _range(app(world.a.staff, MONEY))
+    assert not at.exception, at.exception
+    (warning,) = [w.value for w in at.warning if "sold below cost" in w.value]
+    assert "\\*\\*Evil\\*\\*" in warning and "\\[click\\]" in warning and "](http" not in warning
+    assert "margin EUR -22.00" in texts(at)
+
+
+def test_receipts_of_on_demand_charges_are_listed_and_downloadable(world, db):
+    build(world, db)  # Pages Co is paid for on demand: 58.00 charged to Partner A's card
+    at = _range(app(world.a.staff, MONEY))
+    assert not at.exception, at.exception
+    table = _df(at, "Number", "Issued", "Customer", "Total")
+    assert table["Customer"].tolist() == ["Pages Co"] and table["Total"].tolist() == ["EUR 58.00"]
+    assert table["Number"].iloc[0].startswith("OD-")
+    assert at.selectbox(key="money_receipt").value is not None
