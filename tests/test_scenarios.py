@@ -277,6 +277,12 @@ def test_world3_newsletter(db):
     w_rev, w_cost = _r2(wiener_q * D("0.018")), _r2(wiener_q * D("1.05") * D("0.010"))
     assert m["Wiener Werkstatt"] == (w_rev, w_cost, w_rev - w_cost)
     assert _margins(db, "Postkasten Digital GmbH")["Kaffeerösterei Braun"] == (D("60.00"), D("47.25"), D("12.75"))
+    # every month the same for the clients with fixed usage (the month before last too)
+    earlier = add_months(LAST_MONTH, -1)
+    assert _margins(db, "Alpen Software GmbH", earlier)["Münchner Mandanten KG"] == (D("180.00"), D("105.00"),
+                                                                                      D("75.00"))
+    assert _margins(db, "Postkasten Digital GmbH", earlier)["Kaffeerösterei Braun"] == (D("60.00"), D("47.25"),
+                                                                                         D("12.75"))
     m = _margins(db, "Letterbox Direct BV")
     assert m["Amsterdam Bloemen"] == (D("12.40"), D(0), D("12.40"))
     uq = _month_qty(sc, "Utrecht Uitgeverij", "recipients")
@@ -340,6 +346,12 @@ def test_world4_sms(db):
                  "Lakeside Realty": (D("262.00"), D("69.00"), D("193.00")),
                  "Harbor Fitness": (D("6.20"), D("4.80"), D("1.40")),
                  "Metro Pizza": (_r2(metro / 10), D(0), _r2(metro / 10))}
+    # and the month before: Harbor Fitness's pre-purchase 60.00 + 3.20 + 3.00 = 66.20 against 4.80 at the card;
+    # Prairie Dental and Lakeside Realty use the same every month
+    before_m = _margins(db, p, add_months(LAST_MONTH, -1))
+    assert before_m["Harbor Fitness"] == (D("66.20"), D("4.80"), D("61.40"))
+    assert before_m["Prairie Dental"] == (D("99.00"), D("18.00"), D("81.00"))
+    assert before_m["Lakeside Realty"] == (D("262.00"), D("69.00"), D("193.00"))
 
 
 def test_sms_message_history_by_date_range(db):
