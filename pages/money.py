@@ -1,6 +1,7 @@
 """Money: what the partner earns from its clients, what the platform charges it for them, and the margin —
 by customer, as a monthly trend, top customers, customers sold below cost — with a CSV export of what is
-shown. Platform admins also see the platform's revenue per partner.
+shown. Platform admins also see the platform's revenue per partner. The receipts of on-demand charges (platform
+→ partner) are listed and downloadable as PDF.
 
 Thin: widgets → core.billing.margin → render. Every figure (sums, margins, flags) comes from core.
 """
@@ -14,10 +15,10 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.accounts import accounts
-from core.billing import margin
+from core.billing import margin, receipts
 from core.errors import DomainError
 from core.pricing.money import format_money
-from pages.common import read, require
+from pages.common import md_escape, read, require
 
 actor = require("margin.view")
 st.title("Money")
@@ -83,8 +84,9 @@ with container:
                    "of these sums.")
 
     below = report.below_cost()
-    if below:
-        st.warning(f"{len(below)} client month(s) sold below cost: see the flagged rows.")
+    if below:  # named here as text (tables are drawn on a canvas): who, which month, how far below
+        st.warning(f"{len(below)} client month(s) sold below cost: see the flagged rows.\n\n" + "\n".join(
+            f"- {md_escape(r.customer)}, {r.month:%Y-%m}: margin {md_escape(money(r.margin))}" for r in below[:20]))
 
     st.subheader("By customer")
     by_customer = report.by_customer()
@@ -123,3 +125,17 @@ with container:
     } for r in report.rows]), hide_index=True, width="stretch", key="money_rows")
     st.download_button("Download CSV", margin.report_csv(report), file_name="margins.csv", mime="text/csv",
                        key="money_csv")
+
+    st.subheader("Receipts for on-demand charges")
+    issued = read(receipts.list_charge_receipts, actor, partner_id)
+    if not issued:
+        st.caption("No usage has been charged on demand yet.")
+    else:
+        st.dataframe(pd.DataFrame([{"Number": r.number, "Issued": r.issued_on.isoformat(), "Customer": r.customer,
+                                    "Total": format_money(r.total, r.currency)} for r in issued]),
+                     hide_index=True, width="stretch", key="money_receipts")
+        numbers = {r.id: f"{r.number} · {r.customer or ''} · {format_money(r.total, r.currency)}" for r in issued}
+        pick = st.selectbox("Receipt", list(numbers), format_func=numbers.get, key="money_receipt")
+        st.download_button("Download receipt (PDF)", read(receipts.charge_receipt_pdf, actor, partner_id, pick),
+                           file_name=f"{numbers[pick].split(' · ')[0]}.pdf", mime="application/pdf",
+                           key="money_receipt_pdf")

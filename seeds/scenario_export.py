@@ -28,6 +28,7 @@ from db.models.billing import Plan, PlanAssignment, PlanVersion
 from db.models.statements import Statement, StatementSettings
 from db.models.wallet import BillingMode, PaymentMethod, Wallet
 from seeds import scenario_toml as toml
+from seeds.scenario_ratecards import export_partner_card, export_standard_cards
 
 
 class ExportError(Exception):
@@ -187,6 +188,13 @@ def _settings(session: Session, pid: int) -> dict[str, Any] | None:
                    "logo_text": row.logo_text, "footer": row.footer, "labels": dict(row.labels or {}) or None})
 
 
+def _card(read: Any) -> Any:
+    try:
+        return read()
+    except ValueError as exc:
+        raise ExportError(f"rate cards: {exc}") from exc
+
+
 def _partner(session: Session, p: Partner, house_id: int, summed: set[str]) -> dict[str, Any]:
     settings = _settings(session, p.id)
     conf, history = _wallet(session, p.id)
@@ -213,6 +221,7 @@ def _partner(session: Session, p: Partner, house_id: int, summed: set[str]) -> d
         "statement_history": _statement_history(session, p.id, names) or None,
     }
     out["statements"] = settings
+    out["rate_card"] = _card(lambda: export_partner_card(session, p.id))
     out["[[plans"] = _plans(session, p.id)
     out["[[customers"] = customers
     return out
@@ -239,6 +248,8 @@ def export_world(session: Session, *, password: str = "demo-pass-2026", name: st
             out += [""] + toml.lines(house_settings, "platform.statements")
         for u in session.scalars(select(User).where(User.role == "platform_admin").order_by(User.id)):
             out += [""] + toml.lines({"email": u.email, "name": u.display_name}, "admins", many=True)
+        for card in _card(lambda: export_standard_cards(session, house.id)):  # type: ignore[union-attr]
+            out += [""] + toml.lines(card, "rate_cards", many=True)
         for pl in _plans(session, house.id, platform=True):  # type: ignore[union-attr]
             out += [""] + toml.lines(pl, "platform_plans", many=True)
     q = select(Partner).where(~Partner.is_house).order_by(Partner.id)

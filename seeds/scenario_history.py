@@ -33,8 +33,9 @@ STAMPED = {  # table -> timestamp columns the load writes
     "outbox": ("created_at",), "usage_settlements": ("updated_at",), "metrics": ("created_at",),
     "wallet_purchase_intents": ("requested_at", "settled_at", "created_at"),
     "wallet_refunds": ("created_at", "settled_at"), "wallet_lots": ("created_at",), "credit_receipts": ("created_at",),
+    "charge_receipts": ("created_at",),
 }
-ISSUED = {"credit_receipts": "issued_on"}  # a date column set to the step's day with the row's creation
+ISSUED = {"credit_receipts": "issued_on", "charge_receipts": "issued_on"}  # dates set to the step's day
 
 
 @dataclass(order=True)

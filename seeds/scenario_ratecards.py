@@ -28,6 +28,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.accounts.actor import SYSTEM, Actor
@@ -126,3 +127,55 @@ def load_partner_card(session: Session, partner_id: int, rc: dict[str, Any] | No
     ratecard_admin.set_partner_card(session, actor, partner_id, effective_from=start, card=rc.get("card"),
                                     overrides=rc.get("overrides"))
     return 1
+
+
+# ---------------------------------------------------------------- export (seeds.scenario_export)
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _clean(x) for k, x in v.items() if x is not None and x != [] and x != {}}
+    if isinstance(v, list):
+        return [_clean(x) for x in v]
+    return v
+
+
+def _one_version(session: Session, card: Any, what: str) -> Any:
+    from db.models.ratecards import RateCardVersion
+
+    versions = list(session.scalars(select(RateCardVersion).where(
+        RateCardVersion.partner_id == card.partner_id, RateCardVersion.card_id == card.id)
+        .order_by(RateCardVersion.version)))
+    if len(versions) != 1:
+        raise ValueError(f"{what}: {len(versions)} versions over time (the format has one per card)")
+    return versions[0]
+
+
+def export_standard_cards(session: Session, house_id: int) -> list[dict[str, Any]]:
+    """[[rate_cards]] tables of the platform's standard cards (one version each, else ValueError)."""
+    from db.models.ratecards import RateCard
+
+    out = []
+    for card in session.scalars(select(RateCard).where(RateCard.partner_id == house_id, RateCard.kind == "standard")
+                                .order_by(RateCard.currency)):
+        v = _one_version(session, card, f"standard card {card.name}")
+        out.append(_clean({"name": card.name, "from": v.effective_from, **v.spec["card"]}))
+    return out
+
+
+def export_partner_card(session: Session, partner_id: int) -> dict[str, Any] | None:
+    """The partner's [partners.rate_card]: a whole card or overrides, from its date (one version, else
+    ValueError)."""
+    from db.models.ratecards import RateCard
+
+    card = session.scalar(select(RateCard).where(RateCard.partner_id == partner_id, RateCard.kind == "partner"))
+    if card is None:
+        return None
+    v = _one_version(session, card, f"partner card {card.name}")
+    out: dict[str, Any] = {"from": v.effective_from, **(v.spec.get("card") or {})}
+    overrides = v.spec.get("overrides") or {}
+    if any(x is None for x in overrides.values()):
+        raise ValueError(f"partner card {card.name}: an override that removes a value (not expressible in TOML)")
+    if overrides:
+        out["overrides"] = {k: str(x) for k, x in overrides.items()}
+    return _clean(out)

@@ -47,6 +47,7 @@ def test_staff_see_revenue_cost_margin_and_the_customer_sold_below_cost(world, d
     assert rows["Orphan Co"]["Margin"] == "unknown" and rows["Orphan Co"]["Flag"] == "margin unknown"
     assert rows["Mail Co"]["Margin"] == "EUR 47.50" and rows["Mail Co"]["Flag"] == ""
     assert "1 client month(s) sold below cost" in texts(at)
+    assert "- Pages Co, 2026-10: margin EUR -22.00" in texts(at)  # named, with how far below
     top = _df(at, "Customer", "Margin")["Customer"].tolist()
     assert top == ["Mail Co", "Direct Co", "Pages Co"]
     assert _df(at, "Month", "Revenue")["Month"].tolist() == ["2026-10"]
@@ -125,3 +126,55 @@ def test_admin_creates_the_standard_card_from_the_page_and_a_bad_one_is_refused(
         assert [(c.kind, c.currency) for c in s.query(RateCard)] == [("standard", "EUR")]
         rc = ratecards.card_in_force(s, world.a.partner_id, date.today())
         assert rc is not None and rc.source == "standard"
+
+
+def test_the_date_inputs_refuse_a_reversed_or_too_long_range_with_a_message(world, db):
+    """The Money page's From/To: a range that ends before it starts, or spans more than three years, gets a
+    clear message and no figures; a one-day range and a range across a year end work."""
+    build(world, db)
+    at = app(world.a.staff, MONEY)
+    at.date_input(key="money_from").set_value(date(2026, 10, 31)).run()
+    at.date_input(key="money_to").set_value(date(2026, 10, 1)).run()
+    assert not at.exception, at.exception
+    assert any("ends before it starts" in e.value for e in at.error), [e.value for e in at.error]
+    assert not at.metric and not at.dataframe
+    at.date_input(key="money_from").set_value(date(2022, 1, 1)).run()
+    at.date_input(key="money_to").set_value(date(2026, 10, 31)).run()
+    assert any("at most three years" in e.value for e in at.error), [e.value for e in at.error]
+    assert not at.metric
+    # the usage day alone: the whole month's figures of the client months it touches, fees prorated
+    at.date_input(key="money_from").set_value(date(2026, 10, 15)).run()
+    at.date_input(key="money_to").set_value(date(2026, 10, 15)).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert _df(at, "Month", "Revenue")["Month"].tolist() == ["2026-10"]
+    # across a year end: one row per month, in order
+    at.date_input(key="money_from").set_value(date(2026, 10, 1)).run()
+    at.date_input(key="money_to").set_value(date(2027, 1, 31)).run()
+    assert not at.exception and not at.error
+    assert _df(at, "Month", "Revenue")["Month"].tolist() == ["2026-10", "2026-11", "2026-12", "2027-01"]
+
+
+def test_a_customer_sold_below_cost_is_named_as_text_never_as_markdown(world, db):
+    from core.accounts import accounts
+    from core.accounts.actor import SYSTEM
+    from db.engine import unit_of_work
+
+    build(world, db)
+    with unit_of_work(db) as s:
+        accounts.update_account(s, SYSTEM, world.a.partner_id, world.a.other_account_id,
+                                name="**Evil** [click](http://evil.example)")
+    at = _range(app(world.a.staff, MONEY))
+    assert not at.exception, at.exception
+    (warning,) = [w.value for w in at.warning if "sold below cost" in w.value]
+    assert "\\*\\*Evil\\*\\*" in warning and "\\[click\\]" in warning and "](http" not in warning
+    assert "margin EUR -22.00" in texts(at)
+
+
+def test_receipts_of_on_demand_charges_are_listed_and_downloadable(world, db):
+    build(world, db)  # Pages Co is paid for on demand: 58.00 charged to Partner A's card
+    at = _range(app(world.a.staff, MONEY))
+    assert not at.exception, at.exception
+    table = _df(at, "Number", "Issued", "Customer", "Total")
+    assert table["Customer"].tolist() == ["Pages Co"] and table["Total"].tolist() == ["EUR 58.00"]
+    assert table["Number"].iloc[0].startswith("OD-")
+    assert at.selectbox(key="money_receipt").value is not None

@@ -107,3 +107,26 @@ def test_each_issuer_numbers_its_own(world, db):
         own = lifecycle.finalise(s, a.staff, a.partner_id, got[("statement", "Partner A", "Agency Co")].id)
         com = lifecycle.finalise(s, world.admin, a.partner_id, got[("commission", PLATFORM, "Partner A")].id)
     assert own.number.startswith("PARTNERA-") and not com.number.startswith("PARTNERA-")
+
+
+def test_card_share_and_unpriced_lines_speak_the_documents_language(world, db):
+    """The lines the two layers add (the card's section, the revenue share, "no price agreed") are in the
+    document's language like every other line: the partner's statement in German, the platform's in Norwegian.
+    They were English only."""
+    from core.statements.settings import save_settings
+
+    a = world.a
+    with unit_of_work(db) as s:
+        save_settings(s, a.staff, a.partner_id, language="de")
+        save_settings(s, world.admin, house_partner(s).id, language="nb")
+    got = _world(world, db)
+    orphan = doc(db, a.staff, a.partner_id, got[("statement", "Partner A", "Orphan Co")].id)
+    assert [ln.explanation for ln in orphan.lines] == ["300 recipients: kein Preis vereinbart"]
+    coll = doc(db, a.staff, a.partner_id, got[("collective", PLATFORM, "Partner A")].id)
+    agency = next(ln for ln in coll.lines if ln.section == "Agency Co")
+    assert agency.explanation == "100 pages etter prislisten" and agency.amount == D("5.00")
+    com = doc(db, a.staff, a.partner_id, got[("commission", PLATFORM, "Partner A")].id)
+    (share,) = com.lines
+    assert share.label == "Inntektsdeling 10 %"
+    assert share.explanation.startswith("10 % av ") and share.explanation.endswith(" fakturert til Direct Co")
+    assert "50,00" in share.explanation

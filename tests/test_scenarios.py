@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP
 from decimal import Decimal as D
 
 import pytest
@@ -13,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from core.accounts.actor import SYSTEM
 from core.accounts.auth import load_actor
+from core.billing.margin import margins
 from core.billing.rating import month_of
-from core.pricing.money import round_money
 from core.statements.reading import list_statements
 from core.usage.reports import usage_history
 from db.models import CustomerAccount, Partner, User
@@ -53,51 +54,123 @@ def _section_total(st: dict, section: str | None) -> D:
     return D(next(sc for sc in st["sections"] if sc["section"] == section)["total"])
 
 
-# ---------------------------------------------------------------- the four worlds
+def _r2(x: D) -> D:
+    """Rounded to the cent, half up (written out here so the test does not lean on the code it checks)."""
+    return D(x).quantize(D("0.01"), ROUND_HALF_UP)
+
+
+def _month_qty(sc, customer: str, metric: str, month: date = LAST_MONTH) -> D:
+    """A customer's quantity of a metric in a month, from the scenario file's generators and single events."""
+    start, end = month_of(month)
+    c = next(c for p in sc.partners for c in p.customers if c.fields["name"] == customer)
+    q = sum((q for g in c.usage if g.metric == metric for day, q in generate(g) if start <= day <= end), D(0))
+    return q + sum((D(e["quantity"]) for e in customer_events(c, 0) if e["metric"] == metric
+                    and e["event_id"].startswith("sc-e") and start <= e["occurred_at"].date() <= end), D(0))
+
+
+def _margins(db, partner: str, month: date = LAST_MONTH) -> dict[str, tuple[D | None, D | None, D | None]]:
+    """customer -> (revenue, platform charge, margin) of the month, as the Money page reads them."""
+    with Session(db) as s:
+        pid = s.scalar(select(Partner.id).where(Partner.name == partner))
+        start, end = month_of(month)
+        rows = margins(s, SYSTEM, pid, start, end).rows
+    return {r.customer: (r.revenue, r.cost, r.margin) for r in rows}
+
+
+def _partner_statements_carry_partner_prices(st: dict, partner: str, customers: set[str]) -> None:
+    """Every partner-billed client's statement comes from the partner, at the partner's prices, above zero,
+    and never names the platform."""
+    mine = {k[2]: v for k, v in st.items() if k[0] == partner and k[1] == "statement"
+            and v["issuer"]["name"] == partner}
+    assert set(mine) == customers, set(mine)
+    for name, doc in mine.items():
+        assert D(doc["total"]) > 0, name
+        assert all(D(ln["amount"]) >= 0 for sec in doc["sections"] for ln in sec["lines"]), name
+        assert PLATFORM.lower() not in json.dumps(doc, ensure_ascii=False).lower(), name
+        assert "rate card" not in json.dumps(doc, ensure_ascii=False).lower(), name
+
+
+# ---------------------------------------------------------------- the four worlds, in both price layers
 
 
 def test_world1_document_ai(db):
-    with Session(db) as s:  # read before loading: the generators, to compute Bergen Bygg's month by hand
+    with Session(db) as s:  # read before loading: the generators, to compute the noisy months by hand
         sc = read_scenario(SCENARIOS_DIR / "docai.toml", s, today=TODAY)
     load_file(db, SCENARIOS_DIR / "docai.toml")
-    st = _statements(db, "Nordic Docs AS")
     p = "Nordic Docs AS"
-    # Oslo Revisjon, per document (volume): 2,400 documents reach the 1,001–5,000 band, so every document
-    # costs 0.32: 2,400 × 0.32 = 768.00; platform fee 49.00 → 817.00 (no tax configured)
+    st = _statements(db, p)
+    # ---- the partner's prices to its clients
+    # Oslo Revisjon (agency), per document (volume): 2,400 documents reach the 1,001–5,000 band, so every
+    # document costs 0.32: 2,400 × 0.32 = 768.00; platform fee 49.00 → 817.00 (no tax configured), from the
+    # partner, under its own name
     oslo = st[(p, "statement", "Oslo Revisjon AS")]
     assert _lines(oslo) == {"Documents": D("768.00"), "Platform fee": D("49.00")}
     assert D(oslo["subtotal"]) == D(oslo["total"]) == D("817.00") and D(oslo["tax"]) == 0
-    # the customer pays: the platform issues the statement to the customer, as a draft for the month
-    assert oslo["issuer"]["name"] == PLATFORM and oslo["addressee"]["name"] == "Oslo Revisjon AS"
+    assert oslo["issuer"]["name"] == p and oslo["addressee"]["name"] == "Oslo Revisjon AS"
     assert oslo["status"] == "draft" and oslo["number"] is None and oslo["currency"] == "EUR"
     assert oslo["period"] == [d.isoformat() for d in month_of(LAST_MONTH)] and oslo["language"] == "en"
     docs = next(ln for ln in oslo["sections"][0]["lines"] if ln["label"] == "Documents")
     assert docs["metric"] == "documents" and D(docs["quantity"]) == 2400 and "0.32" in docs["explanation"]
-    # Bergen Bygg, per page (graduated): 11,000 pages a month × its season × 2 % growth a month (from the
-    # file's generator); the first 10,000 at 0.05, the rest at 0.035; fee 29.00
+    # Bergen Bygg (agency), per page (graduated): 11,000 pages a month × its season × 2 % growth a month (from
+    # the file's generator); the first 10,000 at 0.05, the rest at 0.035; fee 29.00
     bergen = st[(p, "statement", "Bergen Bygg")]
+    pages_b = _month_qty(sc, "Bergen Bygg", "pages")
+    bergen_rev = _r2(min(pages_b, D(10000)) * D("0.05") + max(pages_b - 10000, D(0)) * D("0.035")) + D("29.00")
+    assert D(bergen["total"]) == bergen_rev and bergen["issuer"]["name"] == p
     gen = next(c for c in sc.partners[0].customers if c.fields["name"] == "Bergen Bygg").usage[0]
-    start, end = month_of(LAST_MONTH)
-    (pages,) = [q for day, q in generate(gen) if start <= day <= end]
-    expected = round_money(min(pages, D(10000)) * D("0.05") + max(pages - 10000, D(0)) * D("0.035"), "EUR")
-    assert _lines(bergen) == {"Pages": expected, "Platform fee": D("29.00")}
-    assert D(bergen["total"]) == expected + D("29.00")
-    # not the same every month (the lab used to show 599.00 thirteen times)
-    assert len({q for _, q in generate(gen)}) >= 10
-    # Tromsø Tech, credits (volume): 30,000 credits in the 20,001–100,000 band: 30,000 × 0.010 = 300.00
-    assert _lines(st[(p, "statement", "Tromsø Tech")]) == {"Credits": D("300.00")}
-    assert D(st[(p, "statement", "Tromsø Tech")]["total"]) == D("300.00")
-    # every customer of the partner has its statement but the one that left three months ago, and no
-    # collective invoice (no agency, no partner plan)
-    assert {k[2] for k in st} == {"Fjord Logistics", "Oslo Revisjon AS", "Bergen Bygg", "Tromsø Tech",
-                                  "Stavanger Shipping", "Trondheim Tolk", "Ålesund Arkiv"}
+    assert len({q for _, q in generate(gen)}) >= 10  # not the same every month
+    # Tromsø Tech (on demand), credits (volume): 30,000 credits in the 20,001–100,000 band: × 0.010 = 300.00
+    tromso = st[(p, "statement", "Tromsø Tech")]
+    assert _lines(tromso) == {"Credits": D("300.00")} and D(tromso["total"]) == D("300.00")
+    # ... and the partner's card was charged the rate card's 30,000 × 0.004 = 120.00 as the usage arrived
+    assert D(tromso["charged_on_demand"]) == D("120.00")
+    _partner_statements_carry_partner_prices(st, p, {"Oslo Revisjon AS", "Bergen Bygg", "Tromsø Tech",
+                                                     "Ålesund Arkiv"})
+    # the clients who pay the platform themselves get the platform's statements at the same plans
+    fjord_docs = _month_qty(sc, "Fjord Logistics", "documents")
+    band = D("0.40") if fjord_docs <= 1000 else D("0.32") if fjord_docs <= 5000 else D("0.25")
+    fjord_billed = _r2(fjord_docs * band) + D("49.00")
+    fjord = st[(p, "statement", "Fjord Logistics")]
+    assert fjord["issuer"]["name"] == PLATFORM and D(fjord["total"]) == fjord_billed
+    # every customer but the one that left three months ago has a statement
+    assert {k[2] for k in st if k[1] == "statement"} == {
+        "Fjord Logistics", "Oslo Revisjon AS", "Bergen Bygg", "Tromsø Tech", "Stavanger Shipping", "Trondheim Tolk",
+        "Ålesund Arkiv"}
+    # ---- the platform's prices to the partner: its own card, pages priced on the partner's TOTAL pages
+    # (1–50,000 at 0.020, above at 0.012) and shared by each client's pages; 0.08 a document; 0.004 a credit
+    pages = {c: _month_qty(sc, c, "pages") for c in ("Fjord Logistics", "Oslo Revisjon AS", "Bergen Bygg",
+                                                      "Stavanger Shipping", "Trondheim Tolk", "Ålesund Arkiv")}
+    assert pages["Oslo Revisjon AS"] == 7200
+    total_pages = sum(pages.values(), D(0))
+    card_pages = min(total_pages, D(50000)) * D("0.020") + max(total_pages - 50000, D(0)) * D("0.012")
+    share = {c: _r2(card_pages * q / total_pages) for c, q in pages.items()}
+    # the partner's volume discount: cheaper than each client on its own at the first tier (0.020 a page)
+    assert total_pages > 50000 and sum(share.values()) < _r2(total_pages * D("0.020"))
+    coll = st[(p, "collective", None)]
+    assert coll["issuer"]["name"] == PLATFORM and coll["addressee"]["name"] == p
+    oslo_cost = D("192.00") + share["Oslo Revisjon AS"]  # 2,400 documents × 0.08 + its pages
+    assert _section_total(coll, "Oslo Revisjon AS") == oslo_cost
+    assert _section_total(coll, "Bergen Bygg") == share["Bergen Bygg"]
+    assert _section_total(coll, "Ålesund Arkiv") == share["Ålesund Arkiv"]
+    assert D(coll["total"]) == oslo_cost + share["Bergen Bygg"] + share["Ålesund Arkiv"]
+    # ---- the margin per client: what the partner billed − what the platform charged it
+    m = _margins(db, p)
+    assert m["Oslo Revisjon AS"] == (D("817.00"), oslo_cost, D("817.00") - oslo_cost)
+    assert m["Bergen Bygg"] == (bergen_rev, share["Bergen Bygg"], bergen_rev - share["Bergen Bygg"])
+    assert m["Tromsø Tech"] == (D("300.00"), D("120.00"), D("180.00"))
+    # customer pays: the partner's 15 % revenue share of what the platform billed, on the commission statement
+    assert m["Fjord Logistics"] == (_r2(fjord_billed * D("0.15")), D(0), _r2(fjord_billed * D("0.15")))
+    comm = st[(p, "commission", None)]
+    assert _section_total(comm, "Fjord Logistics") == _r2(fjord_billed * D("0.15"))
+    assert {sc_["section"] for sc_ in comm["sections"]} == {"Fjord Logistics", "Stavanger Shipping", "Trondheim Tolk"}
+    assert all(v[2] is not None and v[2] > 0 for v in m.values())
     # the foundation logins are there, in the first partner's customer Fjord Logistics
     with Session(db) as s:
         roles = dict(s.execute(select(User.email, User.role)).all())
         assert roles["partner@example.com"] == "partner_staff"
         assert roles["manager@example.com"] == "manager" and roles["annotator@example.com"] == "annotator"
-        fjord = s.scalar(select(CustomerAccount).where(CustomerAccount.name == "Fjord Logistics"))
-        assert s.scalar(select(User.account_id).where(User.email == "manager@example.com")) == fjord.id
+        fjord_acc = s.scalar(select(CustomerAccount).where(CustomerAccount.name == "Fjord Logistics"))
+        assert s.scalar(select(User.account_id).where(User.email == "manager@example.com")) == fjord_acc.id
 
 
 def test_world2_accounting_api_programme(db):
@@ -105,8 +178,8 @@ def test_world2_accounting_api_programme(db):
         sc = read_scenario(SCENARIOS_DIR / "accounting.toml", s, today=TODAY)
     load_file(db, SCENARIOS_DIR / "accounting.toml")
     st = _statements(db)
-    # Fjellheim: 620,000 requests − 500,000 free = 120,000 × 0.017 = 2,040.00; 12,000 MB is under 30,720 MB
-    # → 0.00; access to external integrations 149.00 → 2,189.00 (the customer pays: the platform bills it)
+    # Fjellheim (pays the platform itself): 620,000 requests − 500,000 free = 120,000 × 0.017 = 2,040.00;
+    # 12,000 MB is under 30,720 MB → 0.00; access to external integrations 149.00 → 2,189.00
     fj = st[("Regnskap Nord AS", "statement", "Fjellheim Regnskap")]
     assert _lines(fj) == {"Always-included integrations": D("0.00"), "API requests above 500,000": D("2040.00"),
                           "Data above 30 GB": D("0.00"), "Access to external integrations": D("149.00")}
@@ -114,36 +187,50 @@ def test_world2_accounting_api_programme(db):
     assert fj["issuer"]["name"] == PLATFORM and fj["addressee"]["name"] == "Fjellheim Regnskap"
     # a generated client: only the 149.00 access fee
     assert D(st[("Regnskap Nord AS", "statement", "Nord klient 001")]["total"]) == D("149.00")
-    # agency customers get no statement of their own: they are sections of the partner's collective invoice
-    assert ("Regnskap Nord AS", "statement", "Byrå Agenda") not in st
-    # Regnskap Nord's collective invoice, from the platform to the partner:
-    # - Byrå Agenda: 31,720 − 30,720 = 1,000 MB × 0.017 = 17.00 + access 149.00 = 166.00
-    # - client bands: 2 named + 97 generated = 99 active (the 3 year-end-only clients never count) → T1 200.00
-    # → 366.00
+    # agency: Byrå Agenda's statement comes from the partner at the partner's plan: 31,720 − 30,720 = 1,000 MB
+    # × 0.017 = 17.00 + access 149.00 = 166.00 ...
+    ba = st[("Regnskap Nord AS", "statement", "Byrå Agenda")]
+    assert D(ba["total"]) == D("166.00") and ba["issuer"]["name"] == "Regnskap Nord AS"
+    _partner_statements_carry_partner_prices(st, "Regnskap Nord AS", {"Byrå Agenda"})
+    _partner_statements_carry_partner_prices(st, "Tall & Tid AS", {"Revisorgruppen Vest"})
+    _partner_statements_carry_partner_prices(st, "Kontohuset AS", {"Kystbyrået"})
+    # ... and the platform's collective statement to the partner prices it at the rate card: 1,000 MB × 0.010
+    # = 10.00; the card's client bands: 2 named + 97 generated = 99 active (the 3 year-end-only clients never
+    # count) → T1 200.00 → 210.00
     rn = st[("Regnskap Nord AS", "collective", None)]
     assert rn["issuer"]["name"] == PLATFORM and rn["addressee"]["name"] == "Regnskap Nord AS"
     assert [sc_["section"] for sc_ in rn["sections"]] == ["Byrå Agenda", None]
-    assert _lines(rn, "Byrå Agenda") == {"Always-included integrations": D("0.00"),
-                                         "API requests above 500,000": D("0.00"), "Data above 30 GB": D("17.00"),
-                                         "Access to external integrations": D("149.00")}
-    assert _section_total(rn, "Byrå Agenda") == D("166.00")
-    assert _lines(rn, None) == {"Partner-level integrations": D("200.00")}
-    assert rn["sections"][1]["lines"][0]["kind"] == "partner_fee" and D(rn["total"]) == D("366.00")
-    # Tall & Tid: Revisorgruppen Vest (agency) only the access 149.00; 2 + 248 = 250 active → T2 500.00 → 649.00
+    assert _section_total(rn, "Byrå Agenda") == D("10.00")
+    assert _lines(rn, None) == {"Partner-level integrations": D("200.00")} and D(rn["total"]) == D("210.00")
+    # Tall & Tid: Revisorgruppen Vest uses nothing the card prices; 100–250 active → T2 500.00
     tt = st[("Tall & Tid AS", "collective", None)]
-    assert _section_total(tt, "Revisorgruppen Vest") == D("149.00")
-    assert _lines(tt, None) == {"Partner-level integrations": D("500.00")} and D(tt["total"]) == D("649.00")
-    # Kontohuset: 1 + 260 = 261 active → T3 1,000.00; Kystbyrået (agency) makes about 21,000 requests a day
-    # (with noise): its month's requests from the file's generator, (sum − 500,000) × 0.017, + access 149.00
+    assert _lines(tt, None) == {"Partner-level integrations": D("500.00")} and D(tt["total"]) == D("500.00")
+    # Kontohuset (negotiated 0.008 a request and 12 %): Kystbyrået (agency) makes about 21,000 requests a day
+    # (with noise): its month from the file's generator
+    requests = _month_qty(sc, "Kystbyrået", "api_requests")
+    over = max(requests - 500_000, D(0))
+    kyst_rev, kyst_cost = _r2(over * D("0.017")) + D("149.00"), _r2(over * D("0.008"))
+    assert D(st[("Kontohuset AS", "statement", "Kystbyrået")]["total"]) == kyst_rev
     kh = st[("Kontohuset AS", "collective", None)]
-    kyst = next(c for p in sc.partners for c in p.customers if c.fields["name"] == "Kystbyrået")
-    start, end = month_of(LAST_MONTH)
-    requests = sum(q for g in kyst.usage if g.metric == "api_requests" for day, q in generate(g) if start <= day <= end)
-    api = round_money(max(requests - 500_000, D(0)) * D("0.017"), "NOK")
-    assert _lines(kh, "Kystbyrået")["API requests above 500,000"] == api
-    assert _section_total(kh, "Kystbyrået") == api + D("149.00")
+    assert _section_total(kh, "Kystbyrået") == kyst_cost
     assert _lines(kh, None) == {"Partner-level integrations": D("1000.00")}
-    assert D(kh["total"]) == api + D("1149.00")
+    assert D(kh["total"]) == kyst_cost + D("1000.00")
+    # the margins: agency = the partner's plan − the card; customer pays = the revenue share; the client
+    # bands are the partner's own cost
+    m = _margins(db, "Regnskap Nord AS")
+    assert m["Byrå Agenda"] == (D("166.00"), D("10.00"), D("156.00"))
+    assert m["Fjellheim Regnskap"] == (D("218.90"), D(0), D("218.90"))  # 10 % of 2,189.00
+    assert m["Nord klient 001"] == (D("14.90"), D(0), D("14.90"))  # 10 % of 149.00
+    assert m["Partner fees (rate card)"] == (D(0), D("200.00"), D("-200.00"))
+    m = _margins(db, "Tall & Tid AS")
+    assert m["Revisorgruppen Vest"] == (D("149.00"), D(0), D("149.00"))
+    hansen = _r2(max(_month_qty(sc, "Hansen Bakeri", "api_requests") - 500_000, D(0)) * D("0.017")) + D("149.00")
+    assert m["Hansen Bakeri"] == (_r2(hansen * D("0.10")), D(0), _r2(hansen * D("0.10")))
+    assert m["Partner fees (rate card)"] == (D(0), D("500.00"), D("-500.00"))
+    m = _margins(db, "Kontohuset AS")
+    assert m["Kystbyrået"] == (kyst_rev, kyst_cost, kyst_rev - kyst_cost)
+    assert m["Konto klient 001"] == (D("17.88"), D(0), D("17.88"))  # 12 % of 149.00
+    assert m["Partner fees (rate card)"] == (D(0), D("1000.00"), D("-1000.00"))
     with Session(db) as s:
         # Fjellheim crosses 500,000 requests every month: an alert (time for a personal conversation), also
         # for last month
@@ -156,36 +243,58 @@ def test_world2_accounting_api_programme(db):
 
 
 def test_world3_newsletter(db):
+    with Session(db) as s:
+        sc = read_scenario(SCENARIOS_DIR / "newsletter.toml", s, today=TODAY)
     load_file(db, SCENARIOS_DIR / "newsletter.toml")
     st = _statements(db)
-    # prepaid: 2 mailings × 5,000 recipients × 1.05 = 10,500 credits drawn from Alpen's wallet, 0 on the bill;
-    # the statement is the partner's own (its name as issuer), never naming the platform
+    # prepaid: Alpen bills Münchner Mandanten its own price, 2 mailings × 5,000 recipients × 0.018 = 180.00,
+    # under its own name; the platform drew 10,000 × 1.05 = 10,500 credits from Alpen's wallet for them
     mm = st[("Alpen Software GmbH", "statement", "Münchner Mandanten KG")]
     assert mm["issuer"]["name"] == "Alpen Software GmbH" and mm["addressee"]["name"] == "Münchner Mandanten KG"
     (mailings,) = mm["sections"][0]["lines"]
-    assert D(mailings["amount"]) == 0 and D(mailings["credits"]) == D("10500") and D(mailings["quantity"]) == 10000
-    assert D(mm["total"]) == D("0.00") and D(mm["credits_drawn"]) == D("10500")
+    assert D(mailings["amount"]) == D("180.00") and D(mailings["quantity"]) == 10000
+    assert D(mm["total"]) == D("180.00") and D(mm["credits_drawn"]) == D("10500")
     assert mm["modes"] == [[*(d.isoformat() for d in month_of(LAST_MONTH)), "partner_prepaid"]]
-    assert PLATFORM.lower() not in json.dumps(mm, ensure_ascii=False).lower()
-    # Wiener Werkstatt, prepaid too: one mailing a month, also from Alpen
-    assert st[("Alpen Software GmbH", "statement", "Wiener Werkstatt")]["issuer"]["name"] == "Alpen Software GmbH"
-    # on demand: one mailing to 5,000 = 5,250 credits × 0.009 = 47.25, charged to Postkasten's card, on
-    # Postkasten's own statement
+    wiener_q = _month_qty(sc, "Wiener Werkstatt", "recipients")
+    wiener = st[("Alpen Software GmbH", "statement", "Wiener Werkstatt")]
+    assert D(wiener["total"]) == _r2(wiener_q * D("0.018")) and D(wiener["credits_drawn"]) == wiener_q * D("1.05")
+    _partner_statements_carry_partner_prices(st, "Alpen Software GmbH", {"Münchner Mandanten KG", "Wiener Werkstatt"})
+    # on demand: Postkasten bills 5,000 × 0.012 = 60.00; its card was charged the card's 5,000 × 1.05 = 5,250
+    # credits at its negotiated 0.009 = 47.25
     kb = st[("Postkasten Digital GmbH", "statement", "Kaffeerösterei Braun")]
-    assert _lines(kb) == {"Mailings (per credit)": D("47.25")} and D(kb["total"]) == D("47.25")
+    assert _lines(kb) == {"Mailings": D("60.00")} and D(kb["total"]) == D("60.00")
     assert kb["issuer"]["name"] == "Postkasten Digital GmbH" and D(kb["charged_on_demand"]) == D("47.25")
-    assert PLATFORM.lower() not in json.dumps(kb, ensure_ascii=False).lower()
-    # customer pays: 10,500 credits reach the 10,001+ band: 10,500 × 0.010 = 105.00 + 19.00 → 124.00, from
-    # the platform
+    _partner_statements_carry_partner_prices(st, "Postkasten Digital GmbH", {"Kaffeerösterei Braun"})
+    # customer pays: 10,000 recipients reach the 5,001+ band: 10,000 × 0.0105 = 105.00 + 19.00 → 124.00, from
+    # the platform; Letterbox earns 10 % = 12.40 on the commission statement
     ab = st[("Letterbox Direct BV", "statement", "Amsterdam Bloemen")]
-    assert _lines(ab) == {"Mailings (per credit)": D("105.00"), "Newsletter account": D("19.00")}
+    assert _lines(ab) == {"Mailings": D("105.00"), "Newsletter account": D("19.00")}
     assert D(ab["total"]) == D("124.00") and ab["issuer"]["name"] == PLATFORM and ab["credits_drawn"] is None
+    assert _section_total(st[("Letterbox Direct BV", "commission", None)], "Amsterdam Bloemen") == D("12.40")
+    # the margins, by hand
+    m = _margins(db, "Alpen Software GmbH")
+    assert m["Münchner Mandanten KG"] == (D("180.00"), D("105.00"), D("75.00"))  # 10,500 credits × 0.010
+    w_rev, w_cost = _r2(wiener_q * D("0.018")), _r2(wiener_q * D("1.05") * D("0.010"))
+    assert m["Wiener Werkstatt"] == (w_rev, w_cost, w_rev - w_cost)
+    assert _margins(db, "Postkasten Digital GmbH")["Kaffeerösterei Braun"] == (D("60.00"), D("47.25"), D("12.75"))
+    # every month the same for the clients with fixed usage (the month before last too)
+    earlier = add_months(LAST_MONTH, -1)
+    assert _margins(db, "Alpen Software GmbH", earlier)["Münchner Mandanten KG"] == (D("180.00"), D("105.00"),
+                                                                                      D("75.00"))
+    assert _margins(db, "Postkasten Digital GmbH", earlier)["Kaffeerösterei Braun"] == (D("60.00"), D("47.25"),
+                                                                                         D("12.75"))
+    m = _margins(db, "Letterbox Direct BV")
+    assert m["Amsterdam Bloemen"] == (D("12.40"), D(0), D("12.40"))
+    uq = _month_qty(sc, "Utrecht Uitgeverij", "recipients")
+    u_billed = _r2(uq * (D("0.0126") if uq <= 5000 else D("0.0105"))) + D("19.00")
+    assert m["Utrecht Uitgeverij"] == (_r2(u_billed / 10), D(0), _r2(u_billed / 10))
     with Session(db) as s:
         w = s.execute(text("SELECT w.balance, w.low_balance_threshold, w.auto_buy_credits FROM wallets w "
                            "JOIN partners p ON p.id = w.partner_id WHERE p.name = 'Alpen Software GmbH'")).one()
         assert w.low_balance_threshold == D("10000") and w.auto_buy_credits == D("50000")
-        bought = s.execute(text("SELECT credits FROM wallet_ledger WHERE kind = 'purchase'")).scalars().all()
-        assert bought == [D("50000")]
+        # bought at the card's price steps: 50,000 credits × 0.010 = 500.00
+        charges = s.execute(text("SELECT amount FROM payment_charges WHERE reason = 'purchase'")).scalars().all()
+        assert charges == [D("500.00")]
         # the usage was settled as it was loaded: credits drawn, and automatic purchases when they ran low
         kinds = dict(s.execute(text("SELECT kind, count(*) FROM wallet_ledger GROUP BY kind")).all())
         assert kinds.get("usage_draw", 0) > 0 and kinds.get("auto_purchase", 0) > 0, kinds
@@ -193,31 +302,56 @@ def test_world3_newsletter(db):
 
 
 def test_world4_sms(db):
+    with Session(db) as s:
+        sc = read_scenario(SCENARIOS_DIR / "sms.toml", s, today=TODAY)
     load_file(db, SCENARIOS_DIR / "sms.toml")
     p = "TextWave Resellers Inc."
     st = _statements(db, p)
-    # in arrears: 3,000 messages, 1,000 included → 2,000 × 0.025 = 50.00; per-message fee 3,000 × 0.004 = 12.00;
-    # monthly fee 25.00; 4 keywords × 3.00 = 12.00 → 99.00, billed by the platform (the customer pays)
+    # on demand, in arrears: 3,000 messages, 1,000 included → 2,000 × 0.025 = 50.00; per-message fee 3,000 ×
+    # 0.004 = 12.00; monthly fee 25.00; 4 keywords × 3.00 = 12.00 → 99.00, from TextWave; TextWave's card was
+    # charged the platform's wholesale 3,000 × 0.006 = 18.00
     prairie = st[(p, "statement", "Prairie Dental")]
     assert _lines(prairie) == {"Messages (1,000 included)": D("50.00"), "Per-message fee": D("12.00"),
                                "Monthly fee": D("25.00"), "Keyword fee": D("12.00")}
-    assert D(prairie["total"]) == D("99.00") and prairie["currency"] == "USD" and prairie["issuer"]["name"] == PLATFORM
+    assert D(prairie["total"]) == D("99.00") and prairie["currency"] == "USD" and prairie["issuer"]["name"] == p
+    assert D(prairie["charged_on_demand"]) == D("18.00")
     # prepaid block: next month's block 180.00 (billed in advance); 11,500 − 10,000 = 1,500 × 0.02 = 30.00;
-    # 11,500 × 0.004 = 46.00; 2 keywords × 3.00 = 6.00 → 262.00
+    # 11,500 × 0.004 = 46.00; 2 keywords × 3.00 = 6.00 → 262.00; the wallet was drawn 11,500 × 0.006 = 69.00
+    # at 0.01 a credit = 6,900 credits
     lake = st[(p, "statement", "Lakeside Realty")]
     assert _lines(lake) == {"Messages (block of 10,000)": D("30.00"), "Per-message fee": D("46.00"),
                             "Prepaid block of 10,000 messages": D("180.00"), "Keyword fee": D("6.00")}
-    assert D(lake["total"]) == D("262.00")
-    # pre-purchased 3 months (the month before last, last month, this month): no monthly fee last month;
-    # 800 messages are within the 1,000 included → 0.00; 800 × 0.004 = 3.20; 1 keyword × 3.00 → 6.20
+    assert D(lake["total"]) == D("262.00") and D(lake["credits_drawn"]) == D("6900")
+    # agency, pre-purchased 3 months (the month before last, last month, this month): no monthly fee last
+    # month; 800 messages are within the 1,000 included → 0.00; 800 × 0.004 = 3.20; 1 keyword × 3.00 → 6.20
     harbor = st[(p, "statement", "Harbor Fitness")]
     assert _lines(harbor) == {"Messages (1,000 included)": D("0.00"), "Per-message fee": D("3.20"),
                               "Keyword fee": D("3.00")}
     assert D(harbor["total"]) == D("6.20")
+    _partner_statements_carry_partner_prices(st, p, {"Prairie Dental", "Lakeside Realty", "Harbor Fitness"})
+    # ... on the platform's collective statement at the card: 800 × 0.006 = 4.80
+    coll = st[(p, "collective", None)]
+    assert _section_total(coll, "Harbor Fitness") == D("4.80") and D(coll["total"]) == D("4.80")
     # the month before last carries the pre-purchase: 60.00 + 3.20 + 3.00 → 66.20
     before = _statements(db, p, add_months(LAST_MONTH, -1))[(p, "statement", "Harbor Fitness")]
     assert _lines(before)["Pre-purchase: 3 months of the monthly fee (25 each, 20% off)"] == D("60.00")
     assert D(before["total"]) == D("66.20")
+    # Metro Pizza pays the platform itself (about 140 messages a day with noise, plus a campaign)
+    q = _month_qty(sc, "Metro Pizza", "messages")
+    metro = _r2(max(q - 1000, D(0)) * D("0.025")) + _r2(q * D("0.004")) + D("25.00") + 6 * D("3.00")
+    assert D(st[(p, "statement", "Metro Pizza")]["total"]) == metro
+    assert st[(p, "statement", "Metro Pizza")]["issuer"]["name"] == PLATFORM
+    m = _margins(db, p)
+    assert m == {"Prairie Dental": (D("99.00"), D("18.00"), D("81.00")),
+                 "Lakeside Realty": (D("262.00"), D("69.00"), D("193.00")),
+                 "Harbor Fitness": (D("6.20"), D("4.80"), D("1.40")),
+                 "Metro Pizza": (_r2(metro / 10), D(0), _r2(metro / 10))}
+    # and the month before: Harbor Fitness's pre-purchase 60.00 + 3.20 + 3.00 = 66.20 against 4.80 at the card;
+    # Prairie Dental and Lakeside Realty use the same every month
+    before_m = _margins(db, p, add_months(LAST_MONTH, -1))
+    assert before_m["Harbor Fitness"] == (D("66.20"), D("4.80"), D("61.40"))
+    assert before_m["Prairie Dental"] == (D("99.00"), D("18.00"), D("81.00"))
+    assert before_m["Lakeside Realty"] == (D("262.00"), D("69.00"), D("193.00"))
 
 
 def test_sms_message_history_by_date_range(db):
@@ -260,36 +394,45 @@ def test_export_is_idempotent_and_can_finalise(db, tmp_path, capsys):
     load_file(db, SCENARIOS_DIR / "sms.toml")
     month = LAST_MONTH.strftime("%Y-%m")
     first, second = tmp_path / "1.json", tmp_path / "2.json"
+    # 4 client statements (3 from TextWave, Metro Pizza's from the platform), the platform's collective
+    # statement (Harbor Fitness, agency) and its commission statement (Metro Pizza pays the platform itself)
     assert main(["export-statements", "--month", month, "--partner", "TextWave Resellers Inc.",
                  "--out", str(first)]) == 0
-    assert "4 created" in capsys.readouterr().err
+    assert "6 created" in capsys.readouterr().err
     with Session(db) as s:
         n = s.scalar(select(func.count()).select_from(Statement))
         audit_n = s.execute(text("SELECT count(*) FROM audit_log WHERE entity = 'statement'")).scalar()
     assert main(["export-statements", "--month", month, "--partner", "TextWave Resellers Inc.",
                  "--out", str(second)]) == 0
-    assert "4 unchanged" in capsys.readouterr().err
+    assert "6 unchanged" in capsys.readouterr().err
     assert first.read_text() == second.read_text()  # the same JSON, and nothing written the second time
     with Session(db) as s:
-        assert s.scalar(select(func.count()).select_from(Statement)) == n == 4
+        assert s.scalar(select(func.count()).select_from(Statement)) == n == 6
         assert s.execute(text("SELECT count(*) FROM audit_log WHERE entity = 'statement'")).scalar() == audit_n
     data = json.loads(first.read_text())
-    assert [x["customer"] for x in data["statements"]] == sorted(x["customer"] for x in data["statements"])
+    assert [x["kind"] for x in data["statements"]] == ["statement"] * 4 + ["collective", "commission"]
+    names = [x["customer"] for x in data["statements"] if x["kind"] == "statement"]
+    assert names == sorted(names)
     prairie = next(x for x in data["statements"] if x["customer"] == "Prairie Dental")
     assert prairie["total"] == "99.00" and prairie["status"] == "draft"
     assert {"label", "metric", "quantity", "amount", "explanation", "credits"} <= set(prairie["sections"][0]["lines"][0])
-    # --finalise: the same amounts, now numbered and final; running it again changes nothing
+    # --finalise: the same amounts, now numbered and final, each issuer in its own series; running it again
+    # changes nothing
     assert main(["export-statements", "--month", month, "--finalise", "--out", str(first)]) == 0
-    assert "4 finalised" in capsys.readouterr().err
+    assert "6 finalised" in capsys.readouterr().err
     assert main(["export-statements", "--month", month, "--finalise", "--out", str(second)]) == 0
     assert first.read_text() == second.read_text()
     final = json.loads(first.read_text())["statements"]
     assert [x["total"] for x in final] == [x["total"] for x in data["statements"]]
     assert all(x["status"] == "final" for x in final)
-    assert sorted(x["number"] for x in final) == [f"PLATFORM-{TODAY.year}-{n:06d}" for n in range(1, 5)]
+    platform = sorted(x["number"] for x in final if x["issuer"]["name"] == PLATFORM)
+    partner = [x["number"] for x in final if x["issuer"]["name"] != PLATFORM]
+    assert platform == [f"PLATFORM-{TODAY.year}-{n:06d}" for n in range(1, 4)]
+    assert len(partner) == len(set(partner)) == 3 and not any(x.startswith("PLATFORM") for x in partner)
+    assert sorted(x[-6:] for x in partner) == ["000001", "000002", "000003"]
     with Session(db) as s:
         pid = s.scalar(select(Partner.id).where(Partner.name == "TextWave Resellers Inc."))
-        assert len(list_statements(s, SYSTEM, pid, month=LAST_MONTH)) == 4
+        assert len(list_statements(s, SYSTEM, pid, month=LAST_MONTH)) == 6
     assert main(["export-statements", "--month", month, "--partner", "Nobody Inc."]) == 2
     assert "Nobody" in capsys.readouterr().err
 

@@ -37,6 +37,7 @@ for _reason, _names in {
                               "core.billing.purchases.open_auto_purchase", "core.billing.reconcile.reconcile",
                               "core.billing.wallet_lots.expire_lots", "core.billing.wallet_reading.verify_ledger",
                               "core.billing.wallet_lots.verify_lots", "core.billing.receipts.issue_receipt",
+                              "core.billing.receipts.issue_charge_receipt",
                               "core.billing.wallet.draw", "core.notify.outbox.notify",
                               "core.worker.cycle.open_cycles", "core.worker.cycle.generate_one",
                               "core.worker.cycle.finalise_one", "core.worker.cycle.close_due",

@@ -34,8 +34,8 @@ from sqlalchemy.orm import Session
 from core.accounts.actor import Actor
 from core.accounts.permissions import authorize
 from core.billing import ratecards
-from core.billing.modes import mode_at, modes_in_period
-from core.billing.plans import assignments_in_force
+from core.billing.margin_data import MarginData
+from core.billing.modes import mode_at
 from core.billing.rating import segments_for
 from core.billing.usage_detail import with_detail
 from core.errors import PermissionDenied, ValidationError
@@ -165,33 +165,34 @@ def _check_range(start: date, end: date) -> None:
         raise ValidationError({"period": "Pick a range of at most three years."})
 
 
-def _plan_on(session: Session, partner_id: int, account_id: int, day: date) -> bool:
+def _plan_on(data: MarginData, account_id: int, day: date) -> bool:
     """Does a plan price the client on `day` (the partner's own, or a platform plan it resells)?"""
-    return any(r.effective_from <= day for r in assignments_in_force(session, partner_id, account_id))
+    return any(r.effective_from <= day for r in data.assignments(data.partner_id, account_id))
 
 
-def _billed(session: Session, partner_id: int, account_id: int, s: date, e: date, m_start: date,
+def _billed(session: Session, data: MarginData, account_id: int, s: date, e: date, m_start: date,
             m_end: date) -> Decimal | None:
-    segs = segments_for(session, partner_id, account_id, s, e)
+    segs = segments_for(session, data.partner_id, account_id, s, e, source=data)
     if not segs:
         return None
     return rate(segs, m_start, m_end).total
 
 
-def _client_rows(session: Session, partner_id: int, acc: CustomerAccount, src: ratecards.CardSource,
+def _client_rows(session: Session, data: MarginData, acc: CustomerAccount, src: ratecards.CardSource,
                  m_start: date, s: date, e: date) -> list[MarginRow]:
     m_end = m_start.replace(day=calendar.monthrange(m_start.year, m_start.month)[1])
     out = []
+    partner_id = data.partner_id
     currency = src.partner.currency
-    for p_start, p_end, mode in modes_in_period(session, partner_id, acc.id, s, e):
+    for p_start, p_end, mode in data.pieces(acc.id, s, e):
         if mode in PARTNER_BILLS:
-            own = _plan_on(session, partner_id, acc.id, p_end)
-            revenue = _billed(session, partner_id, acc.id, p_start, p_end, m_start, m_end) if own else None
+            own = _plan_on(data, acc.id, p_end)
+            revenue = _billed(session, data, acc.id, p_start, p_end, m_start, m_end) if own else None
             cost_ = ratecards.platform_cost(session, partner_id, acc.id, p_start, p_end, source=src)
             cost = cost_.value(mode) if cost_ is not None else None
             out.append(MarginRow(partner_id, acc.id, acc.name, m_start, mode, currency, revenue, cost))
         else:  # customer pays: the platform bills; the partner earns its revenue share
-            billed = _billed(session, partner_id, acc.id, p_start, p_end, m_start, m_end) or ZERO
+            billed = _billed(session, data, acc.id, p_start, p_end, m_start, m_end) or ZERO
             rc = src.on(p_end)
             pct = rc.card.revenue_share_percent if rc is not None else None
             share = round_money(billed * pct / 100, currency) if pct else ZERO
@@ -211,13 +212,15 @@ def compute_margins(session: Session, partner_id: int, start: date, end: date,
                     account_ids: set[int] | None = None) -> MarginReport:
     """Internal (no actor): every client's margin rows for the months overlapping start..end."""
     _check_range(start, end)
-    src = ratecards.CardSource(session, partner_id)
+    # everything per client (modes, plans, usage, the partner's totals) read once for the range
+    data = MarginData(session, partner_id, start, end)
+    src = ratecards.CardSource(session, partner_id, usage_source=data)
     rows: list[MarginRow] = []
     accounts = [a for a in _accounts(session, partner_id, start, end)
                 if account_ids is None or a.id in account_ids]
     for m_start, s, e in _months(start, end):
         for acc in accounts:
-            rows += _client_rows(session, partner_id, acc, src, m_start, s, e)
+            rows += _client_rows(session, data, acc, src, m_start, s, e)
         if account_ids is None:
             fees = ratecards.partner_fees(session, partner_id, s, e, source=src)
             if fees is not None and fees.total:

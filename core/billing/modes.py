@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from core.accounts import audit
 from core.accounts.actor import Actor
 from core.accounts.permissions import authorize
-from core.billing import wallet
+from core.billing import receipts, wallet
 from core.billing.payments import (
     default_method,
     engine_of,
@@ -290,6 +290,7 @@ def _charge_on_demand(session: Session, partner_id: int, account_id: int, amount
         approved, ref, why = res.approved, res.gateway_ref, res.decline_reason
     if approved:
         charge = record_approved(session, {**values, "gateway_ref": ref})
+        receipts.issue_charge_receipt(session, charge, datetime.now(UTC).date())  # platform -> partner, numbered
         return SettlementResult(mode, "charged", credits, amount, currency, charge_id=charge.id)
     name = session.scalar(select(CustomerAccount.name).where(CustomerAccount.partner_id == partner_id,
                                                              CustomerAccount.id == account_id))

@@ -121,8 +121,9 @@ def _on(versions: list[RateCardVersion], day: date) -> RateCardVersion | None:
 class CardSource:
     """Cards and their versions for one partner, read once (rating a month asks for many days)."""
 
-    def __init__(self, session: Session, partner_id: int):
+    def __init__(self, session: Session, partner_id: int, usage_source: Any = None):
         self.session = session
+        self.usage_source = usage_source  # prefetched usage (core.billing.margin_data.MarginData), else queries
         self.partner = get_partner(session, partner_id)
         house = house_partner(session)
         self.standard = _card(session, house.id, "standard", self.partner.currency)
@@ -135,8 +136,15 @@ class CardSource:
     def partner_usage(self, start: date, end: date) -> dict[str, Decimal]:
         """The partner's total usage over start..end, read once per range (partner-basis tiers)."""
         if (start, end) not in self._partner_usage:
-            self._partner_usage[(start, end)] = partner_usage(self.session, self.partner.id, start, end)
+            self._partner_usage[(start, end)] = (
+                self.usage_source.partner_usage(start, end) if self.usage_source is not None
+                else partner_usage(self.session, self.partner.id, start, end))
         return self._partner_usage[(start, end)]
+
+    def client_usage(self, account_id: int, start: date, end: date) -> Mapping[str, Decimal]:
+        if self.usage_source is not None:
+            return self.usage_source.usage(self.partner.id, account_id, start, end)
+        return usage_store.period_usage(self.session, self.partner.id, account_id, start, end)
 
     def boundaries(self) -> list[date]:
         return sorted({v.effective_from for v in self.standard_versions + self.own_versions})
@@ -212,7 +220,7 @@ def platform_cost(session: Session, partner_id: int, account_id: int, start: dat
             q: Mapping[str, Decimal] = {}
             pq: Mapping[str, Decimal] | None = {}
         else:
-            q = usage if usage is not None else usage_store.period_usage(session, partner_id, account_id, s, u_end)
+            q = usage if usage is not None else src.client_usage(account_id, s, u_end)
             pq = dict(src.partner_usage(s, u_end)) if rc.card.tier_basis == "partner" else None
             if pq is not None and usage is not None:  # a what-if: the client's own usage replaces its share
                 actual = usage_store.period_usage(session, partner_id, account_id, s, u_end)

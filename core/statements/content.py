@@ -232,7 +232,7 @@ def _collective_at_card(session: Session, key: Key, issuer: Any, cards: Any, dat
     accounts: list[int] = []
     for account_id, name, pieces in _agency_accounts(session, key, data):
         lines += [LineData(**d) for d in layers.card_section(session, key.partner_id, account_id, name, pieces,
-                                                              cards)]
+                                                              cards, issuer.language)]
         modes += [[p.start.isoformat(), p.end.isoformat(), "agency", str(account_id)] for p in pieces]
         accounts.append(account_id)
     for ln in layers.card_fee_lines(session, key.partner_id, start, end, cards):
@@ -262,7 +262,7 @@ def _commission(session: Session, key: Key, issuer: Any, data: MonthData | None)
         pieces = [p for p in all_pieces if issuer_kind(p.mode, key.partner_id, house_id) == ("statement", house_id)]
         if pieces:
             direct.append((account_id, name, pieces))
-    rows = layers.commission_lines(session, key.partner_id, direct, start, end, cards, data)
+    rows = layers.commission_lines(session, key.partner_id, direct, start, end, cards, data, issuer.language)
     if not rows:
         return None
     return Content(currency=cards.partner.currency, language=issuer.language, lines=[LineData(**d) for d in rows],
@@ -284,7 +284,8 @@ def _statement(session: Session, key: Key, issuer: Any, house_id: int, data: Mon
     currency, rated = _rate_pieces(session, key.partner_id, key.account_id, pieces, start, end, data)
     rows = [_line(ln, pieces, issuer.language) for ln in rated]
     if not rated and cards is not None and key.issuer_partner_id == key.partner_id:
-        rows = [LineData(**d) for d in layers.unpriced_lines(session, key.partner_id, key.account_id, pieces)]
+        rows = [LineData(**d) for d in layers.unpriced_lines(session, key.partner_id, key.account_id, pieces,
+                                                             issuer.language)]
     content = Content(currency=currency or _account_currency(session, key.partner_id, key.account_id),
                       language=issuer.language, lines=rows,
                       modes=[[p.start.isoformat(), p.end.isoformat(), p.mode] for p in pieces],

@@ -343,6 +343,46 @@ class CreditReceiptSequence(Base):
     last: Mapped[int] = mapped_column(Integer)
 
 
+class ChargeReceipt(Base):
+    """A numbered receipt from the platform to the partner for one approved on-demand usage charge (issue 10):
+    the rate card's amount for a client's usage, charged to the partner's payment method."""
+
+    __tablename__ = "charge_receipts"
+
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    number: Mapped[str] = mapped_column(String(40))
+    charge_id: Mapped[int] = mapped_column(BigInteger)
+    account_id: Mapped[int | None] = mapped_column(BigInteger)
+    issued_on: Mapped[date] = mapped_column(Date)
+    credits: Mapped[Decimal | None] = mapped_column(QUANTITY)
+    net_amount: Mapped[Decimal] = mapped_column(MONEY)
+    tax_rate: Mapped[Decimal | None] = mapped_column(QUANTITY)
+    tax_amount: Mapped[Decimal] = mapped_column(MONEY)
+    total: Mapped[Decimal] = mapped_column(MONEY)
+    currency: Mapped[str] = mapped_column(String(3))
+    issuer_name: Mapped[str] = mapped_column(String(200))
+    issuer_address: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (
+        ForeignKeyConstraint(["partner_id", "charge_id"], ["payment_charges.partner_id", "payment_charges.id"],
+                             name="fk_charge_receipts_charge"),
+        Index("uq_charge_receipts_number", "number", unique=True),
+        Index("uq_charge_receipts_charge", "partner_id", "charge_id", unique=True),
+    )
+
+
+class ChargeReceiptSequence(Base):
+    """The platform's numbers for on-demand charge receipts, one unbroken series per year (row locked until
+    commit)."""
+
+    __tablename__ = "charge_receipt_sequences"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last: Mapped[int] = mapped_column(Integer)
+
+
 class PaymentMethod(Base):
     """A partner's card or bank account on file: only the gateway token and the last four digits."""
 
