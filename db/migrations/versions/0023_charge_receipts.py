@@ -1,7 +1,7 @@
 """receipts for on-demand usage charges: platform -> partner (issue 10)
 
 Revision ID: 0023
-Revises: 0018
+Revises: 0021
 
 Every approved on-demand charge of a partner-paid client's usage (the rate card's amount, charged to the
 partner's payment method) gets a numbered receipt from the platform, like a credit purchase
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = '0023'
-down_revision = '0018'
+down_revision = '0021'
 branch_labels = None
 depends_on = None
 
