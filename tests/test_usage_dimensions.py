@@ -48,7 +48,8 @@ def _event(rng: random.Random, account_id: int, n: int) -> dict:
     metric = rng.choice(["messages", "messages", "documents", "api_requests", "pages"])
     props: dict | None = rng.choice([
         {"country": rng.choice(["NO", "SE", "DK", "Ωmega", "", "n o"])},
-        {"country": rng.choice([1, 1.5, True, None])},  # numbers, booleans and null as the database reads them
+        # numbers, booleans, null and objects as the database reads them (->>)
+        {"country": rng.choice([1, 1.5, 1e16, 2.50, True, None, {"b": [1, 2.0], "a": "x"}])},
         {"type": rng.choice(["invoice", "receipt"]), "country": "NO"},
         {"integration": rng.choice(["xero", "year_end"])},
         {"campaign": "spring"},
@@ -86,9 +87,13 @@ def test_aggregates_equal_the_raw_events_for_random_batches_with_duplicates_and_
                 lock_period(s, a.partner_id, a.other_account_id, APR1, APR30)
         if round_ % 4 == 3:  # a whole batch replayed: nothing changes
             record(db, tenant, batch)
+    odd = [1, 1.5, 2.50, 1e16, True, False, "", "1", {"b": [1, 2.0], "a": "x"}, [1, "NO"], "Ωmega"]
+    record(db, a, [{"account_id": a.account_id, "event_id": f"odd{i}", "metric": "messages", "quantity": "2",
+                    "occurred_at": "2024-04-09T10:00:00Z", "properties": {"country": v}} for i, v in enumerate(odd)])
     agg = _snapshot(owner_engine, AGG_SQL)
     assert agg == _snapshot(owner_engine, RAW_SQL)
     assert len(agg) > 30 and {r[3] for r in agg} == {"country", "type", "integration"}
+    assert {"1.5", "1", "true", "", '{"a": "x", "b": [1, 2.0]}'} <= {r[5] for r in agg}
     corrections = _snapshot(owner_engine, "SELECT count(*) FROM usage_events WHERE correction")[0][0]
     assert corrections > 0
 

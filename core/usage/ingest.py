@@ -289,7 +289,7 @@ def _write(session: Session, partner_id: int, rows: list[tuple], flags: list[boo
             session.execute(text(_STAGE_DISTINCT_SQL), {"props": props})
     else:
         _copy(session, _STAGE_COPY_SQL, staged)
-        session.execute(text(_INSERT_SQL), {"p": partner_id, "props": props, "dims": dims})
+        session.execute(text(_INSERT_SQL), {"p": partner_id, "props": props, "dims": list(dims)})
     session.execute(text(_DAILY_SQL), {"p": partner_id})
     session.execute(text(_MONTHLY_SQL), {"p": partner_id})
     session.execute(text(_PARTNER_DAILY_SQL), {"p": partner_id})
