@@ -260,8 +260,4 @@ class UsageDimensionDaily(Base):
     value: Mapped[str] = mapped_column(Text, primary_key=True)
     qty_sum: Mapped[Decimal] = mapped_column(TOTAL)
     events: Mapped[int] = mapped_column(BigInteger)
-
-    __table_args__ = (
-        ForeignKeyConstraint(["partner_id", "account_id"], ["customer_accounts.partner_id", "customer_accounts.id"],
-                             name="fk_usage_dimension_daily_account"),
-    )
+    # No foreign key, like usage_distinct: written only by ingestion, which validated the account.

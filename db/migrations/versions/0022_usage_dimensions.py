@@ -51,8 +51,6 @@ def upgrade() -> None:
         sa.Column("value", sa.Text(), nullable=False),
         sa.Column("qty_sum", sa.Numeric(30, 6), nullable=False),
         sa.Column("events", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(["partner_id", "account_id"], ["customer_accounts.partner_id", "customer_accounts.id"],
-                                name="fk_usage_dimension_daily_account"),
         sa.PrimaryKeyConstraint("partner_id", "account_id", "metric", "property", "day", "value",
                                 name=op.f("pk_usage_dimension_daily")),
     )
