@@ -80,11 +80,11 @@ def test_sms_plan_priced_per_country_without_a_dotted_path(world, db):
     at.text_input(key="pr_code").input("sms")
     at.selectbox(key="pr_c_model").select("per_unit").run()
     at.toggle(key="pr_all_metrics").set_value(True).run()
-    at.selectbox(key="pr_c_metric").select("messages")
+    at.selectbox(key="pr_c_metric").select("messages").run()  # the metric's declared dimensions are offered
     at.text_input(key="pr_c_id_0").input("sms")
     at.text_input(key="pr_c_unit_price_0").input("0.08")
     at.text_input(key="pr_c_label_0").input("SMS")
-    at.text_input(key="pr_c_dimension_0").input("country").run()
+    at.selectbox(key="pr_c_dim_pick_0").select("country").run()
     for n, (value, label, price) in enumerate((("NO", "Norway", "0.05"), ("SE", "Sweden", "0.06"))):
         at.text_input(key=f"pr_c_dv_value_0_{n}").input(value)
         at.text_input(key=f"pr_c_dv_label_0_{n}").input(label)
@@ -108,6 +108,30 @@ def test_sms_plan_priced_per_country_without_a_dotted_path(world, db):
     assert c.dimension == "country"
     assert [(d.value, d.label, dict(d.prices)) for d in c.dimension_prices] == [
         ("NO", "Norway", {"unit_price": D("0.05")}), ("SE", "Sweden", {"unit_price": D("0.06")})]
+
+
+def test_the_dimension_is_picked_from_the_metrics_declared_properties_or_typed(world, db):
+    """The builder offers the metric's declared dimensions (kept per value at ingestion) by name; another event
+    property can still be typed (priced from the raw events)."""
+    at = app(world.a.staff, PAGE)
+    at.toggle(key="pr_all_metrics").set_value(True).run()
+    at.selectbox(key="pr_c_metric").select("messages").run()
+    assert at.selectbox(key="pr_c_dim_pick_0").options == [
+        "nothing: one price for every event", "Destination country (country)", "another event property…"]
+    at.selectbox(key="pr_c_metric").select("pages").run()
+    assert at.selectbox(key="pr_c_dim_pick_0").options == ["nothing: one price for every event",
+                                                           "another event property…"]
+    at.text_input(key="pr_c_id_0").input("pg")
+    at.text_input(key="pr_c_unit_price_0").input("0.10")
+    at.selectbox(key="pr_c_dim_pick_0").select("\x00other").run()
+    at.text_input(key="pr_c_dimension_0").input("campaign").run()
+    at.text_input(key="pr_c_dv_value_0_0").input("spring")
+    at.text_input(key="pr_c_dv_unit_price_0_0").input("0.02")
+    button(at, "Add value").click().run()
+    button(at, "Add charge").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    so_far = next(df.value for df in at.dataframe if "Item" in df.value.columns)
+    assert "campaign" in so_far["Price"].tolist()[0]
 
 
 def test_a_customers_own_price_typed_in_the_same_fields(world, db):

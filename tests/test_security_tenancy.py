@@ -77,7 +77,11 @@ for _reason, _names in {
                         "core.usage.periods.period_guard", "core.usage.periods.locked_ranges",
                         "core.usage.periods.lock_period", "core.usage.periods.is_locked",
                         "core.usage.reports.metric_labels", "core.usage.reports.metric_names",
-                        "core.usage.validation.check_events", "core.usage.validation.validate_batch"],
+                        "core.usage.validation.check_events", "core.usage.validation.validate_batch",
+                        # per-value aggregates of declared dimensions: ingestion's steps and rating's reads
+                        "core.usage.dimensions.prepare", "core.usage.dimensions.stage",
+                        "core.usage.dimensions.upsert", "core.usage.dimensions.declared",
+                        "core.usage.dimensions.period_by_value", "core.usage.dimensions.period_events"],
     # Rate-card internals: the platform's prices for a partner, read by settlement (inside ingestion, which
     # authorised the usage), by statements and by margin reports (whose services authorise: ratecard.view /
     # margin.view); card_in_force/has_card are the reads those share.

@@ -31,10 +31,11 @@ from core.pricing import (
     plan_from_dict,
     rate_plan,
 )
+from core.usage import dimensions as usage_dimensions
 from db.models.billing import PlanVersion
 from db.models.usage import Metric, UsagePartnerMonthly
 
-__all__ = ["TIER_COLUMNS", "partner_metrics", "charge_from_form", "check_charge", "describe_draft",
+__all__ = ["TIER_COLUMNS", "partner_metrics", "dimension_choices", "charge_from_form", "check_charge", "describe_draft",
            "CalculatorInput", "calculator_needs", "calculate", "overrides_from_form", "describe_overrides",
            "tier_rows"]
 
@@ -70,6 +71,13 @@ def partner_metrics(session: Session, actor: Actor, partner_id: int) -> list[Met
 
 
 # ---------------------------------------------------------------- a charge from the form
+
+
+def dimension_choices(session: Session, actor: Actor, partner_id: int) -> dict[str, dict[str, str]]:
+    """metric -> event property -> label: the dimensions declared in the catalogue, which the builder offers for
+    "the price depends on" (ingestion keeps their per-value aggregates: core.usage.dimensions)."""
+    authorize(actor, "plan.view", partner_id)
+    return usage_dimensions.declared(session)
 
 
 def _text(v: Any) -> str | None:

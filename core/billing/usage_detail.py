@@ -1,10 +1,11 @@
 """Usage in the detail some charges price with: the number of events, each event's value and the quantities per
 value of an event property (core.pricing.Usage).
 
-The daily aggregates keep one row per (account, metric, day); a charge with a dimension (SMS by country) or a
-percentage charge with per-transaction rules needs more. Until ingestion keeps per-property-value aggregates
-(docs/pricing.md, "Dimensions: what remains"), this reads the raw events of the period, exactly as the
-aggregates count them: the same rows (no events awaiting a correction), summed in NUMERIC.
+Where it comes from, always the rows the aggregates count (no events awaiting a correction), summed in NUMERIC:
+- a charge with a dimension (SMS by country) declared in the catalogue: the per-value aggregates that ingestion
+  keeps (usage_dimension_daily, core.usage.dimensions), the event count from usage_daily;
+- a percentage charge with per-transaction rules needs each event's amount, and a dimension that is not
+  declared has no aggregate: those read the raw events of the period (one indexed range scan).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import Conflict
 from core.pricing import PlanSpec, Usage, dimension_variant, get_model
+from core.usage import dimensions as usage_dimensions
 from core.usage.metrics import get_metrics
 
 __all__ = ["needs", "with_detail"]
@@ -84,6 +86,16 @@ def _detail(rows: list[tuple[Decimal, list[str | None]]], dims: list[str], aggre
                  event_props=props if keep_events else {})
 
 
+def _from_aggregates(session: Session, p: int, a: int, metric: str, start: date, end: date, dims: list[str],
+                     aggregation: str, quantity: Decimal) -> Usage:
+    per_prop = usage_dimensions.period_by_value(session, p, a, metric, dims, start, end)
+    by_value: dict[str, dict[str, Decimal | Usage]] = {
+        dim: {v: Usage(q if aggregation == "sum" else Decimal(n), count=n) for v, (q, n) in values.items()}
+        for dim, values in per_prop.items()}
+    return Usage(quantity, count=usage_dimensions.period_events(session, p, a, metric, start, end),
+                 by_value=by_value)
+
+
 def with_detail(session: Session, spec: PlanSpec, usage: Mapping[str, Decimal], partner_id: int, account_id: int,
                 start: date, end: date) -> dict[str, Decimal | Usage]:
     """The segment's usage with detail for the metrics whose charges need it (others unchanged)."""
@@ -92,6 +104,7 @@ def with_detail(session: Session, spec: PlanSpec, usage: Mapping[str, Decimal], 
     if not wanted:
         return out
     metrics = get_metrics(session)
+    declared = usage_dimensions.declared(session)
     for metric, n in wanted.items():
         m = metrics.get(metric)
         aggregation = m.aggregation if m is not None else "sum"
@@ -101,7 +114,11 @@ def with_detail(session: Session, spec: PlanSpec, usage: Mapping[str, Decimal], 
         if n.events and aggregation != "sum":
             raise Conflict(f"Metric {metric} counts by {aggregation}: a percentage needs a sum of amounts.")
         dims = sorted(n.dimensions)
-        rows = _events(session, partner_id, account_id, metric, start, end, dims)
         quantity = Decimal(usage.get(metric) or 0)
+        if not n.events and n.dimensions <= set(declared.get(metric, ())):
+            out[metric] = _from_aggregates(session, partner_id, account_id, metric, start, end, dims, aggregation,
+                                           quantity)
+            continue
+        rows = _events(session, partner_id, account_id, metric, start, end, dims)
         out[metric] = _detail(rows, dims, aggregation, quantity, n.events)
     return out

@@ -15,8 +15,9 @@ Ingestion (record_events) in one transaction, owned by the caller:
    batch goes through a temporary staging table and INSERT ... ON CONFLICT DO NOTHING RETURNING in key
    order instead, so that only the rows really inserted are aggregated and a concurrent identical batch
    inserts (and aggregates) nothing;
-4. upsert the daily and monthly aggregates (and the distinct values of unique_count metrics) from those
-   inserted rows, in the same transaction, so aggregates always equal the raw events;
+4. upsert the daily and monthly aggregates (and the distinct values of unique_count metrics, and the
+   per-value sums of declared dimensions: core.usage.dimensions) from those inserted rows, in the same
+   transaction, so aggregates always equal the raw events;
 5. call the ``on_events_recorded`` hooks (threshold alerts, prepaid-credit draws) in the same transaction.
 
 Billing day: an event belongs to the UTC date of its ``occurred_at`` (naive timestamps are read as UTC).
@@ -41,6 +42,7 @@ from sqlalchemy.orm import Session
 from core.accounts import audit
 from core.accounts.actor import Actor
 from core.accounts.permissions import authorize
+from core.usage import dimensions as usage_dimensions
 from core.usage.aggregates import update_distinct_rollups
 from core.usage.metrics import get_metrics
 from core.usage.periods import in_locked, locked_ranges, period_guard
@@ -119,7 +121,10 @@ WITH k AS (
   SELECT :p, s.account_id, s.event_id, metric, quantity, occurred_at, day, source, properties, correction
   FROM usage_stage s JOIN k ON k.account_id = s.account_id AND k.event_id = s.event_id
   RETURNING account_id, event_id, metric, quantity, occurred_at, day, correction,
-            properties ->> (CAST(:props AS jsonb) ->> metric) AS distinct_value
+            properties ->> (CAST(:props AS jsonb) ->> metric) AS distinct_value, properties
+), dim AS (  -- events of metrics with a declared dimension (core.usage.dimensions)
+  INSERT INTO usage_dim_stage SELECT account_id, metric, day, quantity, properties FROM ins
+  WHERE NOT correction AND properties IS NOT NULL AND metric = ANY(CAST(:dims AS text[]))
 ), grp AS (
   INSERT INTO usage_groups
   SELECT account_id, metric, day, correction, sum(quantity), count(*), max(quantity), max(occurred_at),
@@ -282,17 +287,19 @@ def _write(session: Session, partner_id: int, rows: list[tuple], flags: list[boo
            unique_props: dict[str, str]) -> list:
     """Insert the new events of a validated batch, upsert every aggregate, return the inserted groups."""
     session.execute(text(_STAGE_DDL))
+    dims = usage_dimensions.prepare(session)
     props = json.dumps(unique_props)
     staged = _flagged(rows, flags)
     if _copy_all_new(session, partner_id, rows, flags):
         _copy(session, _GROUPS_COPY_SQL, _groups(rows, flags))
+        usage_dimensions.stage(session, _flagged(rows, flags), dims)
         if unique_props:
             # distinct values exactly as the database reads them (properties ->> key)
             _copy(session, _STAGE_COPY_SQL, (r for r in staged if r[2] in unique_props and not r[8]))
             session.execute(text(_STAGE_DISTINCT_SQL), {"props": props})
     else:
         _copy(session, _STAGE_COPY_SQL, staged)
-        session.execute(text(_INSERT_SQL), {"p": partner_id, "props": props})
+        session.execute(text(_INSERT_SQL), {"p": partner_id, "props": props, "dims": list(dims)})
     session.execute(text(_DAILY_SQL), {"p": partner_id})
     session.execute(text(_MONTHLY_SQL), {"p": partner_id})
     session.execute(text(_PARTNER_DAILY_SQL), {"p": partner_id})
@@ -300,6 +307,7 @@ def _write(session: Session, partner_id: int, rows: list[tuple], flags: list[boo
     if unique_props:
         session.execute(text(_DISTINCT_SQL), {"p": partner_id})
         update_distinct_rollups(session, partner_id)  # closed months' distinct counts (migration 0021)
+    usage_dimensions.upsert(session, partner_id, dims)
     return list(session.execute(text(
         "SELECT account_id, metric, day, correction, qty_sum, events, min_event_id, max_event_id "
         "FROM usage_groups ORDER BY account_id, metric, day")))

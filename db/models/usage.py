@@ -285,3 +285,38 @@ class UsagePartnerDistinctGaps(Base):
     month: Mapped[date] = mapped_column(Date, primary_key=True)
     prev_month: Mapped[date] = mapped_column(Date, primary_key=True)
     value_count: Mapped[int] = mapped_column(BigInteger)
+
+
+class MetricDimension(Base):
+    """An event property of a metric that a price may depend on (a dimension: messages by `country`), declared
+    in the catalogue so that ingestion keeps exact per-value aggregates for it (usage_dimension_daily,
+    migration 0022). Dimensions need a sum or count metric. Built-in rows ship with the migration; platform
+    admins declare more (core.usage.dimensions.declare_dimension, which backfills the stored events)."""
+
+    __tablename__ = "metric_dimensions"
+
+    metric: Mapped[str] = mapped_column(ForeignKey("metrics.key"), primary_key=True)
+    property: Mapped[str] = mapped_column(String(60), primary_key=True)
+    label: Mapped[str] = mapped_column(String(100))
+    builtin: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+
+    __table_args__ = (reference_data("NOT builtin"),)
+
+
+class UsageDimensionDaily(Base):
+    """Usage per customer account, metric, declared dimension, property value and UTC day (sum of quantities,
+    number of events), kept exactly consistent with the raw events by ingestion, in the same transaction;
+    events awaiting a correction are left out, as from every aggregate. Events without the property have no row
+    (they are the charge's "other values")."""
+
+    __tablename__ = "usage_dimension_daily"
+
+    partner_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(40), primary_key=True)
+    property: Mapped[str] = mapped_column(String(60), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)  # before value: a period is one range scan
+    value: Mapped[str] = mapped_column(Text, primary_key=True)
+    qty_sum: Mapped[Decimal] = mapped_column(TOTAL)
+    events: Mapped[int] = mapped_column(BigInteger)
+    # No foreign key, like usage_distinct: written only by ingestion, which validated the account.

@@ -82,7 +82,7 @@ def test_percentage_and_per_country_sms_plans_without_a_dotted_path(world, app_u
     _type(page, "Price per unit", "0.08")
     page.get_by_text("More options: statement wording").click()  # an expander: opens without a run
     _type(page, "Line label on statements", "SMS")
-    _type(page, "The price depends on this event property (optional, e.g. country)", "country")
+    _pick(page, "The price depends on", "Destination country (country)")  # declared: no property name to type
     for value, label, price in (("NO", "Norway", "0.05"), ("SE", "Sweden", "0.06")):
         _type(page, "Value", value)
         _type(page, "Shown as", label)

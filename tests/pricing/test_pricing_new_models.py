@@ -7,6 +7,9 @@ Sources (read for semantics only):
   [LAGO-FILTERS] https://getlago.com/docs/api-reference/plans/charges/filters/object
   [KB-TUTORIAL] https://docs.killbill.io/latest/consumable_in_arrear.html
   [KB-CATALOG] https://docs.killbill.io/latest/catalog-examples.html
+  [KB-TIERS]  Kill Bill's tiered-block cases, invoice/src/test/java/org/killbill/billing/invoice/usage/
+              TestContiguousIntervalConsumableInArrear.java (https://github.com/killbill/killbill): ALL_TIERS is our
+              graduated, TOP_TIER our volume; a tier of N blocks of size S spans N × S units.
 """
 
 from __future__ import annotations
@@ -145,6 +148,38 @@ def test_kill_bill_catalog_example_1000_at_1_5_then_2():
     spec = one(ChargeSpec(id="u", metric="liters", model="graduated",
                           tiers=(Tier(1, 1000, D("1.5")), Tier(1001, None, D("2.0")))))
     assert rate_plan(spec, {"liters": D(1200)}, APR1, APR30).total == D("1900.00")
+
+
+def test_kill_bill_all_tiers_blocks_of_100_then_1000():
+    """[KB-TIERS] testComputeBilledUsageWith_ALL_TIERS: 10 blocks of 100 at 1, then 100 blocks of 1,000 at 1;
+    5,325 units = 10 (1,000 units) + 5 (4,325 units in started blocks of 1,000) = 15."""
+    spec = one(ChargeSpec(id="u", metric="unit", model="graduated", tiers=(
+        Tier(1, 1000, D(1), block_size=D(100)), Tier(1001, 101000, D(1), block_size=D(1000)))))
+    r = rate_plan(spec, {"unit": D(5325)}, APR1, APR30)
+    assert r.total == D("15.00")
+    assert r.lines[0].explanation == ("5,325 unit: 1,000 in blocks of 100 → 10 × 1.00 + 4,325 in blocks of 1,000 → "
+                                      "5 × 1.00")
+
+
+def test_kill_bill_all_tiers_and_top_tier_size_one():
+    """[KB-TIERS] testComputeBilledUsageSizeOneWith_ALL_TIERS / _TOP_TIER: 10 at 1.5, 100 at 1.0, 1,000 at 0.5;
+    111 units = 15.0 + 100.0 + 0.5 = 115.5 graduated, and 111 × 0.5 = 55.5 at the top tier (volume)."""
+    tiers = (Tier(1, 10, D("1.5"), block_size=D(1)), Tier(11, 110, D("1.0"), block_size=D(1)),
+             Tier(111, 1110, D("0.5"), block_size=D(1)))
+    graduated = one(ChargeSpec(id="u", metric="unit", model="graduated", tiers=tiers))
+    assert rate_plan(graduated, {"unit": D(111)}, APR1, APR30).total == D("115.50")
+    volume = one(ChargeSpec(id="u", metric="unit", model="volume", tiers=tiers))
+    assert rate_plan(volume, {"unit": D(111)}, APR1, APR30).total == D("55.50")
+
+
+def test_kill_bill_top_tier_blocks():
+    """[KB-TIERS] testComputeBilledUsageWith_TOP_TIER: every unit at the tier the total falls in, per started
+    block: 1,000 → 10; 101,000 → 101; 101,001 → 102 blocks × 0.5 = 51; 300,000 → 150."""
+    spec = one(ChargeSpec(id="u", metric="unit", model="volume", tiers=(
+        Tier(1, 1000, D(1), block_size=D(100)), Tier(1001, 101000, D(1), block_size=D(1000)),
+        Tier(101001, None, D("0.5"), block_size=D(1000)))))
+    for units, total in ((1000, "10.00"), (101000, "101.00"), (101001, "51.00"), (300000, "150.00")):
+        assert rate_plan(spec, {"unit": D(units)}, APR1, APR30).total == D(total), units
 
 
 def test_graduated_tiers_priced_per_started_block():

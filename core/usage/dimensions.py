@@ -1,0 +1,205 @@
+"""Usage per value of an event property (dimensions: SMS by destination country), kept exact at ingestion.
+
+Which properties: the ones DECLARED per metric in the catalogue (`metric_dimensions`, migration 0022:
+messages.country, documents.type, api_requests.integration; platform admins add more with
+`declare_dimension`, which backfills the stored events). Not every property of every event: properties are
+free-form labels and aggregating all of them would multiply the rows written per event. A charge priced by an
+undeclared property still prices exactly, from the raw events (core.billing.usage_detail), only slower.
+
+Ingestion (core.usage.ingest) calls, in its transaction:
+
+1. ``prepare`` before writing: a shared advisory lock (``declare_dimension`` takes it exclusively, so a
+   declaration and its backfill never miss a batch in flight), the staging tables, the declared dimensions;
+2. ``stage`` with the rows of the common all-new path: their sum and count per (account, metric, property,
+   value, day) computed here, in exact decimal arithmetic, and copied as groups (a batch of 10,000 events is a
+   few hundred rows). The fallback INSERT ... ON CONFLICT stages only the rows it really inserted, raw, in its
+   own statement, and the database groups them;
+3. ``upsert``: those groups added to usage_dimension_daily. Events awaiting a correction are never staged.
+
+The value is the property as the database reads it (``properties ->> property``), exactly like the raw-event
+path: a JSON string is its text (in Python too); any other JSON value (number, boolean, object) is read by the
+database once per distinct value of the batch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import date
+from decimal import Context, Decimal, localcontext
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from core.accounts import audit
+from core.accounts.accounts import house_partner
+from core.accounts.actor import Actor
+from core.accounts.permissions import authorize
+from core.usage.metrics import PROPERTY_RE
+from core.validation import Checker
+from db.models.usage import Metric, MetricDimension
+
+__all__ = ["declare_dimension", "declared", "period_by_value", "period_events", "prepare", "stage", "upsert"]
+
+ADVISORY_NS = 42_022  # advisory-lock namespace: declarations against ingestion
+DIMENSION_AGGREGATIONS = ("sum", "count")
+
+_STAGE_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS usage_dim_stage (
+  account_id bigint, metric text, day date, quantity numeric, properties jsonb) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS usage_dim_groups (
+  account_id bigint, metric text, property text, day date, value text, qty_sum numeric, events bigint)
+  ON COMMIT DELETE ROWS;
+TRUNCATE usage_dim_stage, usage_dim_groups;
+"""
+_GROUPS_COPY_SQL = "COPY usage_dim_groups (account_id, metric, property, day, value, qty_sum, events) FROM STDIN"
+# Sums of NUMERIC(24, 6) quantities are NUMERIC(30, 6): 60 significant digits never round them.
+_EXACT = Context(prec=60)
+
+_UPSERT_SQL = """
+INSERT INTO usage_dimension_daily AS t (partner_id, account_id, metric, property, day, value, qty_sum, events)
+SELECT :p, account_id, metric, property, day, value, sum(qty_sum), sum(events) FROM (
+  SELECT account_id, metric, property, day, value, qty_sum, events FROM usage_dim_groups
+  UNION ALL
+  SELECT s.account_id, s.metric, d.property, s.day, s.properties ->> d.property, s.quantity, 1
+  FROM usage_dim_stage s JOIN metric_dimensions d ON d.metric = s.metric
+  WHERE s.properties ->> d.property IS NOT NULL) x
+GROUP BY account_id, metric, property, day, value ORDER BY account_id, metric, property, day, value
+ON CONFLICT (partner_id, account_id, metric, property, day, value)
+DO UPDATE SET qty_sum = t.qty_sum + EXCLUDED.qty_sum, events = t.events + EXCLUDED.events
+"""
+# ->> of JSON values that are not strings, as the database reads them (numbers normalised, objects re-written)
+_AS_TEXT_SQL = "SELECT v, CAST(v AS jsonb) #>> '{}' FROM unnest(CAST(:vs AS text[])) AS v"
+
+_BACKFILL_SQL = """
+INSERT INTO usage_dimension_daily (partner_id, account_id, metric, property, day, value, qty_sum, events)
+SELECT s.partner_id, s.account_id, s.metric, :prop, s.day, s.properties ->> :prop, sum(s.quantity), count(*)
+FROM usage_events s WHERE s.metric = :m AND NOT s.correction AND s.properties ->> :prop IS NOT NULL
+GROUP BY 1, 2, 3, 4, 5, 6
+"""
+
+
+# ---------------------------------------------------------------- ingestion
+
+
+def prepare(session: Session) -> dict[str, list[str]]:
+    """Inside the ingesting transaction, before it writes: metric -> its declared dimensions (properties)."""
+    session.execute(text("SELECT pg_advisory_xact_lock_shared(:ns, 0)"), {"ns": ADVISORY_NS})
+    session.execute(text(_STAGE_DDL))
+    out: dict[str, list[str]] = {}
+    for metric, prop in session.execute(text("SELECT metric, property FROM metric_dimensions ORDER BY 1, 2")):
+        out.setdefault(metric, []).append(prop)
+    return out
+
+
+def stage(session: Session, rows: Iterable[tuple], dims: dict[str, list[str]]) -> None:
+    """Stage the groups of newly inserted events of declared metrics: validated rows (account_id, event_id,
+    metric, quantity, occurred_at, day, source, properties_json, correction); corrections are skipped."""
+    if not dims:
+        return
+    groups: dict[tuple, list] = {}
+    odd: set[str] = set()  # JSON texts of values that are not strings
+    with localcontext(_EXACT):
+        for acc, _eid, metric, qty, _ts, day, _src, props_json, correction in rows:
+            props = dims.get(metric)
+            if props is None or props_json is None or correction:
+                continue
+            values = json.loads(props_json)
+            for prop in props:
+                v = values.get(prop)
+                if v is None:
+                    continue
+                if not isinstance(v, str):
+                    v = json.dumps(v)
+                    odd.add(v)
+                    v = ("odd", v)
+                g = groups.get((acc, metric, prop, day, v))
+                if g is None:
+                    groups[(acc, metric, prop, day, v)] = [qty, 1]
+                else:
+                    g[0] += qty
+                    g[1] += 1
+    if not groups:
+        return
+    as_text = {j: t for j, t in session.execute(text(_AS_TEXT_SQL), {"vs": sorted(odd)})} if odd else {}
+    raw = session.connection().connection.driver_connection
+    assert raw is not None  # a live psycopg connection
+    with raw.cursor() as cur, cur.copy(_GROUPS_COPY_SQL) as cp:
+        for (acc, metric, prop, day, v), (q, n) in groups.items():
+            cp.write_row((acc, metric, prop, day, as_text[v[1]] if isinstance(v, tuple) else v, q, n))
+
+
+def upsert(session: Session, partner_id: int, dims: dict[str, list[str]]) -> None:
+    """Add the staged events to usage_dimension_daily (in key order: concurrent batches never deadlock)."""
+    if dims:
+        session.execute(text(_UPSERT_SQL), {"p": partner_id})
+
+
+# ---------------------------------------------------------------- reading (rating, the lab)
+
+
+def declared(session: Session) -> dict[str, dict[str, str]]:
+    """metric -> property -> label of every declared dimension (reference data)."""
+    out: dict[str, dict[str, str]] = {}
+    for r in session.execute(text("SELECT metric, property, label FROM metric_dimensions ORDER BY 1, 2")):
+        out.setdefault(r.metric, {})[r.property] = r.label
+    return out
+
+
+def period_by_value(session: Session, partner_id: int, account_id: int, metric: str, properties: Iterable[str],
+                    start: date, end: date) -> dict[str, dict[str, tuple[Decimal, int]]]:
+    """property -> value -> (sum of quantities, number of events) of one account's metric over [start, end].
+    Internal (no actor): called by rating, which authorised the account."""
+    out: dict[str, dict[str, tuple[Decimal, int]]] = {p: {} for p in properties}
+    rows = session.execute(text("""
+        SELECT property, value, sum(qty_sum) AS q, sum(events) AS n FROM usage_dimension_daily
+        WHERE partner_id = :p AND account_id = :a AND metric = :m AND property = ANY(:props)
+          AND day BETWEEN :s AND :e
+        GROUP BY property, value ORDER BY property, value"""),
+        {"p": partner_id, "a": account_id, "m": metric, "props": list(out), "s": start, "e": end})
+    for r in rows:
+        out[r.property][r.value] = (Decimal(r.q), int(r.n))
+    return out
+
+
+def period_events(session: Session, partner_id: int, account_id: int, metric: str, start: date, end: date) -> int:
+    """The number of (non-correction) events of one account's metric over [start, end], from usage_daily.
+    Internal (no actor): called by rating."""
+    return int(session.scalar(text(
+        "SELECT coalesce(sum(events), 0) FROM usage_daily WHERE partner_id = :p AND account_id = :a "
+        "AND metric = :m AND day BETWEEN :s AND :e"),
+        {"p": partner_id, "a": account_id, "m": metric, "s": start, "e": end}) or 0)
+
+
+# ---------------------------------------------------------------- declaring
+
+
+def declare_dimension(session: Session, actor: Actor, *, metric: str, property: str, label: str) -> MetricDimension:
+    """Declare an event property of a sum or count metric as a dimension (platform admins, ``metric.manage``),
+    and backfill its aggregates from every stored event. Waits for batches being ingested and holds new ones
+    until the caller commits, so no event is missed or counted twice."""
+    authorize(actor, "metric.manage")
+    c = Checker()
+    m = session.get(Metric, (metric or "").strip())
+    prop = (property or "").strip()
+    if m is None:
+        c.fail("metric", f"There is no metric {metric!r}.")
+    elif m.aggregation not in DIMENSION_AGGREGATIONS:
+        c.fail("metric", f"{m.name} counts by {m.aggregation}: a price per property value needs a sum or count "
+                         "metric.")
+    if not PROPERTY_RE.match(prop):
+        c.fail("property", "Property names contain letters, digits, _, . and - only (at most 60).")
+    elif m is not None and session.get(MetricDimension, (m.key, prop)) is not None:
+        c.fail("property", f"{m.key} is already priced by {prop}.")
+    label_v = c.text("label", label, "Label", max_len=100)
+    c.done()
+    assert m is not None
+    session.execute(text("SELECT pg_advisory_xact_lock(:ns, 0)"), {"ns": ADVISORY_NS})
+    dim = MetricDimension(metric=m.key, property=prop, label=label_v, builtin=False)
+    session.add(dim)
+    session.flush()
+    session.execute(text(_BACKFILL_SQL), {"m": m.key, "prop": prop})
+    audit_partner = actor.partner_id or house_partner(session).id
+    audit.record(session, actor, partner_id=audit_partner, action="create", entity="metric_dimension",
+                 entity_id=f"{m.key}.{prop}", after={"metric": m.key, "property": prop, "label": label_v})
+    return dim
