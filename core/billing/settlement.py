@@ -162,8 +162,7 @@ def on_events_recorded(session: Session, partner_id: int, groups: list) -> None:
 
     Every customer is rated first; the settlements come last (on-demand charges, then the prepaid draws, in
     customer order), so the partner's wallet row is locked only for the draws and the commit, never while
-    the batch's other customers are rated: concurrent batches of the same partner wait for each other the
-    shortest time (issue 18)."""
+    the batch's other customers are rated (issue 18)."""
     latest: dict[tuple[int, date], date] = {}
     refs: dict[tuple[int, date], dict] = defaultdict(lambda: {"events": 0})
     for g in groups:
