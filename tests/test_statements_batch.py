@@ -238,3 +238,17 @@ def test_a_batch_is_one_partner_month(world, db):
     with Session(db) as s, pytest.raises(ValueError, match="one partner"):
         batch.generate_drafts(s, world.admin, keys)
     assert batch.batches(list(range(5)), 2) == [[0, 1], [2, 3], [4]]
+
+
+def test_statement_lock_numbers_are_the_same_in_every_process():
+    """Concurrent monthly runs in different processes must take the same advisory lock for the same statement;
+    the old number was Python's hash() of a tuple with the kind, a string, whose hash is salted per process."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from datetime import date; from core.statements import lifecycle, planning; "
+            "print(lifecycle._key_lock_id(planning.Key(7, 'statement', 1, 42, date(2026, 10, 1), date(2026, 10, 31))))")
+    got = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip() for seed in ("1", "2", "3")}
+    assert len(got) == 1 and -2**31 <= int(got.pop()) < 2**31
