@@ -11,6 +11,7 @@ import calendar
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import and_, exists, func, not_, or_, select
 from sqlalchemy.orm import Session
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 from core.accounts.actor import Actor
 from core.accounts.permissions import authorize
 from core.billing.plans import assignments_in_force, versions_of
-from core.billing.usage_detail import with_detail
+from core.billing.usage_detail import needs, with_detail
 from core.errors import Conflict, NotFound, ValidationError
 from core.pricing import PlanValidationError, Rating, Segment, Usage, apply_overrides, plan_from_dict, rate
 from core.usage import aggregates as usage
@@ -112,6 +113,10 @@ class RatingSource:
     def usage(self, partner_id: int, account_id: int, start: date, end: date) -> dict[str, Decimal]:
         return _period_usage(self.session, partner_id, account_id, start, end)
 
+    def plan_spec(self, version: Any, overrides: Mapping) -> Any:
+        """The version's spec with an assignment's overrides (a batch source may reuse it: specs are frozen)."""
+        return apply_overrides(plan_from_dict(version.spec), overrides)
+
 
 def _segments(session: Session, partner_id: int, account_id: int | None, period_start: date, period_end: date,
               usage_until: date | None, source: RatingSource | None = None) -> list[Segment]:
@@ -131,13 +136,14 @@ def _segments(session: Session, partner_id: int, account_id: int | None, period_
             version = max((v for v in versions if v.effective_from <= s_start), key=lambda v: v.version,
                           default=versions[0])
             try:
-                spec = apply_overrides(plan_from_dict(version.spec), a.overrides)
+                spec = src.plan_spec(version, a.overrides)
             except PlanValidationError as exc:
                 raise Conflict(f"Plan {a.plan_name} version {version.version} cannot be priced with this "
                                f"customer's overrides: {exc}") from None
             u_end = s_end if usage_until is None else min(s_end, usage_until)
-            if u_end < s_start:
-                usage: dict[str, Decimal | Usage] = {}
+            if u_end < s_start:  # nothing recorded yet: zero events, for charges that count them
+                usage: dict[str, Decimal | Usage] = {
+                    m: Usage(Decimal(0), 0, () if n.events else None) for m, n in needs(spec).items()}
             elif account_id is None:
                 usage = {ACTIVE_CLIENTS: Decimal(partner_active_clients(session, partner_id, s_start, u_end))}
             else:

@@ -97,10 +97,26 @@ def _settlement_row(session: Session, partner_id: int, account_id: int, period_s
                            .execution_options(populate_existing=True)).scalar_one()
 
 
-def settle_month(session: Session, partner_id: int, account_id: int, day: date,
-                 event_ref: dict | None = None) -> SettlementResult | None:
-    """Settle what the customer's month (containing `day`) added since the last settlement, by the mode
-    in force on `day`. Internal (no actor): called from the ingestion path, which authorised the usage."""
+@dataclass
+class _Pending:
+    """One (customer, month) of a batch, rated, with what is left to settle."""
+
+    row: UsageSettlement
+    account_id: int
+    day: date
+    seq: int
+    delta: UsageCost
+    cost: UsageCost
+    currency: str
+    ref: dict
+    key: str
+    mode: str
+
+
+def _pending(session: Session, partner_id: int, account_id: int, day: date,
+             event_ref: dict | None) -> _Pending | None:
+    """Rate the customer's month to date (containing `day`) and what it adds since the last settlement, by the
+    mode in force on `day` (None: nothing to settle). Takes no wallet lock."""
     mode = mode_row(session, partner_id, account_id, day)
     if mode is None or mode.mode not in PARTNER_PAID:
         return None
@@ -108,23 +124,45 @@ def settle_month(session: Session, partner_id: int, account_id: int, day: date,
     mode_from = max(mode.effective_from, period_start)
     row = _settlement_row(session, partner_id, account_id, period_start, mode.mode, mode_from)
     cost, currency = month_to_date_cost(session, partner_id, account_id, day)
-    delta_credits = max(Decimal(0), cost.credits - row.credits_settled)
-    delta_amount = max(Decimal(0), cost.amount - row.amount_settled)
-    if delta_credits == 0 and delta_amount == 0:
+    delta = UsageCost(max(Decimal(0), cost.credits - row.credits_settled),
+                      max(Decimal(0), cost.amount - row.amount_settled))
+    if delta.credits == 0 and delta.amount == 0:
         return None
     seq = row.settlements + 1
     ref = {"period": period_start.isoformat(), "settlement": seq, **(event_ref or {})}
-    result = settle_new_usage(session, partner_id, account_id, day, delta_credits, delta_amount, currency, ref,
-                              idempotency_key=f"settle:{partner_id}:{account_id}:{period_start}:{mode_from}:{seq}")
-    row.settlements = seq
-    row.credits_settled = max(row.credits_settled, cost.credits)
-    row.amount_settled = max(row.amount_settled, cost.amount)
+    return _Pending(row, account_id, day, seq, delta, cost, currency, ref,
+                    f"settle:{partner_id}:{account_id}:{period_start}:{mode_from}:{seq}", mode.mode)
+
+
+def _mark(session: Session, p: _Pending) -> None:
+    p.row.settlements = p.seq
+    p.row.credits_settled = max(p.row.credits_settled, p.cost.credits)
+    p.row.amount_settled = max(p.row.amount_settled, p.cost.amount)
     session.flush()
-    return result
+
+
+def _settle(session: Session, partner_id: int, p: _Pending) -> SettlementResult:
+    return settle_new_usage(session, partner_id, p.account_id, p.day, p.delta.credits, p.delta.amount, p.currency,
+                            p.ref, idempotency_key=p.key)
+
+
+def settle_month(session: Session, partner_id: int, account_id: int, day: date,
+                 event_ref: dict | None = None) -> SettlementResult | None:
+    """Settle what the customer's month (containing `day`) added since the last settlement, by the mode
+    in force on `day`. Internal (no actor): called from the ingestion path, which authorised the usage."""
+    p = _pending(session, partner_id, account_id, day, event_ref)
+    if p is None:
+        return None
+    _mark(session, p)
+    return _settle(session, partner_id, p)
 
 
 def on_events_recorded(session: Session, partner_id: int, groups: list) -> None:
-    """Hook: settle every (customer, month) the batch touched, once, at its latest day in the batch."""
+    """Hook: settle every (customer, month) the batch touched, once, at its latest day in the batch.
+
+    Every customer is rated first; the settlements come last (on-demand charges, then the prepaid draws, in
+    customer order), so the partner's wallet row is locked only for the draws and the commit, never while
+    the batch's other customers are rated (issue 18)."""
     latest: dict[tuple[int, date], date] = {}
     refs: dict[tuple[int, date], dict] = defaultdict(lambda: {"events": 0})
     for g in groups:
@@ -137,9 +175,12 @@ def on_events_recorded(session: Session, partner_id: int, groups: list) -> None:
     if not latest:
         return
     partner_paid = _partner_paid_accounts(session, partner_id, {a for a, _ in latest})
-    for (account_id, month), day in sorted(latest.items()):
-        if account_id in partner_paid:
-            settle_month(session, partner_id, account_id, day, refs[(account_id, month)])
+    todo = [p for (account_id, month), day in sorted(latest.items()) if account_id in partner_paid
+            if (p := _pending(session, partner_id, account_id, day, refs[(account_id, month)])) is not None]
+    for p in todo:
+        _mark(session, p)
+    for p in sorted(todo, key=lambda p: p.mode == "partner_prepaid"):  # stable: customer order within each
+        _settle(session, partner_id, p)
 
 
 def _partner_paid_accounts(session: Session, partner_id: int, account_ids: set[int]) -> set[int]:

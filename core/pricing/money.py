@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Context, Decimal
+from functools import lru_cache
 
 from babel import Locale
 from babel.dates import format_date as _babel_date
@@ -136,6 +137,12 @@ def _seps(locale: str) -> tuple[str, str]:
         raise ValueError(f"unsupported locale {locale!r}; use 'en', 'de' or 'nb'") from None
 
 
+@lru_cache(maxsize=8192)
+def _decimal_text(value: str, pattern: str, locale: str, quantization: bool) -> str:
+    """Babel's format_decimal, memoised (statements format the same few numbers thousands of times)."""
+    return _plain(_babel_decimal(Decimal(value), pattern, locale=_locale(locale), decimal_quantization=quantization))
+
+
 def format_quantity(value: Decimal | int, locale: str = "en", places: int | None = None) -> str:
     """A quantity: '1,200', '30.5', '0' (trailing zeros dropped); de '1.200', nb '1 200'. With `places`,
     exactly that many decimals (credits: 2), rounded half up."""
@@ -143,12 +150,12 @@ def format_quantity(value: Decimal | int, locale: str = "en", places: int | None
     if places is not None:
         value = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP, context=_CTX)
         pattern = "#,##0" + ("." + "0" * places if places else "")
-        return _plain(_babel_decimal(value, pattern, locale=_locale(locale)))
+        return _decimal_text(str(value), pattern, locale, True)
     if value == value.to_integral_value():
         value = value.quantize(Decimal(1))
     else:
         value = value.normalize()
-    return _plain(_babel_decimal(value, "#,##0.###", locale=_locale(locale), decimal_quantization=False))
+    return _decimal_text(str(value), "#,##0.###", locale, False)
 
 
 def format_price(value: Decimal, locale: str = "en") -> str:
@@ -158,7 +165,7 @@ def format_price(value: Decimal, locale: str = "en") -> str:
     exp = norm.as_tuple().exponent
     places = max(2, -exp) if isinstance(exp, int) else 2
     value = value.quantize(Decimal(1).scaleb(-places), context=_CTX)
-    return _plain(_babel_decimal(value, "#,##0.00", locale=_locale(locale), decimal_quantization=False))
+    return _decimal_text(str(value), "#,##0.00", locale, False)
 
 
 def format_money(amount: Decimal | int, currency: str, locale: str = "en") -> str:

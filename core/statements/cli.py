@@ -25,7 +25,7 @@ from core.accounts.actor import SYSTEM, Actor
 from core.accounts.permissions import authorize
 from core.bootstrap import bootstrap
 from core.errors import DomainError
-from core.statements import lifecycle, planning
+from core.statements import batch, lifecycle, planning
 from db.engine import database_url, make_engine, unit_of_work
 from db.models import Partner
 
@@ -60,9 +60,15 @@ def _one(engine: Engine, actor: Actor, key: planning.Key, finalise: bool,
             return lifecycle.generate(s, actor, key, finalise=finalise, data=data)
 
 
+BATCH = 200  # drafts per transaction in the monthly run
+
+
 def run_month(engine: Engine, month: str | date, *, partner_id: int | None = None, finalise: bool = False,
-              actor: Actor = SYSTEM, log: Callable[[str], None] | None = None) -> RunResult:
-    """Generate (and optionally finalise) every statement of the month, one transaction each."""
+              actor: Actor = SYSTEM, log: Callable[[str], None] | None = None,
+              batch_size: int = BATCH) -> RunResult:
+    """Generate (and optionally finalise) every statement of the month. Drafts are written `batch_size` to a
+    transaction (core.statements.batch; a failed batch is redone one statement per transaction); finalising is
+    one transaction per statement."""
     result = RunResult()
     planning.month_period(month)  # bad month -> ValidationError before anything happens
     for pid in _partners(engine, partner_id):
@@ -71,20 +77,40 @@ def run_month(engine: Engine, month: str | date, *, partner_id: int | None = Non
             data = planning.MonthData(s, pid, month)  # the month prefetched once: drafts computed from it
             keys = planning.plan_month(s, actor, pid, month, data)
             s.expunge_all()
-        for key in keys:
-            try:
-                out = _one(engine, actor, key, finalise, data)
-            except (DomainError, DBAPIError) as exc:
-                what = f"partner {pid}, {key.kind} for account {key.account_id or '-'}"
-                msg = str(exc).splitlines()[0]
-                result.errors.append(f"{what}: {msg}")
-                result.counts["error"] += 1
-                if log:
-                    log(f"ERROR {what}: {msg}")
-                continue
-            result.outcomes.append(out)
-            result.counts[out.action] += 1
+        for chunk in batch.batches(keys, batch_size if not finalise else 1):
+            done: list[lifecycle.Outcome | None] = list(_many(engine, actor, chunk, data) or []) \
+                if len(chunk) > 1 else []
+            for key, got in zip(chunk, done or [None] * len(chunk), strict=True):
+                out = got or _one_logged(engine, actor, key, finalise, data, result, log)
+                if out is not None:
+                    result.outcomes.append(out)
+                    result.counts[out.action] += 1
     return result
+
+
+def _many(engine: Engine, actor: Actor, keys: list[planning.Key],
+          data: planning.MonthData) -> list[lifecycle.Outcome] | None:
+    """Drafts of a batch of keys in one transaction; None when the batch failed (rolled back whole: the caller
+    then makes its statements one transaction each, so a bad one costs only itself and reports its error)."""
+    try:
+        with unit_of_work(engine) as s:
+            return batch.generate_drafts(s, actor, keys, data)
+    except (DomainError, DBAPIError):
+        return None
+
+
+def _one_logged(engine: Engine, actor: Actor, key: planning.Key, finalise: bool, data: planning.MonthData,
+                result: RunResult, log: Callable[[str], None] | None) -> lifecycle.Outcome | None:
+    try:
+        return _one(engine, actor, key, finalise, data)
+    except (DomainError, DBAPIError) as exc:
+        what = f"partner {key.partner_id}, {key.kind} for account {key.account_id or '-'}"
+        msg = str(exc).splitlines()[0]
+        result.errors.append(f"{what}: {msg}")
+        result.counts["error"] += 1
+        if log:
+            log(f"ERROR {what}: {msg}")
+        return None
 
 
 def main(argv: list[str] | None = None, engine: Engine | None = None) -> int:

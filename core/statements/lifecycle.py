@@ -18,6 +18,7 @@ a row lock on the issuer's sequence in the same transaction: a rolled-back final
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -57,10 +58,14 @@ class Outcome:
     total: Decimal | None = None
 
 
+def _key_lock_id(key: Key) -> int:
+    """The key's advisory-lock number, the same in every process (Python's str hash is salted per process)."""
+    raw = f"{key.partner_id}:{key.kind}:{key.issuer_partner_id}:{key.account_id or 0}:{key.period_start}"
+    return int.from_bytes(hashlib.blake2b(raw.encode(), digest_size=4).digest(), "big", signed=True)
+
+
 def _key_lock(session: Session, key: Key) -> None:
-    h = hash((key.partner_id, key.kind, key.issuer_partner_id, key.account_id or 0, key.period_start.toordinal()))
-    session.execute(text("SELECT pg_advisory_xact_lock(:ns, :k)"),
-                    {"ns": ADVISORY_NS, "k": (h % 4_294_967_291) - 2_147_483_648})
+    session.execute(text("SELECT pg_advisory_xact_lock(:ns, :k)"), {"ns": ADVISORY_NS, "k": _key_lock_id(key)})
 
 
 def _live(session: Session, key: Key, *, lock: bool = False) -> Statement | None:
@@ -84,11 +89,14 @@ def _write_lines(session: Session, st: Statement, lines: list[LineData], *, new:
         session.execute(delete(StatementLine).where(StatementLine.partner_id == st.partner_id,
                                                     StatementLine.statement_id == st.id))
     if lines:
-        session.execute(insert(StatementLine), [
-            {"partner_id": st.partner_id, "statement_id": st.id, "line_no": i, "section": ln.section,
-             "section_account_id": ln.section_account_id, "kind": ln.kind, "label": ln.label[:300],
-             "metric": ln.metric, "quantity": ln.quantity, "amount": ln.amount, "explanation": ln.explanation,
-             "credits": ln.credits, "mode": ln.mode} for i, ln in enumerate(lines, start=1)])
+        session.execute(insert(StatementLine), [_line_row(st, i, ln) for i, ln in enumerate(lines, start=1)])
+
+
+def _line_row(st: Statement, line_no: int, ln: LineData) -> dict:
+    return {"partner_id": st.partner_id, "statement_id": st.id, "line_no": line_no, "section": ln.section,
+            "section_account_id": ln.section_account_id, "kind": ln.kind, "label": ln.label[:300],
+            "metric": ln.metric, "quantity": ln.quantity, "amount": ln.amount, "explanation": ln.explanation,
+            "credits": ln.credits, "mode": ln.mode}
 
 
 def _apply(st: Statement, c: Content) -> None:

@@ -7,7 +7,9 @@ it; days in *agency* -> the usage goes onto the partner's collective invoice fro
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -228,6 +230,8 @@ class MonthData(RatingSource):
                     .order_by(PlanVersion.version)):
                 self._versions.setdefault((v.partner_id, v.plan_id), []).append(v)
         self._metrics = get_metrics(session)
+        self._specs: dict[tuple, Any] = {}
+        self._usage: dict[tuple[int, date, date], dict[str, Decimal]] = {}
         self._daily: dict[int, list] = {}
         for r in session.execute(text(
                 "SELECT account_id, metric, day, qty_sum, events, qty_max, last_qty, last_at, last_event_id "
@@ -280,9 +284,23 @@ class MonthData(RatingSource):
         got = self._versions.get((plan_partner_id, plan_id))
         return got if got is not None else super().versions(plan_partner_id, plan_id)
 
+    def plan_spec(self, version: Any, overrides: Mapping) -> Any:
+        """Parsed once per plan version and overrides for the whole month (thousands of accounts share a few)."""
+        key = (version.partner_id, version.plan_id, version.version, json.dumps(overrides, sort_keys=True, default=str))
+        got = self._specs.get(key)
+        if got is None:
+            got = self._specs[key] = super().plan_spec(version, overrides)
+        return got
+
     def usage(self, partner_id: int, account_id: int, start: date, end: date) -> dict[str, Decimal]:
         if partner_id != self.partner_id or start < self.start or end > self.end:
             return super().usage(partner_id, account_id, start, end)
+        key = (account_id, start, end)
+        if key not in self._usage:
+            self._usage[key] = self._usage_of(account_id, start, end)
+        return dict(self._usage[key])
+
+    def _usage_of(self, account_id: int, start: date, end: date) -> dict[str, Decimal]:
         out = {k: Decimal(0) for k in self._metrics}
         stats: dict[str, list] = {}
         for r in self._daily.get(account_id, []):
