@@ -58,6 +58,16 @@ class Stats:
     pages: list[float] = field(default_factory=list)
     logins: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    by_page: dict[str, list[float]] = field(default_factory=dict)  # page name -> its rerun times
+
+    def page(self, name: str, took: float) -> None:
+        self.pages.append(took)
+        self.by_page.setdefault(name, []).append(took)
+
+    def slowest_pages(self, n: int = 5) -> list[dict]:
+        """The pages with the highest p95 (where to look next)."""
+        rows = [{"page": k, "runs": len(v), "p50_s": _p(v, 0.5), "p95_s": _p(v, 0.95)} for k, v in self.by_page.items()]
+        return sorted(rows, key=lambda r: -(r["p95_s"] or 0))[:n]
 
 
 def _free_port() -> int:
@@ -152,22 +162,25 @@ class Client:
 async def _session(port: int, n: int, deadline: float, stats: Stats, rng: random.Random) -> None:
     email, _role = USERS[n % len(USERS)]
     client = Client(port)
+    where = "log-in"
     try:
         await asyncio.sleep(rng.uniform(0, 3))  # users do not all arrive in the same millisecond
         await client.connect()
         stats.logins.append(await client.log_in(email))
-        pages = [h for name, h in client.pages if name.lower() not in ("log in", "sign up")]
+        pages = [(name, h) for name, h in client.pages if name.lower() not in ("log in", "sign up")]
         i = 0
         while time.perf_counter() < deadline:
             await asyncio.sleep(rng.uniform(2.0, 4.0))
-            took = await client.run(page_hash=pages[i % len(pages)])
-            stats.pages.append(took)
-            stats.errors += [f"{email}: {e}" for e in client.exceptions]
+            name, page_hash = pages[i % len(pages)]
+            where = name
+            took = await client.run(page_hash=page_hash)
+            stats.page(name, took)
+            stats.errors += [f"{email} on {name}: {e}" for e in client.exceptions]
             if client.elements == 0:
-                stats.errors.append(f"{email}: a page drew nothing")
+                stats.errors.append(f"{email} on {name}: a page drew nothing")
             i += 1
     except Exception as exc:  # noqa: BLE001 - every failure counts as an error of the run
-        stats.errors.append(f"{email}: {type(exc).__name__}: {exc}"[:300])
+        stats.errors.append(f"{email} on {where}: {type(exc).__name__}: {exc}"[:300])
     finally:
         await client.close()
 
@@ -209,7 +222,7 @@ def measure(steps: list[int], duration: float, seed: int = 2026) -> dict:
             detail.append({"sessions": n, "page_runs": len(stats.pages), "p50_s": _p(stats.pages, 0.5),
                            "p95_s": _p(stats.pages, 0.95), "login_p50_s": _p(stats.logins, 0.5),
                            "login_p95_s": _p(stats.logins, 0.95), "errors": len(stats.errors),
-                           "error_samples": stats.errors[:5],
+                           "error_samples": stats.errors[:5], "slowest_pages": stats.slowest_pages(),
                            "mean_s": round(statistics.fmean(stats.pages), 3) if stats.pages else None})
             print(f"  {n} sessions: {detail[-1]}", flush=True)
     finally:
