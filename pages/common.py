@@ -21,6 +21,7 @@ from core.accounts.permissions import allowed
 from core.bootstrap import bootstrap
 from core.errors import DomainError, NotFound, PermissionDenied, ValidationError
 from db.engine import app_url, make_engine, normalise_url, unit_of_work
+from db.pool import ping_when_idle
 
 T = TypeVar("T")
 
@@ -124,7 +125,8 @@ def visible_pages(actor: Actor) -> list[tuple[str, str, str, str]]:
 @st.cache_resource(show_spinner=False)
 def _engine(url: str | None) -> Engine:
     bootstrap()  # the usage hooks, once per process (idempotent)
-    return make_engine(app_url(normalise_url(url) if url else None))  # the least-privilege role (db/roles.py)
+    # the least-privilege role (db/roles.py); idle connections are checked at checkout, busy ones not (db/pool.py)
+    return ping_when_idle(make_engine(app_url(normalise_url(url) if url else None), pool_pre_ping=False))
 
 
 def engine() -> Engine:
