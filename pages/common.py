@@ -6,6 +6,7 @@ Pages stay thin: read widgets, call core, render. No SQL and no money arithmetic
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -20,6 +21,7 @@ from core.accounts.permissions import allowed
 from core.bootstrap import bootstrap
 from core.errors import DomainError, NotFound, PermissionDenied, ValidationError
 from db.engine import app_url, make_engine, normalise_url, unit_of_work
+from db.pool import ping_when_idle
 
 T = TypeVar("T")
 
@@ -123,7 +125,8 @@ def visible_pages(actor: Actor) -> list[tuple[str, str, str, str]]:
 @st.cache_resource(show_spinner=False)
 def _engine(url: str | None) -> Engine:
     bootstrap()  # the usage hooks, once per process (idempotent)
-    return make_engine(app_url(normalise_url(url) if url else None))  # the least-privilege role (db/roles.py)
+    # the least-privilege role (db/roles.py); idle connections are checked at checkout, busy ones not (db/pool.py)
+    return ping_when_idle(make_engine(app_url(normalise_url(url) if url else None), pool_pre_ping=False))
 
 
 def engine() -> Engine:
@@ -224,14 +227,32 @@ def _resume_remembered() -> None:
         st.session_state["cookie_op"] = ("clear", None)
 
 
+# The actor read by this script run, keyed by an object Streamlit makes anew for every run (the run context's
+# fragment coordinator): the router and the page's require() share one read per click instead of two.
+_RUN_ACTOR: weakref.WeakKeyDictionary[object, tuple[tuple, Actor]] = weakref.WeakKeyDictionary()
+
+
+def _this_run() -> object | None:
+    """An object that lives exactly as long as this script run; None outside a Streamlit run."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    return getattr(ctx, "parallel_coordinator", None) if ctx is not None else None
+
+
 def current_actor() -> Actor | None:
-    """The logged-in user, re-read from the database on every rerun (so deactivation bites at once).
+    """The logged-in user, re-read from the database once per rerun (so deactivation bites at the next click).
 
     While impersonating ("Log in as"), the actor is the customer's Manager with the staff member attached
     as impersonator; if either loses access, impersonation ends."""
     if st.session_state.get("auth_user_id") is None:
         _resume_remembered()
     pid, uid = st.session_state.get("auth_partner_id"), st.session_state.get("auth_user_id")
+    state = (pid, uid, st.session_state.get("auth_version"), st.session_state.get("auth_impersonating"))
+    run = _this_run()
+    memo = _RUN_ACTOR.get(run) if run is not None else None
+    if memo is not None and memo[0] == state:
+        return memo[1]
     actor = None
     if pid is not None and uid is not None:
         with Session(engine()) as s:
@@ -247,6 +268,8 @@ def current_actor() -> Actor | None:
         if actor is None:
             log_out(audited=False)
             st.session_state["flash"] = ("warning", "Your session has ended. Please log in again.")
+        elif run is not None:
+            _RUN_ACTOR[run] = ((pid, uid, state[2], st.session_state.get("auth_impersonating")), actor)
     return actor
 
 

@@ -40,7 +40,39 @@ def test_hash_is_argon2id_and_rehashed_when_parameters_change():
     old = passwords.context("fast").hash("some long password")
     assert old.startswith("$argon2id$")
     ok, new = passwords.context("default").verify_and_update("some long password", old)
-    assert ok and new and new.startswith("$argon2id$") and "m=65536" in new
+    assert ok and new and new.startswith("$argon2id$") and "m=19456,t=2,p=1$" in new
+
+
+def test_default_parameters_are_owasps_and_old_hashes_still_verify():
+    """Issue 18: argon2id at OWASP's recommended m=19 MiB, t=2, p=1 (20 logins at once at the previous
+    m=64 MiB, t=3, p=4 took 13 s on 2 cores). A hash stored with the previous parameters still verifies, and
+    the check asks for a rehash; a wrong password never does."""
+    fresh = passwords.context("default").hash("some long password")
+    assert "$argon2id$v=19$m=19456,t=2,p=1$" in fresh
+    assert passwords.context("default").verify_and_update("some long password", fresh) == (True, None)
+    old = passwords.context("previous").hash("some long password")
+    assert "$m=65536,t=3,p=4$" in old
+    ok, new = passwords.context("default").verify_and_update("some long password", old)
+    assert ok and new is not None and "$m=19456,t=2,p=1$" in new
+    assert passwords.context("default").verify("some long password", new)
+    assert passwords.context("default").verify_and_update("not the password!", old) == (False, None)
+
+
+def test_login_rehashes_a_previous_parameter_hash_to_owasp_parameters(world, db, monkeypatch):
+    """The app's login (default profile) keeps users with a hash from before issue 18 able to log in, and
+    stores their hash again with the current parameters; the next login verifies it without a rehash."""
+    real = passwords.context
+    monkeypatch.setattr(passwords, "context", lambda profile=None: real(profile or "default"))
+    with Session(db) as s, s.begin():
+        u = s.get(User, (world.a.staff.partner_id, world.a.staff.user_id))
+        u.password_hash = real("previous").hash(PASSWORD)
+    login(db, "staff-a@test.example", PASSWORD)
+    with Session(db) as s:
+        stored = s.get(User, (world.a.staff.partner_id, world.a.staff.user_id)).password_hash
+    assert "$m=19456,t=2,p=1$" in stored
+    login(db, "staff-a@test.example", PASSWORD)
+    with Session(db) as s:
+        assert s.get(User, (world.a.staff.partner_id, world.a.staff.user_id)).password_hash == stored
 
 
 def test_login_success_records_time_and_rehashes(world, db):

@@ -16,9 +16,16 @@ from core.errors import Throttled
 MIN_LENGTH = 12
 MAX_LENGTH = 256
 
-# Argon2id parameters. Production defaults exceed OWASP's minimum (m=19 MiB, t=2, p=1).
+# Argon2id parameters: OWASP's recommended configuration m=19 MiB, t=2, p=1 (Password Storage Cheat Sheet).
+# A check costs about 30 ms of one core and 19 MiB, so 20 people logging in at once on 2 cores wait well under a
+# second. Hashes made with other parameters (the earlier m=64 MiB, t=3, p=4, which cost ~10x as much: 20
+# logins at once took 13 s) still verify, and are rehashed to these parameters on the next successful login
+# (verify_and_update; core.accounts.auth.authenticate stores the new hash).
+OWASP = {"argon2__memory_cost": 19456, "argon2__rounds": 2, "argon2__parallelism": 1}
+PREVIOUS = {"argon2__memory_cost": 65536, "argon2__rounds": 3, "argon2__parallelism": 4}  # before issue 18
 PROFILES = {
-    "default": {"argon2__memory_cost": 65536, "argon2__rounds": 3, "argon2__parallelism": 4},
+    "default": OWASP,
+    "previous": PREVIOUS,  # only to make hashes as they were stored before (tests, benchmarks)
     # For the test suite only (RC_PASSWORD_PROFILE=fast): same algorithm, cheaper parameters.
     "fast": {"argon2__memory_cost": 1024, "argon2__rounds": 1, "argon2__parallelism": 1},
 }
@@ -30,9 +37,10 @@ def context(profile: str | None = None) -> CryptContext:
     return CryptContext(schemes=["argon2"], deprecated="auto", argon2__type="ID", **PROFILES[profile])
 
 
-# Each argon2id check takes 64 MiB and about 200 ms of a core. At most MAX_CONCURRENT checks run at once in
-# a process (the app serves every browser session from threads of one process); a check that waits longer
-# than WAIT_S for a slot is refused as "busy" instead of piling up memory.
+# Each argon2id check takes 19 MiB and about 30 ms of a core (a hash with the previous parameters, until it is
+# rehashed: 64 MiB and ~300 ms). At most MAX_CONCURRENT checks run at once in a process (the app serves every
+# browser session from threads of one process); a check that waits longer than WAIT_S for a slot is refused
+# as "busy" instead of piling up memory.
 MAX_CONCURRENT = int(os.environ.get("RC_MAX_PASSWORD_CHECKS", "2"))
 WAIT_S = float(os.environ.get("RC_PASSWORD_CHECK_WAIT_S", "10"))
 _slots = threading.BoundedSemaphore(MAX_CONCURRENT)
