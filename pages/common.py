@@ -96,6 +96,8 @@ PAGES: list[tuple[str, str, str, str, str | None]] = [
     ("Account", "pages/profile.py", "My profile", ":material/person:", None),
 ]
 
+APP_PAGE_PATHS = tuple(dict.fromkeys(path for _, path, _, _, _ in PAGES))  # every page behind the login
+
 PUBLIC_PAGES = [
     ("pages/login.py", "Log in", ":material/login:"),
     ("pages/signup.py", "Sign up", ":material/person_add:"),
