@@ -22,6 +22,7 @@ from pages.common import (
     PUBLIC_PAGES,
     current_actor,
     end_impersonation,
+    enter_applies_dates,
     log_out,
     plain,
     read,
@@ -107,6 +108,7 @@ if actor is not None:
             st.rerun()
 
 render_cookie_ops()
+enter_applies_dates()
 show_flash()
 try:
     nav.run()

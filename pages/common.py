@@ -209,6 +209,33 @@ def render_cookie_ops() -> None:
     st.html(f"<script>document.cookie = {cookie!r};</script>", unsafe_allow_javascript=True)
 
 
+# Enter in a date field applies it: the date input commits what was typed only when it loses focus, so on
+# Enter the field is left and, inside a form (the usage pages' custom range), the form is submitted. Installed
+# once per browser page; plain text, no user data.
+_ENTER_APPLIES_DATES = """<script>
+if (!window.__rcEnterDates) {
+  window.__rcEnterDates = true;
+  document.addEventListener('keydown', (e) => {
+    if (e.key !== 'Enter' || !e.target.closest) return;
+    const field = e.target.closest('[data-testid="stDateInput"]');
+    if (!field) return;
+    e.preventDefault();
+    if (document.activeElement) document.activeElement.blur();
+    const form = field.closest('[data-testid="stForm"]');
+    const submit = form && form.querySelector('[data-testid="stBaseButton-secondaryFormSubmit"], '
+      + '[data-testid="stBaseButton-primaryFormSubmit"], button[kind*="FormSubmit"]');
+    if (submit) setTimeout(() => submit.click(), 150);
+  }, true);
+}
+</script>"""
+
+
+def enter_applies_dates() -> None:
+    """Make Enter in any date field apply it (see _ENTER_APPLIES_DATES)."""
+    with st.sidebar:
+        st.html(_ENTER_APPLIES_DATES, unsafe_allow_javascript=True)
+
+
 def _resume_remembered() -> None:
     """A new browser session (reload, new tab): log in from the remembered-login cookie, once."""
     if st.session_state.get("_resume_tried"):
@@ -387,6 +414,16 @@ def show_flash() -> None:
     if flash:
         kind, msg = flash  # flash messages are plain text (they often quote names)
         getattr(st, kind)(md_escape(msg))
+
+
+# st.date_input's format per language (its formats are day/month/year with "/", "-" or "."), as the app
+# writes dates in that language (core.pricing.money.format_date): en_GB 30/11/2026, de and nb 30.11.2026.
+DATE_INPUT_FORMATS = {"en": "DD/MM/YYYY", "de": "DD.MM.YYYY", "nb": "DD.MM.YYYY"}
+
+
+def date_input_format(language: str = "en") -> str:
+    """The `format` for every st.date_input of the app (one date format per language)."""
+    return DATE_INPUT_FORMATS.get(language, DATE_INPUT_FORMATS["en"])
 
 
 def pick_partner(actor: Actor, key: str, label: str = "Partner") -> int:

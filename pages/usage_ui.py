@@ -15,6 +15,7 @@ from core.errors import ValidationError
 from core.export import csv_text
 from core.pricing.money import format_date
 from core.usage.reports import PRESETS, check_range, preset_range
+from pages.common import date_input_format
 
 STATE_KEY = "usage_range"  # (preset, start, end), survives moving between pages
 
@@ -53,7 +54,11 @@ def date_range(key: str) -> tuple[date, date]:
     if choice != "custom":
         start, end = preset_range(choice, _today())
     else:
-        picked = c2.date_input("From – to", value=(start, end), key=f"{key}_dates", format="DD/MM/YYYY")
+        # In a form: typing the dates and pressing Enter applies them (as does "Apply"), not only leaving the field.
+        with c2.form(f"{key}_range_form", border=False, enter_to_submit=True):
+            d1, d2 = st.columns([4, 1], vertical_alignment="bottom")
+            picked = d1.date_input("From – to", value=(start, end), key=f"{key}_dates", format=date_input_format())
+            d2.form_submit_button("Apply", key=f"{key}_apply", width="stretch")
         if isinstance(picked, tuple | list) and len(picked) == 2:
             start, end = picked
         else:
