@@ -20,6 +20,7 @@ from core.overview import brand_for
 from pages.common import (
     APP_PAGE_PATHS,
     PUBLIC_PAGES,
+    brand_css,
     current_actor,
     end_impersonation,
     enter_applies_dates,
@@ -91,6 +92,9 @@ if st.session_state.pop("go_home", False) and nav is not pages[0]:
 st.set_page_config(page_title=f"{nav.title} · {brand.name}" if nav.title != brand.name else brand.name)
 with st.sidebar:
     st.text(brand.logo_text)  # the partner's logo text for its clients, the platform's for everyone else
+    css = brand_css(brand.primary_colour, brand.sidebar_colour)  # and the partner's colours (white label)
+    if css:
+        st.html(css)
 
 if actor is not None:
     if actor.impersonator_email:

@@ -230,6 +230,28 @@ if (!window.__rcEnterDates) {
 </script>"""
 
 
+_HEX = re.compile(r"#[0-9a-f]{6}")
+
+
+def brand_css(primary: str | None, sidebar: str | None) -> str:
+    """The partner's colours over the app's theme (white label): primary buttons, links, the selected page,
+    focus rings and checkboxes in `primary`; the sidebar's background in `sidebar`. Only #rrggbb values (checked
+    again here) reach the style sheet."""
+    rules = []
+    if primary and _HEX.fullmatch(primary):
+        rules.append(
+            f'[data-testid="stBaseButton-primary"], [data-testid="stBaseButton-primaryFormSubmit"] '
+            f'{{background-color: {primary} !important; border-color: {primary} !important;}}'
+            f' .stApp a, [data-testid="stMarkdownContainer"] a {{color: {primary};}}'
+            f' [data-testid="stSidebarNav"] a[aria-current="page"] span {{color: {primary} !important;}}'
+            f' [data-testid="stTab"][aria-selected="true"] p {{color: {primary};}}'
+            f' [data-baseweb="tab-highlight"] {{background-color: {primary} !important;}}'
+            f' h1 {{color: {primary};}}')
+    if sidebar and _HEX.fullmatch(sidebar):
+        rules.append(f'[data-testid="stSidebar"] {{background-color: {sidebar} !important;}}')
+    return f"<style>{' '.join(rules)}</style>" if rules else ""
+
+
 def enter_applies_dates() -> None:
     """Make Enter in any date field apply it (see _ENTER_APPLIES_DATES)."""
     with st.sidebar:

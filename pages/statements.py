@@ -18,6 +18,7 @@ from core.statements.i18n import LANGUAGES, line_explanation, line_label
 from pages.common import field_error, plain, read, require, run_action, show_flash
 
 CREDIT_DECIMALS = 2
+PLATFORM_PRIMARY, PLATFORM_SIDEBAR = "#2563eb", "#f3f6fb"  # .streamlit/config.toml's theme
 
 
 def money_format(currency: str) -> str:
@@ -208,6 +209,18 @@ if "Branding & language" in tabs:
             prefix = c2.text_input("Number prefix", value=b.number_prefix, key="set_prefix")
             with c2:
                 field_error("number_prefix")
+            vat_id = c1.text_input("VAT id (shown on statements)", value=b.vat_id, key="set_vat")
+            with c1:
+                field_error("vat_id")
+            st.markdown("**Your brand in the app** — the customers you bill see your name, logo text and colours, "
+                        "never the platform's.")
+            k1, k2, k3 = st.columns([2, 1, 1], vertical_alignment="bottom")
+            own_colours = k1.checkbox("Show my colours to my clients", value=bool(b.primary_colour or b.sidebar_colour),
+                                      key="set_own_colours")
+            primary = k2.color_picker("Primary colour", value=b.primary_colour or PLATFORM_PRIMARY, key="set_primary")
+            sidebar = k3.color_picker("Sidebar colour", value=b.sidebar_colour or PLATFORM_SIDEBAR, key="set_sidebar")
+            field_error("primary_colour")
+            field_error("sidebar_colour")
             overrides = st.text_area("Label overrides (one `key = text` per line, e.g. `total = Amount due`)",
                                      value="\n".join(f"{k} = {v}" for k, v in b.labels.items()), key="set_labels")
             field_error("labels")
@@ -220,5 +233,7 @@ if "Branding & language" in tabs:
                 if parsed is not None and run_action(
                         settings.save_settings, actor, partner_id, display_name=display_name, address=address,
                         logo_text=logo_text, footer=footer, labels_=parsed, language=language, tax_rate=tax,
-                        payment_terms_days=terms, number_prefix=prefix, success="Branding saved."):
+                        payment_terms_days=terms, number_prefix=prefix, vat_id=vat_id,
+                        primary_colour=primary if own_colours else None, sidebar_colour=sidebar if own_colours else None,
+                        success="Branding saved."):
                     st.rerun()
