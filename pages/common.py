@@ -13,9 +13,10 @@ import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from core.accounts import impersonation
 from core.accounts.actor import Actor
 from core.accounts.auth import REMEMBER_FOR, load_actor, logout, resume
-from core.accounts.impersonation import impersonated_actor
+from core.accounts.impersonation import RESUME_FOR, impersonated_actor, read_resume_token, resume_token
 from core.accounts.permissions import allowed
 from core.bootstrap import bootstrap
 from core.errors import DomainError, NotFound, PermissionDenied, ValidationError
@@ -183,30 +184,39 @@ def log_out(actor: Actor | None = None, *, audited: bool = True) -> None:
         st.session_state["brand_slug"] = brand
     st.session_state["go_home"] = True
     st.session_state["cookie_op"] = ("clear", None)
+    st.session_state["imp_cookie_op"] = ("clear", None)
     st.session_state["_resume_tried"] = True  # the browser still sends the old cookie until it reloads
 
 
-def _cookie() -> str | None:
+def _cookie(name: str = REMEMBER_COOKIE) -> str | None:
     try:
-        return st.context.cookies.get(REMEMBER_COOKIE)
+        return st.context.cookies.get(name)
     except Exception:  # no browser connection (tests, bare mode)
         return None
 
 
+IMPERSONATION_COOKIE = "rc_imp"  # "Log in as" survives a reload (core.accounts.impersonation.resume_token)
+
+
 def render_cookie_ops() -> None:
-    """Set or clear the remembered-login cookie in the browser (a script in the page; the value is the
-    opaque token from core.accounts.auth.remember, URL-safe base64 and digits only)."""
-    op = st.session_state.pop("cookie_op", None)
-    if op is None:
-        return
-    kind, value = op
+    """Set or clear the remembered-login cookie and the "Log in as" cookie in the browser (a script in the
+    page; the values are opaque tokens from core.accounts.auth.remember / impersonation.resume_token, URL-safe
+    base64, hex and digits only)."""
     secure = "; Secure" if str(getattr(st.context, "url", "") or "").startswith("https:") else ""
-    if kind == "set" and value and all(c.isalnum() or c in "._-" for c in value):
-        max_age = int(REMEMBER_FOR.total_seconds())
-        cookie = f"{REMEMBER_COOKIE}={value}; Path=/; Max-Age={max_age}; SameSite=Strict{secure}"
-    else:
-        cookie = f"{REMEMBER_COOKIE}=; Path=/; Max-Age=0; SameSite=Strict{secure}"
-    st.html(f"<script>document.cookie = {cookie!r};</script>", unsafe_allow_javascript=True)
+    scripts = []
+    for state_key, name, max_age in (("cookie_op", REMEMBER_COOKIE, int(REMEMBER_FOR.total_seconds())),
+                                     ("imp_cookie_op", IMPERSONATION_COOKIE, int(RESUME_FOR.total_seconds()))):
+        op = st.session_state.pop(state_key, None)
+        if op is None:
+            continue
+        kind, value = op
+        if kind == "set" and value and all(c.isalnum() or c in "._-" for c in value):
+            cookie = f"{name}={value}; Path=/; Max-Age={max_age}; SameSite=Strict{secure}"
+        else:
+            cookie = f"{name}=; Path=/; Max-Age=0; SameSite=Strict{secure}"
+        scripts.append(f"document.cookie = {cookie!r};")
+    if scripts:
+        st.html(f"<script>{' '.join(scripts)}</script>", unsafe_allow_javascript=True)
 
 
 # Enter in a date field applies it: the date input commits what was typed only when it loses focus, so on
@@ -271,8 +281,27 @@ def _resume_remembered() -> None:
     if actor is not None:
         log_in(actor, go_home=False)
         st.session_state["remember_token"] = cookie
+        _resume_impersonation(actor, cookie)
     else:
         st.session_state["cookie_op"] = ("clear", None)
+
+
+def _resume_impersonation(staff: Actor, remember_cookie: str) -> None:
+    """A reload during "Log in as": resume it from this browser's signed, short-lived token (audited), with
+    the customer "Back" returns to; an invalid or expired token is cleared."""
+    token = _cookie(IMPERSONATION_COOKIE)
+    if not token:
+        return
+    found = read_resume_token(remember_cookie, token)
+    target = None
+    if found is not None:
+        with unit_of_work(engine()) as s:
+            target = impersonation.resume(s, staff, found[0], found[1])
+    if target is None:
+        st.session_state["imp_cookie_op"] = ("clear", None)
+        return
+    st.session_state["auth_impersonating"] = (target.partner_id, target.user_id)
+    st.session_state["impersonation_from"] = found[2] if found else None
 
 
 def current_actor() -> Actor | None:
@@ -306,11 +335,15 @@ def start_impersonation(target: Actor, came_from: tuple[int, int] | None = None)
     st.session_state["auth_impersonating"] = (target.partner_id, target.user_id)
     st.session_state["impersonation_from"] = came_from
     st.session_state["go_home"] = True
+    remembered = st.session_state.get("remember_token") or _cookie()
+    if remembered:  # a reload resumes it (without a remembered login, a reload logs out anyway)
+        st.session_state["imp_cookie_op"] = ("set", resume_token(remembered, target, came_from))
 
 
 def end_impersonation() -> None:
     """End "Log in as" and go back to the customer it was started from (Customers page), else home."""
     st.session_state.pop("auth_impersonating", None)
+    st.session_state["imp_cookie_op"] = ("clear", None)
     came_from = st.session_state.pop("impersonation_from", None)
     if came_from:
         st.session_state["return_to_customer"] = tuple(came_from)
