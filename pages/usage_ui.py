@@ -92,12 +92,19 @@ def csv_bytes(df: pd.DataFrame) -> bytes:
     return csv_text([str(c) for c in df.columns], rows).encode("utf-8")
 
 
+def day_ticks(start, end) -> dict:
+    """A short range gets one tick per day (plotly would otherwise tick every 12 hours: each date twice)."""
+    return {"dtick": 86_400_000} if (end - start).days <= 14 else {}
+
+
 def stacked_bars(points, *, title: str, legend: str, unit: str = ""):
     """Plotly stacked bar chart of TrendPoint(bucket, label, value)."""
     df = pd.DataFrame([{"date": p.bucket, legend: p.label, "value": float(p.value)} for p in points])
     fig = px.bar(df, x="date", y="value", color=legend, title=title, barmode="stack",
                  labels={"date": "Date", "value": unit.capitalize() if unit else "Quantity"})
-    fig.update_xaxes(type="date", tickformat="%d %b %Y")  # days, not midnight timestamps
+    days = sorted({p.bucket for p in points})
+    fig.update_xaxes(type="date", tickformat="%d %b %Y",  # days, not midnight timestamps
+                     **(day_ticks(days[0], days[-1]) if days else {}))
     fig.update_layout(height=380, margin=dict(l=10, r=10, t=40, b=10), legend_title_text=legend)
     return fig
 
