@@ -200,7 +200,7 @@ if "Branding & language" in tabs:
             langs = list(LANGUAGES)
             language = c1.selectbox("Language", langs, index=langs.index(b.language), format_func=LANGUAGES.get,
                                     key="set_language")
-            tax = c2.text_input("Tax rate % (empty = no tax line)",
+            tax = c2.text_input("Tax rate % (empty = no tax)",
                                 value="" if b.tax_rate is None else format_quantity(b.tax_rate), key="set_tax")
             with c2:
                 field_error("tax_rate")
