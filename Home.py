@@ -11,7 +11,6 @@ A partner's clients see the partner's name and logo (white label), never the pla
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlparse
 
 import streamlit as st
 
@@ -19,9 +18,12 @@ from core.accounts import impersonation
 from core.errors import DomainError
 from core.overview import brand_for
 from pages.common import (
+    APP_PAGE_PATHS,
     PUBLIC_PAGES,
+    brand_css,
     current_actor,
     end_impersonation,
+    enter_applies_dates,
     log_out,
     plain,
     read,
@@ -41,15 +43,6 @@ st.session_state["_routed"] = True  # this session's runs go through the router 
 actor = current_actor()
 
 
-def _requested_path() -> str:
-    """The page part of the address the browser asked for ('' in tests and at the root)."""
-    try:
-        url = st.context.url or ""
-    except Exception:  # no browser connection (tests, bare mode)
-        return ""
-    return urlparse(str(url)).path.rstrip("/").rsplit("/", 1)[-1]
-
-
 brand = read(brand_for, actor, st.query_params.get("brand") or st.session_state.get("brand_slug"))
 if brand.partner_slug:
     st.session_state["brand_slug"] = brand.partner_slug  # the login page after log-out keeps the brand
@@ -57,11 +50,13 @@ st.session_state["brand_name"] = brand.name
 
 if actor is None:
     pages = [st.Page(path, title=title, icon=icon, default=(i == 0)) for i, (path, title, icon) in enumerate(PUBLIC_PAGES)]
-    public = {Path(path).stem for path, _, _ in PUBLIC_PAGES}
-    requested = _requested_path()
-    if requested and requested not in public and "after_login" not in st.session_state:
-        st.session_state["after_login"] = (requested, st.query_params.to_dict())
-    nav = st.navigation(pages)
+    # Every app page's address answers too, logged out, with the login form (hidden from the menu), so a shared
+    # link never meets "Page not found"; after logging in, the user lands on that page with its query (range).
+    stand_ins = [st.Page("pages/login.py", title="Log in", url_path=Path(path).stem, visibility="hidden")
+                 for path in APP_PAGE_PATHS]
+    nav = st.navigation(pages + stand_ins)
+    if any(nav is p for p in stand_ins):
+        st.session_state["after_login"] = (nav.url_path, st.query_params.to_dict())
 elif actor.must_change_password:
     pages = [st.Page("pages/profile.py", title="Set a new password", icon=":material/key:", default=True)]
     nav = st.navigation(pages)
@@ -82,6 +77,8 @@ if actor is not None and not actor.must_change_password:
     target = None
     if wanted:
         target = next((p for p in pages if p.url_path == wanted[0]), None)
+        if target is None:
+            st.session_state["flash"] = ("info", "The page in your link is not available to your role.")
     elif go_to:
         target = next((p for p in pages if Path(str(p._page)).as_posix().endswith(go_to)), None)
     if target is not None:
@@ -95,6 +92,9 @@ if st.session_state.pop("go_home", False) and nav is not pages[0]:
 st.set_page_config(page_title=f"{nav.title} · {brand.name}" if nav.title != brand.name else brand.name)
 with st.sidebar:
     st.text(brand.logo_text)  # the partner's logo text for its clients, the platform's for everyone else
+    css = brand_css(brand.primary_colour, brand.sidebar_colour)  # and the partner's colours (white label)
+    if css:
+        st.html(css)
 
 if actor is not None:
     if actor.impersonator_email:
@@ -112,6 +112,7 @@ if actor is not None:
             st.rerun()
 
 render_cookie_ops()
+enter_applies_dates()
 show_flash()
 try:
     nav.run()

@@ -256,18 +256,21 @@ class Brand:
     logo_text: str
     partner_slug: str | None = None
     white_label: bool = False
+    primary_colour: str | None = None  # the partner's colours (#rrggbb), None = the platform's theme
+    sidebar_colour: str | None = None
 
 
 def _partner_brand(session: Session, partner: Partner) -> Brand:
     row = session.get(StatementSettings, partner.id)
     name = (row.display_name if row and row.display_name else None) or partner.name
     return Brand(name=name, logo_text=(row.logo_text if row and row.logo_text else None) or name,
-                 partner_slug=partner.slug, white_label=True)
+                 partner_slug=partner.slug, white_label=True, primary_colour=row.primary_colour if row else None,
+                 sidebar_colour=row.sidebar_colour if row else None)
 
 
 def brand_for(session: Session, actor: Actor | None, partner_slug: str | None = None) -> Brand:
     """The brand a user sees. A partner's clients (Managers, Users, Annotators of its customer accounts)
-    see their partner's name and logo, set with the partner's statement branding, never the platform's;
+    see their partner's name, logo and colours, set with the partner's statement branding, never the platform's;
     staff and admins see the platform. Before login, a partner's login link (?brand=<slug>) shows its
     brand. Reading branding needs no permission: it is what the user's own partner shows them."""
     platform = Brand(PLATFORM_NAME, PLATFORM_NAME)

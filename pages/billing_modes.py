@@ -13,7 +13,7 @@ from core.billing import wallet
 from core.billing.modes import MODE_LABELS
 from core.pricing.money import format_date
 from db.models.wallet import BILLING_MODES
-from pages.common import field_error, pick_partner, read, require, run_action
+from pages.common import date_input_format, field_error, pick_partner, read, require, run_action
 
 actor = require("billing.manage")
 st.title("Billing modes")
@@ -49,7 +49,7 @@ with st.form("change_mode"):
     on_decline = st.radio("If an on-demand charge is declined (on-demand mode only)", list(DECLINE_LABELS),
                           format_func=DECLINE_LABELS.get, key="mode_on_decline", horizontal=True)
     field_error("on_decline", "change_mode")
-    effective = st.date_input("Effective from", value=date.today(), min_value=date.today(), key="mode_from")
+    effective = st.date_input("Effective from", value=date.today(), min_value=date.today(), key="mode_from", format=date_input_format())
     field_error("effective_from", "change_mode")
     submitted = st.form_submit_button("Change mode", type="primary")
 

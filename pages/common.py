@@ -14,9 +14,10 @@ import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from core.accounts import impersonation
 from core.accounts.actor import Actor
 from core.accounts.auth import REMEMBER_FOR, load_actor, logout, resume
-from core.accounts.impersonation import impersonated_actor
+from core.accounts.impersonation import RESUME_FOR, impersonated_actor, read_resume_token, resume_token
 from core.accounts.permissions import allowed
 from core.bootstrap import bootstrap
 from core.errors import DomainError, NotFound, PermissionDenied, ValidationError
@@ -97,6 +98,8 @@ PAGES: list[tuple[str, str, str, str, str | None]] = [
     ("Administration", "pages/audit.py", "Audit log", ":material/history:", "audit.view"),
     ("Account", "pages/profile.py", "My profile", ":material/person:", None),
 ]
+
+APP_PAGE_PATHS = tuple(dict.fromkeys(path for _, path, _, _, _ in PAGES))  # every page behind the login
 
 PUBLIC_PAGES = [
     ("pages/login.py", "Log in", ":material/login:"),
@@ -184,30 +187,88 @@ def log_out(actor: Actor | None = None, *, audited: bool = True) -> None:
         st.session_state["brand_slug"] = brand
     st.session_state["go_home"] = True
     st.session_state["cookie_op"] = ("clear", None)
+    st.session_state["imp_cookie_op"] = ("clear", None)
     st.session_state["_resume_tried"] = True  # the browser still sends the old cookie until it reloads
 
 
-def _cookie() -> str | None:
+def _cookie(name: str = REMEMBER_COOKIE) -> str | None:
     try:
-        return st.context.cookies.get(REMEMBER_COOKIE)
+        return st.context.cookies.get(name)
     except Exception:  # no browser connection (tests, bare mode)
         return None
 
 
+IMPERSONATION_COOKIE = "rc_imp"  # "Log in as" survives a reload (core.accounts.impersonation.resume_token)
+
+
 def render_cookie_ops() -> None:
-    """Set or clear the remembered-login cookie in the browser (a script in the page; the value is the
-    opaque token from core.accounts.auth.remember, URL-safe base64 and digits only)."""
-    op = st.session_state.pop("cookie_op", None)
-    if op is None:
-        return
-    kind, value = op
+    """Set or clear the remembered-login cookie and the "Log in as" cookie in the browser (a script in the
+    page; the values are opaque tokens from core.accounts.auth.remember / impersonation.resume_token, URL-safe
+    base64, hex and digits only)."""
     secure = "; Secure" if str(getattr(st.context, "url", "") or "").startswith("https:") else ""
-    if kind == "set" and value and all(c.isalnum() or c in "._-" for c in value):
-        max_age = int(REMEMBER_FOR.total_seconds())
-        cookie = f"{REMEMBER_COOKIE}={value}; Path=/; Max-Age={max_age}; SameSite=Strict{secure}"
-    else:
-        cookie = f"{REMEMBER_COOKIE}=; Path=/; Max-Age=0; SameSite=Strict{secure}"
-    st.html(f"<script>document.cookie = {cookie!r};</script>", unsafe_allow_javascript=True)
+    scripts = []
+    for state_key, name, max_age in (("cookie_op", REMEMBER_COOKIE, int(REMEMBER_FOR.total_seconds())),
+                                     ("imp_cookie_op", IMPERSONATION_COOKIE, int(RESUME_FOR.total_seconds()))):
+        op = st.session_state.pop(state_key, None)
+        if op is None:
+            continue
+        kind, value = op
+        if kind == "set" and value and all(c.isalnum() or c in "._-" for c in value):
+            cookie = f"{name}={value}; Path=/; Max-Age={max_age}; SameSite=Strict{secure}"
+        else:
+            cookie = f"{name}=; Path=/; Max-Age=0; SameSite=Strict{secure}"
+        scripts.append(f"document.cookie = {cookie!r};")
+    if scripts:
+        st.html(f"<script>{' '.join(scripts)}</script>", unsafe_allow_javascript=True)
+
+
+# Enter in a date field applies it: the date input commits what was typed only when it loses focus, so on
+# Enter the field is left and, inside a form (the usage pages' custom range), the form is submitted. Installed
+# once per browser page; plain text, no user data.
+_ENTER_APPLIES_DATES = """<script>
+if (!window.__rcEnterDates) {
+  window.__rcEnterDates = true;
+  document.addEventListener('keydown', (e) => {
+    if (e.key !== 'Enter' || !e.target.closest) return;
+    const field = e.target.closest('[data-testid="stDateInput"]');
+    if (!field) return;
+    e.preventDefault();
+    if (document.activeElement) document.activeElement.blur();
+    const form = field.closest('[data-testid="stForm"]');
+    const submit = form && form.querySelector('[data-testid="stBaseButton-secondaryFormSubmit"], '
+      + '[data-testid="stBaseButton-primaryFormSubmit"], button[kind*="FormSubmit"]');
+    if (submit) setTimeout(() => submit.click(), 150);
+  }, true);
+}
+</script>"""
+
+
+_HEX = re.compile(r"#[0-9a-f]{6}")
+
+
+def brand_css(primary: str | None, sidebar: str | None) -> str:
+    """The partner's colours over the app's theme (white label): primary buttons, links, the selected page,
+    focus rings and checkboxes in `primary`; the sidebar's background in `sidebar`. Only #rrggbb values (checked
+    again here) reach the style sheet."""
+    rules = []
+    if primary and _HEX.fullmatch(primary):
+        rules.append(
+            f'[data-testid="stBaseButton-primary"], [data-testid="stBaseButton-primaryFormSubmit"] '
+            f'{{background-color: {primary} !important; border-color: {primary} !important;}}'
+            f' .stApp a, [data-testid="stMarkdownContainer"] a {{color: {primary};}}'
+            f' [data-testid="stSidebarNav"] a[aria-current="page"] span {{color: {primary} !important;}}'
+            f' [data-testid="stTab"][aria-selected="true"] p {{color: {primary};}}'
+            f' [data-baseweb="tab-highlight"] {{background-color: {primary} !important;}}'
+            f' h1 {{color: {primary};}}')
+    if sidebar and _HEX.fullmatch(sidebar):
+        rules.append(f'[data-testid="stSidebar"] {{background-color: {sidebar} !important;}}')
+    return f"<style>{' '.join(rules)}</style>" if rules else ""
+
+
+def enter_applies_dates() -> None:
+    """Make Enter in any date field apply it (see _ENTER_APPLIES_DATES)."""
+    with st.sidebar:
+        st.html(_ENTER_APPLIES_DATES, unsafe_allow_javascript=True)
 
 
 def _resume_remembered() -> None:
@@ -223,6 +284,7 @@ def _resume_remembered() -> None:
     if actor is not None:
         log_in(actor, go_home=False)
         st.session_state["remember_token"] = cookie
+        _resume_impersonation(actor, cookie)
     else:
         st.session_state["cookie_op"] = ("clear", None)
 
@@ -238,6 +300,24 @@ def _this_run() -> object | None:
 
     ctx = get_script_run_ctx(suppress_warning=True)
     return getattr(ctx, "parallel_coordinator", None) if ctx is not None else None
+
+
+def _resume_impersonation(staff: Actor, remember_cookie: str) -> None:
+    """A reload during "Log in as": resume it from this browser's signed, short-lived token (audited), with
+    the customer "Back" returns to; an invalid or expired token is cleared."""
+    token = _cookie(IMPERSONATION_COOKIE)
+    if not token:
+        return
+    found = read_resume_token(remember_cookie, token)
+    target = None
+    if found is not None:
+        with unit_of_work(engine()) as s:
+            target = impersonation.resume(s, staff, found[0], found[1])
+    if target is None:
+        st.session_state["imp_cookie_op"] = ("clear", None)
+        return
+    st.session_state["auth_impersonating"] = (target.partner_id, target.user_id)
+    st.session_state["impersonation_from"] = found[2] if found else None
 
 
 def current_actor() -> Actor | None:
@@ -278,11 +358,15 @@ def start_impersonation(target: Actor, came_from: tuple[int, int] | None = None)
     st.session_state["auth_impersonating"] = (target.partner_id, target.user_id)
     st.session_state["impersonation_from"] = came_from
     st.session_state["go_home"] = True
+    remembered = st.session_state.get("remember_token") or _cookie()
+    if remembered:  # a reload resumes it (without a remembered login, a reload logs out anyway)
+        st.session_state["imp_cookie_op"] = ("set", resume_token(remembered, target, came_from))
 
 
 def end_impersonation() -> None:
     """End "Log in as" and go back to the customer it was started from (Customers page), else home."""
     st.session_state.pop("auth_impersonating", None)
+    st.session_state["imp_cookie_op"] = ("clear", None)
     came_from = st.session_state.pop("impersonation_from", None)
     if came_from:
         st.session_state["return_to_customer"] = tuple(came_from)
@@ -408,6 +492,16 @@ def show_flash() -> None:
     if flash:
         kind, msg = flash  # flash messages are plain text (they often quote names)
         getattr(st, kind)(md_escape(msg))
+
+
+# st.date_input's format per language (its formats are day/month/year with "/", "-" or "."), as the app
+# writes dates in that language (core.pricing.money.format_date): en_GB 30/11/2026, de and nb 30.11.2026.
+DATE_INPUT_FORMATS = {"en": "DD/MM/YYYY", "de": "DD.MM.YYYY", "nb": "DD.MM.YYYY"}
+
+
+def date_input_format(language: str = "en") -> str:
+    """The `format` for every st.date_input of the app (one date format per language)."""
+    return DATE_INPUT_FORMATS.get(language, DATE_INPUT_FORMATS["en"])
 
 
 def pick_partner(actor: Actor, key: str, label: str = "Partner") -> int:

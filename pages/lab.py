@@ -17,7 +17,7 @@ from core.accounts import accounts
 from core.errors import ValidationError
 from core.lab import compare as lab
 from core.pricing import format_money, format_quantity
-from pages.common import field_error, plain, read, require, run_action, show_flash
+from pages.common import date_input_format, field_error, plain, read, require, run_action, show_flash
 
 actor = require("plan.manage")
 st.title("Billing-model lab")
@@ -50,7 +50,7 @@ else:
 
 today = date.today()
 default_start = date(today.year - 1, today.month, 1)  # 13 calendar months ending today
-rng = st.date_input("Date range", value=(default_start, today), key="lab_range")
+rng = st.date_input("Date range", value=(default_start, today), key="lab_range", format=date_input_format())
 if not isinstance(rng, (tuple, list)) or len(rng) < 2:
     st.info("Pick the end of the date range.")
     st.stop()
@@ -264,7 +264,7 @@ if account_id is not None:
     choices = [m for m in models if not m.current]
     with st.form("lab_apply"):
         target = st.selectbox("Model", [m.name for m in choices], key="lab_apply_model")
-        eff = st.date_input("Effective from", value=first_of_next_month(today), key="lab_apply_date")
+        eff = st.date_input("Effective from", value=first_of_next_month(today), key="lab_apply_date", format=date_input_format())
         field_error("effective_from")
         field_error("plan")
         submitted = st.form_submit_button("Apply to customer")

@@ -18,7 +18,7 @@ from core.accounts import accounts
 from core.billing import margin, receipts
 from core.errors import DomainError
 from core.pricing.money import format_money
-from pages.common import md_escape, read, require
+from pages.common import date_input_format, md_escape, read, require
 
 actor = require("margin.view")
 st.title("Money")
@@ -26,8 +26,8 @@ st.title("Money")
 today = date.today()
 default_start = (today.replace(day=1) - timedelta(days=150)).replace(day=1)
 c1, c2 = st.columns(2)
-start = c1.date_input("From", value=default_start, key="money_from")
-end = c2.date_input("To", value=today, key="money_to")
+start = c1.date_input("From", value=default_start, key="money_from", format=date_input_format())
+end = c2.date_input("To", value=today, key="money_to", format=date_input_format())
 
 partner_id: int | None = actor.partner_id
 if actor.is_admin:

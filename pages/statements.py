@@ -4,16 +4,34 @@ partner's statement branding and language. Managers see their own account's fina
 
 from __future__ import annotations
 
+from datetime import date
+
 import pandas as pd
 import streamlit as st
 
 from core.accounts import accounts
 from core.accounts.permissions import allowed
 from core.errors import DomainError
-from core.pricing.money import format_money, format_quantity
+from core.pricing.money import CURRENCY_MINOR_UNITS, format_date, format_money, format_quantity
 from core.statements import lifecycle, reading, settings
 from core.statements.i18n import LANGUAGES, line_explanation, line_label
 from pages.common import field_error, plain, read, require, run_action, show_flash
+
+CREDIT_DECIMALS = 2
+PLATFORM_PRIMARY, PLATFORM_SIDEBAR = "#2563eb", "#f3f6fb"  # .streamlit/config.toml's theme
+
+
+def money_format(currency: str) -> str:
+    """A numeric column's format with the currency's minor unit (EUR 2 decimals, JPY 0, KWD 3)."""
+    return f"%,.{CURRENCY_MINOR_UNITS.get(currency, 2)}f"
+
+
+def numeric(df: pd.DataFrame, *cols: str) -> pd.DataFrame:
+    """Display only: Decimal columns as numbers (right-aligned, formatted by column_config); core rounded them."""
+    for col in cols:
+        df[col] = pd.to_numeric(df[col], errors="coerce")
+    return df
+
 
 actor = require("statement.view")
 st.title("Statements")
@@ -27,6 +45,7 @@ if actor.is_admin:
     default = ids.index(opened[0]) if opened and opened[0] in options else 0
     partner_id = st.selectbox("Partner", ids, index=default, format_func=options.get, key="stm_partner")
 
+STATUS = {"draft": "Draft", "final": "Final", "void": "Void"}
 KIND = {"statement": "Statement", "collective": "Collective invoice", "commission": "Commission statement",
         "credit_note": "Credit note"}
 can_manage = allowed(actor, "billing.manage", partner_id)
@@ -36,8 +55,11 @@ tabs = dict(zip(tab_names, st.tabs(tab_names), strict=True))
 
 with tabs["Statements"]:
     months = reading.recent_months()
+    latest = read(reading.latest_month, actor, partner_id)  # open on the newest month that has a statement
+    if latest and latest not in months:
+        months.append(latest)
     c1, c2 = st.columns([1, 2])
-    month = c1.selectbox("Month", months, index=1, key="stm_month")
+    month = c1.selectbox("Month", months, index=months.index(latest) if latest else 1, key="stm_month")
     account_filter = None
     if actor.is_staff:
         accs = read(accounts.list_accounts, actor, partner_id=partner_id, statuses=("active", "suspended", "deleted"))
@@ -63,11 +85,19 @@ with tabs["Statements"]:
     if not rows:
         st.info(f"No statements for {month} yet." + (" Generate the drafts above." if can_manage else ""))
     else:
-        st.dataframe(pd.DataFrame([{
-            "Customer": r.addressee, "Kind": KIND[r.kind], "Status": r.status, "Number": r.number or "",
-            "Issuer": r.issuer, "Total": format_money(r.total, r.currency),
-            "Credits drawn": format_quantity(r.credits_drawn) if r.credits_drawn is not None else "",
-        } for r in rows]), hide_index=True, width="stretch", key="stm_table")
+        # numbers as right-aligned numeric columns with the currency's decimals (never cut off, never text)
+        currencies = sorted({r.currency for r in rows})
+        one = currencies[0] if len(currencies) == 1 else None
+        st.dataframe(numeric(pd.DataFrame([{
+            "Customer": r.addressee, "Kind": KIND[r.kind], "Status": STATUS[r.status], "Number": r.number or "",
+            "Issuer": r.issuer, "Currency": r.currency, "Total": r.total, "Credits drawn": r.credits_drawn,
+        } for r in rows]), "Total", "Credits drawn"), hide_index=True, width="stretch", key="stm_table", column_order=[
+            "Customer", "Kind", "Status", "Number", "Issuer", *([] if one else ["Currency"]), "Total",
+            *(["Credits drawn"] if any(r.credits_drawn is not None for r in rows) else [])], column_config={
+            "Customer": st.column_config.TextColumn(width="medium"),
+            "Total": st.column_config.NumberColumn(f"Total ({one})" if one else "Total",
+                                                   format=money_format(one or "EUR"), width="small"),
+            "Credits drawn": st.column_config.NumberColumn(format=f"%,.{CREDIT_DECIMALS}f", width="small")})
         # exports are built when the button is clicked (a callable runs then), not on every rerun
         st.download_button(f"Export {month} as CSV", lambda: read(reading.export_month_csv, actor, partner_id, month),
                            file_name=f"statements-{month}.csv", mime="text/csv", key="stm_month_csv")
@@ -80,26 +110,36 @@ with tabs["Statements"]:
         doc = read(reading.get_statement, actor, partner_id, sid)
         st.subheader(f"{KIND[row.kind]} {doc.number or '(draft)'}")
         st.markdown(f"**Issuer:** {plain(doc.issuer.name)} · **To:** {plain(doc.addressee.name)} · "
-                    f"**Period:** {doc.period_start} – {doc.period_end} · **Status:** {row.status}")
+                    f"**Period:** {format_date(doc.period_start)} – {format_date(doc.period_end)} · "
+                    f"**Status:** {STATUS[row.status]}")
         if doc.modes and row.kind == "statement":
-            st.caption("Billing mode: " + "; ".join(f"{reading.mode_label(m[2])} {m[0]} – {m[1]}" for m in doc.modes))
+            st.caption("Billing mode: " + "; ".join(
+                f"{reading.mode_label(m[2])} {format_date(date.fromisoformat(m[0]))} – "
+                f"{format_date(date.fromisoformat(m[1]))}" for m in doc.modes))
         if doc.reason:
             st.caption(f"Reason: {plain(doc.reason)} (credit note for {doc.credit_note_for})")
         if doc.void_reason:
             st.warning(f"Void: {plain(doc.void_reason)}")
         cur = doc.currency
         if doc.lines:
-            st.dataframe(pd.DataFrame([{
+            sections = any(ln.section for ln in doc.lines)
+            st.dataframe(numeric(pd.DataFrame([{
                 "#": ln.line_no, "Section": ln.section or "", "Description": line_label(ln, doc.language),
-                "Quantity": "" if ln.quantity is None else format_quantity(ln.quantity),
-                "Amount": format_money(ln.amount, cur), "Explanation": line_explanation(ln, doc.language),
-            } for ln in doc.lines]), hide_index=True, width="stretch", key="stm_lines")
+                "Quantity": ln.quantity, "Amount": ln.amount, "Explanation": line_explanation(ln, doc.language),
+            } for ln in doc.lines]), "Quantity", "Amount"), hide_index=True, width="stretch", key="stm_lines",
+                column_order=["#", *(["Section"] if sections else []), "Description", "Quantity", "Amount",
+                              "Explanation"], column_config={
+                "#": st.column_config.NumberColumn(width=40),
+                "Quantity": st.column_config.NumberColumn(format="localized", width="small"),
+                "Amount": st.column_config.NumberColumn(f"Amount ({cur})", format=money_format(cur), width="small"),
+                "Explanation": st.column_config.TextColumn(width="large")})
         else:
             st.info("No charges in this period.")
-        t1, t2, t3 = st.columns(3)
-        t1.metric("Subtotal", format_money(doc.subtotal, cur))
-        t2.metric(f"Tax {format_quantity(doc.tax_rate)} %" if doc.tax_rate else "Tax", format_money(doc.tax_amount, cur))
-        t3.metric("Total", format_money(doc.total, cur))
+        with st.container(horizontal=True, gap="large"):  # each figure as wide as it needs: never cut off
+            st.metric("Subtotal", format_money(doc.subtotal, cur), width="content")
+            st.metric(f"Tax {format_quantity(doc.tax_rate or 0)} %", format_money(doc.tax_amount, cur),
+                      width="content")
+            st.metric("Total", format_money(doc.total, cur), width="content")
         if doc.credits_drawn:
             st.caption(f"Paid by {plain(doc.issuer.name)} with prepaid credits: {format_quantity(doc.credits_drawn)} "
                        "credits drawn.")
@@ -160,7 +200,7 @@ if "Branding & language" in tabs:
             langs = list(LANGUAGES)
             language = c1.selectbox("Language", langs, index=langs.index(b.language), format_func=LANGUAGES.get,
                                     key="set_language")
-            tax = c2.text_input("Tax rate % (empty = no tax line)",
+            tax = c2.text_input("Tax rate % (empty = no tax)",
                                 value="" if b.tax_rate is None else format_quantity(b.tax_rate), key="set_tax")
             with c2:
                 field_error("tax_rate")
@@ -169,6 +209,18 @@ if "Branding & language" in tabs:
             prefix = c2.text_input("Number prefix", value=b.number_prefix, key="set_prefix")
             with c2:
                 field_error("number_prefix")
+            vat_id = c1.text_input("VAT id (shown on statements)", value=b.vat_id, key="set_vat")
+            with c1:
+                field_error("vat_id")
+            st.markdown("**Your brand in the app** — the customers you bill see your name, logo text and colours, "
+                        "never the platform's.")
+            k1, k2, k3 = st.columns([2, 1, 1], vertical_alignment="bottom")
+            own_colours = k1.checkbox("Show my colours to my clients", value=bool(b.primary_colour or b.sidebar_colour),
+                                      key="set_own_colours")
+            primary = k2.color_picker("Primary colour", value=b.primary_colour or PLATFORM_PRIMARY, key="set_primary")
+            sidebar = k3.color_picker("Sidebar colour", value=b.sidebar_colour or PLATFORM_SIDEBAR, key="set_sidebar")
+            field_error("primary_colour")
+            field_error("sidebar_colour")
             overrides = st.text_area("Label overrides (one `key = text` per line, e.g. `total = Amount due`)",
                                      value="\n".join(f"{k} = {v}" for k, v in b.labels.items()), key="set_labels")
             field_error("labels")
@@ -181,5 +233,7 @@ if "Branding & language" in tabs:
                 if parsed is not None and run_action(
                         settings.save_settings, actor, partner_id, display_name=display_name, address=address,
                         logo_text=logo_text, footer=footer, labels_=parsed, language=language, tax_rate=tax,
-                        payment_terms_days=terms, number_prefix=prefix, success="Branding saved."):
+                        payment_terms_days=terms, number_prefix=prefix, vat_id=vat_id,
+                        primary_colour=primary if own_colours else None, sidebar_colour=sidebar if own_colours else None,
+                        success="Branding saved."):
                     st.rerun()

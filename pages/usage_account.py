@@ -12,7 +12,7 @@ from core.pricing.money import format_quantity
 from core.usage.metrics import catalogue
 from core.usage.reports import account_names, account_series, account_totals, usage_history
 from pages.common import pick_partner, plain, read, require
-from pages.usage_ui import csv_bytes, daily_frame, date_range, no_data
+from pages.usage_ui import csv_bytes, daily_frame, date_range, day_ticks, no_data
 
 PAGE_SIZES = (25, 50, 100, 200)
 
@@ -61,9 +61,10 @@ else:
         st.caption("Choose at least one metric to draw.")
     else:
         df = daily_frame(df, start, end)
-        fig = px.line(df, x="day", y="value", color="metric", markers=len(df) <= 62, title="Daily usage")
+        fig = px.line(df, x="day", y="value", color="metric", markers=len(df) <= 62, title="Daily usage",
+                      labels={"day": "Date", "value": "Quantity", "metric": "Metric"})
         fig.update_layout(height=360, margin=dict(l=10, r=10, t=40, b=10))
-        fig.update_xaxes(type="date", tickformat="%d %b %Y")
+        fig.update_xaxes(type="date", tickformat="%d %b %Y", **day_ticks(start, end))
         st.plotly_chart(fig, width="stretch", key="usage_acc_chart")
 
 st.subheader("Usage history")

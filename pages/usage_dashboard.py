@@ -57,6 +57,12 @@ def unit(m: str) -> str:
     return metrics[m][1] if m in metrics else ""
 
 
+def value_label(m: str) -> str:
+    """The table's column: "Pages", "Storage (GB)" — never "Credits (credits)"."""
+    u = unit(m)
+    return name(m) if not u or u.lower() in name(m).lower() else f"{name(m)} ({u})"
+
+
 if not summary.has_data:
     no_data(start, end)
 else:
@@ -84,11 +90,11 @@ else:
     table = pd.DataFrame([{
         **({"Partner": r.partner} if partner_id is None and actor.is_admin else {}),
         "Customer": r.customer,
-        f"{name(metric)} ({unit(metric)})": r.value,
+        value_label(metric): r.value,
         "Previous period": r.previous,
         "Change": r.change,
     } for r in rows])
-    value_col = f"{name(metric)} ({unit(metric)})"
+    value_col = value_label(metric)
     for col in (value_col, "Previous period", "Change"):
         table[col] = pd.to_numeric(table[col], errors="coerce")  # display: numeric columns sort and align right
     st.dataframe(table, hide_index=True, width="stretch", key="usage_dash_top", column_config={

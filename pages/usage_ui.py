@@ -15,6 +15,7 @@ from core.errors import ValidationError
 from core.export import csv_text
 from core.pricing.money import format_date
 from core.usage.reports import PRESETS, check_range, preset_range
+from pages.common import date_input_format
 
 STATE_KEY = "usage_range"  # (preset, start, end), survives moving between pages
 
@@ -53,7 +54,11 @@ def date_range(key: str) -> tuple[date, date]:
     if choice != "custom":
         start, end = preset_range(choice, _today())
     else:
-        picked = c2.date_input("From – to", value=(start, end), key=f"{key}_dates", format="DD/MM/YYYY")
+        # In a form: typing the dates and pressing Enter applies them (as does "Apply"), not only leaving the field.
+        with c2.form(f"{key}_range_form", border=False, enter_to_submit=True):
+            d1, d2 = st.columns([4, 1], vertical_alignment="bottom")
+            picked = d1.date_input("From – to", value=(start, end), key=f"{key}_dates", format=date_input_format())
+            d2.form_submit_button("Apply", key=f"{key}_apply", width="stretch")
         if isinstance(picked, tuple | list) and len(picked) == 2:
             start, end = picked
         else:
@@ -87,12 +92,19 @@ def csv_bytes(df: pd.DataFrame) -> bytes:
     return csv_text([str(c) for c in df.columns], rows).encode("utf-8")
 
 
+def day_ticks(start, end) -> dict:
+    """A short range gets one tick per day (plotly would otherwise tick every 12 hours: each date twice)."""
+    return {"dtick": 86_400_000} if (end - start).days <= 14 else {}
+
+
 def stacked_bars(points, *, title: str, legend: str, unit: str = ""):
     """Plotly stacked bar chart of TrendPoint(bucket, label, value)."""
     df = pd.DataFrame([{"date": p.bucket, legend: p.label, "value": float(p.value)} for p in points])
     fig = px.bar(df, x="date", y="value", color=legend, title=title, barmode="stack",
                  labels={"date": "Date", "value": unit.capitalize() if unit else "Quantity"})
-    fig.update_xaxes(type="date", tickformat="%d %b %Y")  # days, not midnight timestamps
+    days = sorted({p.bucket for p in points})
+    fig.update_xaxes(type="date", tickformat="%d %b %Y",  # days, not midnight timestamps
+                     **(day_ticks(days[0], days[-1]) if days else {}))
     fig.update_layout(height=380, margin=dict(l=10, r=10, t=40, b=10), legend_title_text=legend)
     return fig
 

@@ -16,7 +16,7 @@ from core.errors import DomainError
 from core.notify import outbox as notify
 from core.pricing.money import format_money, format_quantity
 from db.models.wallet import LEDGER_KINDS
-from pages.common import field_error, plain, read, require, run_action
+from pages.common import date_input_format, field_error, plain, read, require, run_action
 
 actor = require("wallet.view")
 st.title("Credits wallet")
@@ -90,7 +90,7 @@ with tabs["Ledger"]:
 # ------------------------------------------------------------------ per-customer draws
 with tabs["Usage by customer"]:
     today = date.today()
-    picked = st.date_input("Period", value=(today.replace(day=1), today), key="draws_period")
+    picked = st.date_input("Period", value=(today.replace(day=1), today), key="draws_period", format=date_input_format())
     if not isinstance(picked, tuple | list) or len(picked) < 2:
         st.info("Pick the first and the last day of the period.")
     else:
@@ -228,7 +228,7 @@ if can_adjust:
             st.markdown("**Give free (promotional) credits**")
             grant = st.text_input("Credits", key="grant_credits")
             field_error("credits")
-            expires = st.date_input("Expires on (optional)", value=None, key="grant_expires")
+            expires = st.date_input("Expires on (optional)", value=None, key="grant_expires", format=date_input_format())
             field_error("expires_on")
             priority = st.number_input("Priority (0 is drawn first)", min_value=0, max_value=100, value=50,
                                        key="grant_priority")

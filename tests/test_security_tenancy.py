@@ -98,7 +98,9 @@ for _reason, _names in {
                                       "core.statements.planning.unpriced_accounts"],
     # A partner's public brand (name, logo text) for its clients' pages and its login page (?brand=…), which
     # is shown before anyone logs in: no tenant data beyond what the partner publishes on its statements.
-    "public branding": ["core.overview.brand_for"],
+    "public branding": ["core.overview.brand_for",
+                        # the brand name an e-mail comes from (outbox delivery, the worker: no user acting)
+                        "core.accounts.links.client_brand", "core.accounts.links.sender_name"],
 }.items():
     ALLOWED.update(dict.fromkeys(_names, _reason))
 

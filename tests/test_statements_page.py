@@ -114,9 +114,11 @@ def test_manager_sees_own_final_statements_read_only_and_annotator_is_refused(wo
         lifecycle.finalise(s, a.staff, a.partner_id, sid)
     at = app(a.users["manager"], PAGE)
     assert not at.exception
-    at.selectbox(key="stm_month").set_value(MONTH).run()
+    # issue 15: a Manager opens on the latest month that has a statement (not on an empty last month)
+    assert at.selectbox(key="stm_month").value == MONTH
     table = next(d.value for d in at.dataframe if "Issuer" in d.value.columns)
-    assert list(table["Customer"]) == ["Customer a1"] and list(table["Status"]) == ["final"]
+    assert list(table["Customer"]) == ["Customer a1"] and list(table["Status"]) == ["Final"]
+    assert str(table["Total"].dtype).startswith("float")  # a numeric column, right-aligned, never text
     assert "Download PDF" in _downloads(at)
     assert not [b for b in at.button if b.key in ("stm_generate", "stm_finalise", "stm_void", "stm_credit")]
     assert "Branding & language" not in [t.label for t in at.tabs]

@@ -1,12 +1,20 @@
 """"Log in as": partner staff (or a platform admin) see the app as a customer's Manager.
 
 The resulting actor is the Manager, carrying the staff member as `impersonator_*`; every audit entry made
-while impersonating names both. Starting and ending are audited too.
+while impersonating names both. Starting, resuming and ending are audited too.
+
+A reload (a new browser session) keeps "Log in as": the browser holds a short-lived token (RESUME_FOR) naming
+the Manager and the customer it was started from, signed with a key derived from the staff member's
+remembered-login secret (which only that browser holds; the server stores only its hash). It cannot be
+forged or moved to another login, it expires, and resuming re-checks the staff member's right and is audited.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -65,3 +73,51 @@ def stop(session: Session, actor: Actor) -> None:
         return
     audit.record(session, actor, partner_id=actor.partner_id, action="impersonate:stop", entity="user",
                  entity_id=actor.user_id, account_id=actor.account_id)
+
+
+RESUME_FOR = timedelta(hours=1)
+
+
+def _mac(remember_cookie: str, payload: str) -> str:
+    key = hashlib.sha256(b"rc-impersonation:" + remember_cookie.encode()).digest()
+    return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
+
+
+def resume_token(remember_cookie: str, target: Actor, came_from: tuple[int, int] | None,
+                 *, now: datetime | None = None) -> str:
+    """The browser's token for resuming "Log in as" after a reload: `<partner>.<user>.<from partner>.<from
+    account>.<expires>.<mac>` (0.0 when not started from a customer), bound to this browser's remembered login."""
+    expires = int(((now or datetime.now(UTC)) + RESUME_FOR).timestamp())
+    fp, fa = came_from or (0, 0)
+    payload = f"{target.partner_id}.{target.user_id}.{int(fp)}.{int(fa)}.{expires}"
+    return f"{payload}.{_mac(remember_cookie, payload)}"
+
+
+def read_resume_token(remember_cookie: str | None, token: str | None, *, now: datetime | None = None
+                      ) -> tuple[int, int, tuple[int, int] | None] | None:
+    """(Manager's partner, Manager's user id, came-from customer) of a valid, unexpired token signed for this
+    remembered login; None for anything else (tampered, expired, another login's, malformed)."""
+    parts = (token or "").split(".")
+    if not remember_cookie or len(parts) != 6 or not all(p.isdigit() for p in parts[:5]):
+        return None
+    payload, mac = ".".join(parts[:5]), parts[5]
+    if not hmac.compare_digest(mac, _mac(remember_cookie, payload)):
+        return None
+    pid, uid, fp, fa, expires = (int(p) for p in parts[:5])
+    if expires <= (now or datetime.now(UTC)).timestamp():
+        return None
+    return pid, uid, ((fp, fa) if fp and fa else None)
+
+
+def resume(session: Session, actor: Actor, partner_id: int, user_id: int) -> Actor | None:
+    """Resume "Log in as" after a reload (the token was checked by read_resume_token): the staff member
+    (`actor`) must still be allowed to; audited. None when no longer allowed."""
+    if actor.impersonator_user_id is not None:
+        return None
+    target = impersonated_actor(session, actor, partner_id, user_id)
+    if target is None:
+        return None
+    authorize(actor, "impersonate", target.partner_id, target.account_id)  # checked again, explicitly
+    audit.record(session, target, partner_id=partner_id, action="impersonate:resume", entity="user",
+                 entity_id=user_id, account_id=target.account_id, after={"reason": "reload"})
+    return target

@@ -12,14 +12,16 @@ import hmac
 import os
 import secrets
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
+from sqlalchemy import func, select, update
 from sqlalchemy import insert as sa_insert
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from core.errors import ValidationError
-from db.models import User
+from db.models import Partner, User
 from db.models.sessions import LoginSession, UserToken
+from db.models.statements import StatementSettings
 from db.models.wallet import OutboxMessage
 
 CONFIRM_FOR = timedelta(hours=48)
@@ -34,6 +36,30 @@ def _token_hash(secret: str) -> str:
 def public_url() -> str:
     """The address users open the app at (links in e-mails): RC_PUBLIC_URL, by default the local one."""
     return os.environ.get("RC_PUBLIC_URL", "http://localhost:8501").rstrip("/")
+
+
+PLATFORM_NAME = "Reseller Console"
+
+
+def client_brand(session: Session, partner_id: int) -> tuple[str, str] | None:
+    """(name, slug) of the brand a reseller partner's clients see (white label: its statement branding's
+    name, else its own), or None for the platform's own (house) partner."""
+    partner = session.get(Partner, partner_id)
+    if partner is None or partner.is_house:
+        return None
+    row = session.get(StatementSettings, partner_id)
+    return ((row.display_name if row and row.display_name else None) or partner.name), partner.slug
+
+
+def sender_name(session: Session, partner_id: int, recipient: str | None) -> str:
+    """The display name an e-mail comes from: the partner's brand when it goes to a user of one of the
+    partner's customer accounts (they never see the platform's name), else the platform's."""
+    brand = client_brand(session, partner_id)
+    if brand is None or not recipient:
+        return PLATFORM_NAME
+    user = session.scalar(select(User).where(User.partner_id == partner_id,
+                                             func.lower(User.email) == recipient.strip().lower()).limit(1))
+    return brand[0] if user is not None and user.account_id is not None else PLATFORM_NAME
 
 
 def send(session: Session, partner_id: int, recipient: str, kind: str, subject: str, body: str) -> None:
@@ -87,8 +113,11 @@ def send_reset_link(session: Session, user: User, *, now: datetime | None = None
     """E-mail `user` a link to set a new password (valid RESET_FOR), through the outbox."""
     token = issue_token(session, user, "reset", now=now)
     hours = int(RESET_FOR.total_seconds() // 3600)
-    send(session, user.partner_id, user.email, "password_reset", "Set your Reseller Console password",
-          f"Hello {user.display_name},\n\nfollow this link to set your password: {public_url()}/?reset={token}\n"
+    # a partner's client gets the partner's brand (name, and its login page through ?brand=), never the platform's
+    brand = client_brand(session, user.partner_id) if user.account_id is not None else None
+    name, query = (brand[0], f"&brand={quote(brand[1])}") if brand else (PLATFORM_NAME, "")
+    send(session, user.partner_id, user.email, "password_reset", f"Set your {name} password",
+          f"Hello {user.display_name},\n\nfollow this link to set your password: {public_url()}/?reset={token}{query}\n"
           f"It works once and is valid for {hours} hours. If you did not expect this message, tell your "
           "administrator.")
 

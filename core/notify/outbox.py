@@ -15,15 +15,21 @@ import smtplib
 import sys
 from collections.abc import Callable
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formataddr, formatdate, make_msgid
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from core.accounts.links import LINK_KINDS  # messages carrying a secret link: for the recipient only
+from core.accounts.links import (
+    LINK_KINDS,  # messages carrying a secret link: for the recipient only
+    client_brand,
+    sender_name,
+)
 from core.accounts.permissions import authorize
 from core.notify import webhooks
 from db.models import Partner
+from db.models.integration import OutboxAttachment
+from db.models.statements import Statement
 from db.models.wallet import OutboxMessage
 
 
@@ -68,10 +74,12 @@ NO_SMTP = "not sent: no SMTP"
 Attacher = Callable[[Session, OutboxMessage], list[tuple[str, str, bytes]]]
 
 
-def _send(msg: OutboxMessage, attachments: list[tuple[str, str, bytes]] | None = None) -> None:
+def _send(msg: OutboxMessage, attachments: list[tuple[str, str, bytes]] | None = None,
+          from_name: str | None = None) -> None:
     email = EmailMessage()
     sender = os.environ.get("RC_SMTP_FROM", "no-reply@localhost")
-    email["From"] = sender
+    # the display name is the brand the recipient knows: the partner's for its clients (white label)
+    email["From"] = formataddr((from_name, sender)) if from_name else sender
     email["To"] = msg.recipient
     email["Subject"] = msg.subject
     email["Date"] = formatdate(localtime=False)
@@ -101,6 +109,19 @@ def mark_unsendable(engine: Engine) -> int:
             (OutboxMessage.error.is_(None)) | (OutboxMessage.error != NO_SMTP)).values(error=NO_SMTP)).rowcount
 
 
+def _from_name(session: Session, msg: OutboxMessage) -> str:
+    """A statement comes from its issuer (the partner when the partner bills the client: never the platform's
+    name then); other messages from the brand the recipient knows (core.accounts.links.sender_name)."""
+    if msg.kind == "statement":
+        issuer = session.execute(select(Statement.issuer_partner_id).join(OutboxAttachment, and_(
+            OutboxAttachment.partner_id == Statement.partner_id, OutboxAttachment.statement_id == Statement.id))
+            .where(OutboxAttachment.partner_id == msg.partner_id, OutboxAttachment.outbox_id == msg.id)).scalar()
+        brand = client_brand(session, issuer) if issuer is not None else None
+        if brand is not None:
+            return brand[0]
+    return sender_name(session, msg.partner_id, msg.recipient)
+
+
 def deliver_one(engine: Engine, attach: Attacher | None = None) -> str | None:
     """Claim one unsent message with a recipient (FOR UPDATE SKIP LOCKED: two workers never send the same
     one), send it through SMTP with its attachments and record the outcome: "sent" or "failed"; None when
@@ -119,7 +140,7 @@ def deliver_one(engine: Engine, attach: Attacher | None = None) -> str | None:
             s.execute(update(OutboxMessage).where(key).values(error=f"send failed: attachment: {exc}"[:500]))
             return "failed"
         try:
-            _send(msg, files)
+            _send(msg, files, _from_name(s, msg))
         except (OSError, smtplib.SMTPException) as exc:
             s.execute(update(OutboxMessage).where(key).values(error=f"send failed: {exc}"[:500]))
             return "failed"

@@ -44,6 +44,8 @@ class Issuer:
     address: str = ""
     logo_text: str = ""
     footer: str = ""
+    vat_id: str = ""  # older snapshots have neither: empty
+    country: str = ""
 
 
 @dataclass(frozen=True)
@@ -191,7 +193,13 @@ def _party_partner(session: Session, partner_id: int) -> Party:
     b = branding(session, partner_id)
     p = session.get(Partner, partner_id)
     assert p is not None
-    return Party(name=b.display_name, address=b.address, country=p.country or "", email=p.contact_email or "")
+    return Party(name=b.display_name, address=b.address, country=p.country or "", vat_id=b.vat_id,
+                 email=p.contact_email or "")
+
+
+def _country(session: Session, partner_id: int) -> str:
+    p = session.get(Partner, partner_id)
+    return (p.country or "") if p is not None else ""
 
 
 def build_document(session: Session, st: Statement) -> StatementDocument:
@@ -212,7 +220,8 @@ def build_document(session: Session, st: Statement) -> StatementDocument:
         id=st.id, partner_id=st.partner_id, kind=st.kind, status=st.status, number=st.number,
         currency=st.currency, language=st.language, period_start=st.period_start, period_end=st.period_end,
         issued_on=st.issued_on, due_on=st.due_on,
-        issuer=Issuer(issuer.partner_id, issuer.display_name, issuer.address, issuer.logo_text, issuer.footer),
+        issuer=Issuer(issuer.partner_id, issuer.display_name, issuer.address, issuer.logo_text, issuer.footer,
+                      issuer.vat_id, _country(session, st.issuer_partner_id)),
         addressee=addressee, payer=branding(session, st.partner_id).display_name,
         labels=labels(st.language, issuer.labels), lines=lines,
         modes=tuple(tuple(m) for m in st.modes or ()), subtotal=st.subtotal, tax_rate=st.tax_rate,

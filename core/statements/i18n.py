@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from core.pricing.explain import LOCALES, explain, explain_label
+from core.pricing.money import LOCALES as LOCALE_NAMES
 from core.pricing.money import SEPARATORS, format_money, format_number
 
 # The statement languages are the locales the pricing engine explains lines in (core.pricing.explain.LOCALES,
@@ -30,7 +31,7 @@ LABELS: dict[str, dict[str, str]] = {
         "paid_on_demand": "Paid by {partner}: {amount} charged on demand.",
         "credit_note_for": "Credit note for {number}", "reason": "Reason", "page": "Page",
         "no_lines": "No charges in this period.", "section_total": "Total {name}", "credits": "credits",
-        "customer": "Customer", "status": "Status", "currency": "Currency", "kind": "Kind",
+        "customer": "Customer", "status": "Status", "currency": "Currency", "kind": "Kind", "vat_id": "VAT ID",
     },
     "de": {
         "statement": "Abrechnung", "collective": "Rechnung", "commission": "Provisionsabrechnung", "credit_note": "Gutschrift", "draft": "ENTWURF",
@@ -43,7 +44,7 @@ LABELS: dict[str, dict[str, str]] = {
         "paid_on_demand": "Bezahlt von {partner}: {amount} sofort belastet.",
         "credit_note_for": "Gutschrift zu {number}", "reason": "Grund", "page": "Seite",
         "no_lines": "Keine Kosten in diesem Zeitraum.", "section_total": "Summe {name}", "credits": "Credits",
-        "customer": "Kunde", "status": "Status", "currency": "Währung", "kind": "Art",
+        "customer": "Kunde", "status": "Status", "currency": "Währung", "kind": "Art", "vat_id": "USt-IdNr.",
     },
     "nb": {
         "statement": "Kontoutskrift", "collective": "Faktura", "commission": "Provisjonsoppgjør", "credit_note": "Kreditnota", "draft": "UTKAST",
@@ -55,7 +56,7 @@ LABELS: dict[str, dict[str, str]] = {
         "paid_on_demand": "Betalt av {partner}: {amount} belastet fortløpende.",
         "credit_note_for": "Kreditnota for {number}", "reason": "Årsak", "page": "Side",
         "no_lines": "Ingen kostnader i perioden.", "section_total": "Sum {name}", "credits": "kreditter",
-        "customer": "Kunde", "status": "Status", "currency": "Valuta", "kind": "Type",
+        "customer": "Kunde", "status": "Status", "currency": "Valuta", "kind": "Type", "vat_id": "MVA-nr.",
     },
 }
 
@@ -76,6 +77,19 @@ def format_date(day: date, language: str) -> str:
     if language in ("de", "nb"):
         return f"{day.day:02d}.{day.month:02d}.{day.year}"
     return f"{day.day} {_MONTHS_EN[day.month - 1]} {day.year}"
+
+
+def country_name(code: str | None, language: str) -> str:
+    """A country's name in the statement's language from CLDR (Babel): 'NO' -> 'Norway' / 'Norwegen' / 'Norge';
+    an unknown code stays as written."""
+    if not code:
+        return ""
+    from babel import Locale
+
+    try:
+        return Locale.parse(LOCALE_NAMES.get(language, "en_GB")).territories.get(code.upper(), code)
+    except (ValueError, LookupError):
+        return code
 
 
 def format_period(start: date, end: date, language: str) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.accounts.actor import Actor
@@ -83,6 +83,18 @@ def list_statements(session: Session, actor: Actor, partner_id: int, *, month: s
                                 issuers[st.issuer_partner_id], st.issuer_partner_id, st.period_start, st.period_end,
                                 st.currency, st.total, st.credits_drawn, st.credit_note_for, st.modes or []))
     return out
+
+
+def latest_month(session: Session, actor: Actor, partner_id: int) -> str | None:
+    """'YYYY-MM' of the newest month that has a statement the actor may see (a Manager: a final one of their
+    own account), or None: the statements page opens there."""
+    account_id = None if actor.is_staff else actor.account_id
+    authorize(actor, "statement.view", partner_id, account_id)
+    q = select(func.max(Statement.period_start)).where(Statement.partner_id == partner_id)
+    if not actor.is_staff:
+        q = q.where(Statement.account_id == account_id, Statement.status == "final")
+    day = session.scalar(q)
+    return None if day is None else f"{day.year:04d}-{day.month:02d}"
 
 
 def get_statement(session: Session, actor: Actor, partner_id: int, statement_id: int) -> StatementDocument:

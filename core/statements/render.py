@@ -19,7 +19,15 @@ from fpdf import FPDF
 from core.export import csv_text
 from core.pricing.money import round_money
 from core.statements.documents import DocumentLine, StatementDocument, num
-from core.statements.i18n import format_date, format_period, format_qty, line_explanation, line_label, money
+from core.statements.i18n import (
+    country_name,
+    format_date,
+    format_period,
+    format_qty,
+    line_explanation,
+    line_label,
+    money,
+)
 
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"),
              Path("/usr/local/share/fonts/dejavu"))
@@ -146,7 +154,12 @@ def _header(page: _Page, doc: StatementDocument) -> None:
         pdf.cell(0, 6, pdf.t(lab[status]), align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
     y0 = pdf.get_y()
+    # the issuer's name, address, country (its name) and VAT id
     issuer_lines = [issuer.name, *[s for s in issuer.address.splitlines() if s.strip()]]
+    if issuer.country:
+        issuer_lines.append(country_name(issuer.country, page.lang))
+    if issuer.vat_id:
+        issuer_lines.append(f"{lab.get('vat_id', 'VAT ID')} {issuer.vat_id}")
     pdf.font(9, bold=True)
     pdf.cell(width / 2, 4.5, pdf.t(issuer_lines[0]), new_x="LMARGIN", new_y="NEXT")
     pdf.font(9)
@@ -180,7 +193,8 @@ def _addressee(page: _Page, doc: StatementDocument) -> None:
     pdf.font(10, bold=True)
     pdf.cell(0, 5, pdf.t(to.name), new_x="LMARGIN", new_y="NEXT")
     pdf.font(9)
-    for s in [to.contact, *to.address.splitlines(), to.country, to.vat_id, to.email]:
+    vat = f"{lab.get('vat_id', 'VAT ID')} {to.vat_id}" if to.vat_id else ""
+    for s in [to.contact, *to.address.splitlines(), country_name(to.country, page.lang), vat, to.email]:
         if s and str(s).strip():
             pdf.cell(0, 4.5, pdf.t(s), new_x="LMARGIN", new_y="NEXT")
     if doc.reason:
@@ -263,8 +277,9 @@ def _totals(page: _Page, doc: StatementDocument) -> None:
     pdf, lab, lang, cur, width = page.pdf, page.lab, page.lang, page.cur, page.width
     pdf.ln(3)
     totals = [(lab["subtotal"], money(doc.subtotal, cur, lang), False)]
-    if doc.tax_rate:
-        totals.append((f"{lab['tax']} {format_qty(doc.tax_rate, lang)} %", money(doc.tax_amount, cur, lang), False))
+    # the tax line is always there (0 % when the issuer charges no tax), so the total's make-up is explicit
+    totals.append((f"{lab['tax']} {format_qty(doc.tax_rate or Decimal(0), lang)} %", money(doc.tax_amount, cur, lang),
+                   False))
     totals.append((lab["total"], money(doc.total, cur, lang), True))
     for k, v, bold in totals:
         pdf.set_x(pdf.l_margin + width * 0.5)

@@ -19,7 +19,7 @@ from core.statements.i18n import LANGUAGES, labels
 from db.models import Partner
 from db.models.statements import StatementSettings
 
-MAX_TEXT = {"display_name": 200, "logo_text": 80, "address": 1000, "footer": 2000}
+MAX_TEXT = {"display_name": 200, "logo_text": 80, "address": 1000, "footer": 2000, "vat_id": 40}
 LABEL_KEYS = tuple(labels("en"))
 
 
@@ -36,6 +36,9 @@ class Branding:
     payment_terms_days: int
     number_prefix: str
     is_house: bool
+    vat_id: str = ""
+    primary_colour: str | None = None  # white label colours (#rrggbb), None = the platform's
+    sidebar_colour: str | None = None
 
 
 def _default_prefix(partner: Partner) -> str:
@@ -60,6 +63,9 @@ def branding(session: Session, partner_id: int) -> Branding:
         payment_terms_days=row.payment_terms_days if row else 14,
         number_prefix=(row.number_prefix if row and row.number_prefix else _default_prefix(partner)),
         is_house=partner.is_house,
+        vat_id=(row.vat_id or "") if row else "",
+        primary_colour=row.primary_colour if row else None,
+        sidebar_colour=row.sidebar_colour if row else None,
     )
 
 
@@ -71,14 +77,15 @@ def get_settings(session: Session, actor: Actor, partner_id: int) -> Branding:
 def save_settings(session: Session, actor: Actor, partner_id: int, *, display_name: str | None = None,
                   address: str | None = None, logo_text: str | None = None, footer: str | None = None,
                   labels_: dict | None = None, language: str = "en", tax_rate: Any = None,
-                  payment_terms_days: Any = 14, number_prefix: str | None = None) -> Branding:
-    """Save the partner's statement branding, language, default tax rate (percent), payment terms and number
-    prefix. Bad input raises ValidationError with one message per field; nothing is written then."""
+                  payment_terms_days: Any = 14, number_prefix: str | None = None, vat_id: str | None = None,
+                  primary_colour: str | None = None, sidebar_colour: str | None = None) -> Branding:
+    """Save the partner's statement branding (its VAT id and its colours in the app for its clients, too),
+    language, default tax rate (percent), payment terms and number prefix. Bad input raises ValidationError with one message per field; nothing is written then."""
     authorize(actor, "partner.settings", partner_id)
     errors: dict[str, str] = {}
     values: dict[str, Any] = {}
     for name, raw in (("display_name", display_name), ("address", address), ("logo_text", logo_text),
-                      ("footer", footer)):
+                      ("footer", footer), ("vat_id", vat_id)):
         v = (raw or "").strip()
         if len(v) > MAX_TEXT[name]:
             errors[name] = f"At most {MAX_TEXT[name]} characters."
@@ -90,6 +97,8 @@ def save_settings(session: Session, actor: Actor, partner_id: int, *, display_na
     values["payment_terms_days"] = _field(errors, "payment_terms_days", _terms, payment_terms_days)
     values["number_prefix"] = _field(errors, "number_prefix", _prefix, number_prefix)
     values["labels"] = _field(errors, "labels", _labels, labels_)
+    values["primary_colour"] = _field(errors, "primary_colour", _colour, primary_colour)
+    values["sidebar_colour"] = _field(errors, "sidebar_colour", _colour, sidebar_colour)
     if session.get(Partner, partner_id) is None:
         raise NotFound(f"Partner {partner_id} does not exist.")
     if errors:
@@ -150,6 +159,14 @@ def _prefix(raw: str | None) -> str | None:
     return prefix
 
 
+def _colour(raw: str | None) -> str | None:
+    """A colour as #rrggbb (lower case); empty = the platform's."""
+    colour = (raw or "").strip().lower() or None
+    if colour is not None and not re.fullmatch(r"#[0-9a-f]{6}", colour):
+        raise ValueError("Enter a colour as #rrggbb (e.g. #0f766e), or leave it empty.")
+    return colour
+
+
 def _labels(raw: dict | None) -> dict[str, str]:
     clean: dict[str, str] = {}
     for k, v in (raw or {}).items():
@@ -165,7 +182,8 @@ def _labels(raw: dict | None) -> dict[str, str]:
 def _branding_dict(b: Branding) -> dict:
     return {"display_name": b.display_name, "address": b.address, "logo_text": b.logo_text, "footer": b.footer,
             "labels": b.labels, "language": b.language, "tax_rate": b.tax_rate,
-            "payment_terms_days": b.payment_terms_days, "number_prefix": b.number_prefix}
+            "payment_terms_days": b.payment_terms_days, "number_prefix": b.number_prefix, "vat_id": b.vat_id,
+            "primary_colour": b.primary_colour, "sidebar_colour": b.sidebar_colour}
 
 
 def parse_label_overrides(text_: str | None) -> dict[str, str]:

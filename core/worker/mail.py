@@ -50,7 +50,7 @@ def queue_one(session: Session) -> int | None:
     body = (f"Hello,\n\nplease find attached statement {st.number} for {period}.\n"
             f"Total: {format_money(st.total, st.currency)}"
             + (f", due on {st.due_on.isoformat()}" if st.due_on else "")
-            + ".\n\nThis message was sent automatically by the Reseller Console.\n")
+            + f".\n\nThis message was sent automatically on behalf of {issuer}.\n")  # the issuer's name only
     # no address: the message stays in the outbox, visible and unsent
     recipient = _recipient(session, st)
     outbox_id = session.execute(insert(OutboxMessage).values(

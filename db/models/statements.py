@@ -58,6 +58,10 @@ class StatementSettings(Base):
     tax_rate: Mapped[Decimal | None] = mapped_column(TAX_RATE)
     payment_terms_days: Mapped[int] = mapped_column(Integer, default=14, server_default="14")
     number_prefix: Mapped[str | None] = mapped_column(String(12))
+    vat_id: Mapped[str | None] = mapped_column(String(40))
+    # white label: the partner's colours in the app for its clients (lower-case #rrggbb; None = the platform's)
+    primary_colour: Mapped[str | None] = mapped_column(String(7))
+    sidebar_colour: Mapped[str | None] = mapped_column(String(7))
     updated_by: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
@@ -66,6 +70,8 @@ class StatementSettings(Base):
         CheckConstraint("tax_rate is null or (tax_rate >= 0 and tax_rate <= 100)", name="tax_rate"),
         CheckConstraint("payment_terms_days between 0 and 365", name="terms"),
         CheckConstraint("number_prefix is null or number_prefix ~ '^[A-Z0-9]{1,12}$'", name="prefix"),
+        CheckConstraint("primary_colour is null or primary_colour ~ '^#[0-9a-f]{6}$'", name="primary_colour"),
+        CheckConstraint("sidebar_colour is null or sidebar_colour ~ '^#[0-9a-f]{6}$'", name="sidebar_colour"),
     )
 
 

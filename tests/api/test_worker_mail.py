@@ -33,7 +33,8 @@ def test_final_statements_reach_a_real_smtp_server_with_their_pdf(world, db, mon
         assert len(sink.messages) == 3
         by_to = {tuple(m.rcpt_tos): message_from_bytes(m.content, policy=policy.default) for m in sink.messages}
     msg = by_to[("billing-std-a@example.com",)]
-    assert msg["From"] == "billing@console.example"
+    # from the issuer's name (here the platform; a partner's when it bills its clients: white label, issue 15)
+    assert msg["From"] == "Reseller Console <billing@console.example>"
     assert msg["Subject"].startswith("Platform direct: statement ") and "October 2026" in msg["Subject"]
     assert msg["Message-ID"] and msg["Date"] and msg["X-Reseller-Kind"] == "statement"
     body = msg.get_body(preferencelist=("plain",)).get_content()

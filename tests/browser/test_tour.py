@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from db.testing import reset_data
 from seeds.loader import load_default_demo_if_empty
@@ -141,26 +142,37 @@ def test_a_deep_link_survives_login(demo, app_url, page):
     """A shared link to a page with a range, opened logged out, shows the login form and then that page
     with the same range."""
     page.context.clear_cookies()
-    page.goto(app_url + "/usage_dashboard?preset=last_month")
+    page.goto(app_url + "/usage_dashboard?preset=custom&from=2026-09-01&to=2026-09-30")
     page.get_by_role("button", name="Log in").wait_for(timeout=30000)
     settle(page)
-    if page.get_by_role("dialog").count():  # Streamlit's "Page not found" notice on the way to the router
-        page.keyboard.press("Escape")
+    assert page.get_by_role("dialog").count() == 0  # no "Page not found" on the way (issue 15)
     page.get_by_label("E-mail").fill("partner@example.com")
     page.get_by_label("Password", exact=True).fill(DEMO_PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.get_by_role("heading", name="Usage").first.wait_for(timeout=30000)
     settle(page)
-    assert "usage_dashboard" in page.url and "preset=last_month" in page.url, page.url
+    assert "usage_dashboard" in page.url and "preset=custom" in page.url and "from=2026-09-01" in page.url, page.url
     no_errors(page, "deep link")
 
 
-def test_a_partners_client_sees_only_the_partners_brand(demo, app_url, page):
+def test_a_partners_client_sees_only_the_partners_brand(demo, app_url, page, owner_engine):
+    """Issue 15: a partner's client sees the partner's name, logo text and colours on every page of its
+    navigation, never the platform's name."""
+    with owner_engine.begin() as c:  # Nordic Docs sets its brand with its statement branding
+        c.execute(text("INSERT INTO statement_settings (partner_id, logo_text, primary_colour, sidebar_colour) "
+                       "SELECT id, 'NORDIC DOCS', '#0f766e', '#ecfdf5' FROM partners WHERE name = 'Nordic Docs AS' "
+                       "ON CONFLICT (partner_id) DO UPDATE SET logo_text = excluded.logo_text, "
+                       "primary_colour = excluded.primary_colour, sidebar_colour = excluded.sidebar_colour"))
     login(page, app_url, "manager@example.com", DEMO_PASSWORD)
     settle(page)
-    title = page.title()
-    body = page.locator('[data-testid="stSidebar"]').inner_text()
-    assert "Reseller Console" not in title and "Reseller Console" not in body, (title, body)
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    assert "NORDIC DOCS" in sidebar.inner_text()
+    assert sidebar.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(236, 253, 245)"
+    for name in nav_links(page):
+        open_page(page, name)
+        title, body = page.title(), page.inner_text("body")
+        assert "Reseller Console" not in title and "Reseller Console" not in body, (name, title)
+        assert "Nordic Docs AS" in title, title
     shot(page, "tour-white-label-manager")
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.orm import Session
 
 from core.usage.ingest import record_events
-from tests.browser.conftest import login, rerun, settle, shot
+from tests.browser.conftest import login, rerun, settle, shot, wait_app
 from tests.factories import PASSWORD
 
 
@@ -48,3 +48,26 @@ def test_pick_range_changes_chart_and_table(world, engine, app_url, page):
     page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=30000)
     assert "preset=last_30_days" in page.url
     shot(page, "usage-last-30-days")
+
+
+def test_enter_applies_a_typed_custom_range(world, engine, app_url, page):
+    """Issue 15: typing a custom range and pressing Enter applies it (before, only leaving the field did)."""
+    _seed(world, engine)
+    login(page, app_url, "staff-a@test.example", PASSWORD)
+    page.goto(app_url + "/usage_dashboard?preset=custom&from=2026-09-01&to=2026-09-30")  # remembered login
+    wait_app(page)
+    page.get_by_role("spinbutton", name="month, From – to start date").wait_for(timeout=30000)
+    settle(page)
+    page.get_by_role("spinbutton", name="month, From – to start date").click()
+    page.keyboard.type("08")
+    page.get_by_role("spinbutton", name="day, From – to end date").click()
+    page.keyboard.type("31")
+    page.get_by_role("spinbutton", name="month, From – to end date").click()
+    page.keyboard.type("08")
+    assert "from=2026-09-01" in page.evaluate("location.href")  # nothing applied while typing
+    with rerun(page):
+        page.keyboard.press("Enter")
+    href = page.evaluate("location.href")
+    assert "from=2026-08-01" in href and "to=2026-08-31" in href, href
+    page.get_by_text("No usage recorded between 1 Aug 2026 and 31 Aug 2026").first.wait_for(timeout=30000)
+    shot(page, "usage-custom-range-enter")
