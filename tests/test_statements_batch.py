@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from core.accounts import accounts
@@ -252,3 +252,19 @@ def test_statement_lock_numbers_are_the_same_in_every_process():
     got = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip() for seed in ("1", "2", "3")}
     assert len(got) == 1 and -2**31 <= int(got.pop()) < 2**31
+
+
+def _idle_in_transaction(engine) -> int:
+    with engine.connect() as c:
+        return c.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                              "AND state = 'idle in transaction' AND pid <> pg_backend_pid()")).scalar_one()
+
+
+def test_the_monthly_run_leaves_no_connection_in_a_transaction(world, db):
+    """The prefetched month outlives the session that read it: a lazy read through that closed session used to
+    open a connection of its own and leave it idle in a transaction (the next test's clean-up then waited on
+    its locks for ever). Every transaction of the run now rebinds the month to its own session."""
+    _mixed_month(world, db, True)
+    assert statements_cli.run_month(db, MONTH, batch_size=4).ok
+    assert statements_cli.run_month(db, MONTH, batch_size=1).ok
+    assert _idle_in_transaction(db) == 0

@@ -55,6 +55,8 @@ def generate_drafts(session: Session, actor: Actor, keys: Sequence[Key], data: M
     the keys' order, each what lifecycle.generate(session, actor, key, data=data) would give."""
     if not keys:
         return []
+    if data is not None:
+        data.rebind(session)
     if len({(k.partner_id, k.period_start) for k in keys}) != 1:
         raise ValueError("A batch of drafts is one partner's month.")
     for key in keys:

@@ -153,6 +153,8 @@ def generate(session: Session, actor: Actor, key: Key, *, finalise: bool = False
     under the period lock (`data`, a prefetched month, is only used for drafts), issued on `today` (default:
     the current UTC date)."""
     authorize(actor, "billing.manage", key.partner_id, key.account_id)
+    if data is not None:
+        data.rebind(session)
     _key_lock(session, key)
     existing = _live(session, key, lock=True)
     if existing is None:

@@ -251,6 +251,14 @@ class MonthData(RatingSource):
             self.branding(pid)
         self.cards = layers.card_source(session, partner_id)
 
+    def rebind(self, session: Session) -> None:
+        """Use `session` for whatever is still read lazily (the month outlives the session that prefetched it:
+        each transaction of the monthly run rebinds it, so no read goes through a closed session, which would
+        open a connection of its own and leave it idle in a transaction)."""
+        self.session = session
+        if self.cards is not None:
+            self.cards.session = session
+
     def branding(self, partner_id: int) -> Branding:
         if partner_id not in self._branding:
             self._branding[partner_id] = branding(self.session, partner_id)
