@@ -167,3 +167,16 @@ def _apply_scope(session: Session, transaction: SessionTransaction, connection: 
     scope = session.info.get(SCOPE_KEY)
     if scope is not None:
         connection.execute(_SET_SCOPE, scope.settings())
+
+
+def tenant_session(engine: Engine, partner_id: int, **kwargs) -> Session:
+    """A new Session bound to one partner's rows (internal steps that already know their tenant)."""
+    return scoped_session(engine, partner_scope(partner_id), **kwargs)
+
+
+@contextmanager
+def scoped_begin(engine: Engine, scope: Scope) -> Iterator[Connection]:
+    """`engine.begin()` with the transaction bound to `scope` (Core connections outside a Session)."""
+    with engine.begin() as conn:
+        conn.execute(_SET_SCOPE, scope.settings())
+        yield conn

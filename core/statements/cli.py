@@ -21,12 +21,12 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from core.accounts.actor import SYSTEM, Actor
+from core.accounts.actor import SYSTEM, Actor, db_scope
 from core.accounts.permissions import authorize
 from core.bootstrap import bootstrap
 from core.errors import DomainError
 from core.statements import lifecycle, planning
-from db.engine import database_url, make_engine, unit_of_work
+from db.engine import Scope, database_url, make_engine, scoped_session, unit_of_work
 from db.models import Partner
 
 
@@ -50,13 +50,14 @@ def _partners(engine: Engine, partner_id: int | None) -> list[int]:
 
 
 def _one(engine: Engine, actor: Actor, key: planning.Key, finalise: bool,
-         data: planning.MonthData | None) -> lifecycle.Outcome:
+         data: planning.MonthData | None, scope: Scope | None = None) -> lifecycle.Outcome:
+    scope = scope or db_scope(actor)
     try:
-        with unit_of_work(engine) as s:
+        with unit_of_work(engine, scope) as s:
             return lifecycle.generate(s, actor, key, finalise=finalise, data=data)
     except IntegrityError:
         # a concurrent run created the same draft first: its row is now visible, recompute against it
-        with unit_of_work(engine) as s:
+        with unit_of_work(engine, scope) as s:
             return lifecycle.generate(s, actor, key, finalise=finalise, data=data)
 
 
@@ -65,15 +66,16 @@ def run_month(engine: Engine, month: str | date, *, partner_id: int | None = Non
     """Generate (and optionally finalise) every statement of the month, one transaction each."""
     result = RunResult()
     planning.month_period(month)  # bad month -> ValidationError before anything happens
+    scope = db_scope(actor)  # row-level security: the actor's tenant, or the platform (logged) for SYSTEM
     for pid in _partners(engine, partner_id):
-        with Session(engine) as s:
+        with scoped_session(engine, scope) as s:
             authorize(actor, "billing.manage", pid)
             data = planning.MonthData(s, pid, month)  # the month prefetched once: drafts computed from it
             keys = planning.plan_month(s, actor, pid, month, data)
             s.expunge_all()
         for key in keys:
             try:
-                out = _one(engine, actor, key, finalise, data)
+                out = _one(engine, actor, key, finalise, data, scope)
             except (DomainError, DBAPIError) as exc:
                 what = f"partner {pid}, {key.kind} for account {key.account_id or '-'}"
                 msg = str(exc).splitlines()[0]

@@ -31,6 +31,7 @@ from core.accounts.actor import SYSTEM, Actor
 from core.accounts.permissions import authorize
 from core.errors import DomainError, ValidationError
 from core.statements import lifecycle
+from db.engine import platform_scope, scoped_session
 from db.models import Partner
 from db.models.integration import BillingCycle, BillingCycleSettings
 from db.models.statements import Statement
@@ -184,22 +185,23 @@ def run(engine: Any, now: datetime | None = None) -> dict[str, int]:
     """All the steps that are due, each claimed unit in its own transaction."""
     now = now or datetime.now(UTC)
     out = {"opened": 0, "generated": 0, "finalised": 0, "failed": 0, "closed": 0}
-    with Session(engine) as s, s.begin():
+    scope = platform_scope("worker: billing cycle")  # every partner's cycle (row-level security), logged
+    with scoped_session(engine, scope) as s, s.begin():
         out["opened"] = open_cycles(s, now)
     not_generated: set[tuple[int, date]] = set()
     while True:
-        with Session(engine) as s, s.begin():
+        with scoped_session(engine, scope) as s, s.begin():
             made = generate_one(s, now, not_generated)
         if made is None:
             break
         out["generated" if made else "failed"] += 1
     skip: set[tuple[int, int]] = set()
     while True:
-        with Session(engine) as s, s.begin():
+        with scoped_session(engine, scope) as s, s.begin():
             done = finalise_one(s, now, skip)
         if done is None:
             break
         out["finalised" if done else "failed"] += 1
-    with Session(engine) as s, s.begin():
+    with scoped_session(engine, scope) as s, s.begin():
         out["closed"] = close_due(s, now)
     return out
