@@ -278,7 +278,7 @@ def start_auto_buy(session: Session, w: Any, now: datetime, *, trigger_key: str 
     engine = engine_of(session)
     with tenant_session(engine, w.partner_id) as s, s.begin():
         s.execute(select(func.set_config("lock_timeout", "10s", True)))
-        if wallet_row_visible(s, w) is False:
+        if _wallet_row_visible(s, w) is False:
             return _auto_buy_in_session(session, w, now, trigger_key, account_id)
         state = s.execute(select(S).where(S.c.partner_id == w.partner_id, S.c.wallet_id == w.id)
                           .with_for_update()).first()
@@ -325,7 +325,7 @@ def _no_new_attempt(session: Session, w: Any, now: datetime) -> tuple[str, tuple
     return None
 
 
-def wallet_row_visible(s: Session, w: Any) -> bool:
+def _wallet_row_visible(s: Session, w: Any) -> bool:
     return s.execute(select(func.count()).select_from(W).where(W.c.partner_id == w.partner_id,
                                                                W.c.id == w.id)).scalar_one() > 0
 

@@ -97,7 +97,7 @@ def _settlement_row(session: Session, partner_id: int, account_id: int, period_s
                            .execution_options(populate_existing=True)).scalar_one()
 
 
-def settle_month(session: Session, partner_id: int, account_id: int, day: date,
+def _settle_month(session: Session, partner_id: int, account_id: int, day: date,
                  event_ref: dict | None = None) -> SettlementResult | None:
     """Settle what the customer's month (containing `day`) added since the last settlement, by the mode
     in force on `day`. Internal (no actor): called from the ingestion path, which authorised the usage."""
@@ -139,7 +139,7 @@ def on_events_recorded(session: Session, partner_id: int, groups: list) -> None:
     partner_paid = _partner_paid_accounts(session, partner_id, {a for a, _ in latest})
     for (account_id, month), day in sorted(latest.items()):
         if account_id in partner_paid:
-            settle_month(session, partner_id, account_id, day, refs[(account_id, month)])
+            _settle_month(session, partner_id, account_id, day, refs[(account_id, month)])
 
 
 def _partner_paid_accounts(session: Session, partner_id: int, account_ids: set[int]) -> set[int]:

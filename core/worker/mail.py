@@ -29,7 +29,7 @@ def _recipient(session: Session, st: Statement) -> str | None:
     return partner.contact_email if partner else None
 
 
-def queue_one(session: Session) -> int | None:
+def _queue_one(session: Session) -> int | None:
     """Claim one final, un-mailed statement of a cycle month and queue its e-mail. Returns its id or None."""
     S = Statement.__table__
     C = BillingCycle.__table__
@@ -71,7 +71,7 @@ def queue_all(engine, limit: int = 1000) -> int:
     scope = platform_scope("worker: statement e-mails")
     while n < limit:
         with scoped_session(engine, scope) as s, s.begin():
-            if queue_one(s) is None:
+            if _queue_one(s) is None:
                 break
         n += 1
     return n
