@@ -188,3 +188,17 @@ def test_binding_an_actor_in_an_open_transaction_applies_at_once(world, app_engi
         assert s.execute(text("SELECT count(*) FROM users")).scalar_one() == 0
         bind_actor(s, world.b.staff)
         assert {p for (p,) in s.execute(text("SELECT DISTINCT partner_id FROM users"))} == {world.b.partner_id}
+
+
+def test_a_partners_login_link_shows_its_brand_under_rls(world, db, app_engine):
+    """Before login there is no actor: the public brand is read bound to the partner named by the link."""
+    from core.overview import brand_for
+    from db.models import Partner
+    from db.models.statements import StatementSettings
+
+    with Session(db) as s, s.begin():
+        s.add(StatementSettings(partner_id=world.a.partner_id, display_name="Acme Reseller", logo_text="ACME"))
+        slug = s.get(Partner, world.a.partner_id).slug
+    with Session(app_engine) as s:
+        brand = brand_for(s, None, slug)
+    assert (brand.name, brand.logo_text) == ("Acme Reseller", "ACME")
