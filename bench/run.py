@@ -99,15 +99,16 @@ def _ingest_rows(n: int, accounts: list[int], start: datetime) -> list[dict]:
 
 
 def _ingest_partner(engine: Engine) -> tuple[int, list[int]]:
+    """A fresh partner for one ingestion run, after removing the usage of earlier runs' partners. The audit log
+    is append-only (its entries, and so the partners they name, stay): each run gets a new slug."""
+    old = "(SELECT id FROM partners WHERE slug LIKE 'bench-ingest%')"
     with engine.begin() as c:
-        c.execute(text("DELETE FROM usage_events WHERE partner_id IN (SELECT id FROM partners WHERE slug = 'bench-ingest')"))
-        for t in ("usage_daily", "usage_monthly", "usage_distinct", "usage_partner_daily", "usage_partner_monthly",
-                  "audit_log"):
-            c.execute(text(f"DELETE FROM {t} WHERE partner_id IN (SELECT id FROM partners WHERE slug = 'bench-ingest')"))
-        c.execute(text("DELETE FROM customer_accounts WHERE partner_id IN (SELECT id FROM partners WHERE slug = 'bench-ingest')"))
-        c.execute(text("DELETE FROM partners WHERE slug = 'bench-ingest'"))
-        pid = c.execute(text("INSERT INTO partners (name, slug, currency) VALUES ('Bench ingest', 'bench-ingest', 'EUR') "
-                             "RETURNING id")).scalar_one()
+        for t in ("usage_events", "usage_daily", "usage_monthly", "usage_distinct", "usage_partner_daily",
+                  "usage_partner_monthly"):
+            c.execute(text(f"DELETE FROM {t} WHERE partner_id IN {old}"))
+        n = c.execute(text(f"SELECT count(*) FROM partners WHERE id IN {old}")).scalar_one()
+        pid = c.execute(text("INSERT INTO partners (name, slug, currency) VALUES ('Bench ingest', :s, 'EUR') "
+                             "RETURNING id"), {"s": f"bench-ingest-{n + 1}"}).scalar_one()
         accs = [r[0] for r in c.execute(text(
             "INSERT INTO customer_accounts (partner_id, name, country, currency) "
             "SELECT :p, 'Ingest ' || i, 'NO', 'EUR' FROM generate_series(1, :n) i RETURNING id"),
