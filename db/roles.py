@@ -80,6 +80,22 @@ RLS_CONDITION = ("(current_setting('app.scope', true) = 'platform' "
                  "OR partner_id = nullif(current_setting('app.partner_id', true), '')::bigint)")
 
 
+# What the platform publishes to every partner, readable (never writable) across tenants by a second, SELECT-only
+# policy: the standard rate cards (the prices of a partner without a card of its own), and the house partner's
+# (the platform's) statement settings (branding and tax on the receipts and statements it issues) and plans.
+SHARED_READ_POLICY = "platform_published"
+_HOUSE = "partner_id IN (SELECT id FROM partners WHERE is_house)"
+SHARED_READ: dict[str, str] = {
+    "rate_cards": "kind = 'standard'",
+    "rate_card_versions": ("EXISTS (SELECT 1 FROM rate_cards c WHERE c.partner_id = rate_card_versions.partner_id "
+                           "AND c.id = rate_card_versions.card_id AND c.kind = 'standard')"),
+    "statement_settings": _HOUSE,
+    # the platform's own plans, which price the clients who pay the platform directly (customer_pays)
+    "plans": _HOUSE,
+    "plan_versions": _HOUSE,
+}
+
+
 def tenant_tables(conn) -> list[str]:
     """Every table (plain or partitioned, partitions included) in the public schema with a partner_id column."""
     return list(conn.scalars(text(
@@ -99,6 +115,9 @@ def enable_tenant_rls(conn) -> list[str]:
         conn.execute(text(f"ALTER TABLE {q} ENABLE ROW LEVEL SECURITY"))
         conn.execute(text(f"DROP POLICY IF EXISTS {RLS_POLICY} ON {q}"))
         conn.execute(text(f"CREATE POLICY {RLS_POLICY} ON {q} USING {RLS_CONDITION} WITH CHECK {RLS_CONDITION}"))
+        conn.execute(text(f"DROP POLICY IF EXISTS {SHARED_READ_POLICY} ON {q}"))
+        if t in SHARED_READ:
+            conn.execute(text(f"CREATE POLICY {SHARED_READ_POLICY} ON {q} FOR SELECT USING ({SHARED_READ[t]})"))
     return tables
 
 
@@ -106,4 +125,5 @@ def disable_tenant_rls(conn) -> None:
     for t in tenant_tables(conn):
         q = _ident(t)
         conn.execute(text(f"DROP POLICY IF EXISTS {RLS_POLICY} ON {q}"))
+        conn.execute(text(f"DROP POLICY IF EXISTS {SHARED_READ_POLICY} ON {q}"))
         conn.execute(text(f"ALTER TABLE {q} DISABLE ROW LEVEL SECURITY"))

@@ -28,7 +28,7 @@ from db.engine import (
     tenant_session,
     unit_of_work,
 )
-from db.roles import RLS_POLICY, tenant_tables
+from db.roles import RLS_POLICY, SHARED_READ, SHARED_READ_POLICY, tenant_tables
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -61,13 +61,20 @@ def test_every_table_with_partner_id_has_rls_and_the_tenant_policy(owner_engine)
             "pg_get_expr(p.polwithcheck, p.polrelid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "LEFT JOIN pg_policy p ON p.polrelid = c.oid WHERE n.nspname = 'public' AND c.relname = ANY(:t)"),
             {"t": sorted(tables)}).all()
-    by_table = {r[0]: r for r in rows}
+    by_table: dict[str, dict] = {}
+    for name, enabled, pol, cmd, qual, check in rows:
+        by_table.setdefault(name, {"enabled": enabled})[pol] = (cmd, qual, check)
     assert set(by_table) == tables
-    for name, (_, enabled, pol, cmd, qual, check) in by_table.items():
-        assert enabled, f"{name}: row-level security is not enabled"
-        assert pol == RLS_POLICY and cmd == "*", f"{name}: no tenant policy for all commands"
-        for expr in (qual, check):
+    for name, pols in by_table.items():
+        assert pols["enabled"], f"{name}: row-level security is not enabled"
+        assert RLS_POLICY in pols and pols[RLS_POLICY][0] == "*", f"{name}: no tenant policy for all commands"
+        for expr in pols[RLS_POLICY][1:]:
             assert "app.partner_id" in expr and "app.scope" in expr and "partner_id" in expr, (name, expr)
+        # the only other policy: reading what the platform publishes, on the listed tables, never writing
+        extra = set(pols) - {"enabled", RLS_POLICY}
+        assert extra == ({SHARED_READ_POLICY} if name in SHARED_READ else set()), (name, extra)
+        if extra:
+            assert pols[SHARED_READ_POLICY][0] == "r", f"{name}: the published-data policy must be SELECT only"
     assert len(tables) >= 40  # the whole schema, not an empty catalogue query
 
 
