@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 
 from api.encode import plain
 from api.problems import ApiProblem, pointer
-from core.accounts.actor import Actor
+from core.accounts.actor import Actor, db_scope
+from db.engine import scoped_session
 from db.models.integration import ApiIdempotency
 
 _KEY = re.compile(r"[\x21-\x7e]{1,200}")
@@ -41,7 +42,7 @@ def run(engine: Engine, actor: Actor, key: str | None, request_hash: str,
     if key is not None and not _KEY.fullmatch(key):
         raise ApiProblem(422, "The Idempotency-Key header must be 1 to 200 visible ASCII characters.",
                          errors=[{"pointer": "header:Idempotency-Key", "detail": "invalid key"}])
-    with Session(engine, expire_on_commit=False) as s, s.begin():
+    with scoped_session(engine, db_scope(actor), expire_on_commit=False) as s, s.begin():
         if key is not None:
             fresh = s.execute(insert(IDEM).values(partner_id=actor.partner_id, idem_key=key, request_hash=request_hash)
                               .on_conflict_do_nothing().returning(IDEM.c.idem_key)).first()

@@ -24,13 +24,13 @@ from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import Engine, text
-from sqlalchemy.orm import Session
 
 from bench import dashboards
 from core.accounts.actor import Actor
 from core.bootstrap import bootstrap
 from core.usage.ingest import record_events
-from db.engine import make_engine
+from db.engine import app_url, make_engine, tenant_session
+from db.roles import ensure_app_role
 from seeds import bulk
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
@@ -145,6 +145,14 @@ def _in_workers(fn: Callable[[int], None], n_batches: int, workers: int) -> floa
 
 
 _FLOOR_KEYS_SQL = "COPY usage_event_ids (partner_id, account_id, event_id, day) FROM STDIN"
+
+
+def _app_engine(ctx: BenchContext) -> Engine:
+    """The app's least-privilege role on the benchmark server (created and granted by the owner)."""
+    ensure_app_role(ctx.engine)
+    return make_engine(app_url(ctx.url), pool_size=INGEST_WORKERS + 2)
+
+
 _FLOOR_COPY_SQL = ("COPY usage_events (partner_id, account_id, event_id, metric, quantity, occurred_at, day, source, "
                    "properties) FROM STDIN")
 
@@ -167,14 +175,15 @@ def ingestion(ctx: BenchContext) -> Figures:
         rows[:] = _ingest_rows(n, accs, ctx.end - timedelta(days=28))
 
     inserted = []
+    app = _app_engine(ctx)  # as the app ingests: the app role, under row-level security, bound to the partner
 
     def ingest(i: int) -> None:
-        with Session(ctx.engine) as s, s.begin():
+        with tenant_session(app, staff_of["pid"]) as s, s.begin():
             inserted.append(record_events(s, staff_of["actor"], staff_of["pid"], rows[batches[i]:batches[i] + INGEST_BATCH],
                                           default_source="bench").inserted)
 
     def resend(i: int) -> None:
-        with Session(ctx.engine) as s, s.begin():
+        with tenant_session(app, staff_of["pid"]) as s, s.begin():
             assert record_events(s, staff_of["actor"], staff_of["pid"],
                                  rows[batches[i]:batches[i] + INGEST_BATCH]).inserted == 0
 
@@ -230,6 +239,7 @@ def ingestion(ctx: BenchContext) -> Figures:
             c.execute(text("DELETE FROM usage_events WHERE partner_id = :p"), {"p": staff_of["pid"]})
             c.execute(text("DELETE FROM usage_event_ids WHERE partner_id = :p"), {"p": staff_of["pid"]})
         floor_seconds[workers] = _in_workers(floor_copy, len(batches), workers)
+    app.dispose()
     _ingest_partner(ctx.engine)  # remove the ingested rows again: the data set stays as generated
     # ... and tidy up as autovacuum would before the queries are measured: the deleted rows' dead tuples
     # and cleared visibility-map bits would otherwise turn index-only scans into heap visits.

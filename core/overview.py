@@ -26,6 +26,7 @@ from core.billing import alerts, modes, plans, rating, wallet
 from core.pricing import Rating, rate
 from core.statements.planning import MonthData
 from core.usage import reports as usage_reports
+from db.engine import bind_scope, partner_scope
 from db.models import CustomerAccount, Partner, User
 from db.models.billing import Plan, PlanAssignment
 from db.models.statements import Statement, StatementSettings
@@ -283,4 +284,6 @@ def brand_for(session: Session, actor: Actor | None, partner_slug: str | None = 
         partner = session.scalar(select(Partner).where(Partner.slug == partner_slug[:80], Partner.active))
     if partner is None or partner.is_house:
         return platform
+    if actor is None:
+        bind_scope(session, partner_scope(partner.id))  # row-level security: that partner's published brand
     return _partner_brand(session, partner)

@@ -69,3 +69,64 @@ def ensure_app_role(owner: Engine, role: str | None = None, password: str | None
             # migration 0020: the monthly partitions of usage_events, made by a SECURITY DEFINER function
             c.execute(text(f"GRANT EXECUTE ON FUNCTION usage_ensure_partitions(date, date) TO {r}"))
     return role
+
+
+# --- Row-level security (migration 0019) -------------------------------------------------------------------
+# Every table with a partner_id column is bound to the transaction's tenant: a row is visible and writable when
+# its partner_id equals `app.partner_id`, or when the transaction runs in the explicit platform scope
+# (`app.scope = 'platform'`). Both settings are transaction-local and made in one place (db/engine.py,
+# `bind_scope`); with neither, the app role sees and writes no tenant row (fail closed). The owner bypasses the
+# policies (no FORCE): migrations, the reset between tests and the scenario loader run as the owner.
+
+RLS_POLICY = "tenant_isolation"
+RLS_CONDITION = ("(current_setting('app.scope', true) = 'platform' "
+                 "OR partner_id = nullif(current_setting('app.partner_id', true), '')::bigint)")
+
+
+# What the platform publishes to every partner, readable (never writable) across tenants by a second, SELECT-only
+# policy: the standard rate cards (the prices of a partner without a card of its own), and the house partner's
+# (the platform's) statement settings (branding and tax on the receipts and statements it issues) and plans.
+SHARED_READ_POLICY = "platform_published"
+_HOUSE = "partner_id IN (SELECT id FROM partners WHERE is_house)"
+SHARED_READ: dict[str, str] = {
+    "rate_cards": "kind = 'standard'",
+    "rate_card_versions": ("EXISTS (SELECT 1 FROM rate_cards c WHERE c.partner_id = rate_card_versions.partner_id "
+                           "AND c.id = rate_card_versions.card_id AND c.kind = 'standard')"),
+    "statement_settings": _HOUSE,
+    # the platform's own plans, which price the clients who pay the platform directly (customer_pays)
+    "plans": _HOUSE,
+    "plan_versions": _HOUSE,
+}
+
+
+def tenant_tables(conn) -> list[str]:
+    """Every table (plain or partitioned, partitions included) in the public schema with a partner_id column."""
+    return list(conn.scalars(text(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'partner_id' AND NOT a.attisdropped "
+        "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY c.relname")))
+
+
+def enable_tenant_rls(conn) -> list[str]:
+    """Enable row-level security with the tenant policy on every table that carries partner_id; idempotent.
+
+    Call it from any migration that adds a table with partner_id (`enable_tenant_rls(op.get_bind())`): it covers
+    what exists at that point and re-creates the policy identically on the rest. Returns the tables."""
+    tables = tenant_tables(conn)
+    for t in tables:
+        q = _ident(t)
+        conn.execute(text(f"ALTER TABLE {q} ENABLE ROW LEVEL SECURITY"))
+        conn.execute(text(f"DROP POLICY IF EXISTS {RLS_POLICY} ON {q}"))
+        conn.execute(text(f"CREATE POLICY {RLS_POLICY} ON {q} USING {RLS_CONDITION} WITH CHECK {RLS_CONDITION}"))
+        conn.execute(text(f"DROP POLICY IF EXISTS {SHARED_READ_POLICY} ON {q}"))
+        if t in SHARED_READ:
+            conn.execute(text(f"CREATE POLICY {SHARED_READ_POLICY} ON {q} FOR SELECT USING ({SHARED_READ[t]})"))
+    return tables
+
+
+def disable_tenant_rls(conn) -> None:
+    for t in tenant_tables(conn):
+        q = _ident(t)
+        conn.execute(text(f"DROP POLICY IF EXISTS {RLS_POLICY} ON {q}"))
+        conn.execute(text(f"DROP POLICY IF EXISTS {SHARED_READ_POLICY} ON {q}"))
+        conn.execute(text(f"ALTER TABLE {q} DISABLE ROW LEVEL SECURITY"))

@@ -15,13 +15,13 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from core.accounts import impersonation
-from core.accounts.actor import Actor
+from core.accounts.actor import Actor, bind_actor
 from core.accounts.auth import REMEMBER_FOR, load_actor, logout, resume
 from core.accounts.impersonation import RESUME_FOR, impersonated_actor, read_resume_token, resume_token
 from core.accounts.permissions import allowed
 from core.bootstrap import bootstrap
 from core.errors import DomainError, NotFound, PermissionDenied, ValidationError
-from db.engine import app_url, make_engine, normalise_url, unit_of_work
+from db.engine import app_url, bind_scope, make_engine, normalise_url, partner_scope, unit_of_work
 from db.pool import ping_when_idle
 
 T = TypeVar("T")
@@ -179,6 +179,8 @@ def log_out(actor: Actor | None = None, *, audited: bool = True) -> None:
     cookie = st.session_state.get("remember_token") or _cookie()
     if cookie or (actor is not None and audited):
         with unit_of_work(engine()) as s:
+            if actor is not None:
+                bind_actor(s, actor)  # row-level security (a cookie binds its own tenant)
             logout(s, actor if audited else None, cookie)
     brand = st.session_state.get("brand_slug")  # the login page keeps the partner's brand for its clients
     for key in list(st.session_state.keys()):
@@ -336,9 +338,11 @@ def current_actor() -> Actor | None:
     actor = None
     if pid is not None and uid is not None:
         with Session(engine()) as s:
+            bind_scope(s, partner_scope(int(pid)))  # row-level security: the logged-in user's tenant
             actor = load_actor(s, int(pid), int(uid), st.session_state.get("auth_version"))
             imp = st.session_state.get("auth_impersonating")
             if actor is not None and imp:
+                bind_scope(s, partner_scope(int(imp[0])))  # the impersonated Manager's tenant
                 target = impersonated_actor(s, actor, imp[0], imp[1])
                 if target is None:
                     st.session_state.pop("auth_impersonating", None)
@@ -421,7 +425,7 @@ def run_action(fn: Callable[..., T], *args: Any, success: str | None = None, for
     st.session_state["field_errors_form"] = form
     try:
         with unit_of_work(engine()) as s:
-            result = fn(s, *args, **kwargs)
+            result = fn(_scoped(s, args, kwargs), *args, **kwargs)
     except ValidationError as exc:
         # Rerun so that each message shows next to its field (forms render before their submit is handled).
         st.session_state["field_errors"] = exc.errors
@@ -468,7 +472,14 @@ def read(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run a read-only core query in its own short session. Domain errors propagate (a page may catch
     them); one that no page catches is shown as its message by the router (Home.py), never as a crash."""
     with Session(engine(), expire_on_commit=False) as s:
-        return fn(s, *args, **kwargs)
+        return fn(_scoped(s, args, kwargs), *args, **kwargs)
+
+
+def _scoped(s: Session, args: tuple, kwargs: dict) -> Session:
+    """Bind the session to the tenant of the actor the service is called with (row-level security): every page
+    action goes through run_action or read, so no page can forget it."""
+    actor = next((a for a in (*args, *kwargs.values()) if isinstance(a, Actor)), None)
+    return bind_actor(s, actor) if actor is not None else s
 
 
 def show_domain_error(exc: DomainError) -> None:

@@ -50,6 +50,26 @@ def database_url(owner_url, owner_engine) -> str:
 
 @pytest.fixture(scope="session")
 def engine(database_url):
+    """The tests' own connections (factories, assertions) run in the platform scope explicitly, set per
+    connection; the app's code paths bind their own scope per transaction (db/engine.py), which overrides it.
+    `app_engine` has no default: row-level security applies in full (tests/test_rls.py)."""
+    from sqlalchemy import event
+
+    eng = make_engine(database_url)
+
+    @event.listens_for(eng, "connect")
+    def _platform(dbapi_conn, record):
+        with dbapi_conn.cursor() as cur:
+            cur.execute("SET app.scope = 'platform'")
+        dbapi_conn.commit()
+
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def app_engine(database_url):
+    """The app role with no default scope, like the app: a session sees only what its bound scope allows."""
     eng = make_engine(database_url)
     yield eng
     eng.dispose()

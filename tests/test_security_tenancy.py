@@ -31,17 +31,14 @@ for _reason, _names in {
     # Usage hooks and jobs run by the system (bootstrap wiring, monthly runs, schedulers), never by a page.
     "system hooks and jobs": ["core.billing.alerts.check_thresholds", "core.billing.alerts.threshold_accounts",
                               "core.billing.alerts.on_events_recorded", "core.billing.modes.settle_new_usage",
-                              "core.billing.settlement.month_to_date_cost", "core.billing.settlement.settle_month",
-                              "core.billing.settlement.on_events_recorded",
+                              "core.billing.settlement.month_to_date_cost", "core.billing.settlement.on_events_recorded",
                               "core.billing.purchases.retry_due_auto_purchases", "core.billing.purchases.start_auto_buy",
                               "core.billing.purchases.open_auto_purchase", "core.billing.reconcile.reconcile",
                               "core.billing.wallet_lots.expire_lots", "core.billing.wallet_reading.verify_ledger",
                               "core.billing.wallet_lots.verify_lots", "core.billing.receipts.issue_receipt",
                               "core.billing.receipts.issue_charge_receipt",
                               "core.billing.wallet.draw", "core.notify.outbox.notify",
-                              "core.worker.cycle.open_cycles", "core.worker.cycle.generate_one",
-                              "core.worker.cycle.finalise_one", "core.worker.cycle.close_due",
-                              "core.worker.mail.queue_one", "core.worker.mail.attachments"],
+                              "core.worker.mail.attachments"],
     # Billing internals: called by authorised services (rating, statements, wallet, payments) with their ids.
     "billing internals": ["core.billing.modes.mode_row", "core.billing.modes.mode_at", "core.billing.modes.modes_in_period",
                           "core.billing.payments.engine_of", "core.billing.payments.find_charge",
@@ -51,12 +48,11 @@ for _reason, _names in {
                           "core.billing.rating.partner_active_clients", "core.billing.rating.segments_for",
                           "core.billing.wallet_base.price_steps", "core.billing.wallet_base.price_for",
                           "core.billing.wallet.find_wallet", "core.billing.purchases.intent_row",
-                          "core.billing.purchases.wallet_row_visible", "core.billing.receipts.platform_issuer",
                           "core.billing.usage_detail.with_detail", "core.billing.wallet_base.lock_wallet",
                           "core.billing.wallet_base.wallet_row", "core.billing.wallet_base.insert_entry",
                           "core.billing.wallet_base.set_wallet", "core.billing.wallet_base.reset_backoff",
-                          "core.billing.wallet_base.after_credit_in", "core.billing.wallet_base.maybe_remind",
-                          "core.billing.wallet_base.after_debit", "core.billing.wallet_base.default_method",
+                          "core.billing.wallet_base.after_credit_in", "core.billing.wallet_base.after_debit",
+                          "core.billing.wallet_base.default_method",
                           "core.billing.wallet_lots.add_lot", "core.billing.wallet_lots.take_lots",
                           "core.billing.wallet_lots.take_from_lot", "core.billing.wallet_lots.open_lots",
                           "core.billing.wallet_lots.lots_used"],
@@ -76,7 +72,7 @@ for _reason, _names in {
                         "core.usage.metrics.metric_keys", "core.usage.metrics.get_metrics",
                         "core.usage.periods.period_guard", "core.usage.periods.locked_ranges",
                         "core.usage.periods.lock_period", "core.usage.periods.is_locked",
-                        "core.usage.reports.metric_labels", "core.usage.reports.metric_names",
+                        "core.usage.reports.metric_names",
                         "core.usage.validation.check_events", "core.usage.validation.validate_batch",
                         # per-value aggregates of declared dimensions: ingestion's steps and rating's reads
                         "core.usage.dimensions.prepare", "core.usage.dimensions.stage",
@@ -94,8 +90,10 @@ for _reason, _names in {
     # Statement internals of the two price layers (core.statements.layers, planning), called by lifecycle.
     "two-layer statement internals": ["core.statements.layers.card_source", "core.statements.layers.card_section",
                                       "core.statements.layers.card_fee_lines", "core.statements.layers.unpriced_lines",
-                                      "core.statements.layers.commission_lines",
-                                      "core.statements.planning.unpriced_accounts"],
+                                      "core.statements.layers.commission_lines"],
+    # Row-level security: binds a session to the actor's own scope (their partner, or the platform for a platform
+    # admin): it only narrows what the session may see, to what the actor's role already allows.
+    "tenant scope": ["core.accounts.actor.bind_actor"],
     # A partner's public brand (name, logo text) for its clients' pages and its login page (?brand=…), which
     # is shown before anyone logs in: no tenant data beyond what the partner publishes on its statements.
     "public branding": ["core.overview.brand_for",

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from core.billing import wallet
-from db.engine import make_engine, unit_of_work
+from db.engine import make_engine, partner_scope, scoped_session, unit_of_work
 from db.models.wallet import OutboxMessage, PurchaseIntent, WalletLedgerEntry
 from tests.wallet_helpers import balance_of, ledger_kinds, setup_wallet, wait_purchases
 
@@ -32,7 +32,7 @@ def _run_threads(engine, t, per_thread: int, credits: Decimal, key=lambda i, j: 
         try:
             barrier.wait()
             for j in range(per_thread):
-                with unit_of_work(engine) as s:
+                with unit_of_work(engine, partner_scope(t.partner_id)) as s:  # as inside its ingestion (RLS)
                     r = wallet.draw(s, t.partner_id, t.account_id, credits, key(i, j))
                 with lock:
                     results.append(r)
@@ -118,7 +118,7 @@ def test_killed_connection_mid_draw_leaves_nothing_and_retry_applies_once(world,
 
     def victim() -> None:
         try:
-            with Session(victim_engine) as s, s.begin():
+            with scoped_session(victim_engine, partner_scope(t.partner_id)) as s, s.begin():
                 conn = s.connection()
                 pids.put(conn.exec_driver_sql("select pg_backend_pid()").scalar())
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from core.accounts.actor import Actor
 from core.billing import payments, wallet
-from db.engine import unit_of_work
+from db.engine import partner_scope, unit_of_work
 from db.models.wallet import PartnerCreditPriceStep
 
 GOOD_CARD = "4242 4242 4242 4242"
@@ -64,8 +64,8 @@ def outbox(engine: Engine, partner_id: int, kind: str | None = None) -> list:
 
 
 def draw(engine: Engine, t, credits, key: str, **kw):
-    """One draw in its own committed transaction."""
-    with unit_of_work(engine) as s:
+    """One draw in its own committed transaction, bound to the partner (as inside its ingestion: RLS)."""
+    with unit_of_work(engine, partner_scope(t.partner_id)) as s:
         return wallet.draw(s, t.partner_id, t.account_id, Decimal(credits), key, **kw)
 
 

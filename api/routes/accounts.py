@@ -13,7 +13,7 @@ from api import idempotency
 from api.deps import api_actor
 from api.encode import plain
 from core.accounts import accounts
-from core.accounts.actor import Actor
+from core.accounts.actor import Actor, db_scope
 from core.errors import ValidationError
 from db.engine import unit_of_work
 
@@ -87,7 +87,7 @@ async def create_account(request: Request, body: AccountIn, actor: Annotated[Act
 @router.get("", summary="List customer accounts")
 def list_accounts(request: Request, actor: Annotated[Actor, Depends(api_actor)], search: str = "",
                   limit: int = 100, offset: int = 0) -> dict:
-    with unit_of_work(request.app.state.engine) as s:
+    with unit_of_work(request.app.state.engine, db_scope(actor)) as s:
         rows = accounts.list_accounts(s, actor, search=search, partner_id=actor.partner_id,
                                       limit=max(1, min(limit, 500)), offset=max(offset, 0))
     return plain({"accounts": [{"id": r.id, "name": r.name, "status": r.status, "country": r.country,
@@ -96,7 +96,7 @@ def list_accounts(request: Request, actor: Annotated[Actor, Depends(api_actor)],
 
 @router.get("/{account_id}", summary="One customer account")
 def get_account(request: Request, account_id: int, actor: Annotated[Actor, Depends(api_actor)]) -> dict:
-    with unit_of_work(request.app.state.engine) as s:
+    with unit_of_work(request.app.state.engine, db_scope(actor)) as s:
         return account_out(accounts.get_account(s, actor, actor.partner_id, account_id))
 
 

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from api.deps import api_actor
 from api.encode import plain
-from core.accounts.actor import Actor
+from core.accounts.actor import Actor, db_scope
 from core.pricing.money import round_money
 from core.statements import reading
 from db.engine import unit_of_work
@@ -22,7 +22,7 @@ def list_statements(request: Request, actor: Annotated[Actor, Depends(api_actor)
                     status: str | None = None, account_id: int | None = None) -> dict:
     """The partner's statements, newest month first; filter by month (YYYY-MM), status (draft, final,
     void) and customer account. Amounts are decimal strings. Scope: `statements:read`."""
-    with unit_of_work(request.app.state.engine) as s:
+    with unit_of_work(request.app.state.engine, db_scope(actor)) as s:
         rows = reading.list_statements(s, actor, actor.partner_id, month=month, status=status,
                                          account_id=account_id)
     return plain({"statements": [
@@ -37,14 +37,14 @@ def list_statements(request: Request, actor: Annotated[Actor, Depends(api_actor)
 def get_statement(request: Request, statement_id: int, actor: Annotated[Actor, Depends(api_actor)]):
     if "application/pdf" in request.headers.get("accept", ""):
         return get_pdf(request, statement_id, actor)
-    with unit_of_work(request.app.state.engine) as s:
+    with unit_of_work(request.app.state.engine, db_scope(actor)) as s:
         return plain(reading.get_statement(s, actor, actor.partner_id, statement_id).to_json())
 
 
 @router.get("/{statement_id}/pdf", summary="One statement as PDF",
             responses={200: {"content": {"application/pdf": {}}}}, response_class=Response)
 def get_pdf(request: Request, statement_id: int, actor: Annotated[Actor, Depends(api_actor)]) -> Response:
-    with unit_of_work(request.app.state.engine) as s:
+    with unit_of_work(request.app.state.engine, db_scope(actor)) as s:
         pdf = reading.export_pdf(s, actor, actor.partner_id, statement_id)
     return Response(pdf, media_type="application/pdf",
                     headers={"Content-Disposition": f'attachment; filename="statement-{statement_id}.pdf"'})

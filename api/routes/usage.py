@@ -15,7 +15,7 @@ from api import idempotency
 from api.deps import api_actor
 from api.encode import exact, plain
 from api.problems import ApiProblem, pointer
-from core.accounts.actor import Actor
+from core.accounts.actor import Actor, db_scope
 from core.usage import ingest, reports
 from db.engine import unit_of_work
 
@@ -91,7 +91,7 @@ def summary(request: Request, actor: Annotated[Actor, Depends(api_actor)],
     if end - start > timedelta(days=MAX_SUMMARY_DAYS - 1):
         raise ApiProblem(422, f"Choose a range of at most {MAX_SUMMARY_DAYS} days.",
                          errors=[{"pointer": "query:end", "detail": "range too long"}])
-    with unit_of_work(request.app.state.engine) as s:
+    with unit_of_work(request.app.state.engine, db_scope(actor)) as s:
         rows = reports.daily_usage(s, actor, start=start, end=end, partner_id=actor.partner_id,
                                    account_id=account_id)
     return plain({"start": start, "end": end,

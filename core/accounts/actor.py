@@ -50,3 +50,21 @@ class Actor:
 
 
 SYSTEM = Actor(user_id=0, partner_id=0, role="platform_admin", email="system", display_name="System")
+
+
+def db_scope(actor: Actor):
+    """The row-level-security scope of `actor`'s transactions: a platform admin works across tenants (the
+    platform scope, logged at DEBUG; at INFO for SYSTEM, the jobs' actor), everyone else within their own
+    partner."""
+    from db.engine import partner_scope, platform_scope
+
+    if actor.is_admin:
+        return platform_scope(f"platform admin {actor.email}", quiet=actor.user_id != SYSTEM.user_id)
+    return partner_scope(actor.partner_id)
+
+
+def bind_actor(session, actor: Actor):
+    """Bind `session` to `actor`'s tenant (row-level security): every transaction of it carries the scope."""
+    from db.engine import bind_scope
+
+    return bind_scope(session, db_scope(actor))

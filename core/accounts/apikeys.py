@@ -25,6 +25,7 @@ from core.accounts import audit
 from core.accounts.actor import Actor
 from core.accounts.permissions import authorize
 from core.errors import AuthError, Conflict, NotFound, ValidationError
+from db.engine import bind_scope, partner_scope
 from db.models import Partner
 from db.models.integration import ApiKey
 
@@ -153,6 +154,7 @@ def authenticate(session: Session, token: str | None, *, now: datetime | None = 
     if not m:
         raise AuthError("A valid API key is required (Authorization: Bearer rck_...).")
     partner_id, key_id, secret = int(m.group(1)), int(m.group(2)), m.group(3)
+    bind_scope(session, partner_scope(partner_id))  # row-level security: the key's tenant
     row = session.execute(
         update(ApiKey).where(ApiKey.partner_id == partner_id, ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
         .values(last_used_at=now or func.now())

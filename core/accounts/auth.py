@@ -24,6 +24,7 @@ from core.accounts.actor import Actor
 from core.accounts.passwords import burn_verify, hash_password, password_problem, verify_and_update
 from core.errors import AuthError, PermissionDenied, Throttled, ValidationError
 from core.validation import normalise_email
+from db.engine import bind_scope, partner_scope, platform_scope
 from db.models import CustomerAccount, LoginDirectory, LoginThrottle, Partner, User
 from db.models.sessions import LoginSession
 
@@ -71,6 +72,7 @@ def signup(session: Session, *, email: str, display_name: str, password: str, or
     (password, organisation) raises ValidationError before anything is written.
     """
     now = now or datetime.now(UTC)
+    bind_scope(session, platform_scope("sign-up (e-mail directory, house partner)", quiet=True))
     errors: dict[str, str] = {}
     try:
         fields = check_account_fields({"name": org_name, "country": country, "currency": currency, **account_fields})
@@ -172,7 +174,10 @@ def authenticate(session: Session, email: str, password: str, *, client: str | N
     email_norm = normalise_email(email or "")[:320]
     _check_throttle(session, _client_key(client), now)
     row = _check_throttle(session, _account_key(email_norm, client), now) if email_norm else None
+    bind_scope(session, platform_scope("log in: e-mail directory", quiet=True))  # row-level security
     entry = session.get(LoginDirectory, email_norm) if email_norm else None
+    if entry is not None:
+        bind_scope(session, partner_scope(entry.partner_id))
     user = session.get(User, (entry.partner_id, entry.user_id)) if entry else None
     if user is None:
         burn_verify(password or "")
@@ -354,6 +359,7 @@ def _remembered(session: Session, cookie: str | None) -> tuple[LoginSession, str
     parts = (cookie or "").split(".", 2)
     if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit() or len(parts[2]) < 20:
         return None
+    bind_scope(session, partner_scope(int(parts[0])))  # row-level security: the cookie's tenant
     row = session.get(LoginSession, (int(parts[0]), int(parts[1])), with_for_update=True)
     if row is None or not hmac.compare_digest(row.token_hash, _token_hash(parts[2])):
         return None

@@ -19,6 +19,7 @@ from sqlalchemy import insert as sa_insert
 from sqlalchemy.orm import Session
 
 from core.errors import ValidationError
+from db.engine import bind_scope, partner_scope
 from db.models import Partner, User
 from db.models.sessions import LoginSession, UserToken
 from db.models.statements import StatementSettings
@@ -98,6 +99,7 @@ def use_token(session: Session, token: str | None, purpose: str, now: datetime) 
     bad = ValidationError("This link is not valid or has expired. Ask for a new one.")
     if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit() or len(parts[2]) < 20:
         raise bad
+    bind_scope(session, partner_scope(int(parts[0])))  # row-level security: the link's tenant
     row = session.get(UserToken, (int(parts[0]), int(parts[1])), with_for_update=True)
     if (row is None or row.purpose != purpose or row.used_at is not None or row.expires_at <= now
             or not hmac.compare_digest(row.token_hash, _token_hash(parts[2]))):

@@ -30,6 +30,7 @@ from core.accounts import audit
 from core.accounts.actor import Actor
 from core.accounts.permissions import authorize
 from core.errors import Conflict, NotFound, ValidationError
+from db.engine import partner_scope, scoped_begin
 from db.models.wallet import PaymentCharge, PaymentMethod
 
 
@@ -247,7 +248,7 @@ def find_charge(session: Session, partner_id: int, idempotency_key: str) -> Paym
 def record_declined(session: Session, values: dict[str, Any]) -> None:
     """Write a declined charge in its own committed transaction (see module docstring)."""
     stmt = pg_insert(PaymentCharge).values(status="declined", **values).on_conflict_do_nothing()
-    with engine_of(session).begin() as conn:
+    with scoped_begin(engine_of(session), partner_scope(values["partner_id"])) as conn:
         # Never wait long for rows the caller's own open transaction may hold (it is waiting for us).
         conn.exec_driver_sql("SET LOCAL lock_timeout = '10s'")
         conn.execute(stmt)

@@ -63,6 +63,7 @@ from core.billing.wallet_lots import add_lot
 from core.errors import NotFound, ValidationError
 from core.notify import outbox as notify
 from core.pricing.money import format_money, format_quantity
+from db.engine import tenant_session
 from db.models.wallet import PaymentCharge, PaymentMethod, PurchaseIntent, WalletRefund
 
 log = logging.getLogger(__name__)
@@ -148,14 +149,14 @@ def _new_intent(session: Session, w: Any, kind: str, base_key: str, attempt: int
 def _token(engine: Engine, intent: Any) -> str | None:
     if intent.method_id is None:
         return None
-    with Session(engine) as s:
+    with tenant_session(engine, intent.partner_id) as s:
         return s.scalar(select(PaymentMethod.token).where(PaymentMethod.partner_id == intent.partner_id,
                                                           PaymentMethod.id == intent.method_id))
 
 
 def run_intent(engine: Engine, intent_id: tuple[int, int], now: datetime, *, token: str | None = None) -> str:
     """Charge a pending intent (with its own key) and settle it. Returns the intent's final status."""
-    with Session(engine) as s:
+    with tenant_session(engine, intent_id[0]) as s:
         intent = intent_row(s, intent_id)
     if intent.status != "pending":
         return intent.status
@@ -181,7 +182,7 @@ def _charge_values(intent: Any) -> dict[str, Any]:
 
 def credit_intent(engine: Engine, intent_id: tuple[int, int], gateway_ref: str | None, now: datetime) -> str:
     """Approved: in one transaction, exactly once (intent status guard): charge, ledger entry, lot, receipt."""
-    with Session(engine) as s, s.begin():
+    with tenant_session(engine, intent_id[0]) as s, s.begin():
         if FAULT_HOOK is not None:
             FAULT_HOOK("approved", s)
         return _credit(s, intent_id, gateway_ref, now)
@@ -222,7 +223,7 @@ def _credit(s: Session, intent_id: tuple[int, int], gateway_ref: str | None, now
 def decline_intent(engine: Engine, intent_id: tuple[int, int], why: str, now: datetime) -> str:
     """Declined: charge row, and for an automatic purchase the back-off and ONE notice, in one transaction
     (the intent status guard makes a second settlement of the same attempt a no-op). No wallet lock."""
-    with Session(engine) as s, s.begin():
+    with tenant_session(engine, intent_id[0]) as s, s.begin():
         s.execute(select(func.set_config("lock_timeout", "10s", True)))
         if FAULT_HOOK is not None:
             FAULT_HOOK("declined", s)
@@ -275,9 +276,9 @@ def start_auto_buy(session: Session, w: Any, now: datetime, *, trigger_key: str 
     if early is not None:
         return early
     engine = engine_of(session)
-    with Session(engine) as s, s.begin():
+    with tenant_session(engine, w.partner_id) as s, s.begin():
         s.execute(select(func.set_config("lock_timeout", "10s", True)))
-        if wallet_row_visible(s, w) is False:
+        if _wallet_row_visible(s, w) is False:
             return _auto_buy_in_session(session, w, now, trigger_key, account_id)
         state = s.execute(select(S).where(S.c.partner_id == w.partner_id, S.c.wallet_id == w.id)
                           .with_for_update()).first()
@@ -324,7 +325,7 @@ def _no_new_attempt(session: Session, w: Any, now: datetime) -> tuple[str, tuple
     return None
 
 
-def wallet_row_visible(s: Session, w: Any) -> bool:
+def _wallet_row_visible(s: Session, w: Any) -> bool:
     return s.execute(select(func.count()).select_from(W).where(W.c.partner_id == w.partner_id,
                                                                W.c.id == w.id)).scalar_one() > 0
 
@@ -417,11 +418,11 @@ def buy_credits(session: Session, actor: Actor, partner_id: int, credits: Any,
         entry_id = _buy_in_session(session, w, base, c, method, now, actor)
     else:
         engine = engine_of(session)
-        with Session(engine) as s, s.begin():
+        with tenant_session(engine, partner_id) as s, s.begin():
             intent_id, entry_id = _open_attempt(s, w, base, c, method, now, actor)
         if entry_id is None:
             run_intent(engine, intent_id, now, token=method.token)
-            with Session(engine) as s:
+            with tenant_session(engine, partner_id) as s:
                 intent = intent_row(s, intent_id)
             _raise_if_declined(intent)
             entry_id = intent.entry_id

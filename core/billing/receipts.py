@@ -51,7 +51,7 @@ class Issuer:
     tax_rate: Decimal | None
 
 
-def platform_issuer(session: Session) -> Issuer:
+def _platform_issuer(session: Session) -> Issuer:
     house = session.scalar(select(Partner).where(Partner.is_house))
     if house is None:
         return Issuer("Platform", "", None)
@@ -72,7 +72,7 @@ def issue_receipt(session: Session, intent: Any, entry_id: int, today: date) -> 
     """Number and store the receipt of a credited purchase intent (in the crediting transaction)."""
     number = session.execute(pg_insert(SEQ).values(year=today.year, last=1).on_conflict_do_update(
         index_elements=["year"], set_={"last": SEQ.c.last + 1}).returning(SEQ.c.last)).scalar_one()
-    issuer = platform_issuer(session)
+    issuer = _platform_issuer(session)
     net, tax = split_tax(intent.amount, issuer.tax_rate, intent.currency)
     text_number = f"CR-{today.year}-{number:06d}"
     session.execute(R.insert().values(

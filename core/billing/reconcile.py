@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from core.billing.payments import engine_of, get_gateway
 from core.billing.purchases import CH, RF, I, intent_row, run_intent, settle
+from db.engine import Scope, partner_scope, scoped_session, tenant_session
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def reconcile(session: Session, now: datetime, *, older_than_seconds: float = 0)
         if requested_at.timestamp() > cutoff:
             report.still_pending += 1
             continue
-        with Session(engine) as s:
+        with tenant_session(engine, partner_id) as s:
             intent = intent_row(s, (partner_id, intent_id))
         result = get_gateway().status(intent.idempotency_key)
         try:
@@ -58,12 +59,13 @@ def reconcile(session: Session, now: datetime, *, older_than_seconds: float = 0)
 
 def send_refunds(engine: Engine, now: datetime, partner_id: int | None = None) -> tuple[int, int]:
     """Send the pending money refunds to the gateway (by key), after the refund entries committed."""
-    with Session(engine) as s:
+    scope = Scope(platform="refunds: every partner") if partner_id is None else partner_scope(partner_id)
+    with scoped_session(engine, scope) as s:
         q = select(RF.c.partner_id, RF.c.id).where(RF.c.status == "pending").order_by(RF.c.partner_id, RF.c.id)
         todo = s.execute(q if partner_id is None else q.where(RF.c.partner_id == partner_id)).all()
     sent = failed = 0
     for pid, refund_id in todo:
-        with Session(engine) as s, s.begin():
+        with tenant_session(engine, pid) as s, s.begin():
             rf = s.execute(select(RF).where(RF.c.partner_id == pid, RF.c.id == refund_id).with_for_update()).one()
             if rf.status != "pending":
                 continue

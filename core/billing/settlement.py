@@ -146,7 +146,7 @@ def _settle(session: Session, partner_id: int, p: _Pending) -> SettlementResult:
                             p.ref, idempotency_key=p.key)
 
 
-def settle_month(session: Session, partner_id: int, account_id: int, day: date,
+def _settle_month(session: Session, partner_id: int, account_id: int, day: date,
                  event_ref: dict | None = None) -> SettlementResult | None:
     """Settle what the customer's month (containing `day`) added since the last settlement, by the mode
     in force on `day`. Internal (no actor): called from the ingestion path, which authorised the usage."""

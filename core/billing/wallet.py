@@ -404,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     """python -m core.billing.wallet reconcile [--older-than SECONDS] | expire | retry"""
     import argparse
 
-    from db.engine import make_engine, unit_of_work
+    from db.engine import make_engine, platform_scope, unit_of_work
 
     parser = argparse.ArgumentParser(prog="python -m core.billing.wallet")
     parser.add_argument("command", choices=["reconcile", "expire", "retry"])
@@ -413,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     engine = make_engine()
     now = datetime.now(UTC)
-    with unit_of_work(engine) as s:
+    with unit_of_work(engine, platform_scope(f"wallet command {args.command}: every partner")) as s:
         if args.command == "reconcile":
             rep = reconcile(s, now, older_than_seconds=args.older_than)
             print(f"credited {rep.credited}, declined {rep.declined}, still pending {rep.still_pending}, "

@@ -113,7 +113,7 @@ def after_credit_in(session: Session, w: Any, balance: Decimal, *, reset: bool =
         reset_backoff(session, w)
 
 
-def maybe_remind(session: Session, w: Any, balance: Decimal, armed: bool) -> bool:
+def _maybe_remind(session: Session, w: Any, balance: Decimal, armed: bool) -> bool:
     """One low-balance reminder per dip below the threshold. Returns True when it is sent now."""
     if w.low_balance_threshold is None or not armed or balance >= w.low_balance_threshold:
         return False
@@ -127,7 +127,7 @@ def maybe_remind(session: Session, w: Any, balance: Decimal, armed: bool) -> boo
 
 def after_debit(session: Session, w: Any, balance: Decimal) -> bool:
     """Every balance decrease checks the reminder (draws, refunds, expiry, negative adjustments)."""
-    if maybe_remind(session, w, balance, w.reminder_armed):
+    if _maybe_remind(session, w, balance, w.reminder_armed):
         set_wallet(session, w, reminder_armed=False)
         return True
     return False

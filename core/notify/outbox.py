@@ -27,10 +27,13 @@ from core.accounts.links import (
 )
 from core.accounts.permissions import authorize
 from core.notify import webhooks
+from db.engine import Scope, partner_scope, scoped_begin, scoped_session
 from db.models import Partner
 from db.models.integration import OutboxAttachment
 from db.models.statements import Statement
 from db.models.wallet import OutboxMessage
+
+_DELIVERY = Scope(platform="outbox delivery (every partner's messages)")  # row-level security
 
 
 def _recipient(conn: Session | Connection, partner_id: int) -> str | None:
@@ -53,7 +56,7 @@ def notify(conn: Session | Connection, partner_id: int, kind: str, subject: str,
 
 def notify_now(engine: Engine, partner_id: int, kind: str, subject: str, body: str) -> None:
     """Queue a message in its own committed transaction (for facts that survive a rollback)."""
-    with engine.begin() as conn:
+    with scoped_begin(engine, partner_scope(partner_id)) as conn:
         conn.exec_driver_sql("SET LOCAL lock_timeout = '10s'")
         notify(conn, partner_id, kind, subject, body)
 
@@ -103,7 +106,7 @@ def _send(msg: OutboxMessage, attachments: list[tuple[str, str, bytes]] | None =
 def mark_unsendable(engine: Engine) -> int:
     """Without SMTP: unsent messages are marked "not sent: no SMTP" (visible in the outbox), never dropped
     silently; they are still sent once SMTP is configured."""
-    with engine.begin() as conn:
+    with scoped_begin(engine, _DELIVERY) as conn:
         return conn.execute(update(OutboxMessage).where(
             OutboxMessage.sent_at.is_(None),
             (OutboxMessage.error.is_(None)) | (OutboxMessage.error != NO_SMTP)).values(error=NO_SMTP)).rowcount
@@ -126,7 +129,7 @@ def deliver_one(engine: Engine, attach: Attacher | None = None) -> str | None:
     """Claim one unsent message with a recipient (FOR UPDATE SKIP LOCKED: two workers never send the same
     one), send it through SMTP with its attachments and record the outcome: "sent" or "failed"; None when
     none is left to try in this round (failed ones are tried again by the next call of deliver_pending)."""
-    with Session(engine) as s, s.begin():
+    with scoped_session(engine, _DELIVERY) as s, s.begin():
         msg = s.scalars(select(OutboxMessage).where(OutboxMessage.sent_at.is_(None),
                                                     OutboxMessage.recipient.is_not(None),
                                                     (OutboxMessage.error.is_(None)) | (OutboxMessage.error == NO_SMTP))
@@ -150,7 +153,7 @@ def deliver_one(engine: Engine, attach: Attacher | None = None) -> str | None:
 
 def retry_failed(engine: Engine) -> int:
     """Make messages whose sending failed eligible again (the worker calls this now and then)."""
-    with engine.begin() as conn:
+    with scoped_begin(engine, _DELIVERY) as conn:
         return conn.execute(update(OutboxMessage).where(
             OutboxMessage.sent_at.is_(None), OutboxMessage.error.like("send failed:%")).values(error=None)).rowcount
 

@@ -37,7 +37,10 @@ from core.accounts import audit
 from core.accounts.actor import Actor
 from core.accounts.permissions import authorize
 from core.errors import Conflict, NotFound, ValidationError
+from db.engine import Scope, scoped_session
 from db.models.integration import WebhookDelivery, WebhookEndpoint
+
+_DELIVERY = Scope(platform="webhook delivery (every partner's endpoints)")  # row-level security
 
 EVENT_TYPES = {
     "wallet.balance_low": "The credit balance fell below the reminder threshold",
@@ -260,7 +263,7 @@ def deliver_one(engine: Engine, now: datetime | None = None) -> bool:
     """Claim one due delivery (FOR UPDATE SKIP LOCKED, so workers never send the same one twice at once),
     attempt it and record the outcome in the same transaction. Returns False when none was due."""
     clock = now or datetime.now(UTC)
-    with Session(engine) as s, s.begin():
+    with scoped_session(engine, _DELIVERY) as s, s.begin():
         row = s.execute(select(D).where(D.c.status == "pending", D.c.next_attempt_at <= clock)
                         .order_by(D.c.next_attempt_at, D.c.id).limit(1)
                         .with_for_update(skip_locked=True)).first()

@@ -21,12 +21,12 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from core.accounts.actor import SYSTEM, Actor
+from core.accounts.actor import SYSTEM, Actor, db_scope
 from core.accounts.permissions import authorize
 from core.bootstrap import bootstrap
 from core.errors import DomainError
 from core.statements import batch, lifecycle, planning
-from db.engine import database_url, make_engine, unit_of_work
+from db.engine import Scope, database_url, make_engine, scoped_session, unit_of_work
 from db.models import Partner
 
 
@@ -50,13 +50,14 @@ def _partners(engine: Engine, partner_id: int | None) -> list[int]:
 
 
 def _one(engine: Engine, actor: Actor, key: planning.Key, finalise: bool,
-         data: planning.MonthData | None) -> lifecycle.Outcome:
+         data: planning.MonthData | None, scope: Scope | None = None) -> lifecycle.Outcome:
+    scope = scope or db_scope(actor)
     try:
-        with unit_of_work(engine) as s:
+        with unit_of_work(engine, scope) as s:
             return lifecycle.generate(s, actor, key, finalise=finalise, data=data)
     except IntegrityError:
         # a concurrent run created the same draft first: its row is now visible, recompute against it
-        with unit_of_work(engine) as s:
+        with unit_of_work(engine, scope) as s:
             return lifecycle.generate(s, actor, key, finalise=finalise, data=data)
 
 
@@ -71,17 +72,18 @@ def run_month(engine: Engine, month: str | date, *, partner_id: int | None = Non
     one transaction per statement."""
     result = RunResult()
     planning.month_period(month)  # bad month -> ValidationError before anything happens
+    scope = db_scope(actor)  # row-level security: the actor's tenant, or the platform (logged) for SYSTEM
     for pid in _partners(engine, partner_id):
-        with Session(engine) as s:
+        with scoped_session(engine, scope) as s:
             authorize(actor, "billing.manage", pid)
             data = planning.MonthData(s, pid, month)  # the month prefetched once: drafts computed from it
             keys = planning.plan_month(s, actor, pid, month, data)
             s.expunge_all()
         for chunk in batch.batches(keys, batch_size if not finalise else 1):
-            done: list[lifecycle.Outcome | None] = list(_many(engine, actor, chunk, data) or []) \
+            done: list[lifecycle.Outcome | None] = list(_many(engine, actor, chunk, data, scope) or []) \
                 if len(chunk) > 1 else []
             for key, got in zip(chunk, done or [None] * len(chunk), strict=True):
-                out = got or _one_logged(engine, actor, key, finalise, data, result, log)
+                out = got or _one_logged(engine, actor, key, finalise, data, result, log, scope)
                 if out is not None:
                     result.outcomes.append(out)
                     result.counts[out.action] += 1
@@ -89,20 +91,21 @@ def run_month(engine: Engine, month: str | date, *, partner_id: int | None = Non
 
 
 def _many(engine: Engine, actor: Actor, keys: list[planning.Key],
-          data: planning.MonthData) -> list[lifecycle.Outcome] | None:
+          data: planning.MonthData, scope: Scope) -> list[lifecycle.Outcome] | None:
     """Drafts of a batch of keys in one transaction; None when the batch failed (rolled back whole: the caller
     then makes its statements one transaction each, so a bad one costs only itself and reports its error)."""
     try:
-        with unit_of_work(engine) as s:
+        with unit_of_work(engine, scope) as s:
             return batch.generate_drafts(s, actor, keys, data)
     except (DomainError, DBAPIError):
         return None
 
 
 def _one_logged(engine: Engine, actor: Actor, key: planning.Key, finalise: bool, data: planning.MonthData,
-                result: RunResult, log: Callable[[str], None] | None) -> lifecycle.Outcome | None:
+                result: RunResult, log: Callable[[str], None] | None,
+                scope: Scope | None = None) -> lifecycle.Outcome | None:
     try:
-        return _one(engine, actor, key, finalise, data)
+        return _one(engine, actor, key, finalise, data, scope)
     except (DomainError, DBAPIError) as exc:
         what = f"partner {key.partner_id}, {key.kind} for account {key.account_id or '-'}"
         msg = str(exc).splitlines()[0]

@@ -150,7 +150,7 @@ def _planned_keys(session: Session, partner_id: int, month: str | date, data: Mo
     cards = data.cards if data else layers.card_source(session, partner_id)
     planned = set(a for a, _ in billable)
     if cards is not None:  # two layers: partner-billed clients without a plan get the partner's statement too
-        billable = sorted({*billable, *unpriced_accounts(session, partner_id, start, end, planned)},
+        billable = sorted({*billable, *_unpriced_accounts(session, partner_id, start, end, planned)},
                           key=lambda r: (r[1].lower(), r[0]))
     commission = False
     for account_id, _name in billable:
@@ -180,7 +180,7 @@ def _planned_keys(session: Session, partner_id: int, month: str | date, data: Mo
     return keys
 
 
-def unpriced_accounts(session: Session, partner_id: int, start: date, end: date,
+def _unpriced_accounts(session: Session, partner_id: int, start: date, end: date,
                       planned: set[int]) -> list[tuple[int, str]]:
     """Accounts without a plan that spent some of the month in a partner-billed mode (two layers: the partner's
     statement lists their quantities with no amounts)."""

@@ -1,10 +1,13 @@
 """Command-line usage import, for scheduled jobs.
 
-    python -m core.usage import FILE --partner ID [--dry-run] [--source NAME] [--batch-rows N]
+    python -m core.usage import FILE --partner ID [--dry-run] [--source NAME] [--batch-rows N] [--max-mb MB]
     python -m core.usage retention --older-than-months N [--archive-dir DIR] [--dry-run]   (as the owner)
 
-Reads a CSV file (format: docs/usage-import.md), validates it through the same path as the upload page and
-records it in one transaction (all or nothing; event ids seen before are skipped as duplicates). Prints
+Streams a CSV file (format: docs/usage-import.md): parsed once, row by row, in batches of --batch-rows events
+(memory stays about one batch, whatever the file's size; files over --max-mb, default 2048, are refused).
+Every batch goes through the same validation as the upload page and is recorded in ONE transaction for the
+whole file (all or nothing; event ids seen before are skipped as duplicates). After a batch with errors the
+rest of the file is still validated (nothing more is written) so that every bad line is reported. Prints
 inserted / duplicates / corrections / errors; exits 0 on success, 1 when the file has errors (nothing is
 written), 2 for usage errors. Runs as the system actor (recorded as "system" in the audit log).
 """
@@ -19,11 +22,11 @@ from pathlib import Path
 from core.accounts.actor import SYSTEM
 from core.bootstrap import bootstrap
 from core.errors import DomainError
-from core.usage.csv_import import FIRST_DATA_LINE, parse_csv
-from core.usage.ingest import preview_events, record_events
+from core.usage.csv_import import CLI_BATCH, CLI_MAX_BYTES, FIRST_DATA_LINE, stream_csv_file
+from core.usage.ingest import IngestResult, Preview, preview_events, record_events
 from core.usage.retention import run_retention
-from core.usage.validation import BatchValidationError
-from db.engine import make_engine, owner_url, unit_of_work
+from core.usage.validation import BatchValidationError, check_events
+from db.engine import make_engine, owner_url, partner_scope, unit_of_work
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     imp.add_argument("--partner", type=int, required=True, help="partner id the events belong to")
     imp.add_argument("--source", default="cli", help="source recorded for rows without one (default cli)")
     imp.add_argument("--dry-run", action="store_true", help="validate and report, write nothing")
+    imp.add_argument("--batch-rows", type=int, default=CLI_BATCH, help=f"events per batch (default {CLI_BATCH})")
+    imp.add_argument("--max-mb", type=int, default=CLI_MAX_BYTES // 2**20, help="refuse larger files (default 2048)")
     ret = sub.add_parser("retention", help="archive finalised months of raw events (core.usage.retention)")
     ret.add_argument("--older-than-months", type=int, required=True, help="keep this many months before this one")
     ret.add_argument("--archive-dir", type=Path, help="write each month to DIR/usage_events_YYYY_MM.csv.gz")
@@ -45,19 +50,20 @@ def main(argv: list[str] | None = None) -> int:
     if not args.file.is_file():
         print(f"error: no such file: {args.file}", file=sys.stderr)
         return 2
+    if args.batch_rows < 1 or args.max_mb < 1:
+        print("error: --batch-rows and --max-mb must be positive", file=sys.stderr)
+        return 2
     engine = make_engine()
+    batches = stream_csv_file(args.file, batch=args.batch_rows, max_bytes=args.max_mb * 2**20)
     try:
-        events = parse_csv(args.file.read_bytes(), max_bytes=None)  # the upload's cap is for the web page
-        with unit_of_work(engine) as s:
+        with unit_of_work(engine, partner_scope(args.partner)) as s:  # row-level security: that partner only
             if args.dry_run:
-                p = preview_events(s, SYSTEM, args.partner, events, default_source=args.source,
-                                   first_row=FIRST_DATA_LINE)
+                p = _preview(s, args, batches)
                 print(f"rows={p.rows} new={p.new} duplicates={p.duplicates} corrections={p.corrections} errors=0 "
                       "(dry run: nothing written)")
                 s.rollback()
                 return 0
-            r = record_events(s, SYSTEM, args.partner, events, default_source=args.source,
-                              first_row=FIRST_DATA_LINE)
+            r = _record(s, args, batches)
         print(f"rows={r.received} inserted={r.inserted} duplicates={r.duplicates} corrections={r.corrections} "
               "errors=0")
         for g in r.correction_groups:
@@ -74,6 +80,59 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         engine.dispose()
+
+
+MAX_LISTED = 1000  # bad lines listed at most (every one is counted)
+
+
+def _merge(bad: BatchValidationError | None, exc: BatchValidationError) -> BatchValidationError:
+    if bad is None:
+        return exc
+    rows = dict(list({**bad.rows, **exc.rows}.items())[:MAX_LISTED])
+    return BatchValidationError(rows, bad.total_bad + exc.total_bad)
+
+
+def _record(s, args, batches) -> IngestResult:
+    """Record every batch in the caller's transaction; on the first bad batch, validate the rest (writing
+    nothing more) and raise one BatchValidationError with every bad line (the caller rolls back)."""
+    total, first, bad = IngestResult(), FIRST_DATA_LINE, None
+    for events in batches:
+        try:
+            if bad is None:
+                r = record_events(s, SYSTEM, args.partner, events, default_source=args.source, first_row=first)
+                total.received += r.received
+                total.inserted += r.inserted
+                total.duplicates += r.duplicates
+                total.corrections += r.corrections
+                total.correction_groups += r.correction_groups
+            else:
+                check_events(s, args.partner, events, default_source=args.source, first_row=first)
+        except BatchValidationError as exc:
+            bad = _merge(bad, exc)
+        first += len(events)
+    if bad is not None:
+        raise bad
+    return total
+
+
+def _preview(s, args, batches) -> Preview:
+    """The dry run, batch by batch (an event id repeated in two batches of one file counts as new twice)."""
+    total, first, bad = Preview(0, 0, 0, 0), FIRST_DATA_LINE, None
+    for events in batches:
+        try:
+            p = preview_events(s, SYSTEM, args.partner, events, default_source=args.source, first_row=first)
+            total = Preview(total.rows + p.rows, total.new + p.new, total.duplicates + p.duplicates,
+                            total.corrections + p.corrections)
+        except BatchValidationError as exc:
+            bad = _merge(bad, exc)
+        first += len(events)
+    if bad is not None:
+        raise bad
+    return total
+
+
+if __name__ == "__main__":
+    sys.exit(main())
 
 
 def _retention(args: argparse.Namespace) -> int:
@@ -97,7 +156,3 @@ def _retention(args: argparse.Namespace) -> int:
         return 1
     print(f"archived={len(report.archived)} months before {report.cutoff}" + (" (dry run)" if args.dry_run else ""))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+from collections.abc import Iterator
 
 from core.errors import ValidationError
 
@@ -38,13 +40,48 @@ def parse_csv(data: bytes | str, *, max_bytes: int | None = MAX_BYTES) -> list[d
             raise ValidationError({"file": "The file is not UTF-8 text."}) from exc
     reader = csv.reader(io.StringIO(data, newline=""))
     try:
-        return _events(reader)
+        return list(_events(reader))
     except csv.Error as exc:
-        raise ValidationError({"file": f"Line {reader.line_num}: the CSV cannot be read ({exc}). A field may be at "
-                                       f"most {MAX_FIELD_BYTES // 1024} KiB."}) from exc
+        raise _unreadable(reader, exc) from exc
 
 
-def _events(reader) -> list[dict]:
+def _unreadable(reader, exc: csv.Error) -> ValidationError:
+    return ValidationError({"file": f"Line {reader.line_num}: the CSV cannot be read ({exc}). A field may be at "
+                                    f"most {MAX_FIELD_BYTES // 1024} KiB."})
+
+
+# The command line streams a file (core.usage.cli): parsed once, row by row, handed on in batches of
+# CLI_BATCH events, so memory stays bounded (about one batch) whatever the file's size. Its cap, CLI_MAX_BYTES,
+# guards against a wrong file (e.g. a database dump) rather than memory; --max-mb changes it.
+CLI_BATCH = 50_000
+CLI_MAX_BYTES = 2 * 1024 ** 3
+
+
+def stream_csv_file(path, *, batch: int = CLI_BATCH, max_bytes: int | None = CLI_MAX_BYTES) -> Iterator[list[dict]]:
+    """The events of a CSV file in lists of at most `batch`, read and parsed once, row by row (a bad header, a
+    file over `max_bytes`, non-UTF-8 text or an unreadable line: ValidationError)."""
+    size = os.path.getsize(path)
+    if max_bytes is not None and size > max_bytes:
+        raise ValidationError({"file": f"The file is {size // 2**20} MB, over the limit of {max_bytes // 2**20} MB "
+                                       "(--max-mb): split it."})
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh)
+        chunk: list[dict] = []
+        try:
+            for ev in _events(reader):
+                chunk.append(ev)
+                if len(chunk) >= batch:
+                    yield chunk
+                    chunk = []
+        except csv.Error as exc:
+            raise _unreadable(reader, exc) from exc
+        except UnicodeDecodeError as exc:
+            raise ValidationError({"file": "The file is not UTF-8 text."}) from exc
+        if chunk:
+            yield chunk
+
+
+def _events(reader) -> Iterator[dict]:
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration as exc:
@@ -62,10 +99,13 @@ def _events(reader) -> list[dict]:
         raise ValidationError({"file": "; ".join(problems).capitalize() + "."})
     base = [(i, h) for i, h in enumerate(header) if not h.startswith(PROP_PREFIX)]
     props = [(i, h[len(PROP_PREFIX):]) for i, h in enumerate(header) if h.startswith(PROP_PREFIX)]
-    events = []
+    return _rows(reader, header, base, props)
+
+
+def _rows(reader, header: list[str], base: list, props: list) -> Iterator[dict]:
     for cells in reader:
         if not any(c.strip() for c in cells):
-            events.append({"_blank": True})  # keeps row numbers aligned; reported as an error
+            yield {"_blank": True}  # keeps row numbers aligned; reported as an error
             continue
         cells = cells + [""] * (len(header) - len(cells))
         ev: dict = {h: cells[i] for i, h in base}
@@ -80,5 +120,4 @@ def _events(reader) -> list[dict]:
                 ev["properties"] = merged
         if len(cells) > len(header):
             ev["_extra_cells"] = cells[len(header):]
-        events.append(ev)
-    return events
+        yield ev

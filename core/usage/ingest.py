@@ -7,14 +7,15 @@ Ingestion (record_events) in one transaction, owned by the caller:
 1. validate every row in Python (one validation for the API, the CSV page and the CLI); any bad row raises
    BatchValidationError with per-row messages and nothing is written;
 2. take the period guard of the batch's accounts and flag the events of finalised periods (corrections);
-3. the common case, every event new: COPY the keys into usage_event_ids and the rows into usage_events
-   (partitioned by month) in a savepoint, then compute the batch's groups (sum, count, max, latest, per
-   account, metric and day) from the validated rows. The primary key (partner_id, account_id, event_id) of
-   usage_event_ids is the idempotency key: if an event id is stored
-   already (or by a concurrent batch, which COPY waits for) the COPY fails, is rolled back, and the
-   batch goes through a temporary staging table and INSERT ... ON CONFLICT DO NOTHING RETURNING in key
-   order instead, so that only the rows really inserted are aggregated and a concurrent identical batch
-   inserts (and aggregates) nothing;
+3. COPY the rows into a temporary staging table (usage_events and usage_event_ids have row-level security,
+   under which PostgreSQL refuses COPY FROM for the app role; the staging table has none). The common case,
+   every event new: in a savepoint, one plain INSERT ... SELECT of the keys into usage_event_ids and one of the
+   rows into usage_events (partitioned by month), then compute the batch's groups (sum, count, max, latest,
+   per account, metric and day) from the validated rows. The primary key (partner_id, account_id, event_id)
+   of usage_event_ids is the idempotency key: if an event id is stored already (or by a concurrent batch,
+   which the INSERT waits for) the INSERT fails, is rolled back, and the batch goes through
+   INSERT ... ON CONFLICT DO NOTHING RETURNING in key order instead, so that only the rows really inserted
+   are aggregated and a concurrent identical batch inserts (and aggregates) nothing;
 4. upsert the daily and monthly aggregates (and the distinct values of unique_count metrics, and the
    per-value sums of declared dimensions: core.usage.dimensions) from those inserted rows, in the same
    transaction, so aggregates always equal the raw events;
@@ -37,6 +38,7 @@ from typing import Any
 
 import psycopg.errors
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from core.accounts import audit
@@ -201,10 +203,12 @@ WHERE u.partner_id = :p AND u.account_id = c.account_id AND u.metric = c.metric 
 
 
 # The idempotency key (usage_event_ids, migration 0020) is written first: usage_events is partitioned by month
-# and could only refuse a repeated event id within one month.
-_KEYS_COPY_SQL = "COPY usage_event_ids (partner_id, account_id, event_id, day) FROM STDIN"
-_EVENTS_COPY_SQL = ("COPY usage_events (partner_id, account_id, event_id, metric, quantity, occurred_at, day, "
-                    "source, properties, correction) FROM STDIN")
+# and could only refuse a repeated event id within one month. Both come from the stage (no COPY under RLS).
+_KEYS_FROM_STAGE_SQL = ("INSERT INTO usage_event_ids (partner_id, account_id, event_id, day) "
+                        "SELECT :p, account_id, event_id, day FROM usage_stage")
+_EVENTS_FROM_STAGE_SQL = ("INSERT INTO usage_events (partner_id, account_id, event_id, metric, quantity, occurred_at, "
+                          "day, source, properties, correction) SELECT :p, account_id, event_id, metric, quantity, "
+                          "occurred_at, day, source, properties, correction FROM usage_stage")
 _STAGE_COPY_SQL = ("COPY usage_stage (account_id, event_id, metric, quantity, occurred_at, day, source, properties, "
                    "correction) FROM STDIN")
 _GROUPS_COPY_SQL = ("COPY usage_groups (account_id, metric, day, correction, qty_sum, events, qty_max, last_at, "
@@ -234,8 +238,8 @@ def _flagged(rows: list[tuple], flags: list[bool] | None, *head: Any) -> Iterato
 
 
 def _copy_all_new(session: Session, partner_id: int, rows: list[tuple], flags: list[bool] | None) -> bool:
-    """The common case, every event new: COPY the batch straight into usage_events, in a savepoint. COPY
-    writes a page of rows at a time, and the primary key still refuses any stored event id. False (and
+    """The common case, every event new: the staged batch into usage_events with one plain INSERT ... SELECT,
+    in a savepoint; the primary key still refuses any stored event id. False (and
     nothing written) when an event id is stored already or is being stored by a concurrent batch (this
     waits for it), or when two concurrent batches with shared event ids met in a deadlock: the caller then
     takes the staged ON CONFLICT path. A retried batch is recognised up front by its first or last event
@@ -246,15 +250,16 @@ def _copy_all_new(session: Session, partner_id: int, rows: list[tuple], flags: l
         return False
     try:
         with session.begin_nested():
-            _copy(session, _KEYS_COPY_SQL, ((partner_id, r[0], r[1], r[5]) for r in rows))
-            _copy(session, _EVENTS_COPY_SQL, _flagged(rows, flags, partner_id))
+            session.execute(text(_KEYS_FROM_STAGE_SQL), {"p": partner_id})
+            session.execute(text(_EVENTS_FROM_STAGE_SQL), {"p": partner_id})
         return True
-    except psycopg.errors.UniqueViolation as exc:
-        if exc.diag.constraint_name == "pk_usage_event_ids":
+    except DBAPIError as exc:
+        orig = exc.orig
+        if isinstance(orig, psycopg.errors.UniqueViolation) and orig.diag.constraint_name == "pk_usage_event_ids":
+            return False
+        if isinstance(orig, psycopg.errors.DeadlockDetected):
             return False
         raise
-    except psycopg.errors.DeadlockDetected:
-        return False
 
 
 def _groups(rows: list[tuple], flags: list[bool] | None) -> list[tuple]:
@@ -289,16 +294,14 @@ def _write(session: Session, partner_id: int, rows: list[tuple], flags: list[boo
     session.execute(text(_STAGE_DDL))
     dims = usage_dimensions.prepare(session)
     props = json.dumps(unique_props)
-    staged = _flagged(rows, flags)
+    _copy(session, _STAGE_COPY_SQL, _flagged(rows, flags))  # outside the savepoint: kept for the fallback
     if _copy_all_new(session, partner_id, rows, flags):
         _copy(session, _GROUPS_COPY_SQL, _groups(rows, flags))
         usage_dimensions.stage(session, _flagged(rows, flags), dims)
         if unique_props:
             # distinct values exactly as the database reads them (properties ->> key)
-            _copy(session, _STAGE_COPY_SQL, (r for r in staged if r[2] in unique_props and not r[8]))
             session.execute(text(_STAGE_DISTINCT_SQL), {"props": props})
     else:
-        _copy(session, _STAGE_COPY_SQL, staged)
         session.execute(text(_INSERT_SQL), {"p": partner_id, "props": props, "dims": list(dims)})
     session.execute(text(_DAILY_SQL), {"p": partner_id})
     session.execute(text(_MONTHLY_SQL), {"p": partner_id})

@@ -408,7 +408,7 @@ def usage_history(session: Session, actor: Actor, partner_id: int, account_id: i
     return HistoryPage(out, len(rows) > limit, offset, limit)
 
 
-def metric_labels(session: Session) -> dict[str, str]:
+def _metric_labels(session: Session) -> dict[str, str]:
     return {k: f"{m.name} ({m.unit})" for k, m in get_metrics(session).items()}
 
 

@@ -31,6 +31,7 @@ from core.accounts.actor import SYSTEM, Actor
 from core.accounts.permissions import authorize
 from core.errors import DomainError, ValidationError
 from core.statements import lifecycle
+from db.engine import platform_scope, scoped_session
 from db.models import Partner
 from db.models.integration import BillingCycle, BillingCycleSettings
 from db.models.statements import Statement
@@ -91,7 +92,7 @@ def previous_month(today: date) -> date:
     return (first - timedelta(days=1)).replace(day=1)
 
 
-def open_cycles(session: Session, now: datetime) -> int:
+def _open_cycles(session: Session, now: datetime) -> int:
     """Step 1: a pending cycle for last month for every active partner with the cycle enabled."""
     month = previous_month(now.astimezone(UTC).date())
     enabled = or_(CS.c.enabled.is_(None), CS.c.enabled)
@@ -103,7 +104,7 @@ def open_cycles(session: Session, now: datetime) -> int:
     return len(res.all())
 
 
-def generate_one(session: Session, now: datetime, skip: set[tuple[int, date]] | None = None) -> bool | None:
+def _generate_one(session: Session, now: datetime, skip: set[tuple[int, date]] | None = None) -> bool | None:
     """Step 2 for one claimed pending cycle (the caller's transaction): True when its drafts were made,
     False when the core refused (logged, added to `skip`, tried again next round), None when none is pending."""
     q = select(C).where(C.c.status == "pending").order_by(C.c.period_start, C.c.partner_id).limit(1)
@@ -137,7 +138,7 @@ def _window_passed(now: datetime, issuer_col: Any) -> Any:
     return and_(C.c.drafts_at + func.make_interval(0, 0, 0, days) <= now, not_(disabled))
 
 
-def finalise_one(session: Session, now: datetime, skip: set[tuple[int, int]]) -> bool | None:
+def _finalise_one(session: Session, now: datetime, skip: set[tuple[int, int]]) -> bool | None:
     """Step 3 for one claimed draft whose issuer's review window has passed: True when finalised, False when
     the core refused (logged, added to `skip`, left for a person), None when none is due."""
     S = Statement.__table__
@@ -161,7 +162,7 @@ def finalise_one(session: Session, now: datetime, skip: set[tuple[int, int]]) ->
     return True
 
 
-def close_due(session: Session, now: datetime) -> int:
+def _close_due(session: Session, now: datetime) -> int:
     """Step 4: close the cycles in review that have no drafts left and whose own window has passed."""
     S = Statement.__table__
     drafts_left = select(S.c.id).where(S.c.partner_id == C.c.partner_id, S.c.period_start == C.c.period_start,
@@ -184,22 +185,23 @@ def run(engine: Any, now: datetime | None = None) -> dict[str, int]:
     """All the steps that are due, each claimed unit in its own transaction."""
     now = now or datetime.now(UTC)
     out = {"opened": 0, "generated": 0, "finalised": 0, "failed": 0, "closed": 0}
-    with Session(engine) as s, s.begin():
-        out["opened"] = open_cycles(s, now)
+    scope = platform_scope("worker: billing cycle")  # every partner's cycle (row-level security), logged
+    with scoped_session(engine, scope) as s, s.begin():
+        out["opened"] = _open_cycles(s, now)
     not_generated: set[tuple[int, date]] = set()
     while True:
-        with Session(engine) as s, s.begin():
-            made = generate_one(s, now, not_generated)
+        with scoped_session(engine, scope) as s, s.begin():
+            made = _generate_one(s, now, not_generated)
         if made is None:
             break
         out["generated" if made else "failed"] += 1
     skip: set[tuple[int, int]] = set()
     while True:
-        with Session(engine) as s, s.begin():
-            done = finalise_one(s, now, skip)
+        with scoped_session(engine, scope) as s, s.begin():
+            done = _finalise_one(s, now, skip)
         if done is None:
             break
         out["finalised" if done else "failed"] += 1
-    with Session(engine) as s, s.begin():
-        out["closed"] = close_due(s, now)
+    with scoped_session(engine, scope) as s, s.begin():
+        out["closed"] = _close_due(s, now)
     return out

@@ -19,6 +19,7 @@ from core.billing import wallet
 from core.notify import outbox, webhooks
 from core.usage.partitions import ensure_partitions
 from core.worker import cycle, mail
+from db.engine import platform_scope, scoped_begin, scoped_session
 from db.models.integration import ApiIdempotency, WorkerSchedule
 
 log = logging.getLogger("core.worker")
@@ -30,13 +31,13 @@ def _in_transaction(call: Callable[[Session, datetime], Any]) -> Callable[[Engin
     """A wallet job: one call of core.billing.wallet in its own transaction; its result as text."""
 
     def job(engine: Engine, now: datetime) -> str:
-        with Session(engine) as s, s.begin():
+        with scoped_session(engine, platform_scope("worker: wallet job")) as s, s.begin():
             return f"done: {call(s, now)!r}"[:500]
     return job
 
 
 def _idempotency_cleanup(engine: Engine, now: datetime) -> str:
-    with engine.begin() as conn:
+    with scoped_begin(engine, platform_scope("worker: idempotency clean-up")) as conn:
         idem = ApiIdempotency.__table__
         n = conn.execute(idem.delete().where(idem.c.created_at < now - IDEMPOTENCY_KEEP)).rowcount
     return f"removed {n}"

@@ -14,6 +14,7 @@ from core.accounts import audit
 from core.accounts.actor import SYSTEM
 from core.pricing.money import format_money
 from core.statements import reading
+from db.engine import platform_scope, scoped_session
 from db.models import CustomerAccount, Partner
 from db.models.integration import BillingCycle, OutboxAttachment
 from db.models.statements import Statement
@@ -28,7 +29,7 @@ def _recipient(session: Session, st: Statement) -> str | None:
     return partner.contact_email if partner else None
 
 
-def queue_one(session: Session) -> int | None:
+def _queue_one(session: Session) -> int | None:
     """Claim one final, un-mailed statement of a cycle month and queue its e-mail. Returns its id or None."""
     S = Statement.__table__
     C = BillingCycle.__table__
@@ -67,9 +68,10 @@ def queue_one(session: Session) -> int | None:
 
 def queue_all(engine, limit: int = 1000) -> int:
     n = 0
+    scope = platform_scope("worker: statement e-mails")
     while n < limit:
-        with Session(engine) as s, s.begin():
-            if queue_one(s) is None:
+        with scoped_session(engine, scope) as s, s.begin():
+            if _queue_one(s) is None:
                 break
         n += 1
     return n

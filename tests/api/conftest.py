@@ -28,8 +28,9 @@ def make_key(db):
 
 
 @pytest.fixture
-def api_app(db):
-    return create_app(db, rate=1000, burst=1000)
+def api_app(db, app_engine):
+    """The API on the app role's engine with no default scope: each request binds its key's tenant (RLS)."""
+    return create_app(app_engine, rate=1000, burst=1000)
 
 
 @pytest.fixture
