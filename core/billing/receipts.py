@@ -151,7 +151,7 @@ def issue_charge_receipt(session: Session, charge: PaymentCharge, today: date) -
     Internal: called by core.billing.modes right after the gateway approved the charge."""
     number = session.execute(pg_insert(OD_SEQ).values(year=today.year, last=1).on_conflict_do_update(
         index_elements=["year"], set_={"last": OD_SEQ.c.last + 1}).returning(OD_SEQ.c.last)).scalar_one()
-    issuer = platform_issuer(session)
+    issuer = _platform_issuer(session)
     net, tax = split_tax(charge.amount, issuer.tax_rate, charge.currency)
     text_number = f"OD-{today.year}-{number:06d}"
     session.execute(OD.insert().values(
