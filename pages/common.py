@@ -314,6 +314,7 @@ def _resume_impersonation(staff: Actor, remember_cookie: str) -> None:
     target = None
     if found is not None:
         with unit_of_work(engine()) as s:
+            bind_actor(s, staff)  # row-level security: the staff member's own scope
             target = impersonation.resume(s, staff, found[0], found[1])
     if target is None:
         st.session_state["imp_cookie_op"] = ("clear", None)
