@@ -25,28 +25,36 @@ from sqlalchemy.orm import Session
 from core.accounts import apikeys
 from core.accounts.actor import SYSTEM, Actor
 from core.usage.ingest import record_events
+from db.roles import ensure_app_role
 
 BATCH = 1_000
 CLIENTS = 2
 ACCOUNTS = 50
 SLUGS = ("bench-api", "bench-api-core")
+# The usage an earlier run wrote (removed so that the data set stays as generated). The audit log is append-only,
+# so the partners its entries name (and their accounts and keys) stay: each run makes a partner of its own.
 TABLES = ("usage_events", "usage_event_ids", "usage_daily", "usage_monthly", "usage_distinct", "usage_partner_daily",
-          "usage_partner_monthly", "audit_log", "api_keys", "api_idempotency", "customer_accounts")
+          "usage_partner_monthly", "usage_distinct_monthly", "usage_distinct_gaps", "usage_partner_distinct_gaps",
+          "usage_dimension_daily", "api_idempotency")
 
 
 def _drop_partner(engine: Engine, slug: str) -> None:
+    """Remove the usage of every earlier run's partner of this kind (`slug`, `slug-2`, ...)."""
     with engine.begin() as c:
         for t in TABLES:
-            c.execute(text(f"DELETE FROM {t} WHERE partner_id IN (SELECT id FROM partners WHERE slug = :s)"),
-                      {"s": slug})
-        c.execute(text("DELETE FROM partners WHERE slug = :s"), {"s": slug})
+            if c.execute(text("SELECT to_regclass(:t)"), {"t": t}).scalar() is not None:
+                c.execute(text(f"DELETE FROM {t} WHERE partner_id IN "
+                               "(SELECT id FROM partners WHERE slug = :s OR slug LIKE :like)"),
+                          {"s": slug, "like": f"{slug}-%"})
 
 
 def _fresh_partner(engine: Engine, slug: str) -> tuple[int, list[int]]:
     _drop_partner(engine, slug)
     with engine.begin() as c:
+        n = c.execute(text("SELECT count(*) FROM partners WHERE slug = :s OR slug LIKE :like"),
+                      {"s": slug, "like": f"{slug}-%"}).scalar_one()
         pid = c.execute(text("INSERT INTO partners (name, slug, currency) VALUES (:s, :s, 'EUR') RETURNING id"),
-                        {"s": slug}).scalar_one()
+                        {"s": f"{slug}-{n + 1}"}).scalar_one()
         accs = [r[0] for r in c.execute(text(
             "INSERT INTO customer_accounts (partner_id, name, country, currency) "
             "SELECT :p, 'Api ' || i, 'NO', 'EUR' FROM generate_series(1, :n) i RETURNING id"), {"p": pid, "n": ACCOUNTS})]
@@ -125,6 +133,7 @@ def measure(engine: Engine, url: str, events: int, end) -> dict:
         token = apikeys.create_key(s, SYSTEM, pid, name="bench", scopes=["usage:write"]).token
     bodies = [json.dumps({"events": chunk}).encode() for chunk in
               (_events(n, accs, start)[i * BATCH:(i + 1) * BATCH] for i in range(batches))]
+    ensure_app_role(engine)  # the API connects as the app's least-privilege role
     port = _free_port()
     proc = _start_api(url, port)
     clients = [httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120,

@@ -12,21 +12,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import select, text, tuple_
 from sqlalchemy.orm import Session
 
 from core.billing.modes import DEFAULT_MODE
 from core.billing.plans import AssignmentRow
-from core.billing.rating import RatingSource
+from core.billing.rating import PrefetchedSource
 from core.usage.aggregates import value_for
 from core.usage.metrics import get_metrics
 from db.models.billing import Plan, PlanAssignment, PlanVersion
 from db.models.wallet import BillingMode
 
 
-class MarginData(RatingSource):
+class MarginData(PrefetchedSource):
     """Modes, plan assignments and versions, daily usage of one partner over start..end, read once."""
 
     def __init__(self, session: Session, partner_id: int, start: date, end: date):
@@ -91,19 +90,7 @@ class MarginData(RatingSource):
                 current = mode
         return current
 
-    # ---------------------------------------------------------------- RatingSource
-
-    def assignments(self, partner_id: int, account_id: int | None) -> list:
-        if partner_id != self.partner_id:
-            return super().assignments(partner_id, account_id)
-        by_day: dict[date, Any] = {}
-        for r in self.assignment_rows.get(account_id, []):
-            by_day[r.effective_from] = r  # of several on one day the newest counts
-        return sorted(by_day.values(), key=lambda r: r.effective_from)
-
-    def versions(self, plan_partner_id: int, plan_id: int) -> list:
-        got = self._versions.get((plan_partner_id, plan_id))
-        return got if got is not None else super().versions(plan_partner_id, plan_id)
+    # ---------------------------------------------------------------- RatingSource (assignments and versions: PrefetchedSource)
 
     def usage(self, partner_id: int, account_id: int, start: date, end: date) -> dict[str, Decimal]:
         if partner_id != self.partner_id or start < self.start or end > self.end:

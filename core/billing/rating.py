@@ -118,6 +118,27 @@ class RatingSource:
         return apply_overrides(plan_from_dict(version.spec), overrides)
 
 
+class PrefetchedSource(RatingSource):
+    """A RatingSource whose subclass prefetched one partner's assignments (`assignment_rows`, by account; None:
+    the partner's own) and plan versions (`_versions`): answered from memory, other partners from the database."""
+
+    partner_id: int
+    assignment_rows: dict[int | None, list]
+    _versions: dict[tuple[int, int], list]
+
+    def assignments(self, partner_id: int, account_id: int | None) -> list:
+        if partner_id != self.partner_id:
+            return super().assignments(partner_id, account_id)
+        by_day: dict[date, Any] = {}
+        for r in self.assignment_rows.get(account_id, []):
+            by_day[r.effective_from] = r  # of several on one day the newest counts
+        return sorted(by_day.values(), key=lambda r: r.effective_from)
+
+    def versions(self, plan_partner_id: int, plan_id: int) -> list:
+        got = self._versions.get((plan_partner_id, plan_id))
+        return got if got is not None else super().versions(plan_partner_id, plan_id)
+
+
 def _segments(session: Session, partner_id: int, account_id: int | None, period_start: date, period_end: date,
               usage_until: date | None, source: RatingSource | None = None) -> list[Segment]:
     src = source or RatingSource(session)

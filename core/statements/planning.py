@@ -23,7 +23,7 @@ from core.accounts.actor import Actor
 from core.accounts.permissions import authorize
 from core.billing.modes import DEFAULT_MODE, PARTNER_PAID, modes_in_period
 from core.billing.plans import AssignmentRow
-from core.billing.rating import RatingSource, month_of
+from core.billing.rating import PrefetchedSource, month_of
 from core.errors import NotFound, ValidationError
 from core.statements import layers
 from core.statements.settings import Branding, branding
@@ -201,7 +201,7 @@ def _unpriced_accounts(session: Session, partner_id: int, start: date, end: date
     return out
 
 
-class MonthData(RatingSource):
+class MonthData(PrefetchedSource):
     """A partner's month prefetched in a few queries (modes, plan assignments and versions, daily usage,
     settlement totals, branding), giving the same answers as the per-account queries. Used by the monthly
     run to compute drafts; finalisation always re-reads under the period lock instead."""
@@ -279,18 +279,6 @@ class MonthData(RatingSource):
                 cur_from, current = day, mode
         out.append(Piece(cur_from, self.end, current))
         return out
-
-    def assignments(self, partner_id: int, account_id: int | None) -> list:
-        if partner_id != self.partner_id:
-            return super().assignments(partner_id, account_id)
-        by_day: dict[date, Any] = {}
-        for r in self.assignment_rows.get(account_id, []):
-            by_day[r.effective_from] = r
-        return sorted(by_day.values(), key=lambda r: r.effective_from)
-
-    def versions(self, plan_partner_id: int, plan_id: int) -> list:
-        got = self._versions.get((plan_partner_id, plan_id))
-        return got if got is not None else super().versions(plan_partner_id, plan_id)
 
     def plan_spec(self, version: Any, overrides: Mapping) -> Any:
         """Parsed once per plan version and overrides for the whole month (thousands of accounts share a few)."""
