@@ -524,3 +524,20 @@ def pick_partner(actor: Actor, key: str, label: str = "Partner") -> int:
     partners = sorted(read(list_partners, actor), key=lambda p: (p.is_house, p.name.lower()))
     names = {p.id: p.name for p in partners}
     return st.selectbox(label, list(names), format_func=lambda i: plain(names[i]), key=key)
+
+
+def money_format(currency: str) -> str:
+    """A numeric column's format with the currency's minor unit (EUR 2 decimals, JPY 0, KWD 3)."""
+    from core.pricing.money import CURRENCY_MINOR_UNITS
+
+    return f"%,.{CURRENCY_MINOR_UNITS.get(currency, 2)}f"
+
+
+def numeric(df, *cols: str):
+    """Display only: Decimal columns as numbers (right-aligned, formatted by column_config); core rounded them.
+    None (unknown) stays an empty cell."""
+    import pandas as pd
+
+    for col in cols:
+        df[col] = pd.to_numeric(df[col], errors="coerce")
+    return df

@@ -16,9 +16,10 @@ import streamlit as st
 
 from core.accounts import accounts
 from core.billing import margin, receipts
+from core.billing.modes import MODE_LABELS
 from core.errors import DomainError
-from core.pricing.money import format_money
-from pages.common import date_input_format, md_escape, read, require
+from core.pricing.money import format_date, format_money, format_month
+from pages.common import date_input_format, md_escape, money_format, numeric, read, require
 
 actor = require("margin.view")
 st.title("Money")
@@ -39,14 +40,15 @@ if actor.is_admin:
             st.error(str(exc))
             rows = []
         if rows:
-            st.dataframe(pd.DataFrame([{
-                "Partner": r.partner, "Usage at rate card": format_money(r.usage_charges, r.currency),
-                "Partner fees": format_money(r.partner_fees, r.currency),
-                "Billed to customer-pays clients": format_money(r.customer_billed, r.currency),
-                "Revenue share paid": format_money(r.revenue_share, r.currency),
-                "Platform revenue": format_money(r.total, r.currency),
+            amounts = ["Usage at rate card", "Partner fees", "Billed to customer-pays clients", "Revenue share paid",
+                       "Platform revenue"]
+            st.dataframe(numeric(pd.DataFrame([{
+                "Partner": r.partner, "Currency": r.currency, "Usage at rate card": r.usage_charges,
+                "Partner fees": r.partner_fees, "Billed to customer-pays clients": r.customer_billed,
+                "Revenue share paid": r.revenue_share, "Platform revenue": r.total,
                 "Client months without a card": r.unknown,
-            } for r in rows]), hide_index=True, width="stretch", key="money_platform")
+            } for r in rows]), *amounts), hide_index=True, width="stretch", key="money_platform",
+                column_config={a: st.column_config.NumberColumn(a, format="%,.2f") for a in amounts})
             st.download_button("Download CSV", margin.table_csv(
                 ["partner", "currency", "usage_at_rate_card", "partner_fees", "customer_pays_billed",
                  "revenue_share", "platform_revenue"],
@@ -74,6 +76,9 @@ with container:
     def money(v):
         return "unknown" if v is None else format_money(v, cur)
 
+    AMOUNTS = ("Revenue", "Platform charge", "Margin")  # numeric columns; an unknown margin is an empty cell
+    money_columns = {a: st.column_config.NumberColumn(f"{a} ({cur})", format=money_format(cur)) for a in AMOUNTS}
+
     t = report.total
     m1, m2, m3 = st.columns(3)
     m1.metric("Revenue from clients", money(t.revenue))
@@ -86,43 +91,46 @@ with container:
     below = report.below_cost()
     if below:  # named here as text (tables are drawn on a canvas): who, which month, how far below
         st.warning(f"{len(below)} client month(s) sold below cost: see the flagged rows.\n\n" + "\n".join(
-            f"- {md_escape(r.customer)}, {r.month:%Y-%m}: margin {md_escape(money(r.margin))}" for r in below[:20]))
+            f"- {md_escape(r.customer)}, {format_month(r.month)}: margin {md_escape(money(r.margin))}" for r in below[:20]))
 
     st.subheader("By customer")
     by_customer = report.by_customer()
     if not by_customer:
         st.info("No customers in this range.")
     else:
-        st.dataframe(pd.DataFrame([{
-            "Customer": c.label, "Revenue": money(c.revenue), "Platform charge": money(c.cost),
-            "Margin": money(c.margin) if c.known else "unknown",
+        st.dataframe(numeric(pd.DataFrame([{
+            "Customer": c.label, "Revenue": c.revenue, "Platform charge": c.cost,
+            "Margin": c.margin if c.known else None,
             "Flag": "below cost" if c.below_cost and c.key is not None else ("margin unknown" if c.unknown else ""),
-        } for c in by_customer]), hide_index=True, width="stretch", key="money_by_customer")
+        } for c in by_customer]), *AMOUNTS), hide_index=True, width="stretch", key="money_by_customer",
+            column_config=money_columns)
 
     st.subheader("Monthly trend")
     months = report.monthly()
     if months:
-        fig = go.Figure([go.Bar(name=name, x=[m.label for m in months], y=[float(getattr(m, attr)) for m in months])
+        fig = go.Figure([go.Bar(name=name, x=[format_month(m.key) for m in months], y=[float(getattr(m, attr)) for m in months])
                          for name, attr in (("Revenue", "revenue"), ("Platform charge", "cost"), ("Margin", "margin"))])
         fig.update_layout(barmode="group", height=320, margin={"t": 10, "b": 10}, yaxis_title=cur,
                           xaxis={"type": "category", "title": "Month"}, legend={"orientation": "h"})
         st.plotly_chart(fig, width="stretch", key="money_trend")
-        st.dataframe(pd.DataFrame([{"Month": m.label, "Revenue": money(m.revenue), "Platform charge": money(m.cost),
-                                    "Margin": money(m.margin), "Unknown": m.unknown} for m in months]),
-                     hide_index=True, width="stretch", key="money_monthly")
+        st.dataframe(numeric(pd.DataFrame([{"Month": format_month(m.key), "Revenue": m.revenue,
+                                            "Platform charge": m.cost, "Margin": m.margin,
+                                            "Client months without a plan": m.unknown} for m in months]), *AMOUNTS),
+                     hide_index=True, width="stretch", key="money_monthly", column_config=money_columns)
 
     st.subheader("Top customers by margin")
     top = report.top_customers()
     if top:
-        st.dataframe(pd.DataFrame([{"Customer": c.label, "Margin": money(c.margin)} for c in top]),
-                     hide_index=True, width="stretch", key="money_top")
+        st.dataframe(numeric(pd.DataFrame([{"Customer": c.label, "Margin": c.margin} for c in top]), "Margin"),
+                     hide_index=True, width="stretch", key="money_top", column_config=money_columns)
 
     st.subheader("Every client month")
-    st.dataframe(pd.DataFrame([{
-        "Customer": r.customer, "Month": r.month.strftime("%Y-%m"), "Mode": r.mode.replace("_", " "),
-        "Revenue": money(r.revenue), "Platform charge": money(r.cost), "Margin": money(r.margin),
+    st.dataframe(numeric(pd.DataFrame([{
+        "Customer": r.customer, "Month": format_month(r.month), "Who pays": MODE_LABELS.get(r.mode, r.mode),
+        "Revenue": r.revenue, "Platform charge": r.cost, "Margin": r.margin,
         "Flag": "below cost" if r.below_cost else ("margin unknown" if r.margin is None else ""),
-    } for r in report.rows]), hide_index=True, width="stretch", key="money_rows")
+    } for r in report.rows]), *AMOUNTS), hide_index=True, width="stretch", key="money_rows",
+        column_config=money_columns)
     st.download_button("Download CSV", margin.report_csv(report), file_name="margins.csv", mime="text/csv",
                        key="money_csv")
 
@@ -131,9 +139,10 @@ with container:
     if not issued:
         st.caption("No usage has been charged on demand yet.")
     else:
-        st.dataframe(pd.DataFrame([{"Number": r.number, "Issued": r.issued_on.isoformat(), "Customer": r.customer,
-                                    "Total": format_money(r.total, r.currency)} for r in issued]),
-                     hide_index=True, width="stretch", key="money_receipts")
+        st.dataframe(numeric(pd.DataFrame([{"Number": r.number, "Issued": format_date(r.issued_on),
+                                            "Customer": r.customer, "Total": r.total} for r in issued]), "Total"),
+                     hide_index=True, width="stretch", key="money_receipts",
+                     column_config={"Total": st.column_config.NumberColumn(f"Total ({cur})", format=money_format(cur))})
         numbers = {r.id: f"{r.number} · {r.customer or ''} · {format_money(r.total, r.currency)}" for r in issued}
         pick = st.selectbox("Receipt", list(numbers), format_func=numbers.get, key="money_receipt")
         st.download_button("Download receipt (PDF)", read(receipts.charge_receipt_pdf, actor, partner_id, pick),

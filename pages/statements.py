@@ -12,25 +12,13 @@ import streamlit as st
 from core.accounts import accounts
 from core.accounts.permissions import allowed
 from core.errors import DomainError
-from core.pricing.money import CURRENCY_MINOR_UNITS, format_date, format_money, format_quantity
+from core.pricing.money import format_date, format_money, format_quantity
 from core.statements import lifecycle, reading, settings
 from core.statements.i18n import LANGUAGES, line_explanation, line_label
-from pages.common import field_error, plain, read, require, run_action, show_flash
+from pages.common import field_error, money_format, numeric, plain, read, require, run_action, show_flash
 
 CREDIT_DECIMALS = 2
 PLATFORM_PRIMARY, PLATFORM_SIDEBAR = "#2563eb", "#f3f6fb"  # .streamlit/config.toml's theme
-
-
-def money_format(currency: str) -> str:
-    """A numeric column's format with the currency's minor unit (EUR 2 decimals, JPY 0, KWD 3)."""
-    return f"%,.{CURRENCY_MINOR_UNITS.get(currency, 2)}f"
-
-
-def numeric(df: pd.DataFrame, *cols: str) -> pd.DataFrame:
-    """Display only: Decimal columns as numbers (right-aligned, formatted by column_config); core rounded them."""
-    for col in cols:
-        df[col] = pd.to_numeric(df[col], errors="coerce")
-    return df
 
 
 actor = require("statement.view")

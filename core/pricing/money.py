@@ -24,6 +24,7 @@ __all__ = [
     "CURRENCY_MINOR_UNITS",
     "LOCALES",
     "format_date",
+    "format_month",
     "format_percent",
     "UnknownCurrencyError",
     "minor_unit",
@@ -199,6 +200,11 @@ def format_percent(ratio: Decimal, locale: str = "en", places: int = 1, signed: 
 
 # CLDR's date style per language that spells out the whole year: en '30 Nov 2026', de and nb '30.11.2026'
 DATE_STYLES: dict[str, str] = {"en": "medium", "de": "medium", "nb": "short"}
+
+
+def format_month(day: date, locale: str = "en") -> str:
+    """A month as people write it: en 'Oct 2026', de 'Okt. 2026', nb 'okt. 2026'."""
+    return _plain(_babel_date(day, "MMM y", locale=_locale(locale)))
 
 
 def format_date(day: date | datetime, locale: str = "en") -> str:

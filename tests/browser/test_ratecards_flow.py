@@ -93,7 +93,7 @@ def test_admin_card_partner_below_cost_money_page(world, app_url, page, engine):
     page.get_by_role("heading", name="Money").wait_for()
     page.get_by_text("sold below cost").first.wait_for(timeout=20000)
     # that client, by name, with its negative margin: 36.00 − 68.00 (the table is a canvas: read the warning)
-    page.get_by_text(f"Customer a1, {LAST_MONTH:%Y-%m}: margin EUR -32.00").first.wait_for(timeout=20000)
+    page.get_by_text(f"Customer a1, {LAST_MONTH:%b %Y}: margin EUR -32.00").first.wait_for(timeout=20000)
     settle(page)
     shot(page, "ratecards-3-money-negative-margin")
     page.get_by_text("Top customers by margin").first.scroll_into_view_if_needed()
