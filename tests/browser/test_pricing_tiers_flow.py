@@ -31,17 +31,17 @@ def _type_row(page, row: int, values: tuple[str, ...]) -> None:
     then type each cell and Tab to the next, as a user does. The grid is drawn on a canvas: cells are clicked at
     their position (the row-marker column is about 35 px wide, rows 35 px high)."""
     grid = _grid(page)
-    page.wait_for_timeout(400)  # the grid maps clicks to cells with its position as of the last scroll event
+    page.wait_for_timeout(600)  # the grid maps clicks to cells with its position as of the last scroll event
     box = grid.bounding_box()
     assert box is not None
     page.mouse.move(box["x"] + 60, box["y"] + ROW_H * (row + 1) + ROW_H / 2)
     page.mouse.click(box["x"] + 60, box["y"] + ROW_H * (row + 1) + ROW_H / 2)
-    page.wait_for_timeout(200)
+    page.wait_for_timeout(400)  # a loaded machine needs the time for the grid to select the cell
     for text in values:
         if text:
-            page.keyboard.type(text, delay=40)
+            page.keyboard.type(text, delay=60)
         page.keyboard.press("Tab")
-        page.wait_for_timeout(100)
+        page.wait_for_timeout(250)
 
 
 def test_tiers_typed_row_by_row_all_stay(world, app_url, page, engine):
