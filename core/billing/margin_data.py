@@ -9,7 +9,6 @@ range, and answers the same questions from memory, with exactly the answers of t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -19,7 +18,6 @@ from sqlalchemy.orm import Session
 from core.billing.modes import DEFAULT_MODE
 from core.billing.plans import AssignmentRow
 from core.billing.rating import PrefetchedSource
-from core.usage.aggregates import value_for
 from core.usage.metrics import get_metrics
 from db.models.billing import Plan, PlanAssignment, PlanVersion
 from db.models.wallet import BillingMode
@@ -95,7 +93,7 @@ class MarginData(PrefetchedSource):
     def usage(self, partner_id: int, account_id: int, start: date, end: date) -> dict[str, Decimal]:
         if partner_id != self.partner_id or start < self.start or end > self.end:
             return super().usage(partner_id, account_id, start, end)
-        return self._aggregate(self._daily.get(account_id, []), self._distinct.get(account_id, []), start, end)
+        return self._fold(account_id, start, end)
 
     def partner_usage(self, start: date, end: date) -> dict[str, Decimal]:
         """The partner's total per metric over all its clients (partner-basis cards): the sum of each
@@ -104,25 +102,4 @@ class MarginData(PrefetchedSource):
         for account_id in set(self._daily) | set(self._distinct):
             for metric, q in self.usage(self.partner_id, account_id, start, end).items():
                 out[metric] = out.get(metric, Decimal(0)) + Decimal(q or 0)
-        return out
-
-    def _aggregate(self, daily: Iterable, distinct_rows: Iterable, start: date, end: date) -> dict[str, Decimal]:
-        out = {k: Decimal(0) for k in self._metrics}
-        stats: dict[str, list] = {}
-        for r in daily:
-            if start <= r.day <= end:
-                st = stats.setdefault(r.metric, [Decimal(0), 0, None, None])
-                st[0] += r.qty_sum
-                st[1] += r.events
-                st[2] = r.qty_max if st[2] is None else max(st[2], r.qty_max)
-                if st[3] is None or (r.last_at, r.last_event_id) > (st[3].last_at, st[3].last_event_id):
-                    st[3] = r
-        distinct: dict[str, set] = {}
-        for r in distinct_rows:
-            if start <= r.day <= end:
-                distinct.setdefault(r.metric, set()).add(r.value)
-        for metric, (qsum, n, qmax, last) in stats.items():
-            m = self._metrics.get(metric)
-            if m is not None:
-                out[metric] = value_for(m.aggregation, qsum, n, qmax, last.last_qty, len(distinct.get(metric, ())))
         return out

@@ -125,6 +125,9 @@ class PrefetchedSource(RatingSource):
     partner_id: int
     assignment_rows: dict[int | None, list]
     _versions: dict[tuple[int, int], list]
+    _daily: dict[int, list]
+    _distinct: dict[int, list]
+    _metrics: dict[str, Any]
 
     def assignments(self, partner_id: int, account_id: int | None) -> list:
         if partner_id != self.partner_id:
@@ -137,6 +140,29 @@ class PrefetchedSource(RatingSource):
     def versions(self, plan_partner_id: int, plan_id: int) -> list:
         got = self._versions.get((plan_partner_id, plan_id))
         return got if got is not None else super().versions(plan_partner_id, plan_id)
+
+    def _fold(self, account_id: int, start: date, end: date) -> dict[str, Decimal]:
+        """One account's quantity per metric over start..end from the prefetched daily rows (`_daily`) and distinct
+        values (`_distinct`), by account: exactly what core.usage.aggregates.period_usage answers."""
+        out = {k: Decimal(0) for k in self._metrics}
+        stats: dict[str, list] = {}
+        for r in self._daily.get(account_id, []):
+            if start <= r.day <= end:
+                st = stats.setdefault(r.metric, [Decimal(0), 0, None, None])
+                st[0] += r.qty_sum
+                st[1] += r.events
+                st[2] = r.qty_max if st[2] is None else max(st[2], r.qty_max)
+                if st[3] is None or (r.last_at, r.last_event_id) > (st[3].last_at, st[3].last_event_id):
+                    st[3] = r
+        distinct: dict[str, set] = {}
+        for r in self._distinct.get(account_id, []):
+            if start <= r.day <= end:
+                distinct.setdefault(r.metric, set()).add(r.value)
+        for metric, (qsum, n, qmax, last) in stats.items():
+            m = self._metrics.get(metric)
+            if m is not None:
+                out[metric] = usage.value_for(m.aggregation, qsum, n, qmax, last.last_qty, len(distinct.get(metric, ())))
+        return out
 
 
 def _segments(session: Session, partner_id: int, account_id: int | None, period_start: date, period_end: date,

@@ -27,7 +27,6 @@ from core.billing.rating import PrefetchedSource, month_of
 from core.errors import NotFound, ValidationError
 from core.statements import layers
 from core.statements.settings import Branding, branding
-from core.usage.aggregates import value_for
 from core.usage.metrics import get_metrics
 from db.models import CustomerAccount, Partner
 from db.models.billing import Plan, PlanAssignment, PlanVersion
@@ -293,30 +292,8 @@ class MonthData(PrefetchedSource):
             return super().usage(partner_id, account_id, start, end)
         key = (account_id, start, end)
         if key not in self._usage:
-            self._usage[key] = self._usage_of(account_id, start, end)
+            self._usage[key] = self._fold(account_id, start, end)
         return dict(self._usage[key])
-
-    def _usage_of(self, account_id: int, start: date, end: date) -> dict[str, Decimal]:
-        out = {k: Decimal(0) for k in self._metrics}
-        stats: dict[str, list] = {}
-        for r in self._daily.get(account_id, []):
-            if start <= r.day <= end:
-                st = stats.setdefault(r.metric, [Decimal(0), 0, None, None])
-                st[0] += r.qty_sum
-                st[1] += r.events
-                st[2] = r.qty_max if st[2] is None else max(st[2], r.qty_max)
-                if st[3] is None or (r.last_at, r.last_event_id) > (st[3].last_at, st[3].last_event_id):
-                    st[3] = r
-        distinct: dict[str, set] = {}
-        for r in self._distinct.get(account_id, []):
-            if start <= r.day <= end:
-                distinct.setdefault(r.metric, set()).add(r.value)
-        for metric, (qsum, n, qmax, last) in stats.items():
-            m = self._metrics.get(metric)
-            if m is not None:
-                out[metric] = value_for(m.aggregation, qsum, n, qmax, last.last_qty,
-                                              len(distinct.get(metric, ())))
-        return out
 
 
 def _all_assignments(session: Session, partner_id: int) -> list:
