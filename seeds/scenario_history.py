@@ -90,8 +90,9 @@ def restamp(session: Session, at: datetime, day: date) -> None:
     table, all in one round trip (a DO block; `at` and `day` are values this module made, written as
     literals). A statement finalised by those steps also gets `day` as its issue date (due date moved along)."""
     session.flush()
-    ts, d, now = f"'{at.astimezone(UTC).isoformat()}'::timestamptz", f"DATE '{day.isoformat()}'", \
-        "transaction_timestamp()"
+    # never into the future: a step dated today at 20:00, loaded in the morning, keeps the transaction's time
+    ts, d, now = f"least('{at.astimezone(UTC).isoformat()}'::timestamptz, transaction_timestamp())", \
+        f"DATE '{day.isoformat()}'", "transaction_timestamp()"
     body = []
     for table, cols in STAMPED.items():
         sets = [f"{c} = CASE WHEN {c} >= {now} THEN {ts} ELSE {c} END" for c in cols]

@@ -192,3 +192,20 @@ def engine(owner_engine):
     command): it stamps history at the dates it happened, re-dating audit and ledger rows of its own load
     transaction, which the app's role may never change."""
     return owner_engine
+
+
+def test_a_step_dated_later_today_is_never_stamped_in_the_future(db):
+    """A scenario step of today is dated 20:00 UTC; loaded before 20:00 that lies in the future, which the
+    append-only audit log refuses (it may only move a stamp back): the stamp is capped at the transaction's time."""
+    from datetime import timedelta
+
+    from core.accounts import audit
+    from core.accounts.actor import SYSTEM
+    from seeds.scenario_history import restamp
+
+    with Session(db) as s, s.begin():
+        pid = s.execute(text("SELECT min(id) FROM partners")).scalar_one()
+        audit.record(s, SYSTEM, partner_id=pid, action="scenario:test", entity="partner")
+        restamp(s, datetime.now(UTC) + timedelta(hours=6), date.today())
+        at = s.execute(text("SELECT max(at) FROM audit_log WHERE action = 'scenario:test'")).scalar_one()
+        assert at <= s.execute(text("SELECT transaction_timestamp()")).scalar_one()
