@@ -47,6 +47,9 @@ if actor.is_admin:
 start, end = date_range("usage_dash")
 summary = read(usage_summary, actor, start=start, end=end, partner_id=partner_id)
 metrics = metric_catalogue(actor)
+if any(m not in metrics for m in summary.totals):  # a metric added since the catalogue was cached
+    metric_catalogue.clear()
+    metrics = metric_catalogue(actor)
 
 
 def name(m: str) -> str:

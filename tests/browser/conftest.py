@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -48,38 +49,63 @@ def browser_context_args():
     return {"viewport": {"width": 1400, "height": 1000}, "locale": "en-GB"}
 
 
-# Streamlit marks its root element with the script's run state (data-test-script-state: "running",
-# "notRunning", "rerunRequested", ...). This script, run in every page before the app's own, counts the
-# finished runs (each change away from "running") in window.__rcRuns, so a test can wait for the run its
-# action started to be over, instead of for some element to exist (which may be a stale one of the last run).
-RUN_TRACKER = """
-(() => {
-  window.__rcRuns = 0;
-  const watch = () => new MutationObserver((records) => {
-    for (const r of records) {
-      if (r.type === 'attributes' && r.oldValue === 'running'
-          && r.target.getAttribute('data-test-script-state') !== 'running') window.__rcRuns += 1;
-    }
-  }).observe(document, {subtree: true, attributes: true, attributeOldValue: true,
-                        attributeFilter: ['data-test-script-state']});
-  if (document.documentElement) watch(); else document.addEventListener('DOMContentLoaded', watch);
-})();
-"""
+# Counting the app's script runs. The server tells the browser over its websocket when a run starts (a
+# NewSession message) and when it ends (ScriptFinished); the test listens to the same frames and parses them
+# with Streamlit's own protobuf classes, so a test can wait for the run its action started to be over instead
+# of for some element to exist (which may be a stale one of the last run). (An earlier tracker watched the
+# root element's data-test-script-state attribute; a run fast enough to start and end in one React render
+# never changed it, and the test waited for a run that had already happened.)
+class RunCounter:
+    def __init__(self) -> None:
+        self.started = 0  # runs begun
+        self.ended = 0  # runs ended in any way
+        self.done = 0  # runs ended other than to make way for a rerun
 
-_STARTED = """(after) => (window.__rcRuns || 0) > after
-  || document.querySelector('[data-testid="stApp"]')?.getAttribute('data-test-script-state') !== 'notRunning'"""
+    def frame(self, payload) -> None:
+        if not isinstance(payload, bytes | bytearray):
+            return
+        msg = ForwardMsg()
+        try:
+            msg.ParseFromString(bytes(payload))
+        except Exception:  # not a ForwardMsg: not ours to count
+            return
+        kind = msg.WhichOneof("type")
+        if kind == "new_session":
+            self.started += 1
+        elif kind == "script_finished":
+            self.ended += 1
+            if msg.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                self.done += 1
 
-_IDLE = """(after) => {
+
+_COUNTERS: dict[int, RunCounter] = {}
+
+
+def _track(page) -> None:
+    counter = _COUNTERS.setdefault(id(page), RunCounter())
+
+    def on_websocket(ws) -> None:
+        if "/_stcore/stream" in ws.url:
+            ws.on("framereceived", counter.frame)
+
+    page.on("websocket", on_websocket)
+    page.on("close", lambda _page: _COUNTERS.pop(id(page), None))
+
+
+# The root element is idle and connected (the runs are counted above; this only says the page has drawn it).
+_DOM_IDLE = """() => {
   const app = document.querySelector('[data-testid="stApp"]');
   return !!app && app.getAttribute('data-test-script-state') === 'notRunning'
-    && app.getAttribute('data-test-connection-state') === 'CONNECTED' && (window.__rcRuns || 0) > after;
+    && app.getAttribute('data-test-connection-state') === 'CONNECTED';
 }"""
 
 
 @pytest.fixture
 def context(context):
-    """pytest-playwright's browser context, with the run tracker in every page."""
-    context.add_init_script(RUN_TRACKER)
+    """pytest-playwright's browser context, with a run counter on every page."""
+    context.on("page", _track)
+    for p in context.pages:
+        _track(p)
     return context
 
 
@@ -119,20 +145,38 @@ def app_url(engine, database_url):
     log.close()
 
 
+def _counter(page) -> RunCounter:
+    if id(page) not in _COUNTERS:  # a page made outside the context fixture
+        _track(page)
+    return _COUNTERS[id(page)]
+
+
 def runs(page) -> int:
     """How many script runs of the app have finished in this page so far."""
-    return int(page.evaluate("window.__rcRuns || 0"))
+    page.wait_for_timeout(1)  # let Playwright deliver the frames received so far
+    return _counter(page).done
+
+
+def _idle(page, after: int) -> bool:
+    c = _counter(page)
+    return c.done > after and c.started == c.ended and bool(page.evaluate(_DOM_IDLE))
 
 
 def settle(page, after: int = -1, timeout_ms: int = 60000) -> None:
-    """Wait until Streamlit has finished running: the script state is "notRunning" (connected), at least one
-    run finished after the count `after` (see runs()), and no further run follows within a short moment
-    (a script that calls st.rerun() runs twice)."""
+    """Wait until Streamlit has finished running: at least one run finished after the count `after` (see
+    runs()), none is under way, the page shows it connected and idle, and no further run follows within a
+    short moment (a script that calls st.rerun() runs twice)."""
+    deadline = time.monotonic() + timeout_ms / 1000
     while True:
-        page.wait_for_function(_IDLE, arg=after, timeout=timeout_ms)
-        done = runs(page)
+        while not _idle(page, after):
+            if time.monotonic() > deadline:
+                c = _counter(page)
+                raise PlaywrightTimeout(f"Streamlit did not finish a run after {after} within {timeout_ms} ms "
+                                        f"(runs started {c.started}, ended {c.ended}, done {c.done})")
+            page.wait_for_timeout(40)
+        done = _counter(page).done
         page.wait_for_timeout(150)
-        if runs(page) == done and page.evaluate(_IDLE, done - 1):
+        if _counter(page).done == done and _idle(page, done - 1):
             return
         after = done
 
@@ -149,12 +193,14 @@ def rerun(page, *, maybe: bool = False) -> Iterator[None]:
     after 5 s without one starting this returns.
     """
     before = runs(page)
+    started = _counter(page).started
     yield
     if maybe:
-        try:
-            page.wait_for_function(_STARTED, arg=before, timeout=5000)
-        except PlaywrightTimeout:
-            return
+        deadline = time.monotonic() + 5
+        while _counter(page).started == started and _counter(page).done == before:
+            if time.monotonic() > deadline:
+                return
+            page.wait_for_timeout(40)
     settle(page, after=before)
 
 

@@ -88,15 +88,37 @@ def _metric_boxes(page):
         has=page.locator('[data-testid="stWidgetLabel"]').get_by_text("Metric", exact=True))
 
 
+def _all_options(page) -> list[str]:
+    """Every option of the open list. Long lists are virtual (only the rows in view exist), so the list is
+    scrolled to its end, collecting the rows it shows on the way."""
+    box = page.get_by_role("listbox", name="Metric")
+    seen: list[str] = []
+    for _ in range(200):
+        for t in _options(page).all_inner_texts():
+            if t.strip() and t.strip() not in seen:
+                seen.append(t.strip())
+        at_end = box.evaluate("e => { const s = [e, ...e.querySelectorAll('*')].find("
+                              "x => x.scrollHeight > x.clientHeight + 1) || e;"
+                              " const end = s.scrollTop + s.clientHeight >= s.scrollHeight - 1;"
+                              " s.scrollTop += Math.max(s.clientHeight - 40, 20); return end; }")
+        if at_end:
+            break
+        page.wait_for_timeout(50)
+    return seen
+
+
 def choose_every_metric(page, where: str) -> int:
-    """Every option of every selectbox labelled "Metric" on the page, one after the other."""
+    """Every option of every selectbox labelled "Metric" on the page, one after the other. An option is
+    found by typing its name (the list filters as one types), so it is chosen even when far down a long
+    list."""
     chosen = 0
     for b in range(_metric_boxes(page).count()):
         _open(page, _metric_boxes(page).nth(b))
-        options = [t.strip() for t in _options(page).all_inner_texts()]
+        options = _all_options(page)
         page.keyboard.press("Escape")
         for option in options:
             _open(page, _metric_boxes(page).nth(b))
+            page.keyboard.type(option)
             _options(page).filter(has=page.get_by_text(option, exact=True)).first.click()
             no_errors(page, f"{where}, metric {option!r}")
             chosen += 1
