@@ -11,7 +11,7 @@ SESSIONS ?= 20
 DURATION ?= 180
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test test-db test-browser bench loadtest setup install install-test lint docs clean-data
+.PHONY: run test test-tour test-db test-browser bench loadtest setup install install-test lint docs clean-data
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -40,9 +40,13 @@ setup: install
 run: setup
 	$(BIN)/python -m seeds.run --port $(PORT) --api-port $(API_PORT)
 
-# The whole suite against TEST_DATABASE_URL if set, otherwise a throw-away embedded PostgreSQL.
+# The whole suite against TEST_DATABASE_URL if set, otherwise a throw-away embedded PostgreSQL, but for the long
+# browser tour of every page as every demo role, which has its own target (CI runs both).
 test: install-test
-	RC_PASSWORD_PROFILE=fast $(BIN)/python -m pytest -q tests
+	RC_PASSWORD_PROFILE=fast $(BIN)/python -m pytest -q -m "not tour" tests
+
+test-tour: install-test
+	RC_PASSWORD_PROFILE=fast $(BIN)/python -m pytest -q -m tour tests
 
 # Only the tests that need a database, no browser (CI runs these again on the PostgreSQL 15 service).
 test-db: install-test

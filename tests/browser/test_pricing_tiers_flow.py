@@ -26,22 +26,38 @@ def _grid(page):
     return grid
 
 
+def _row_cells(page, row: int) -> list[str]:
+    """The texts of a data row's cells, from the grid's accessible table (the canvas itself has no text)."""
+    rows = _grid(page).locator('[role="row"]')
+    if rows.count() <= row + 1:
+        return []
+    return [t.strip() for t in rows.nth(row + 1).locator('[role="gridcell"]').all_inner_texts()]
+
+
 def _type_row(page, row: int, values: tuple[str, ...]) -> None:
     """Click the first cell of a row (row 0 = first data row; the row after the last is the grid's add-row line),
     then type each cell and Tab to the next, as a user does. The grid is drawn on a canvas: cells are clicked at
-    their position (the row-marker column is about 35 px wide, rows 35 px high)."""
-    grid = _grid(page)
-    page.wait_for_timeout(600)  # the grid maps clicks to cells with its position as of the last scroll event
-    box = grid.bounding_box()
-    assert box is not None
-    page.mouse.move(box["x"] + 60, box["y"] + ROW_H * (row + 1) + ROW_H / 2)
-    page.mouse.click(box["x"] + 60, box["y"] + ROW_H * (row + 1) + ROW_H / 2)
-    page.wait_for_timeout(400)  # a loaded machine needs the time for the grid to select the cell
-    for text in values:
-        if text:
-            page.keyboard.type(text, delay=60)
-        page.keyboard.press("Tab")
-        page.wait_for_timeout(250)
+    their position (the row-marker column is about 35 px wide, rows 35 px high). A click the grid was not ready
+    for (still laying out after the last run) selects nothing and the digits go nowhere: the row is read back
+    from the grid's accessible table, and typed again if it did not arrive."""
+    for _attempt in range(3):
+        grid = _grid(page)
+        page.wait_for_timeout(600)  # the grid maps clicks to cells with its position as of the last scroll event
+        box = grid.bounding_box()
+        assert box is not None
+        page.mouse.move(box["x"] + 60, box["y"] + ROW_H * (row + 1) + ROW_H / 2)
+        page.mouse.click(box["x"] + 60, box["y"] + ROW_H * (row + 1) + ROW_H / 2)
+        page.wait_for_timeout(400)  # a loaded machine needs the time for the grid to select the cell
+        for text in values:
+            if text:
+                page.keyboard.type(text, delay=60)
+            page.keyboard.press("Tab")
+            page.wait_for_timeout(250)
+        page.wait_for_timeout(300)
+        if _row_cells(page, row)[:len(values)] == list(values):
+            return
+        page.keyboard.press("Escape")
+    raise AssertionError(f"row {row} of the tiers grid reads {_row_cells(page, row)}, not {values}")
 
 
 def test_tiers_typed_row_by_row_all_stay(world, app_url, page, engine):

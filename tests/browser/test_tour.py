@@ -18,6 +18,8 @@ from db.testing import reset_data
 from seeds.loader import load_default_demo_if_empty
 from tests.browser.conftest import ARTIFACTS, login, settle, shot
 
+pytestmark = pytest.mark.tour  # a target of its own (make test-tour): make test stays well under 15 minutes
+
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 DEMO_PASSWORD = "demo-pass-2026"
