@@ -51,12 +51,40 @@ class Range:
     by_month: bool = False  # False: every day from the daily table over [:s, :e]
 
 
+# A partial month of a max or latest metric, per account, without reading every day of the piece: the month's
+# row is the piece's answer when the month's largest quantity (max) or its latest event (latest) is known to
+# lie inside the piece; only the accounts for which that is not known read their daily rows of the piece.
+#  - max: no day of the month outside the piece reached the month's maximum (a probe of the outside days,
+#    which are few when the piece is long);
+#  - latest: the month's latest event fell on a day inside the piece.
+_EXACT_IN_PIECE = {
+    "max": ("NOT EXISTS (SELECT 1 FROM {daily} o WHERE o.partner_id = m.partner_id AND o.account_id = m.account_id"
+            " AND o.metric = m.metric AND o.day BETWEEN :pm{i} AND :pz{i} AND NOT o.day BETWEEN :pa{i} AND :pb{i}"
+            " AND o.qty_max >= m.qty_max)"),
+    "latest": "CAST(m.last_at AT TIME ZONE 'UTC' AS date) BETWEEN :pa{i} AND :pb{i}",
+}
+
+
+def _piece_by_month_row(daily: str, monthly: str, cols: str, kind: str, i: int, mbucket: str, bucket: str,
+                        mw: str) -> str:
+    exact = _EXACT_IN_PIECE[kind].format(daily=daily, i=i)
+    mcols = ", ".join(f"m.{c.strip()}" for c in cols.split(","))
+    dcols = ", ".join(f"d.{c.strip()}" for c in cols.split(","))
+    return (f"SELECT {mbucket} AS b, {mcols} FROM {monthly} m WHERE m.month = :pm{i}{mw.replace(' AND ', ' AND m.')}"
+            f" AND {exact}"
+            f" UNION ALL SELECT {bucket.replace('day', 'd.day')} AS b, {dcols} FROM {daily} d JOIN {monthly} m"
+            f" ON m.partner_id = d.partner_id AND m.account_id = d.account_id AND m.metric = d.metric"
+            f" AND m.month = :pm{i}"
+            f" WHERE d.day BETWEEN :pa{i} AND :pb{i}{mw.replace(' AND ', ' AND d.')} AND NOT ({exact})")
+
+
 def source(daily: str, monthly: str, cols: str, rng: Range, w: str, metrics_param: str, params: dict[str, Any],
-            neg: str | None = None) -> str:
+            neg: str | None = None, kind: str | None = None) -> str:
     """SELECT b, <cols> of one table family for the range. By month: the whole months from the monthly table
     and each partial month from the daily table - or, for additive columns (`neg`: the same columns negated)
     when the rest of that month is shorter, the month's row minus the days outside the piece, so a long
-    piece costs a few days' rows. Every branch names its metrics, so the (partner_id, metric, day) /
+    piece costs a few days' rows; for max and latest metrics (`kind`) the month's row where it is known to
+    be the piece's answer (see _EXACT_IN_PIECE). Every branch names its metrics, so the (partner_id, metric, day) /
     (metric, day) indexes read only those rows."""
     mw = f" AND metric = ANY(:{metrics_param}){w}"
     if not rng.by_month:
@@ -74,6 +102,9 @@ def source(daily: str, monthly: str, cols: str, rng: Range, w: str, metrics_para
             parts.append(f"SELECT {mbucket} AS b, {cols} FROM {monthly} WHERE month = :pm{i}{mw}")
             parts.append(f"SELECT {rng.bucket} AS b, {neg} FROM {daily} WHERE day BETWEEN :pm{i} AND :pz{i}"
                          f" AND NOT day BETWEEN :pa{i} AND :pb{i}{mw}")
+        elif kind is not None:
+            params[f"pm{i}"], params[f"pz{i}"] = m0, m1
+            parts.append(_piece_by_month_row(daily, monthly, cols, kind, i, mbucket, rng.bucket, mw))
         else:
             parts.append(f"SELECT {rng.bucket} AS b, {cols} FROM {daily} WHERE day BETWEEN :pa{i} AND :pb{i}{mw}")
     return " UNION ALL ".join(parts)

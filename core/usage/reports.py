@@ -163,13 +163,13 @@ def _values(session: Session, scope: Scope, start: date, end: date, *, grain: st
     SELECT b, {keys_c}metric, sum(CASE WHEN metric = ANY(:cnt) THEN events ELSE qty_sum END) AS value
     FROM ({src}) x GROUP BY b, {keys_c}metric HAVING sum(events) <> 0""")
     if params["mx"]:
-        src = source("usage_daily", "usage_monthly", stats, rng, w, "mx", params)
+        src = source("usage_daily", "usage_monthly", stats, rng, w, "mx", params, kind="max")
         parts.append(f"""
     SELECT b, {keys_c}metric, sum(v) AS value FROM (
       SELECT {per_account}, max(qty_max) AS v FROM ({src}) x GROUP BY {per_account}) y
     GROUP BY b, {keys_c}metric""")
     if params["lt"]:
-        src = source("usage_daily", "usage_monthly", stats, rng, w, "lt", params)
+        src = source("usage_daily", "usage_monthly", stats, rng, w, "lt", params, kind="latest")
         parts.append(f"""
     SELECT b, {keys_c}metric, sum(v) AS value FROM (
       SELECT DISTINCT ON ({per_account}) {per_account}, last_qty AS v FROM ({src}) x
