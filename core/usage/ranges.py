@@ -67,15 +67,17 @@ _EXACT_IN_PIECE = {
 
 def _piece_by_month_row(daily: str, monthly: str, cols: str, kind: str, i: int, mbucket: str, bucket: str,
                         mw: str) -> str:
+    """Both branches start from the month's rows (one per account and metric, through the metric index): the
+    exact ones are the answer; the others fetch their own daily rows of the piece by primary key."""
     exact = _EXACT_IN_PIECE[kind].format(daily=daily, i=i)
     mcols = ", ".join(f"m.{c.strip()}" for c in cols.split(","))
     dcols = ", ".join(f"d.{c.strip()}" for c in cols.split(","))
-    return (f"SELECT {mbucket} AS b, {mcols} FROM {monthly} m WHERE m.month = :pm{i}{mw.replace(' AND ', ' AND m.')}"
-            f" AND {exact}"
-            f" UNION ALL SELECT {bucket.replace('day', 'd.day')} AS b, {dcols} FROM {daily} d JOIN {monthly} m"
-            f" ON m.partner_id = d.partner_id AND m.account_id = d.account_id AND m.metric = d.metric"
-            f" AND m.month = :pm{i}"
-            f" WHERE d.day BETWEEN :pa{i} AND :pb{i}{mw.replace(' AND ', ' AND d.')} AND NOT ({exact})")
+    m_where = f"m.month = :pm{i}{mw.replace(' AND ', ' AND m.')}"
+    return (f"SELECT {mbucket} AS b, {mcols} FROM {monthly} m WHERE {m_where} AND {exact}"
+            f" UNION ALL SELECT {bucket.replace('day', 'd.day')} AS b, {dcols} FROM {monthly} m JOIN {daily} d"
+            f" ON d.partner_id = m.partner_id AND d.account_id = m.account_id AND d.metric = m.metric"
+            f" AND d.day BETWEEN :pa{i} AND :pb{i}"
+            f" WHERE {m_where} AND NOT ({exact})")
 
 
 def source(daily: str, monthly: str, cols: str, rng: Range, w: str, metrics_param: str, params: dict[str, Any],

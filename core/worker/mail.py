@@ -35,13 +35,22 @@ def _queue_one(session: Session) -> int | None:
     C = BillingCycle.__table__
     A = OutboxAttachment.__table__
     mailed = select(A.c.outbox_id).where(A.c.partner_id == S.c.partner_id, A.c.statement_id == S.c.id).exists()
-    row = session.execute(
-        select(S.c.partner_id, S.c.id)
-        .join(C, and_(C.c.partner_id == S.c.partner_id, C.c.period_start == S.c.period_start))
-        .where(C.c.status.in_(("review", "closed")), S.c.status == "final", S.c.kind != "credit_note", not_(mailed))
-        .order_by(S.c.partner_id, S.c.id).limit(1).with_for_update(of=S, skip_locked=True)).first()
-    if row is None:
-        return None
+    claim = (select(S.c.partner_id, S.c.id)
+             .join(C, and_(C.c.partner_id == S.c.partner_id, C.c.period_start == S.c.period_start))
+             .where(C.c.status.in_(("review", "closed")), S.c.status == "final", S.c.kind != "credit_note",
+                    not_(mailed))
+             .order_by(S.c.partner_id, S.c.id).limit(1).with_for_update(of=S, skip_locked=True))
+    while True:
+        row = session.execute(claim).first()
+        if row is None:
+            return None
+        # The claim's "not mailed yet" was read in the snapshot its statement started with. If another worker
+        # queued this statement and committed after that moment but before the row lock was taken (the lock
+        # is then free, and the row itself unchanged, so PostgreSQL does not re-check), the claim is stale: a
+        # new statement, with a new snapshot, sees the other worker's attachment. Then claim again.
+        done = select(A.c.outbox_id).where(A.c.partner_id == row.partner_id, A.c.statement_id == row.id)
+        if session.execute(done).first() is None:
+            break
     st = session.get(Statement, (row.partner_id, row.id))
     assert st is not None
     doc = reading.get_statement(session, SYSTEM, st.partner_id, st.id)

@@ -199,6 +199,9 @@ class UsageDistinct(Base):
     __table_args__ = (
         # distinct counts read (partner, metric, account, value) in this order: a sorted index-only scan
         Index("ix_usage_distinct_count_order", "partner_id", "metric", "account_id", "value", "day"),
+        # the days of a range's partial months (migration 0026)
+        Index("ix_usage_distinct_metric_day", "metric", "day"),
+        Index("ix_usage_distinct_partner_metric_day", "partner_id", "metric", "day"),
     )
 
 
