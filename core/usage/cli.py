@@ -92,47 +92,52 @@ def _merge(bad: BatchValidationError | None, exc: BatchValidationError) -> Batch
     return BatchValidationError(rows, bad.total_bad + exc.total_bad)
 
 
-def _record(s, args, batches) -> IngestResult:
-    """Record every batch in the caller's transaction; on the first bad batch, validate the rest (writing
-    nothing more) and raise one BatchValidationError with every bad line (the caller rolls back)."""
-    total, first, bad = IngestResult(), FIRST_DATA_LINE, None
+def _each_batch(batches, step) -> None:
+    """step(events, first_row, clean) for every batch, clean meaning no batch so far had errors. A batch's
+    BatchValidationError is merged with the others' and raised after the last batch, so that every bad line
+    of the file is reported."""
+    first, bad = FIRST_DATA_LINE, None
     for events in batches:
         try:
-            if bad is None:
-                r = record_events(s, SYSTEM, args.partner, events, default_source=args.source, first_row=first)
-                total.received += r.received
-                total.inserted += r.inserted
-                total.duplicates += r.duplicates
-                total.corrections += r.corrections
-                total.correction_groups += r.correction_groups
-            else:
-                check_events(s, args.partner, events, default_source=args.source, first_row=first)
+            step(events, first, bad is None)
         except BatchValidationError as exc:
             bad = _merge(bad, exc)
         first += len(events)
     if bad is not None:
         raise bad
+
+
+def _record(s, args, batches) -> IngestResult:
+    """Record every batch in the caller's transaction; after the first bad batch, validate the rest (writing
+    nothing more) and raise one BatchValidationError with every bad line (the caller rolls back)."""
+    total = IngestResult()
+
+    def step(events: list, first: int, clean: bool) -> None:
+        if not clean:
+            check_events(s, args.partner, events, default_source=args.source, first_row=first)
+            return
+        r = record_events(s, SYSTEM, args.partner, events, default_source=args.source, first_row=first)
+        total.received += r.received
+        total.inserted += r.inserted
+        total.duplicates += r.duplicates
+        total.corrections += r.corrections
+        total.correction_groups += r.correction_groups
+
+    _each_batch(batches, step)
     return total
 
 
 def _preview(s, args, batches) -> Preview:
     """The dry run, batch by batch (an event id repeated in two batches of one file counts as new twice)."""
-    total, first, bad = Preview(0, 0, 0, 0), FIRST_DATA_LINE, None
-    for events in batches:
-        try:
-            p = preview_events(s, SYSTEM, args.partner, events, default_source=args.source, first_row=first)
-            total = Preview(total.rows + p.rows, total.new + p.new, total.duplicates + p.duplicates,
-                            total.corrections + p.corrections)
-        except BatchValidationError as exc:
-            bad = _merge(bad, exc)
-        first += len(events)
-    if bad is not None:
-        raise bad
-    return total
+    totals = [0, 0, 0, 0]
 
+    def step(events: list, first: int, _clean: bool) -> None:
+        p = preview_events(s, SYSTEM, args.partner, events, default_source=args.source, first_row=first)
+        for i, n in enumerate((p.rows, p.new, p.duplicates, p.corrections)):
+            totals[i] += n
 
-if __name__ == "__main__":
-    sys.exit(main())
+    _each_batch(batches, step)
+    return Preview(*totals)
 
 
 def _retention(args: argparse.Namespace) -> int:
@@ -156,3 +161,7 @@ def _retention(args: argparse.Namespace) -> int:
         return 1
     print(f"archived={len(report.archived)} months before {report.cutoff}" + (" (dry run)" if args.dry_run else ""))
     return 0
+
+
+if __name__ == "__main__":  # after every definition: `python -m core.usage.cli retention ...` needs _retention
+    sys.exit(main())

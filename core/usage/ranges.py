@@ -65,19 +65,17 @@ _EXACT_IN_PIECE = {
 }
 
 
-def _piece_by_month_row(daily: str, monthly: str, cols: str, kind: str, i: int, mbucket: str, bucket: str,
-                        mw: str) -> str:
+def _piece_by_month_row(daily: str, monthly: str, cols: str, kind: str, i: int, mbucket: str, mw: str) -> str:
     """Both branches start from the month's rows (one per account and metric, through the metric index): the
-    exact ones are the answer; the others fetch their own daily rows of the piece by primary key."""
+    exact ones are the answer; the others fetch their own daily rows of the piece by primary key. Either way
+    the bucket is the month's (a piece lies inside one month)."""
     exact = _EXACT_IN_PIECE[kind].format(daily=daily, i=i)
-    mcols = ", ".join(f"m.{c.strip()}" for c in cols.split(","))
+    month_rows = f"(SELECT * FROM {monthly} WHERE month = :pm{i}{mw}) m"
     dcols = ", ".join(f"d.{c.strip()}" for c in cols.split(","))
-    m_where = f"m.month = :pm{i}{mw.replace(' AND ', ' AND m.')}"
-    return (f"SELECT {mbucket} AS b, {mcols} FROM {monthly} m WHERE {m_where} AND {exact}"
-            f" UNION ALL SELECT {bucket.replace('day', 'd.day')} AS b, {dcols} FROM {monthly} m JOIN {daily} d"
+    return (f"SELECT {mbucket} AS b, {cols} FROM {month_rows} WHERE {exact}"
+            f" UNION ALL SELECT {mbucket} AS b, {dcols} FROM {month_rows} JOIN {daily} d"
             f" ON d.partner_id = m.partner_id AND d.account_id = m.account_id AND d.metric = m.metric"
-            f" AND d.day BETWEEN :pa{i} AND :pb{i}"
-            f" WHERE {m_where} AND NOT ({exact})")
+            f" AND d.day BETWEEN :pa{i} AND :pb{i} WHERE NOT ({exact})")
 
 
 def source(daily: str, monthly: str, cols: str, rng: Range, w: str, metrics_param: str, params: dict[str, Any],
@@ -106,7 +104,7 @@ def source(daily: str, monthly: str, cols: str, rng: Range, w: str, metrics_para
                          f" AND NOT day BETWEEN :pa{i} AND :pb{i}{mw}")
         elif kind is not None:
             params[f"pm{i}"], params[f"pz{i}"] = m0, m1
-            parts.append(_piece_by_month_row(daily, monthly, cols, kind, i, mbucket, rng.bucket, mw))
+            parts.append(_piece_by_month_row(daily, monthly, cols, kind, i, mbucket, mw))
         else:
             parts.append(f"SELECT {rng.bucket} AS b, {cols} FROM {daily} WHERE day BETWEEN :pa{i} AND :pb{i}{mw}")
     return " UNION ALL ".join(parts)

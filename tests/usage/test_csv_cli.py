@@ -46,3 +46,17 @@ def test_cli_import_twice_and_errors(world, db, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "line 5: unknown customer account" in err and "line 6: empty row" in err
     assert "nothing was imported" in err
+
+
+def test_the_module_runs_as_a_script_with_every_command(database_url):
+    """`python -m core.usage.cli retention ...` ran main() before _retention was defined (NameError)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = subprocess.run([sys.executable, "-m", "core.usage.cli", "retention", "--older-than-months", "0"],
+                         capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2],
+                         env={**os.environ, "DATABASE_URL": database_url})
+    assert out.returncode == 2, out.stderr
+    assert "--older-than-months must be at least 1" in out.stderr
