@@ -75,7 +75,7 @@ for _reason, _names in {
                         "core.usage.reports.metric_names",
                         "core.usage.validation.check_events", "core.usage.validation.validate_batch",
                         # per-value aggregates of declared dimensions: ingestion's steps and rating's reads
-                        "core.usage.dimensions.prepare", "core.usage.dimensions.stage",
+                        "core.usage.dimensions.prepare",
                         "core.usage.dimensions.upsert", "core.usage.dimensions.declared",
                         "core.usage.dimensions.period_by_value", "core.usage.dimensions.period_events"],
     # Rate-card internals: the platform's prices for a partner, read by settlement (inside ingestion, which

@@ -10,11 +10,10 @@ Ingestion (core.usage.ingest) calls, in its transaction:
 
 1. ``prepare`` before writing: a shared advisory lock (``declare_dimension`` takes it exclusively, so a
    declaration and its backfill never miss a batch in flight), the staging tables, the declared dimensions;
-2. ``stage`` with the rows of the common all-new path: their sum and count per (account, metric, property,
-   value, day) computed here, in exact decimal arithmetic, and copied as groups (a batch of 10,000 events is a
-   few hundred rows). The fallback INSERT ... ON CONFLICT stages only the rows it really inserted, raw, in its
-   own statement, and the database groups them;
-3. ``upsert``: those groups added to usage_dimension_daily. Events awaiting a correction are never staged.
+2. ingestion stages the new events of declared metrics, raw, into ``usage_dim_stage`` (from its staging table
+   on the common all-new path; only the rows really inserted on the fallback INSERT ... ON CONFLICT);
+3. ``upsert``: the database groups them and adds them to usage_dimension_daily. Events awaiting a correction
+   are never staged.
 
 The value is the property as the database reads it (``properties ->> property``), exactly like the raw-event
 path: a JSON string is its text (in Python too); any other JSON value (number, boolean, object) is read by the
@@ -23,10 +22,9 @@ database once per distinct value of the batch.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from datetime import date
-from decimal import Context, Decimal, localcontext
+from decimal import Decimal
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -39,7 +37,7 @@ from core.usage.metrics import PROPERTY_RE
 from core.validation import Checker
 from db.models.usage import Metric, MetricDimension
 
-__all__ = ["declare_dimension", "declared", "period_by_value", "period_events", "prepare", "stage", "upsert"]
+__all__ = ["declare_dimension", "declared", "period_by_value", "period_events", "prepare", "upsert"]
 
 ADVISORY_NS = 42_022  # advisory-lock namespace: declarations against ingestion
 DIMENSION_AGGREGATIONS = ("sum", "count")
@@ -47,29 +45,18 @@ DIMENSION_AGGREGATIONS = ("sum", "count")
 _STAGE_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS usage_dim_stage (
   account_id bigint, metric text, day date, quantity numeric, properties jsonb) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS usage_dim_groups (
-  account_id bigint, metric text, property text, day date, value text, qty_sum numeric, events bigint)
-  ON COMMIT DELETE ROWS;
-TRUNCATE usage_dim_stage, usage_dim_groups;
+TRUNCATE usage_dim_stage;
 """
-_GROUPS_COPY_SQL = "COPY usage_dim_groups (account_id, metric, property, day, value, qty_sum, events) FROM STDIN"
-# Sums of NUMERIC(24, 6) quantities are NUMERIC(30, 6): 60 significant digits never round them.
-_EXACT = Context(prec=60)
 
 _UPSERT_SQL = """
 INSERT INTO usage_dimension_daily AS t (partner_id, account_id, metric, property, day, value, qty_sum, events)
-SELECT :p, account_id, metric, property, day, value, sum(qty_sum), sum(events) FROM (
-  SELECT account_id, metric, property, day, value, qty_sum, events FROM usage_dim_groups
-  UNION ALL
-  SELECT s.account_id, s.metric, d.property, s.day, s.properties ->> d.property, s.quantity, 1
-  FROM usage_dim_stage s JOIN metric_dimensions d ON d.metric = s.metric
-  WHERE s.properties ->> d.property IS NOT NULL) x
-GROUP BY account_id, metric, property, day, value ORDER BY account_id, metric, property, day, value
+SELECT :p, s.account_id, s.metric, d.property, s.day, s.properties ->> d.property, sum(s.quantity), count(*)
+FROM usage_dim_stage s JOIN metric_dimensions d ON d.metric = s.metric
+WHERE s.properties ->> d.property IS NOT NULL
+GROUP BY 2, 3, 4, 5, 6 ORDER BY 2, 3, 4, 5, 6
 ON CONFLICT (partner_id, account_id, metric, property, day, value)
 DO UPDATE SET qty_sum = t.qty_sum + EXCLUDED.qty_sum, events = t.events + EXCLUDED.events
 """
-# ->> of JSON values that are not strings, as the database reads them (numbers normalised, objects re-written)
-_AS_TEXT_SQL = "SELECT v, CAST(v AS jsonb) #>> '{}' FROM unnest(CAST(:vs AS text[])) AS v"
 
 _BACKFILL_SQL = """
 INSERT INTO usage_dimension_daily (partner_id, account_id, metric, property, day, value, qty_sum, events)
@@ -90,43 +77,6 @@ def prepare(session: Session) -> dict[str, list[str]]:
     for metric, prop in session.execute(text("SELECT metric, property FROM metric_dimensions ORDER BY 1, 2")):
         out.setdefault(metric, []).append(prop)
     return out
-
-
-def stage(session: Session, rows: Iterable[tuple], dims: dict[str, list[str]]) -> None:
-    """Stage the groups of newly inserted events of declared metrics: validated rows (account_id, event_id,
-    metric, quantity, occurred_at, day, source, properties_json, correction); corrections are skipped."""
-    if not dims:
-        return
-    groups: dict[tuple, list] = {}
-    odd: set[str] = set()  # JSON texts of values that are not strings
-    with localcontext(_EXACT):
-        for acc, _eid, metric, qty, _ts, day, _src, props_json, correction in rows:
-            props = dims.get(metric)
-            if props is None or props_json is None or correction:
-                continue
-            values = json.loads(props_json)
-            for prop in props:
-                v = values.get(prop)
-                if v is None:
-                    continue
-                if not isinstance(v, str):
-                    v = json.dumps(v)
-                    odd.add(v)
-                    v = ("odd", v)
-                g = groups.get((acc, metric, prop, day, v))
-                if g is None:
-                    groups[(acc, metric, prop, day, v)] = [qty, 1]
-                else:
-                    g[0] += qty
-                    g[1] += 1
-    if not groups:
-        return
-    as_text = {j: t for j, t in session.execute(text(_AS_TEXT_SQL), {"vs": sorted(odd)})} if odd else {}
-    raw = session.connection().connection.driver_connection
-    assert raw is not None  # a live psycopg connection
-    with raw.cursor() as cur, cur.copy(_GROUPS_COPY_SQL) as cp:
-        for (acc, metric, prop, day, v), (q, n) in groups.items():
-            cp.write_row((acc, metric, prop, day, as_text[v[1]] if isinstance(v, tuple) else v, q, n))
 
 
 def upsert(session: Session, partner_id: int, dims: dict[str, list[str]]) -> None:

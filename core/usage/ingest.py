@@ -10,8 +10,8 @@ Ingestion (record_events) in one transaction, owned by the caller:
 3. COPY the rows into a temporary staging table (usage_events and usage_event_ids have row-level security,
    under which PostgreSQL refuses COPY FROM for the app role; the staging table has none). The common case,
    every event new: in a savepoint, one plain INSERT ... SELECT of the keys into usage_event_ids and one of the
-   rows into usage_events (partitioned by month), then compute the batch's groups (sum, count, max, latest,
-   per account, metric and day) from the validated rows. The primary key (partner_id, account_id, event_id)
+   rows into usage_events (partitioned by month), then the database computes the batch's groups (sum, count,
+   max, latest, per account, metric and day) from the stage. The primary key (partner_id, account_id, event_id)
    of usage_event_ids is the idempotency key: if an event id is stored already (or by a concurrent batch,
    which the INSERT waits for) the INSERT fails, is rolled back, and the batch goes through
    INSERT ... ON CONFLICT DO NOTHING RETURNING in key order instead, so that only the rows really inserted
@@ -30,11 +30,10 @@ with ``correction = true``, is left out of every aggregate and is reported as "n
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from decimal import Context, Decimal, localcontext
-from typing import Any
+from decimal import Decimal
 
 import psycopg.errors
 from sqlalchemy import text
@@ -89,7 +88,7 @@ on_events_recorded: list[Callable[[Session, int, list[UsageGroup]], None]] = []
 _STAGE_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS usage_stage (
   account_id bigint, event_id text, metric text, quantity numeric, occurred_at timestamptz, day date,
-  source text, properties jsonb, correction boolean NOT NULL DEFAULT false) ON COMMIT DELETE ROWS;
+  source text, properties text, correction boolean NOT NULL DEFAULT false) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS usage_groups (
   account_id bigint, metric text, day date, correction boolean, qty_sum numeric, events bigint,
   qty_max numeric, last_at timestamptz, last_event_id text, last_qty numeric, min_event_id text,
@@ -105,8 +104,10 @@ SET LOCAL work_mem = '64MB';
 # Distinct values of unique_count metrics, as the database reads them (properties ->> key).
 _STAGE_DISTINCT_SQL = """
 INSERT INTO usage_new_distinct
-SELECT DISTINCT account_id, metric, day, properties ->> (CAST(:props AS jsonb) ->> metric) FROM usage_stage
-WHERE NOT correction AND properties ->> (CAST(:props AS jsonb) ->> metric) IS NOT NULL
+SELECT DISTINCT account_id, metric, day, v FROM (
+  SELECT account_id, metric, day, CAST(properties AS jsonb) ->> (CAST(:props AS jsonb) ->> metric) AS v
+  FROM usage_stage WHERE NOT correction AND metric = ANY(CAST(:uq AS text[]))) x
+WHERE v IS NOT NULL
 """
 
 # The fallback (some event ids already stored): idempotent insert in key order (two overlapping batches
@@ -120,7 +121,8 @@ WITH k AS (
 ), ins AS (
   INSERT INTO usage_events AS e
     (partner_id, account_id, event_id, metric, quantity, occurred_at, day, source, properties, correction)
-  SELECT :p, s.account_id, s.event_id, metric, quantity, occurred_at, day, source, properties, correction
+  SELECT :p, s.account_id, s.event_id, metric, quantity, occurred_at, day, source, CAST(properties AS jsonb),
+         correction
   FROM usage_stage s JOIN k ON k.account_id = s.account_id AND k.event_id = s.event_id
   RETURNING account_id, event_id, metric, quantity, occurred_at, day, correction,
             properties ->> (CAST(:props AS jsonb) ->> metric) AS distinct_value, properties
@@ -208,19 +210,35 @@ _KEYS_FROM_STAGE_SQL = ("INSERT INTO usage_event_ids (partner_id, account_id, ev
                         "SELECT :p, account_id, event_id, day FROM usage_stage")
 _EVENTS_FROM_STAGE_SQL = ("INSERT INTO usage_events (partner_id, account_id, event_id, metric, quantity, occurred_at, "
                           "day, source, properties, correction) SELECT :p, account_id, event_id, metric, quantity, "
-                          "occurred_at, day, source, properties, correction FROM usage_stage")
-_STAGE_COPY_SQL = ("COPY usage_stage (account_id, event_id, metric, quantity, occurred_at, day, source, properties, "
-                   "correction) FROM STDIN")
-_GROUPS_COPY_SQL = ("COPY usage_groups (account_id, metric, day, correction, qty_sum, events, qty_max, last_at, "
-                    "last_event_id, last_qty, min_event_id, max_event_id) FROM STDIN")
-# Sums of NUMERIC(24, 6) quantities are NUMERIC(30, 6): 60 significant digits never round them.
-_EXACT = Context(prec=60)
+                          "occurred_at, day, source, CAST(properties AS jsonb), correction FROM usage_stage")
+_STAGE_COLUMNS = "account_id, event_id, metric, quantity, occurred_at, day, source, properties"
+# Binary COPY (about half the cost of text on both sides); properties travel as their JSON text.
+_STAGE_COPY_SQL = f"COPY usage_stage ({_STAGE_COLUMNS}) FROM STDIN (FORMAT BINARY)"  # correction: false
+_STAGE_COPY_FLAGGED_SQL = f"COPY usage_stage ({_STAGE_COLUMNS}, correction) FROM STDIN (FORMAT BINARY)"
+_STAGE_TYPES = ["int8", "text", "text", "numeric", "timestamptz", "date", "text", "text"]
+
+# The common path's groups and dimension rows, computed by the database from the stage: the work runs in the
+# database server's process, beside the Python of the next batch (two ingesting threads of one process share
+# one interpreter lock, so Python time is what limits them). The same statistics as the fallback's `grp`.
+_GROUPS_FROM_STAGE_SQL = """
+WITH dim AS (  -- events of metrics with a declared dimension (core.usage.dimensions)
+  INSERT INTO usage_dim_stage SELECT account_id, metric, day, quantity, CAST(properties AS jsonb) FROM usage_stage
+  WHERE NOT correction AND properties IS NOT NULL AND metric = ANY(CAST(:dims AS text[]))
+)
+INSERT INTO usage_groups
+SELECT account_id, metric, day, correction, sum(quantity), count(*), max(quantity), max(occurred_at),
+       (array_agg(event_id ORDER BY occurred_at DESC, event_id DESC))[1],
+       (array_agg(quantity ORDER BY occurred_at DESC, event_id DESC))[1],
+       min(event_id), max(event_id)
+FROM usage_stage GROUP BY account_id, metric, day, correction
+"""
 
 
-def _copy(session: Session, sql: str, rows: Iterable[tuple]) -> None:
+def _copy(session: Session, sql: str, rows: Iterable[tuple], types: list[str]) -> None:
     raw = session.connection().connection.driver_connection
     assert raw is not None  # a live psycopg connection
     with raw.cursor() as cur, cur.copy(sql) as cp:
+        cp.set_types(types)
         write = cp.write_row
         for row in rows:
             write(row)
@@ -230,14 +248,7 @@ _PROBE_SQL = ("SELECT 1 FROM usage_event_ids WHERE partner_id = :p AND account_i
               "UNION ALL SELECT 1 FROM usage_event_ids WHERE partner_id = :p AND account_id = :a2 AND event_id = :e2 LIMIT 1")
 
 
-def _flagged(rows: list[tuple], flags: list[bool] | None, *head: Any) -> Iterator[tuple]:
-    """Each validated row with its correction flag (False for all when there are no flags), after `head`."""
-    if flags is None:
-        return ((*head, *r, False) for r in rows)
-    return ((*head, *r, f) for r, f in zip(rows, flags, strict=True))
-
-
-def _copy_all_new(session: Session, partner_id: int, rows: list[tuple], flags: list[bool] | None) -> bool:
+def _copy_all_new(session: Session, partner_id: int, rows: list[tuple]) -> bool:
     """The common case, every event new: the staged batch into usage_events with one plain INSERT ... SELECT,
     in a savepoint; the primary key still refuses any stored event id. False (and
     nothing written) when an event id is stored already or is being stored by a concurrent batch (this
@@ -262,45 +273,23 @@ def _copy_all_new(session: Session, partner_id: int, rows: list[tuple], flags: l
         raise
 
 
-def _groups(rows: list[tuple], flags: list[bool] | None) -> list[tuple]:
-    """The batch's statistics per (account, metric, day, correction) — sum, count, max, the latest event by
-    (occurred_at, event_id), smallest and largest event id — as the staged path's SQL computes them (event
-    ids compare in code-point order, as in the C.UTF-8 / C collation of the databases used here)."""
-    out: dict[tuple, list] = {}
-    get = out.get
-    with localcontext(_EXACT):
-        for acc, eid, metric, qty, ts, day, _source, _props, correction in _flagged(rows, flags):
-            key = (acc, metric, day, correction)
-            g = get(key)
-            if g is None:
-                out[key] = [qty, 1, qty, ts, eid, qty, eid, eid]
-                continue
-            g[0] += qty
-            g[1] += 1
-            if qty > g[2]:
-                g[2] = qty
-            if ts > g[3] or (ts == g[3] and eid > g[4]):
-                g[3], g[4], g[5] = ts, eid, qty
-            if eid < g[6]:
-                g[6] = eid
-            if eid > g[7]:
-                g[7] = eid
-    return [(*k, *v) for k, v in out.items()]
-
-
 def _write(session: Session, partner_id: int, rows: list[tuple], flags: list[bool] | None,
            unique_props: dict[str, str]) -> list:
     """Insert the new events of a validated batch, upsert every aggregate, return the inserted groups."""
     session.execute(text(_STAGE_DDL))
     dims = usage_dimensions.prepare(session)
     props = json.dumps(unique_props)
-    _copy(session, _STAGE_COPY_SQL, _flagged(rows, flags))  # outside the savepoint: kept for the fallback
-    if _copy_all_new(session, partner_id, rows, flags):
-        _copy(session, _GROUPS_COPY_SQL, _groups(rows, flags))
-        usage_dimensions.stage(session, _flagged(rows, flags), dims)
+    # outside the savepoint: kept for the fallback
+    if flags is None:
+        _copy(session, _STAGE_COPY_SQL, rows, _STAGE_TYPES)
+    else:
+        _copy(session, _STAGE_COPY_FLAGGED_SQL, ((*r, f) for r, f in zip(rows, flags, strict=True)),
+              [*_STAGE_TYPES, "bool"])
+    if _copy_all_new(session, partner_id, rows):
+        session.execute(text(_GROUPS_FROM_STAGE_SQL), {"dims": list(dims)})
         if unique_props:
             # distinct values exactly as the database reads them (properties ->> key)
-            session.execute(text(_STAGE_DISTINCT_SQL), {"props": props})
+            session.execute(text(_STAGE_DISTINCT_SQL), {"props": props, "uq": list(unique_props)})
     else:
         session.execute(text(_INSERT_SQL), {"p": partner_id, "props": props, "dims": list(dims)})
     session.execute(text(_DAILY_SQL), {"p": partner_id})
