@@ -219,18 +219,23 @@ _STAGE_TYPES = ["int8", "text", "text", "numeric", "timestamptz", "date", "text"
 
 # The common path's groups and dimension rows, computed by the database from the stage: the work runs in the
 # database server's process, beside the Python of the next batch (two ingesting threads of one process share
-# one interpreter lock, so Python time is what limits them). The same statistics as the fallback's `grp`.
+# one interpreter lock, so Python time is what limits them). The same statistics as the fallback's `grp`, without
+# its ordered aggregates (a sort of the whole batch): a hash aggregate, then each group's events at its last time.
 _GROUPS_FROM_STAGE_SQL = """
 WITH dim AS (  -- events of metrics with a declared dimension (core.usage.dimensions)
   INSERT INTO usage_dim_stage SELECT account_id, metric, day, quantity, CAST(properties AS jsonb) FROM usage_stage
   WHERE NOT correction AND properties IS NOT NULL AND metric = ANY(CAST(:dims AS text[]))
-)
+), g AS (
+  SELECT account_id, metric, day, correction, sum(quantity) AS q, count(*) AS n, max(quantity) AS mx,
+         max(occurred_at) AS last_at, min(event_id) AS mi, max(event_id) AS ma
+  FROM usage_stage GROUP BY account_id, metric, day, correction
+)  -- the latest event of each group: its events at the group's last time, the greatest event id first
 INSERT INTO usage_groups
-SELECT account_id, metric, day, correction, sum(quantity), count(*), max(quantity), max(occurred_at),
-       (array_agg(event_id ORDER BY occurred_at DESC, event_id DESC))[1],
-       (array_agg(quantity ORDER BY occurred_at DESC, event_id DESC))[1],
-       min(event_id), max(event_id)
-FROM usage_stage GROUP BY account_id, metric, day, correction
+SELECT DISTINCT ON (g.account_id, g.metric, g.day, g.correction)
+       g.account_id, g.metric, g.day, g.correction, q, n, mx, g.last_at, s.event_id, s.quantity, mi, ma
+FROM g JOIN usage_stage s ON s.account_id = g.account_id AND s.metric = g.metric AND s.day = g.day
+  AND s.correction = g.correction AND s.occurred_at = g.last_at
+ORDER BY g.account_id, g.metric, g.day, g.correction, s.event_id DESC
 """
 
 

@@ -1,5 +1,6 @@
-"""The two ways a batch is written agree: the direct COPY (every event new; groups computed in Python) and
-the staged INSERT ... ON CONFLICT fallback (some event already stored; groups computed in SQL)."""
+"""The two ways a batch is written agree: the direct path (every event new; groups by a hash aggregate of the
+stage, then each group's events at its last time) and the staged INSERT ... ON CONFLICT fallback (some event
+already stored; groups by ordered aggregates of the rows really inserted)."""
 
 from __future__ import annotations
 
