@@ -229,7 +229,8 @@ def _fast_rows(events: list, metrics: dict, default_source: str, now: datetime) 
     (a bad row, or an unusual but maybe valid type); the reference then validates the whole batch again and
     reports every problem. Why: the reference costs ~20 µs a row; this ~3 µs."""
     unique = {k: m.property for k, m in metrics.items() if m.aggregation == "unique_count"}
-    hi = now + MAX_FUTURE
+    lo, hi = EARLIEST, now + MAX_FUTURE
+    qmax = QUANTITY_MAX
     keyset = _KEYSET
     rows: list[tuple] = []
     append = rows.append
@@ -246,8 +247,13 @@ def _fast_rows(events: list, metrics: dict, default_source: str, now: datetime) 
         metric = ev.get("metric")
         if metric not in metrics:
             raise _Slow
-        qty = _fast_quantity(ev.get("quantity"))
-        ts = _fast_time(ev.get("occurred_at"), EARLIEST, hi)
+        qty = ev.get("quantity")
+        if type(qty) is not Decimal or not (qty.is_finite() and 0 <= qty < qmax) \
+                or qty.as_tuple().exponent < _SIX:  # the common case inline; the rest as _fast_quantity decides
+            qty = _fast_quantity(qty)
+        ts = ev.get("occurred_at")
+        if type(ts) is not datetime or ts.tzinfo is not UTC or not lo <= ts <= hi:
+            ts = _fast_time(ts, lo, hi)
         eid = ev.get("event_id")
         if type(eid) is not str:
             raise _Slow
