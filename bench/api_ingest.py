@@ -35,7 +35,8 @@ SLUGS = ("bench-api", "bench-api-core")
 # so the partners its entries name (and their accounts and keys) stay: each run makes a partner of its own.
 TABLES = ("usage_events", "usage_event_ids", "usage_daily", "usage_monthly", "usage_distinct", "usage_partner_daily",
           "usage_partner_monthly", "usage_distinct_monthly", "usage_distinct_gaps", "usage_partner_distinct_gaps",
-          "usage_dimension_daily", "api_idempotency")
+          "usage_latest", "usage_partner_latest_days", "usage_distinct_last", "usage_distinct_last_days",
+          "usage_partner_distinct_last_days", "usage_dimension_daily", "api_idempotency")
 
 
 def _drop_partner(engine: Engine, slug: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -122,31 +123,120 @@ ON CONFLICT (partner_id, metric, month, prev_month) DO UPDATE SET value_count = 
 """
 
 
-def update_distinct_rollups(session: Session, partner_id: int) -> None:
-    """Fold the batch's new distinct values (temp table usage_new_distinct, written by ingestion) into the
-    monthly distinct rollups. Called by core.usage.ingest inside the ingestion transaction, after every other
+# ---------------------------------------------------------------- "as of" rollups (0027)
+#
+# A range that ends after every event of its scope (a dashboard range ending today) needs no month arithmetic:
+# an account's latest quantity over it is its latest event's, if that fell on or after the range's first day,
+# and its distinct count is the number of its values whose last occurrence did. usage_latest and
+# usage_distinct_last keep each account's latest event and each value's last day; the *_days tables count
+# them (and sum the quantities) by that day, per account and per partner. Ingestion moves a row from its old
+# day to its new one (-1 there, +1 here) when a batch brings a later event, under the same per-account lock.
+
+_LAST_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS usage_last_delta (account_id bigint, metric text, day date, n bigint)
+  ON COMMIT DELETE ROWS;
+TRUNCATE usage_last_delta;
+"""
+
+_DISTINCT_LAST_SQL = """
+WITH b AS (
+  SELECT account_id, metric, value, max(day) AS d FROM usage_new_distinct GROUP BY 1, 2, 3
+), ch AS (  -- the values whose last day this batch moves later (or sets)
+  SELECT b.account_id, b.metric, b.value, b.d, l.last_day AS old FROM b
+  LEFT JOIN usage_distinct_last l ON l.partner_id = :p AND l.account_id = b.account_id AND l.metric = b.metric
+   AND l.value = b.value
+  WHERE l.last_day IS NULL OR b.d > l.last_day
+), up AS (
+  INSERT INTO usage_distinct_last AS t (partner_id, account_id, metric, value, last_day)
+  SELECT :p, account_id, metric, value, d FROM ch ORDER BY 2, 3, 4
+  ON CONFLICT (partner_id, account_id, metric, value) DO UPDATE SET last_day = EXCLUDED.last_day
+)
+INSERT INTO usage_last_delta
+SELECT account_id, metric, d, 1 FROM ch UNION ALL SELECT account_id, metric, old, -1 FROM ch WHERE old IS NOT NULL
+"""
+
+_DISTINCT_LAST_DAYS_SQL = """
+INSERT INTO usage_distinct_last_days AS t (partner_id, account_id, metric, last_day, pairs)
+SELECT :p, account_id, metric, day, sum(n) FROM usage_last_delta GROUP BY 2, 3, 4 HAVING sum(n) <> 0
+ORDER BY 2, 3, 4
+ON CONFLICT (partner_id, account_id, metric, last_day) DO UPDATE SET pairs = t.pairs + EXCLUDED.pairs
+"""
+
+_PARTNER_DISTINCT_LAST_DAYS_SQL = """
+INSERT INTO usage_partner_distinct_last_days AS t (partner_id, metric, last_day, pairs)
+SELECT :p, metric, day, sum(n) FROM usage_last_delta GROUP BY 2, 3 HAVING sum(n) <> 0 ORDER BY 2, 3
+ON CONFLICT (partner_id, metric, last_day) DO UPDATE SET pairs = t.pairs + EXCLUDED.pairs
+"""
+
+# usage_groups: the batch's groups per (account, metric, day), written by core.usage.ingest.
+_LATEST_SQL = """
+WITH b AS (
+  SELECT DISTINCT ON (account_id, metric) account_id, metric, day, last_at, last_event_id, last_qty
+  FROM usage_groups WHERE NOT correction AND metric = ANY(CAST(:lt AS text[]))
+  ORDER BY account_id, metric, last_at DESC, last_event_id DESC
+), ch AS (  -- the accounts whose latest event this batch replaces (or brings)
+  SELECT b.*, l.last_day AS old_day, l.last_qty AS old_qty, l.last_at AS old_at FROM b
+  LEFT JOIN usage_latest l ON l.partner_id = :p AND l.account_id = b.account_id AND l.metric = b.metric
+  WHERE l.last_at IS NULL OR (b.last_at, b.last_event_id) > (l.last_at, l.last_event_id)
+), up AS (
+  INSERT INTO usage_latest AS t (partner_id, account_id, metric, last_day, last_at, last_event_id, last_qty)
+  SELECT :p, account_id, metric, day, last_at, last_event_id, last_qty FROM ch ORDER BY 2, 3
+  ON CONFLICT (partner_id, account_id, metric) DO UPDATE SET last_day = EXCLUDED.last_day,
+    last_at = EXCLUDED.last_at, last_event_id = EXCLUDED.last_event_id, last_qty = EXCLUDED.last_qty
+)
+INSERT INTO usage_partner_latest_days AS t (partner_id, metric, last_day, qty_sum, accounts)
+SELECT :p, metric, day, sum(q), sum(n) FROM (
+  SELECT metric, day, last_qty AS q, 1 AS n FROM ch
+  UNION ALL SELECT metric, old_day, -old_qty, -1 FROM ch WHERE old_at IS NOT NULL) x
+GROUP BY 2, 3 HAVING sum(n) <> 0 OR sum(q) <> 0 ORDER BY 2, 3
+ON CONFLICT (partner_id, metric, last_day) DO UPDATE SET qty_sum = t.qty_sum + EXCLUDED.qty_sum,
+                                                        accounts = t.accounts + EXCLUDED.accounts
+"""
+
+
+def update_rollups(session: Session, partner_id: int, latest_metrics: list[str]) -> None:
+    """Fold the batch into the rollups that need an account's history, not only the batch: the closed months'
+    distinct counts (from the batch's new distinct values, temp table usage_new_distinct) and the "as of"
+    rollups (those values' last days, and the latest events of latest metrics from the batch's groups, temp
+    table usage_groups). Called by core.usage.ingest inside the ingestion transaction, after every other
     aggregate: it takes an exclusive advisory lock per touched account (sorted, after all other row locks,
-    so no lock cycle), then reads the accounts' value sequences with a fresh snapshot, so two concurrent
-    batches of one account never miscount a value's previous month."""
-    accounts = sorted(session.scalars(text("SELECT DISTINCT account_id FROM usage_new_distinct")).all())
-    if not accounts:
+    so no lock cycle), then reads the accounts' rows with a fresh snapshot, so two concurrent batches of one
+    account never miscount a value's previous month or miss each other's latest event."""
+    distinct = set(session.scalars(text("SELECT DISTINCT account_id FROM usage_new_distinct")).all())
+    latest = set(session.scalars(text(
+        "SELECT DISTINCT account_id FROM usage_groups WHERE NOT correction AND metric = ANY(CAST(:lt AS text[]))"),
+        {"lt": latest_metrics}).all()) if latest_metrics else set()
+    if not distinct and not latest:
         return
-    keys = sorted({hash_key(partner_id, a) for a in accounts})
+    keys = sorted({hash_key(partner_id, a) for a in distinct | latest})
     session.execute(text("SELECT pg_advisory_xact_lock(:ns, k) FROM unnest(CAST(:keys AS int[])) AS k ORDER BY k"),
                     {"ns": DISTINCT_NS, "keys": keys})
-    session.execute(text(_MONTHS_DDL))
-    params = {"p": partner_id}
-    session.execute(text(_NEW_MONTHS_SQL), params)
-    session.execute(text(_DELTA_SQL), params)
-    session.execute(text(_GAPS_SQL), params)
-    session.execute(text(_PARTNER_GAPS_SQL), params)
+    params: dict[str, Any] = {"p": partner_id}
+    if distinct:
+        session.execute(text(_MONTHS_DDL))
+        session.execute(text(_NEW_MONTHS_SQL), params)
+        session.execute(text(_DELTA_SQL), params)
+        session.execute(text(_GAPS_SQL), params)
+        session.execute(text(_PARTNER_GAPS_SQL), params)
+        session.execute(text(_LAST_DDL))
+        session.execute(text(_DISTINCT_LAST_SQL), params)
+        session.execute(text(_DISTINCT_LAST_DAYS_SQL), params)
+        session.execute(text(_PARTNER_DISTINCT_LAST_DAYS_SQL), params)
+    if latest:
+        session.execute(text(_LATEST_SQL), {**params, "lt": latest_metrics})
 
 
-# The same rollups rebuilt from usage_distinct (migration 0021's backfill; seeds/bulk.py after a bulk load).
+# The same rollups rebuilt from usage_distinct and usage_daily (the backfills of migrations 0021 and 0027;
+# seeds/bulk.py after a bulk load).
 REBUILD_SQL = (
     "DELETE FROM usage_distinct_monthly",
     "DELETE FROM usage_distinct_gaps",
     "DELETE FROM usage_partner_distinct_gaps",
+    "DELETE FROM usage_latest",
+    "DELETE FROM usage_partner_latest_days",
+    "DELETE FROM usage_distinct_last",
+    "DELETE FROM usage_distinct_last_days",
+    "DELETE FROM usage_partner_distinct_last_days",
     """INSERT INTO usage_distinct_monthly (partner_id, metric, account_id, value, month)
        SELECT DISTINCT partner_id, metric, account_id, value, CAST(date_trunc('month', day) AS date)
        FROM usage_distinct""",
@@ -158,4 +248,17 @@ REBUILD_SQL = (
        GROUP BY 1, 2, 3, 4, 5""",
     """INSERT INTO usage_partner_distinct_gaps (partner_id, metric, month, prev_month, value_count)
        SELECT partner_id, metric, month, prev_month, sum(value_count) FROM usage_distinct_gaps GROUP BY 1, 2, 3, 4""",
+    """INSERT INTO usage_latest (partner_id, account_id, metric, last_day, last_at, last_event_id, last_qty)
+       SELECT DISTINCT ON (d.partner_id, d.account_id, d.metric) d.partner_id, d.account_id, d.metric, d.day,
+              d.last_at, d.last_event_id, d.last_qty
+       FROM usage_daily d JOIN metrics m ON m.key = d.metric AND m.aggregation = 'latest'
+       ORDER BY d.partner_id, d.account_id, d.metric, d.last_at DESC, d.last_event_id DESC""",
+    """INSERT INTO usage_partner_latest_days (partner_id, metric, last_day, qty_sum, accounts)
+       SELECT partner_id, metric, last_day, sum(last_qty), count(*) FROM usage_latest GROUP BY 1, 2, 3""",
+    """INSERT INTO usage_distinct_last (partner_id, account_id, metric, value, last_day)
+       SELECT partner_id, account_id, metric, value, max(day) FROM usage_distinct GROUP BY 1, 2, 3, 4""",
+    """INSERT INTO usage_distinct_last_days (partner_id, account_id, metric, last_day, pairs)
+       SELECT partner_id, account_id, metric, last_day, count(*) FROM usage_distinct_last GROUP BY 1, 2, 3, 4""",
+    """INSERT INTO usage_partner_distinct_last_days (partner_id, metric, last_day, pairs)
+       SELECT partner_id, metric, last_day, sum(pairs) FROM usage_distinct_last_days GROUP BY 1, 2, 3""",
 )

@@ -44,7 +44,7 @@ from core.accounts import audit
 from core.accounts.actor import Actor
 from core.accounts.permissions import authorize
 from core.usage import dimensions as usage_dimensions
-from core.usage.aggregates import update_distinct_rollups
+from core.usage.aggregates import update_rollups
 from core.usage.metrics import get_metrics
 from core.usage.periods import in_locked, locked_ranges, period_guard
 from core.usage.validation import check_events, validate_batch
@@ -279,7 +279,7 @@ def _copy_all_new(session: Session, partner_id: int, rows: list[tuple]) -> bool:
 
 
 def _write(session: Session, partner_id: int, rows: list[tuple], flags: list[bool] | None,
-           unique_props: dict[str, str]) -> list:
+           unique_props: dict[str, str], latest_metrics: list[str]) -> list:
     """Insert the new events of a validated batch, upsert every aggregate, return the inserted groups."""
     session.execute(text(_STAGE_DDL))
     dims = usage_dimensions.prepare(session)
@@ -303,7 +303,8 @@ def _write(session: Session, partner_id: int, rows: list[tuple], flags: list[boo
     session.execute(text(_PARTNER_MONTHLY_SQL), {"p": partner_id})
     if unique_props:
         session.execute(text(_DISTINCT_SQL), {"p": partner_id})
-        update_distinct_rollups(session, partner_id)  # closed months' distinct counts (migration 0021)
+    # closed months' distinct counts (migration 0021), the "as of" rollups (0027)
+    update_rollups(session, partner_id, latest_metrics)
     usage_dimensions.upsert(session, partner_id, dims)
     return list(session.execute(text(
         "SELECT account_id, metric, day, correction, qty_sum, events, min_event_id, max_event_id "
@@ -331,7 +332,8 @@ def record_events(session: Session, actor: Actor, partner_id: int, events: Itera
     locks = locked_ranges(session, partner_id, account_ids)
     flags = [in_locked(locks.get(r[0]), r[5]) for r in rows] if locks else None
     unique_props = {k: m.property for k, m in metrics.items() if m.aggregation == "unique_count" and m.property}
-    for r in _write(session, partner_id, rows, flags, unique_props):
+    latest_metrics = [k for k, m in metrics.items() if m.aggregation == "latest"]
+    for r in _write(session, partner_id, rows, flags, unique_props, latest_metrics):
         g = UsageGroup(r.account_id, r.metric, r.day, r.qty_sum, r.events, r.min_event_id, r.max_event_id)
         if r.correction:
             result.correction_groups.append(g)

@@ -84,7 +84,8 @@ def source(daily: str, monthly: str, cols: str, rng: Range, w: str, metrics_para
     and each partial month from the daily table - or, for additive columns (`neg`: the same columns negated)
     when the rest of that month is shorter, the month's row minus the days outside the piece, so a long
     piece costs a few days' rows; for max and latest metrics (`kind`) the month's row where it is known to
-    be the piece's answer (see _EXACT_IN_PIECE). Every branch names its metrics, so the (partner_id, metric, day) /
+    be the piece's answer (see _EXACT_IN_PIECE) when the piece is the longer part of its month (a short piece
+    reads its few days instead). Every branch names its metrics, so the (partner_id, metric, day) /
     (metric, day) indexes read only those rows."""
     mw = f" AND metric = ANY(:{metrics_param}){w}"
     if not rng.by_month:
@@ -102,7 +103,7 @@ def source(daily: str, monthly: str, cols: str, rng: Range, w: str, metrics_para
             parts.append(f"SELECT {mbucket} AS b, {cols} FROM {monthly} WHERE month = :pm{i}{mw}")
             parts.append(f"SELECT {rng.bucket} AS b, {neg} FROM {daily} WHERE day BETWEEN :pm{i} AND :pz{i}"
                          f" AND NOT day BETWEEN :pa{i} AND :pb{i}{mw}")
-        elif kind is not None:
+        elif kind is not None and (m1 - m0).days - (b - a).days < (b - a).days + 1:
             params[f"pm{i}"], params[f"pz{i}"] = m0, m1
             parts.append(_piece_by_month_row(daily, monthly, cols, kind, i, mbucket, mw))
         else:

@@ -168,21 +168,50 @@ def _values(session: Session, scope: Scope, start: date, end: date, *, grain: st
     SELECT b, {keys_c}metric, sum(v) AS value FROM (
       SELECT {per_account}, max(qty_max) AS v FROM ({src}) x GROUP BY {per_account}) y
     GROUP BY b, {keys_c}metric""")
-    if params["lt"]:
+    per_acc = level == "account" or scope.account_id is not None
+    as_of = _as_of(session, scope, end, params) if grain is None else set()
+    if params["lt"] and "lt" in as_of:
+        table, v, having = (("usage_latest", "last_qty", "") if per_acc else
+                            ("usage_partner_latest_days", "qty_sum", " HAVING sum(accounts) <> 0"))
+        parts.append(f"""
+    SELECT CAST(NULL AS date) AS b, {keys_c}metric, sum({v}) AS value FROM {table}
+    WHERE last_day BETWEEN :s AND :e AND metric = ANY(:lt){w} GROUP BY {keys_c}metric{having}""")
+    elif params["lt"]:
         src = source("usage_daily", "usage_monthly", stats, rng, w, "lt", params, kind="latest")
         parts.append(f"""
     SELECT b, {keys_c}metric, sum(v) AS value FROM (
       SELECT DISTINCT ON ({per_account}) {per_account}, last_qty AS v FROM ({src}) x
       ORDER BY {per_account}, last_at DESC, last_event_id DESC) y
     GROUP BY b, {keys_c}metric""")
-    uq_sql = unique_counts.sql(grain, level, keys_c, w, rng.bucket, rng.whole, list(rng.pieces), params) \
-        if params["uq"] else None
+    uq_sql = None
+    if params["uq"] and "uq" in as_of:
+        table = "usage_distinct_last_days" if per_acc else "usage_partner_distinct_last_days"
+        parts.append(f"""
+    SELECT CAST(NULL AS date) AS b, {keys_c}metric, sum(pairs) AS value FROM {table}
+    WHERE last_day BETWEEN :s AND :e AND metric = ANY(:uq){w} GROUP BY {keys_c}metric HAVING sum(pairs) <> 0""")
+    elif params["uq"]:
+        uq_sql = unique_counts.sql(grain, level, keys_c, w, rng.bucket, rng.whole, list(rng.pieces), params)
     if not parts and uq_sql is None:
         return []
     rows = _run_parts(session, parts, uq_sql, params)
     width = len(keys.split(", ")) if keys else 0
     # the order the single query had: ORDER BY bucket (NULLS LAST), the level keys, metric
     return sorted(rows, key=lambda r: (r[0] is None, r[0] or date.min, *r[1:1 + width], r[1 + width]))
+
+
+def _as_of(session: Session, scope: Scope, end: date, params: dict[str, Any]) -> set[str]:
+    """Which of the latest ("lt") and distinct-count ("uq") metrics of the query may be read from the "as of"
+    rollups (migration 0027, core.usage.aggregates): those whose newest stored day in the scope's partner (or
+    the platform) is no later than the range's end, so that every account's latest event and every value's
+    last occurrence fell before the range ended. A range ending today qualifies; one in the past usually not."""
+    if not params["lt"] and not params["uq"]:
+        return set()
+    wp = " AND partner_id = :p" if scope.partner_id is not None else ""
+    row = session.execute(text(f"""
+        SELECT (SELECT max(last_day) FROM usage_partner_latest_days WHERE metric = ANY(:lt) AND accounts <> 0{wp}),
+               (SELECT max(last_day) FROM usage_partner_distinct_last_days WHERE metric = ANY(:uq) AND pairs <> 0{wp})
+        """), params).one()
+    return {k for k, newest in (("lt", row[0]), ("uq", row[1])) if newest is None or newest <= end}
 
 
 def _run_parts(session: Session, parts: list[str], uq_sql: str | None, params: dict[str, Any]) -> list[Any]:
@@ -200,13 +229,16 @@ def _run_parts(session: Session, parts: list[str], uq_sql: str | None, params: d
 
 
 def _run_unique(session: Session, sql: str, params: dict[str, Any]) -> list[Any]:
-    """The distinct-count query with hash aggregation off for it alone: the planner underestimates the
-    number of distinct pairs and would otherwise hash them, which is twice as slow as the sorted scan."""
-    session.execute(text("SET LOCAL enable_hashagg = off"))
+    """The distinct-count query with hash aggregation and sequential scans off for it alone: the planner
+    underestimates the number of distinct pairs and would otherwise hash them, which is twice as slow as the
+    sorted scan; and when it expects no value in the whole months (a range mostly before the history) it
+    reads all of usage_distinct_monthly once instead of probing its key for each value of the partial months,
+    a cost that grows with the history. Every table it reads has an index for its conditions."""
+    session.execute(text("SET LOCAL enable_hashagg = off; SET LOCAL enable_seqscan = off"))
     try:
         return list(session.execute(text(sql), params))
     finally:
-        session.execute(text("SET LOCAL enable_hashagg = on"))
+        session.execute(text("SET LOCAL enable_hashagg = on; SET LOCAL enable_seqscan = on"))
 
 
 # ---------------------------------------------------------------- names

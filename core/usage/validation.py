@@ -247,9 +247,10 @@ def _fast_rows(events: list, metrics: dict, default_source: str, now: datetime) 
         metric = ev.get("metric")
         if metric not in metrics:
             raise _Slow
+        # the common case (a finite Decimal in range, at most 6 places) inline; the rest as _fast_quantity decides
         qty = ev.get("quantity")
         if type(qty) is not Decimal or not (qty.is_finite() and 0 <= qty < qmax) \
-                or qty.as_tuple().exponent < _SIX:  # the common case inline; the rest as _fast_quantity decides
+                or qty.as_tuple().exponent < _SIX:  # type: ignore[operator]  # finite: an int
             qty = _fast_quantity(qty)
         ts = ev.get("occurred_at")
         if type(ts) is not datetime or ts.tzinfo is not UTC or not lo <= ts <= hi:

@@ -290,6 +290,76 @@ class UsagePartnerDistinctGaps(Base):
     value_count: Mapped[int] = mapped_column(BigInteger)
 
 
+# Latest quantities and distinct values "as of" now (migration 0027): the day each last occurred, per account
+# and summed per partner. A range ending after every event of its scope (a dashboard range ending today) is
+# answered from these few rows per partner (core.usage.reports); ingestion keeps them (core.usage.aggregates).
+
+
+class UsageLatest(Base):
+    """Each account's latest event of each latest metric (later = greater (last_at, last_event_id))."""
+
+    __tablename__ = "usage_latest"
+
+    partner_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(40), primary_key=True)
+    last_day: Mapped[date] = mapped_column(Date)
+    last_at: Mapped[datetime] = mapped_column()
+    last_event_id: Mapped[str] = mapped_column(Text)
+    last_qty: Mapped[Decimal] = mapped_column(QUANTITY)
+
+    __table_args__ = (Index("ix_usage_latest_metric_day", "metric", "last_day"),)
+
+
+class UsagePartnerLatestDays(Base):
+    """usage_latest summed per partner, metric and the day of the accounts' latest events."""
+
+    __tablename__ = "usage_partner_latest_days"
+
+    partner_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(40), primary_key=True)
+    last_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    qty_sum: Mapped[Decimal] = mapped_column(TOTAL)
+    accounts: Mapped[int] = mapped_column(BigInteger)
+
+
+class UsageDistinctLast(Base):
+    """The last day each distinct property value of an account's unique_count metric occurred."""
+
+    __tablename__ = "usage_distinct_last"
+
+    partner_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, primary_key=True)
+    last_day: Mapped[date] = mapped_column(Date)
+
+
+class UsageDistinctLastDays(Base):
+    """Per account and unique_count metric: how many distinct values occurred last on each day."""
+
+    __tablename__ = "usage_distinct_last_days"
+
+    partner_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(40), primary_key=True)
+    last_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    pairs: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_usage_distinct_last_days_metric_day", "metric", "last_day"),)
+
+
+class UsagePartnerDistinctLastDays(Base):
+    """usage_distinct_last_days summed per partner."""
+
+    __tablename__ = "usage_partner_distinct_last_days"
+
+    partner_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(40), primary_key=True)
+    last_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    pairs: Mapped[int] = mapped_column(BigInteger)
+
+
 class MetricDimension(Base):
     """An event property of a metric that a price may depend on (a dimension: messages by `country`), declared
     in the catalogue so that ingestion keeps exact per-value aggregates for it (usage_dimension_daily,
