@@ -24,6 +24,7 @@ from pages.common import (
     current_actor,
     end_impersonation,
     enter_applies_dates,
+    freeze_startup_objects,
     log_out,
     plain,
     read,
@@ -118,3 +119,4 @@ try:
     nav.run()
 except DomainError as exc:  # a domain error no page caught: its message, never the redacted crash
     show_domain_error(exc)
+freeze_startup_objects()
