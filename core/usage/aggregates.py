@@ -127,45 +127,53 @@ ON CONFLICT (partner_id, metric, month, prev_month) DO UPDATE SET value_count = 
 #
 # A range that ends after every event of its scope (a dashboard range ending today) needs no month arithmetic:
 # an account's latest quantity over it is its latest event's, if that fell on or after the range's first day,
-# and its distinct count is the number of its values whose last occurrence did. usage_latest and
-# usage_distinct_last keep each account's latest event and each value's last day; the *_days tables count
-# them (and sum the quantities) by that day, per account and per partner. Ingestion moves a row from its old
-# day to its new one (-1 there, +1 here) when a batch brings a later event, under the same per-account lock.
+# and its distinct count is the number of its values whose last occurrence did. Symmetrically, a range that
+# starts before every event of its scope counts the values whose first occurrence fell on or before its end.
+# usage_latest and usage_distinct_span keep each account's latest event and each value's first and last day;
+# the *_days tables count them (and sum the quantities) by that day, per account and per partner. Ingestion
+# moves a count from its old day to its new one (-1 there, +1 here) when a batch brings a later (or, for the
+# first day, an earlier) event, under the same per-account lock.
 
 _LAST_DDL = """
-CREATE TEMP TABLE IF NOT EXISTS usage_last_delta (account_id bigint, metric text, day date, n bigint)
+CREATE TEMP TABLE IF NOT EXISTS usage_edge_delta (edge text, account_id bigint, metric text, day date, n bigint)
   ON COMMIT DELETE ROWS;
-TRUNCATE usage_last_delta;
+TRUNCATE usage_edge_delta;
 """
 
-_DISTINCT_LAST_SQL = """
+_DISTINCT_SPAN_SQL = """
 WITH b AS (
-  SELECT account_id, metric, value, max(day) AS d FROM usage_new_distinct GROUP BY 1, 2, 3
-), ch AS (  -- the values whose last day this batch moves later (or sets)
-  SELECT b.account_id, b.metric, b.value, b.d, l.last_day AS old FROM b
-  LEFT JOIN usage_distinct_last l ON l.partner_id = :p AND l.account_id = b.account_id AND l.metric = b.metric
-   AND l.value = b.value
-  WHERE l.last_day IS NULL OR b.d > l.last_day
+  SELECT account_id, metric, value, min(day) AS f, max(day) AS l FROM usage_new_distinct GROUP BY 1, 2, 3
+), ch AS (  -- the values whose first day this batch moves earlier or whose last day it moves later (or sets)
+  SELECT b.account_id, b.metric, b.value, least(b.f, o.first_day) AS f, greatest(b.l, o.last_day) AS l,
+         o.first_day AS old_f, o.last_day AS old_l FROM b
+  LEFT JOIN usage_distinct_span o ON o.partner_id = :p AND o.account_id = b.account_id AND o.metric = b.metric
+   AND o.value = b.value
+  WHERE o.last_day IS NULL OR b.l > o.last_day OR b.f < o.first_day
 ), up AS (
-  INSERT INTO usage_distinct_last AS t (partner_id, account_id, metric, value, last_day)
-  SELECT :p, account_id, metric, value, d FROM ch ORDER BY 2, 3, 4
-  ON CONFLICT (partner_id, account_id, metric, value) DO UPDATE SET last_day = EXCLUDED.last_day
+  INSERT INTO usage_distinct_span AS t (partner_id, account_id, metric, value, first_day, last_day)
+  SELECT :p, account_id, metric, value, f, l FROM ch ORDER BY 2, 3, 4
+  ON CONFLICT (partner_id, account_id, metric, value)
+  DO UPDATE SET first_day = EXCLUDED.first_day, last_day = EXCLUDED.last_day
 )
-INSERT INTO usage_last_delta
-SELECT account_id, metric, d, 1 FROM ch UNION ALL SELECT account_id, metric, old, -1 FROM ch WHERE old IS NOT NULL
+INSERT INTO usage_edge_delta
+SELECT 'last', account_id, metric, l, 1 FROM ch WHERE old_l IS DISTINCT FROM l
+UNION ALL SELECT 'last', account_id, metric, old_l, -1 FROM ch WHERE old_l IS NOT NULL AND old_l <> l
+UNION ALL SELECT 'first', account_id, metric, f, 1 FROM ch WHERE old_f IS DISTINCT FROM f
+UNION ALL SELECT 'first', account_id, metric, old_f, -1 FROM ch WHERE old_f IS NOT NULL AND old_f <> f
 """
 
-_DISTINCT_LAST_DAYS_SQL = """
-INSERT INTO usage_distinct_last_days AS t (partner_id, account_id, metric, last_day, pairs)
-SELECT :p, account_id, metric, day, sum(n) FROM usage_last_delta GROUP BY 2, 3, 4 HAVING sum(n) <> 0
-ORDER BY 2, 3, 4
-ON CONFLICT (partner_id, account_id, metric, last_day) DO UPDATE SET pairs = t.pairs + EXCLUDED.pairs
+_EDGE_DAYS_SQL = """
+INSERT INTO usage_distinct_{edge}_days AS t (partner_id, account_id, metric, day, pairs)
+SELECT :p, account_id, metric, day, sum(n) FROM usage_edge_delta WHERE edge = '{edge}'
+GROUP BY 2, 3, 4 HAVING sum(n) <> 0 ORDER BY 2, 3, 4
+ON CONFLICT (partner_id, account_id, metric, day) DO UPDATE SET pairs = t.pairs + EXCLUDED.pairs
 """
 
-_PARTNER_DISTINCT_LAST_DAYS_SQL = """
-INSERT INTO usage_partner_distinct_last_days AS t (partner_id, metric, last_day, pairs)
-SELECT :p, metric, day, sum(n) FROM usage_last_delta GROUP BY 2, 3 HAVING sum(n) <> 0 ORDER BY 2, 3
-ON CONFLICT (partner_id, metric, last_day) DO UPDATE SET pairs = t.pairs + EXCLUDED.pairs
+_PARTNER_EDGE_DAYS_SQL = """
+INSERT INTO usage_partner_distinct_{edge}_days AS t (partner_id, metric, day, pairs)
+SELECT :p, metric, day, sum(n) FROM usage_edge_delta WHERE edge = '{edge}'
+GROUP BY 2, 3 HAVING sum(n) <> 0 ORDER BY 2, 3
+ON CONFLICT (partner_id, metric, day) DO UPDATE SET pairs = t.pairs + EXCLUDED.pairs
 """
 
 # usage_groups: the batch's groups per (account, metric, day), written by core.usage.ingest.
@@ -219,9 +227,10 @@ def update_rollups(session: Session, partner_id: int, latest_metrics: list[str])
         session.execute(text(_GAPS_SQL), params)
         session.execute(text(_PARTNER_GAPS_SQL), params)
         session.execute(text(_LAST_DDL))
-        session.execute(text(_DISTINCT_LAST_SQL), params)
-        session.execute(text(_DISTINCT_LAST_DAYS_SQL), params)
-        session.execute(text(_PARTNER_DISTINCT_LAST_DAYS_SQL), params)
+        session.execute(text(_DISTINCT_SPAN_SQL), params)
+        for edge in ("first", "last"):
+            session.execute(text(_EDGE_DAYS_SQL.format(edge=edge)), params)
+            session.execute(text(_PARTNER_EDGE_DAYS_SQL.format(edge=edge)), params)
     if latest:
         session.execute(text(_LATEST_SQL), {**params, "lt": latest_metrics})
 
@@ -234,9 +243,11 @@ REBUILD_SQL = (
     "DELETE FROM usage_partner_distinct_gaps",
     "DELETE FROM usage_latest",
     "DELETE FROM usage_partner_latest_days",
-    "DELETE FROM usage_distinct_last",
+    "DELETE FROM usage_distinct_span",
     "DELETE FROM usage_distinct_last_days",
     "DELETE FROM usage_partner_distinct_last_days",
+    "DELETE FROM usage_distinct_first_days",
+    "DELETE FROM usage_partner_distinct_first_days",
     """INSERT INTO usage_distinct_monthly (partner_id, metric, account_id, value, month)
        SELECT DISTINCT partner_id, metric, account_id, value, CAST(date_trunc('month', day) AS date)
        FROM usage_distinct""",
@@ -255,10 +266,14 @@ REBUILD_SQL = (
        ORDER BY d.partner_id, d.account_id, d.metric, d.last_at DESC, d.last_event_id DESC""",
     """INSERT INTO usage_partner_latest_days (partner_id, metric, last_day, qty_sum, accounts)
        SELECT partner_id, metric, last_day, sum(last_qty), count(*) FROM usage_latest GROUP BY 1, 2, 3""",
-    """INSERT INTO usage_distinct_last (partner_id, account_id, metric, value, last_day)
-       SELECT partner_id, account_id, metric, value, max(day) FROM usage_distinct GROUP BY 1, 2, 3, 4""",
-    """INSERT INTO usage_distinct_last_days (partner_id, account_id, metric, last_day, pairs)
-       SELECT partner_id, account_id, metric, last_day, count(*) FROM usage_distinct_last GROUP BY 1, 2, 3, 4""",
-    """INSERT INTO usage_partner_distinct_last_days (partner_id, metric, last_day, pairs)
-       SELECT partner_id, metric, last_day, sum(pairs) FROM usage_distinct_last_days GROUP BY 1, 2, 3""",
+    """INSERT INTO usage_distinct_span (partner_id, account_id, metric, value, first_day, last_day)
+       SELECT partner_id, account_id, metric, value, min(day), max(day) FROM usage_distinct GROUP BY 1, 2, 3, 4""",
+    """INSERT INTO usage_distinct_last_days (partner_id, account_id, metric, day, pairs)
+       SELECT partner_id, account_id, metric, last_day, count(*) FROM usage_distinct_span GROUP BY 1, 2, 3, 4""",
+    """INSERT INTO usage_partner_distinct_last_days (partner_id, metric, day, pairs)
+       SELECT partner_id, metric, day, sum(pairs) FROM usage_distinct_last_days GROUP BY 1, 2, 3""",
+    """INSERT INTO usage_distinct_first_days (partner_id, account_id, metric, day, pairs)
+       SELECT partner_id, account_id, metric, first_day, count(*) FROM usage_distinct_span GROUP BY 1, 2, 3, 4""",
+    """INSERT INTO usage_partner_distinct_first_days (partner_id, metric, day, pairs)
+       SELECT partner_id, metric, day, sum(pairs) FROM usage_distinct_first_days GROUP BY 1, 2, 3""",
 )

@@ -169,7 +169,7 @@ def _values(session: Session, scope: Scope, start: date, end: date, *, grain: st
       SELECT {per_account}, max(qty_max) AS v FROM ({src}) x GROUP BY {per_account}) y
     GROUP BY b, {keys_c}metric""")
     per_acc = level == "account" or scope.account_id is not None
-    as_of = _as_of(session, scope, end, params) if grain is None else set()
+    as_of = _as_of(session, scope, start, end, params) if grain is None else set()
     if params["lt"] and "lt" in as_of:
         table, v, having = (("usage_latest", "last_qty", "") if per_acc else
                             ("usage_partner_latest_days", "qty_sum", " HAVING sum(accounts) <> 0"))
@@ -184,11 +184,12 @@ def _values(session: Session, scope: Scope, start: date, end: date, *, grain: st
       ORDER BY {per_account}, last_at DESC, last_event_id DESC) y
     GROUP BY b, {keys_c}metric""")
     uq_sql = None
-    if params["uq"] and "uq" in as_of:
-        table = "usage_distinct_last_days" if per_acc else "usage_partner_distinct_last_days"
+    if params["uq"] and as_of & {"uq", "uq_first"}:
+        edge = "last" if "uq" in as_of else "first"  # values last seen in the range, or first seen in it
+        table = f"usage_distinct_{edge}_days" if per_acc else f"usage_partner_distinct_{edge}_days"
         parts.append(f"""
     SELECT CAST(NULL AS date) AS b, {keys_c}metric, sum(pairs) AS value FROM {table}
-    WHERE last_day BETWEEN :s AND :e AND metric = ANY(:uq){w} GROUP BY {keys_c}metric HAVING sum(pairs) <> 0""")
+    WHERE day BETWEEN :s AND :e AND metric = ANY(:uq){w} GROUP BY {keys_c}metric HAVING sum(pairs) <> 0""")
     elif params["uq"]:
         uq_sql = unique_counts.sql(grain, level, keys_c, w, rng.bucket, rng.whole, list(rng.pieces), params)
     if not parts and uq_sql is None:
@@ -199,19 +200,25 @@ def _values(session: Session, scope: Scope, start: date, end: date, *, grain: st
     return sorted(rows, key=lambda r: (r[0] is None, r[0] or date.min, *r[1:1 + width], r[1 + width]))
 
 
-def _as_of(session: Session, scope: Scope, end: date, params: dict[str, Any]) -> set[str]:
-    """Which of the latest ("lt") and distinct-count ("uq") metrics of the query may be read from the "as of"
-    rollups (migration 0027, core.usage.aggregates): those whose newest stored day in the scope's partner (or
-    the platform) is no later than the range's end, so that every account's latest event and every value's
-    last occurrence fell before the range ended. A range ending today qualifies; one in the past usually not."""
+def _as_of(session: Session, scope: Scope, start: date, end: date, params: dict[str, Any]) -> set[str]:
+    """Which of the query's latest ("lt") and distinct-count metrics may be read from the "as of" rollups
+    (migration 0027, core.usage.aggregates), judged on the scope's partner (or the platform):
+    - "lt", "uq": no stored day after the range's end, so every account's latest event and every value's last
+      occurrence fell before the range ended (a range ending today);
+    - "uq_first": no distinct value before the range's start, so every value's first occurrence fell inside
+      or after it (the previous period of a range that covers the whole history)."""
     if not params["lt"] and not params["uq"]:
         return set()
     wp = " AND partner_id = :p" if scope.partner_id is not None else ""
     row = session.execute(text(f"""
         SELECT (SELECT max(last_day) FROM usage_partner_latest_days WHERE metric = ANY(:lt) AND accounts <> 0{wp}),
-               (SELECT max(last_day) FROM usage_partner_distinct_last_days WHERE metric = ANY(:uq) AND pairs <> 0{wp})
+               (SELECT max(day) FROM usage_partner_distinct_last_days WHERE metric = ANY(:uq) AND pairs <> 0{wp}),
+               (SELECT min(day) FROM usage_partner_distinct_first_days WHERE metric = ANY(:uq) AND pairs <> 0{wp})
         """), params).one()
-    return {k for k, newest in (("lt", row[0]), ("uq", row[1])) if newest is None or newest <= end}
+    out = {k for k, newest in (("lt", row[0]), ("uq", row[1])) if newest is None or newest <= end}
+    if row[2] is None or row[2] >= start:
+        out.add("uq_first")
+    return out
 
 
 def _run_parts(session: Session, parts: list[str], uq_sql: str | None, params: dict[str, Any]) -> list[Any]:

@@ -290,9 +290,10 @@ class UsagePartnerDistinctGaps(Base):
     value_count: Mapped[int] = mapped_column(BigInteger)
 
 
-# Latest quantities and distinct values "as of" now (migration 0027): the day each last occurred, per account
-# and summed per partner. A range ending after every event of its scope (a dashboard range ending today) is
-# answered from these few rows per partner (core.usage.reports); ingestion keeps them (core.usage.aggregates).
+# Latest quantities and distinct values "as of" now (migration 0027): the day each last occurred (and, for
+# distinct values, first occurred), per account and summed per partner. A range ending after every event of its
+# scope (a dashboard range ending today), or for distinct counts starting before every one, is answered from
+# these few rows per partner (core.usage.reports); ingestion keeps them (core.usage.aggregates).
 
 
 class UsageLatest(Base):
@@ -323,15 +324,16 @@ class UsagePartnerLatestDays(Base):
     accounts: Mapped[int] = mapped_column(BigInteger)
 
 
-class UsageDistinctLast(Base):
-    """The last day each distinct property value of an account's unique_count metric occurred."""
+class UsageDistinctSpan(Base):
+    """The first and the last day each distinct property value of an account's unique_count metric occurred."""
 
-    __tablename__ = "usage_distinct_last"
+    __tablename__ = "usage_distinct_span"
 
     partner_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     account_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     metric: Mapped[str] = mapped_column(String(40), primary_key=True)
     value: Mapped[str] = mapped_column(Text, primary_key=True)
+    first_day: Mapped[date] = mapped_column(Date)
     last_day: Mapped[date] = mapped_column(Date)
 
 
@@ -343,10 +345,10 @@ class UsageDistinctLastDays(Base):
     partner_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     account_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     metric: Mapped[str] = mapped_column(String(40), primary_key=True)
-    last_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
     pairs: Mapped[int] = mapped_column(BigInteger)
 
-    __table_args__ = (Index("ix_usage_distinct_last_days_metric_day", "metric", "last_day"),)
+    __table_args__ = (Index("ix_usage_distinct_last_days_metric_day", "metric", "day"),)
 
 
 class UsagePartnerDistinctLastDays(Base):
@@ -356,7 +358,32 @@ class UsagePartnerDistinctLastDays(Base):
 
     partner_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     metric: Mapped[str] = mapped_column(String(40), primary_key=True)
-    last_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    pairs: Mapped[int] = mapped_column(BigInteger)
+
+
+class UsageDistinctFirstDays(Base):
+    """Per account and unique_count metric: how many distinct values occurred first on each day."""
+
+    __tablename__ = "usage_distinct_first_days"
+
+    partner_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(40), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    pairs: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_usage_distinct_first_days_metric_day", "metric", "day"),)
+
+
+class UsagePartnerDistinctFirstDays(Base):
+    """usage_distinct_first_days summed per partner."""
+
+    __tablename__ = "usage_partner_distinct_first_days"
+
+    partner_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(40), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
     pairs: Mapped[int] = mapped_column(BigInteger)
 
 

@@ -35,11 +35,11 @@ event = st.fixed_dictionaries({
 })
 
 
-def _check(s: Session, partner_ids: list[int], start: date, end: date) -> None:
+def _check(s: Session, partner_ids: list[int], start: date, end: date, path: set[str]) -> None:
     raw = {k: v for k, v in raw_values(s, start, end).items() if k[2] in METRICS}
     for pid in partner_ids:
         params = {"p": pid, "lt": ["keywords", "active_clients"], "uq": ["unique_recipients"]}
-        assert _as_of(s, Scope(pid, None), end, params) == {"lt", "uq"}
+        assert _as_of(s, Scope(pid, None), start, end, params) >= path
         got = {(r.partner_id, r.account_id, r.metric): r.value
                for r in _values(s, Scope(pid, None), start, end, level="account") if r.metric in METRICS}
         assert got == {k: v for k, v in raw.items() if k[0] == pid}, (start, end)
@@ -57,8 +57,9 @@ def _check(s: Session, partner_ids: list[int], start: date, end: date) -> None:
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batches=st.lists(st.lists(event, min_size=1, max_size=20), min_size=1, max_size=4),
-       start_off=st.integers(0, 60), end_off=st.integers(0, 20))
-def test_ranges_ending_after_every_event_match_the_raw_events(engine, owner_engine, batches, start_off, end_off):
+       start_off=st.integers(0, 60), end_off=st.integers(0, 20), first_end=st.integers(0, 60))
+def test_ranges_ending_after_or_starting_before_every_event_match_the_raw_events(engine, owner_engine, batches,
+                                                                                 start_off, end_off, first_end):
     reset_data(owner_engine)
     world = build_world(engine)
     t, u = world.a, world.b
@@ -75,9 +76,12 @@ def test_ranges_ending_after_every_event_match_the_raw_events(engine, owner_engi
                 if events:
                     record_events(s, tenant.staff, tenant.partner_id, events, now=NOW)
             s.commit()
-        newest = s.execute(text("SELECT max(day) FROM usage_events")).scalar_one()
+        oldest, newest = s.execute(text("SELECT min(day), max(day) FROM usage_events")).one()
         end = newest + timedelta(days=end_off)
-        _check(s, [t.partner_id, u.partner_id], end - timedelta(days=start_off), end)
+        _check(s, [t.partner_id, u.partner_id], end - timedelta(days=start_off), end, {"lt", "uq"})
+        # a range starting before every event: distinct values by their first day
+        start = oldest - timedelta(days=end_off)
+        _check(s, [t.partner_id, u.partner_id], start, oldest + timedelta(days=first_end), {"uq_first"})
 
 
 def test_later_batches_move_the_days_and_a_range_ending_before_the_newest_event_is_not_read_as_of(world, session):
@@ -89,13 +93,26 @@ def test_later_batches_move_the_days_and_a_range_ending_before_the_newest_event_
             {"account_id": t.account_id, "event_id": f"r{day}", "metric": "unique_recipients", "quantity": "1",
              "occurred_at": datetime(2026, 3, day, tzinfo=UTC), "properties": {"recipient": "x"}},
         ], now=NOW)
+    early = {r.metric: r.value for r in _values(session, Scope(t.partner_id, None), date(2026, 3, 1),
+                                                date(2026, 3, 10), level="total")}  # read by first days
+    assert early["unique_recipients"] == 1 and early["keywords"] == Decimal(4)
+    record_events(session, t.staff, t.partner_id, [  # a late event of an earlier day: the value's first day moves
+        {"account_id": t.account_id, "event_id": "r-late", "metric": "unique_recipients", "quantity": "1",
+         "occurred_at": datetime(2026, 2, 27, tzinfo=UTC), "properties": {"recipient": "x"}}], now=NOW)
     for eid, qty in (("k20z", "5"), ("k0", "99")):  # at the same time: the greater event id is the latest
         record_events(session, t.staff, t.partner_id, [
             {"account_id": t.account_id, "event_id": eid, "metric": "keywords", "quantity": qty,
              "occurred_at": datetime(2026, 3, 20, tzinfo=UTC)}], now=NOW)
     params = {"p": t.partner_id, "lt": ["keywords"], "uq": ["unique_recipients"]}
-    assert _as_of(session, Scope(t.partner_id, None), date(2026, 3, 10), params) == set()
-    assert _as_of(session, Scope(t.partner_id, None), date(2026, 3, 20), params) == {"lt", "uq"}
+    assert _as_of(session, Scope(t.partner_id, None), date(2026, 3, 5), date(2026, 3, 10), params) == set()
+    assert _as_of(session, Scope(t.partner_id, None), date(2026, 3, 5), date(2026, 3, 20), params) == {"lt", "uq"}
+    assert _as_of(session, Scope(t.partner_id, None), date(2026, 3, 1), date(2026, 3, 10), params) == set()
+    assert _as_of(session, Scope(t.partner_id, None), date(2026, 2, 1), date(2026, 3, 10), params) == {"uq_first"}
+    for start, end, want in ((date(2026, 2, 1), date(2026, 2, 26), None), (date(2026, 2, 1), date(2026, 2, 27), 1),
+                             (date(2026, 3, 1), date(2026, 3, 10), 1), (date(2026, 2, 28), date(2026, 3, 1), None),
+                             (date(2026, 2, 1), date(2026, 3, 10), 1)):
+        got = {r.metric: r.value for r in _values(session, Scope(t.partner_id, None), start, end, level="total")}
+        assert got.get("unique_recipients") == want, (start, end)
     before = {r.metric: r.value for r in _values(session, Scope(t.partner_id, None), date(2026, 3, 1),
                                                  date(2026, 3, 10), level="total")}
     assert before["keywords"] == Decimal(4) and before["unique_recipients"] == 1
