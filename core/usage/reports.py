@@ -232,7 +232,7 @@ def _run_parts(session: Session, parts: list[str], uq_sql: str | None, params: d
     session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
     rows: list[Any] = []
     if parts:
-        rows = list(session.execute(text(" UNION ALL ".join(parts)), params))
+        rows = list(session.execute(text(" UNION ALL ".join(parts)), params).all())  # one fetch, not row by row
     if uq_sql is not None:
         rows += _run_unique(session, uq_sql, params)
     return rows
@@ -246,7 +246,7 @@ def _run_unique(session: Session, sql: str, params: dict[str, Any]) -> list[Any]
     a cost that grows with the history. Every table it reads has an index for its conditions."""
     session.execute(text("SET LOCAL enable_hashagg = off; SET LOCAL enable_seqscan = off"))
     try:
-        return list(session.execute(text(sql), params))
+        return list(session.execute(text(sql), params).all())
     finally:
         session.execute(text("SET LOCAL enable_hashagg = on; SET LOCAL enable_seqscan = on"))
 
@@ -384,9 +384,11 @@ def _additive_trend(session: Session, scope: Scope, level: str, labels: dict, ot
     kept: dict[date, Decimal] = defaultdict(Decimal)
     if keep:
         ids = [k if level == "partner" else k[1] for k in keep]
+        names = {k: labels.get(k, str(k)) for k in keep}
         for r in _values(session, scope, start, end, grain=grain, level=level, metric=metric, only=ids):
-            out[(r.b, labels.get(key(r), str(key(r))))] += r.value
-            kept[r.b] += r.value
+            b, v = r.b, r.value
+            out[(b, names[key(r)])] += v
+            kept[b] += v
     for r in _values(session, scope, start, end, grain=grain, level="total", metric=metric):
         if r.value != kept[r.b]:
             out[(r.b, other)] += r.value - kept[r.b]
