@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from core.accounts.actor import CUSTOMER_ROLES, Actor
 from core.accounts.permissions import authorize
 from core.errors import PermissionDenied, ValidationError
-from core.usage import unique_counts
+from core.usage import as_of, unique_counts
 from core.usage.metrics import get_metrics
 from core.usage.ranges import Range, plan, source
 
@@ -149,11 +149,10 @@ def _values(session: Session, scope: Scope, start: date, end: date, *, grain: st
                   uq=by_agg["unique_count"])
     keys = _LEVELS[level]
     keys_c = f"{keys}, " if keys else ""
-    per_account = "b, partner_id, account_id, metric"
-    stats = "partner_id, account_id, metric, qty_sum, events, qty_max, last_at, last_event_id, last_qty"
+    per_acc = level == "account" or scope.account_id is not None
     parts = []
     if params["add"]:
-        if level == "account" or scope.account_id is not None:
+        if per_acc:
             src = source("usage_daily", "usage_monthly", "partner_id, account_id, metric, qty_sum, events", rng, w,
                           "add", params, "partner_id, account_id, metric, -qty_sum, -events")
         else:
@@ -162,34 +161,15 @@ def _values(session: Session, scope: Scope, start: date, end: date, *, grain: st
         parts.append(f"""
     SELECT b, {keys_c}metric, sum(CASE WHEN metric = ANY(:cnt) THEN events ELSE qty_sum END) AS value
     FROM ({src}) x GROUP BY b, {keys_c}metric HAVING sum(events) <> 0""")
+    asof = as_of.usable(session, scope.partner_id, start, end, params) if grain is None else set()
     if params["mx"]:
-        src = source("usage_daily", "usage_monthly", stats, rng, w, "mx", params, kind="max")
-        parts.append(f"""
-    SELECT b, {keys_c}metric, sum(v) AS value FROM (
-      SELECT {per_account}, max(qty_max) AS v FROM ({src}) x GROUP BY {per_account}) y
-    GROUP BY b, {keys_c}metric""")
-    per_acc = level == "account" or scope.account_id is not None
-    as_of = _as_of(session, scope, start, end, params) if grain is None else set()
-    if params["lt"] and "lt" in as_of:
-        table, v, having = (("usage_latest", "last_qty", "") if per_acc else
-                            ("usage_partner_latest_days", "qty_sum", " HAVING sum(accounts) <> 0"))
-        parts.append(f"""
-    SELECT CAST(NULL AS date) AS b, {keys_c}metric, sum({v}) AS value FROM {table}
-    WHERE last_day BETWEEN :s AND :e AND metric = ANY(:lt){w} GROUP BY {keys_c}metric{having}""")
-    elif params["lt"]:
-        src = source("usage_daily", "usage_monthly", stats, rng, w, "lt", params, kind="latest")
-        parts.append(f"""
-    SELECT b, {keys_c}metric, sum(v) AS value FROM (
-      SELECT DISTINCT ON ({per_account}) {per_account}, last_qty AS v FROM ({src}) x
-      ORDER BY {per_account}, last_at DESC, last_event_id DESC) y
-    GROUP BY b, {keys_c}metric""")
+        parts.append(_per_account_first("max", rng, w, params, keys_c))
+    if params["lt"]:
+        parts.append(as_of.latest_sql(per_acc, keys_c, w) if "lt" in asof else
+                     _per_account_first("latest", rng, w, params, keys_c))
     uq_sql = None
-    if params["uq"] and as_of & {"uq", "uq_first"}:
-        edge = "last" if "uq" in as_of else "first"  # values last seen in the range, or first seen in it
-        table = f"usage_distinct_{edge}_days" if per_acc else f"usage_partner_distinct_{edge}_days"
-        parts.append(f"""
-    SELECT CAST(NULL AS date) AS b, {keys_c}metric, sum(pairs) AS value FROM {table}
-    WHERE day BETWEEN :s AND :e AND metric = ANY(:uq){w} GROUP BY {keys_c}metric HAVING sum(pairs) <> 0""")
+    if params["uq"] and asof & {"uq", "uq_first"}:
+        parts.append(as_of.distinct_sql(per_acc, asof, keys_c, w))
     elif params["uq"]:
         uq_sql = unique_counts.sql(grain, level, keys_c, w, rng.bucket, rng.whole, list(rng.pieces), params)
     if not parts and uq_sql is None:
@@ -200,25 +180,21 @@ def _values(session: Session, scope: Scope, start: date, end: date, *, grain: st
     return sorted(rows, key=lambda r: (r[0] is None, r[0] or date.min, *r[1:1 + width], r[1 + width]))
 
 
-def _as_of(session: Session, scope: Scope, start: date, end: date, params: dict[str, Any]) -> set[str]:
-    """Which of the query's latest ("lt") and distinct-count metrics may be read from the "as of" rollups
-    (migration 0027, core.usage.aggregates), judged on the scope's partner (or the platform):
-    - "lt", "uq": no stored day after the range's end, so every account's latest event and every value's last
-      occurrence fell before the range ended (a range ending today);
-    - "uq_first": no distinct value before the range's start, so every value's first occurrence fell inside
-      or after it (the previous period of a range that covers the whole history)."""
-    if not params["lt"] and not params["uq"]:
-        return set()
-    wp = " AND partner_id = :p" if scope.partner_id is not None else ""
-    row = session.execute(text(f"""
-        SELECT (SELECT max(last_day) FROM usage_partner_latest_days WHERE metric = ANY(:lt) AND accounts <> 0{wp}),
-               (SELECT max(day) FROM usage_partner_distinct_last_days WHERE metric = ANY(:uq) AND pairs <> 0{wp}),
-               (SELECT min(day) FROM usage_partner_distinct_first_days WHERE metric = ANY(:uq) AND pairs <> 0{wp})
-        """), params).one()
-    out = {k for k, newest in (("lt", row[0]), ("uq", row[1])) if newest is None or newest <= end}
-    if row[2] is None or row[2] >= start:
-        out.add("uq_first")
-    return out
+_PER_ACCOUNT = "b, partner_id, account_id, metric"
+_STATS = "partner_id, account_id, metric, qty_sum, events, qty_max, last_at, last_event_id, last_qty"
+
+
+def _per_account_first(kind: str, rng: Range, w: str, params: dict[str, Any], keys_c: str) -> str:
+    """A max or latest metric's part: per account first (its maximum, or its latest event's quantity over the
+    range), then summed to the level."""
+    src = source("usage_daily", "usage_monthly", _STATS, rng, w, "mx" if kind == "max" else "lt", params, kind=kind)
+    if kind == "max":
+        inner = f"SELECT {_PER_ACCOUNT}, max(qty_max) AS v FROM ({src}) x GROUP BY {_PER_ACCOUNT}"
+    else:
+        inner = (f"SELECT DISTINCT ON ({_PER_ACCOUNT}) {_PER_ACCOUNT}, last_qty AS v FROM ({src}) x "
+                 f"ORDER BY {_PER_ACCOUNT}, last_at DESC, last_event_id DESC")
+    return f"""
+    SELECT b, {keys_c}metric, sum(v) AS value FROM ({inner}) y GROUP BY b, {keys_c}metric"""
 
 
 def _run_parts(session: Session, parts: list[str], uq_sql: str | None, params: dict[str, Any]) -> list[Any]:

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from core.usage.as_of import usable
 from core.usage.ingest import record_events
-from core.usage.reports import Scope, _as_of, _values
+from core.usage.reports import Scope, _values
 from db.testing import reset_data
 from tests.factories import build_world
 from tests.usage.raw import raw_values
@@ -39,7 +40,7 @@ def _check(s: Session, partner_ids: list[int], start: date, end: date, path: set
     raw = {k: v for k, v in raw_values(s, start, end).items() if k[2] in METRICS}
     for pid in partner_ids:
         params = {"p": pid, "lt": ["keywords", "active_clients"], "uq": ["unique_recipients"]}
-        assert _as_of(s, Scope(pid, None), start, end, params) >= path
+        assert usable(s, pid, start, end, params) >= path
         got = {(r.partner_id, r.account_id, r.metric): r.value
                for r in _values(s, Scope(pid, None), start, end, level="account") if r.metric in METRICS}
         assert got == {k: v for k, v in raw.items() if k[0] == pid}, (start, end)
@@ -104,10 +105,10 @@ def test_later_batches_move_the_days_and_a_range_ending_before_the_newest_event_
             {"account_id": t.account_id, "event_id": eid, "metric": "keywords", "quantity": qty,
              "occurred_at": datetime(2026, 3, 20, tzinfo=UTC)}], now=NOW)
     params = {"p": t.partner_id, "lt": ["keywords"], "uq": ["unique_recipients"]}
-    assert _as_of(session, Scope(t.partner_id, None), date(2026, 3, 5), date(2026, 3, 10), params) == set()
-    assert _as_of(session, Scope(t.partner_id, None), date(2026, 3, 5), date(2026, 3, 20), params) == {"lt", "uq"}
-    assert _as_of(session, Scope(t.partner_id, None), date(2026, 3, 1), date(2026, 3, 10), params) == set()
-    assert _as_of(session, Scope(t.partner_id, None), date(2026, 2, 1), date(2026, 3, 10), params) == {"uq_first"}
+    assert usable(session, t.partner_id, date(2026, 3, 5), date(2026, 3, 10), params) == set()
+    assert usable(session, t.partner_id, date(2026, 3, 5), date(2026, 3, 20), params) == {"lt", "uq"}
+    assert usable(session, t.partner_id, date(2026, 3, 1), date(2026, 3, 10), params) == set()
+    assert usable(session, t.partner_id, date(2026, 2, 1), date(2026, 3, 10), params) == {"uq_first"}
     for start, end, want in ((date(2026, 2, 1), date(2026, 2, 26), None), (date(2026, 2, 1), date(2026, 2, 27), 1),
                              (date(2026, 3, 1), date(2026, 3, 10), 1), (date(2026, 2, 28), date(2026, 3, 1), None),
                              (date(2026, 2, 1), date(2026, 3, 10), 1)):
