@@ -185,7 +185,7 @@ def _aggregates(engine: Engine, events: int, start: datetime, end: datetime) -> 
         c.execute(text("SET LOCAL work_mem = '256MB'"))
         # the history key of the partitioned table and the idempotency key (migration 0020)
         c.execute(text("ALTER TABLE usage_events ADD CONSTRAINT pk_usage_events "
-                       "PRIMARY KEY (partner_id, account_id, day, event_id)"))
+                       "PRIMARY KEY (partner_id, account_id, day, occurred_at, event_id)"))
         c.execute(text("INSERT INTO usage_event_ids (partner_id, account_id, event_id, day) "
                        "SELECT partner_id, account_id, event_id, day FROM usage_events"))
         c.execute(text("ALTER TABLE usage_event_ids ADD CONSTRAINT pk_usage_event_ids "

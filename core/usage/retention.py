@@ -101,7 +101,7 @@ def _write_archive(conn: Connection, table: str, rows: int, tmp: Path) -> None:
     raw = conn.connection.driver_connection
     assert raw is not None
     with gzip.open(tmp, "wb") as out, raw.cursor() as cur, cur.copy(
-            f"COPY (SELECT * FROM {table} ORDER BY partner_id, account_id, day, event_id) "
+            f"COPY (SELECT * FROM {table} ORDER BY partner_id, account_id, day, occurred_at, event_id) "
             "TO STDOUT WITH (FORMAT csv, HEADER true)") as cp:
         for chunk in cp:
             out.write(chunk)

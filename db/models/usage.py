@@ -5,7 +5,7 @@ Why the shapes are what they are (details in docs/performance.md):
 - `usage_events` is the raw, append-only record, partitioned by month (RANGE on `day`, migration 0020: one
   partition per month in the schema `usage_parts` plus a DEFAULT one; `usage_ensure_partitions` makes them).
   A partitioned table's primary key must contain the partition key, so its key is (partner_id, account_id,
-  day, event_id); that index is also the history index (partner, account, day). It has no foreign keys on
+  day, occurred_at, event_id); that index is also the history index (partner, account, newest first). It has no foreign keys on
   purpose: per-row referential-integrity triggers would roughly halve the ingestion rate, and the single
   ingestion path (core.usage.ingest.record_events) validates account and metric before writing.
 - `usage_event_ids` is the idempotency key (partner_id, account_id, event_id), one narrow row per stored event
@@ -38,6 +38,7 @@ from sqlalchemy import (
     Index,
     Integer,
     Numeric,
+    PrimaryKeyConstraint,
     String,
     Text,
     func,
@@ -80,11 +81,11 @@ class UsageEvent(Base):
 
     __tablename__ = "usage_events"
 
-    partner_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    account_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(BigInteger)
+    account_id: Mapped[int] = mapped_column(BigInteger)
     # occurred_at's date in UTC: the day the event is billed on, and the partition key.
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    event_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    event_id: Mapped[str] = mapped_column(String(100))
     metric: Mapped[str] = mapped_column(String(40))
     quantity: Mapped[Decimal] = mapped_column(QUANTITY)
     occurred_at: Mapped[datetime] = mapped_column()
@@ -93,8 +94,13 @@ class UsageEvent(Base):
     correction: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
-    # the key (partner, account, day, event) doubles as the history index, newest day first
-    __table_args__ = {"postgresql_partition_by": "RANGE (day)"}
+    # The key doubles as the history index: newest day, then newest time first (migration 0028), so a page of
+    # an account's history reads its rows and no more, however many events a day the account has. The
+    # idempotency key is usage_event_ids'.
+    __table_args__ = (
+        PrimaryKeyConstraint("partner_id", "account_id", "day", "occurred_at", "event_id", name="pk_usage_events"),
+        {"postgresql_partition_by": "RANGE (day)"},
+    )
 
 
 class UsageEventId(Base):
