@@ -343,10 +343,8 @@ class UsageDistinctSpan(Base):
     last_day: Mapped[date] = mapped_column(Date)
 
 
-class UsageDistinctLastDays(Base):
-    """Per account and unique_count metric: how many distinct values occurred last on each day."""
-
-    __tablename__ = "usage_distinct_last_days"
+class _AccountDays:
+    """Per account and unique_count metric: how many distinct values occurred last (or first) on each day."""
 
     partner_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     account_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -354,43 +352,32 @@ class UsageDistinctLastDays(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     pairs: Mapped[int] = mapped_column(BigInteger)
 
+
+class _PartnerDays:
+    """The same summed per partner."""
+
+    partner_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(40), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    pairs: Mapped[int] = mapped_column(BigInteger)
+
+
+class UsageDistinctLastDays(_AccountDays, Base):
+    __tablename__ = "usage_distinct_last_days"
     __table_args__ = (Index("ix_usage_distinct_last_days_metric_day", "metric", "day"),)
 
 
-class UsagePartnerDistinctLastDays(Base):
-    """usage_distinct_last_days summed per partner."""
-
+class UsagePartnerDistinctLastDays(_PartnerDays, Base):
     __tablename__ = "usage_partner_distinct_last_days"
 
-    partner_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    metric: Mapped[str] = mapped_column(String(40), primary_key=True)
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    pairs: Mapped[int] = mapped_column(BigInteger)
 
-
-class UsageDistinctFirstDays(Base):
-    """Per account and unique_count metric: how many distinct values occurred first on each day."""
-
+class UsageDistinctFirstDays(_AccountDays, Base):
     __tablename__ = "usage_distinct_first_days"
-
-    partner_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    account_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    metric: Mapped[str] = mapped_column(String(40), primary_key=True)
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    pairs: Mapped[int] = mapped_column(BigInteger)
-
     __table_args__ = (Index("ix_usage_distinct_first_days_metric_day", "metric", "day"),)
 
 
-class UsagePartnerDistinctFirstDays(Base):
-    """usage_distinct_first_days summed per partner."""
-
+class UsagePartnerDistinctFirstDays(_PartnerDays, Base):
     __tablename__ = "usage_partner_distinct_first_days"
-
-    partner_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    metric: Mapped[str] = mapped_column(String(40), primary_key=True)
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    pairs: Mapped[int] = mapped_column(BigInteger)
 
 
 class MetricDimension(Base):
