@@ -26,27 +26,23 @@ from core.accounts import apikeys
 from core.accounts.actor import SYSTEM, Actor
 from core.usage.ingest import record_events
 from db.roles import ensure_app_role
+from seeds import bulk
 
 BATCH = 1_000
 CLIENTS = 2
 ACCOUNTS = 50
 SLUGS = ("bench-api", "bench-api-core")
-# The usage an earlier run wrote (removed so that the data set stays as generated). The audit log is append-only,
-# so the partners its entries name (and their accounts and keys) stay: each run makes a partner of its own.
-TABLES = ("usage_events", "usage_event_ids", "usage_daily", "usage_monthly", "usage_distinct", "usage_partner_daily",
-          "usage_partner_monthly", "usage_distinct_monthly", "usage_distinct_gaps", "usage_partner_distinct_gaps",
-          "usage_latest", "usage_partner_latest_days", "usage_distinct_last", "usage_distinct_last_days",
-          "usage_partner_distinct_last_days", "usage_dimension_daily", "api_idempotency")
 
 
 def _drop_partner(engine: Engine, slug: str) -> None:
-    """Remove the usage of every earlier run's partner of this kind (`slug`, `slug-2`, ...)."""
+    """Remove the usage of every earlier run's partner of this kind (`slug`, `slug-2`, ...), so that the data
+    set stays as generated. The audit log is append-only, so the partners its entries name (and their accounts
+    and keys) stay: each run makes a partner of its own."""
     with engine.begin() as c:
-        for t in TABLES:
-            if c.execute(text("SELECT to_regclass(:t)"), {"t": t}).scalar() is not None:
-                c.execute(text(f"DELETE FROM {t} WHERE partner_id IN "
-                               "(SELECT id FROM partners WHERE slug = :s OR slug LIKE :like)"),
-                          {"s": slug, "like": f"{slug}-%"})
+        for t in [*bulk.usage_tables(c), "api_idempotency"]:
+            c.execute(text(f"DELETE FROM {t} WHERE partner_id IN "
+                           "(SELECT id FROM partners WHERE slug = :s OR slug LIKE :like)"),
+                      {"s": slug, "like": f"{slug}-%"})
 
 
 def _fresh_partner(engine: Engine, slug: str) -> tuple[int, list[int]]:

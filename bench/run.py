@@ -98,12 +98,8 @@ def _ingest_partner(engine: Engine) -> tuple[int, list[int]]:
             c.execute(text("INSERT INTO customer_accounts (partner_id, name, country, currency) "
                            "SELECT :p, 'Ingest ' || i, 'NO', 'EUR' FROM generate_series(1, :n) i"),
                       {"p": pid, "n": INGEST_ACCOUNTS})
-        for t in ("usage_events", "usage_event_ids", "usage_daily", "usage_monthly", "usage_distinct",
-                  "usage_partner_daily", "usage_partner_monthly", "usage_distinct_monthly",
-                  "usage_distinct_gaps", "usage_partner_distinct_gaps", "usage_latest", "usage_partner_latest_days",
-                  "usage_distinct_last", "usage_distinct_last_days", "usage_partner_distinct_last_days"):
-            if c.execute(text("SELECT to_regclass(:t)"), {"t": t}).scalar() is not None:
-                c.execute(text(f"DELETE FROM {t} WHERE partner_id = :p"), {"p": pid})
+        for t in bulk.usage_tables(c):
+            c.execute(text(f"DELETE FROM {t} WHERE partner_id = :p"), {"p": pid})
         accs = list(c.execute(text("SELECT id FROM customer_accounts WHERE partner_id = :p ORDER BY id"),
                               {"p": pid}).scalars())
     return pid, accs

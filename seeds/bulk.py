@@ -23,6 +23,7 @@ from sqlalchemy import Engine, text
 from core.usage.aggregates import REBUILD_SQL
 from db.engine import DATA_DIR, embedded_url, make_engine, server_for
 from db.migrate import upgrade
+from db.roles import tenant_tables
 
 PARTNERS = 20
 ACCOUNTS = 2000
@@ -34,6 +35,13 @@ BENCH_DIR = DATA_DIR / "bench-pg"
 # (metric, cumulative probability upper bound)
 METRIC_MIX = [("pages", 0.35), ("documents", 0.65), ("credits", 0.80), ("messages", 0.90),
               ("api_requests", 0.96), ("data_mb", 0.98), ("unique_recipients", 0.995), ("keywords", 1.0)]
+
+
+def usage_tables(conn) -> list[str]:
+    """Every usage table that carries partner_id (events, keys, rollups, locks, dimensions): what removing a
+    benchmark partner's usage has to clear. Read from the schema, so a new rollup is never left behind.
+    Settlements are billing records (what a wallet was drawn for), not usage: never removed."""
+    return [t for t in tenant_tables(conn) if t.startswith("usage_") and t != "usage_settlements"]
 
 
 def bench_engine(data_dir=None) -> Engine:
