@@ -20,8 +20,10 @@ from tests.billing_factories import make_plan
 from tests.test_ratecards import LEGACY_WALLET_PLAN, MAIL_PLAN, STANDARD, standard
 from tests.wallet_helpers import balance_of, setup_wallet
 
-TODAY = date.today()
-NOW = datetime.now(UTC)
+# An injected clock in the middle of a month: with the run's own clock, a run in the first minutes after midnight
+# recorded its events (5 minutes earlier) on the day before the billing mode took effect, and settled nothing.
+TODAY = date(2026, 3, 18)
+NOW = datetime(2026, 3, 18, 12, 0, tzinfo=UTC)
 SMS_CARD = {"currency": "EUR", "credit_price_steps": [{"min_credits": "0", "price_per_credit": "0.01"}],
             "usage": {"charges": [{"id": "sms", "metric": "messages", "model": "per_unit", "unit_price": "0.004"}]}}
 SMS_PLAN = {"currency": "EUR", "charges": [{"id": "sms", "metric": "messages", "model": "per_unit",
@@ -43,7 +45,7 @@ def _record(engine, staff, pid, aid, metric, qty, event_id):
     with unit_of_work(engine) as s:
         return usage.record_events(s, staff, pid, [{
             "account_id": aid, "metric": metric, "quantity": str(qty), "event_id": event_id,
-            "occurred_at": (NOW - timedelta(minutes=5)).isoformat()}])
+            "occurred_at": (NOW - timedelta(minutes=5)).isoformat()}], now=NOW)
 
 
 def _approved(engine, pid):
