@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core import clock
 from core.accounts.actor import CUSTOMER_ROLES, Actor
 from core.accounts.permissions import allowed, authorize
 from core.billing import alerts, modes, plans, rating, wallet
@@ -183,7 +184,7 @@ def customer_figures(session: Session, actor: Actor, partner_id: int, today: dat
                      ) -> dict[int, CustomerFigures]:
     """Per customer account of the partner: current plan, billing mode, usage and spend this month so far.
     (The partner's margin comes with the two price layers; it will be added here.)"""
-    today = today or datetime.now(UTC).date()
+    today = today or clock.today()
     authorize(actor, "plan.view", partner_id)
     start = today.replace(day=1)
     mtd = month_to_date_by_account(session, actor, partner_id, today)
@@ -214,7 +215,7 @@ def _current_plan_names(session: Session, partner_id: int, today: date) -> dict[
 
 def overview(session: Session, actor: Actor, today: date | None = None, *, top_metrics: int = 4,
              alerts_shown: int = 50) -> Overview:
-    today = today or datetime.now(UTC).date()
+    today = today or clock.today()
     start = today.replace(day=1)
     out = Overview(period=(start, today))
     if allowed(actor, "account.list") and actor.role not in CUSTOMER_ROLES:

@@ -3,11 +3,10 @@ agency), changed from a chosen date on."""
 
 from __future__ import annotations
 
-from datetime import date
-
 import pandas as pd
 import streamlit as st
 
+from core import clock
 from core.billing import modes as billing_modes
 from core.billing import wallet
 from core.billing.modes import MODE_LABELS
@@ -49,7 +48,7 @@ with st.form("change_mode"):
     on_decline = st.radio("If an on-demand charge is declined (on-demand mode only)", list(DECLINE_LABELS),
                           format_func=DECLINE_LABELS.get, key="mode_on_decline", horizontal=True)
     field_error("on_decline", "change_mode")
-    effective = st.date_input("Effective from", value=date.today(), min_value=date.today(), key="mode_from", format=date_input_format())
+    effective = st.date_input("Effective from", value=clock.today(), min_value=clock.today(), key="mode_from", format=date_input_format())
     field_error("effective_from", "change_mode")
     submitted = st.form_submit_button("Change mode", type="primary")
 

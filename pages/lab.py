@@ -13,6 +13,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from core import clock
 from core.accounts import accounts
 from core.errors import ValidationError
 from core.lab import compare as lab
@@ -48,7 +49,7 @@ else:
     partner_id = actor.partner_id
     partner_currency = read(accounts.partner_settings, actor, partner_id).currency
 
-today = date.today()
+today = clock.today()
 default_start = date(today.year - 1, today.month, 1)  # 13 calendar months ending today
 rng = st.date_input("Date range", value=(default_start, today), key="lab_range", format=date_input_format())
 if not isinstance(rng, (tuple, list)) or len(rng) < 2:

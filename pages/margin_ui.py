@@ -4,11 +4,11 @@ gets a warning, never a refusal. Figures come from core.billing.margin.preview."
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import streamlit as st
 
+from core import clock
 from core.accounts import accounts
 from core.accounts.actor import Actor
 from core.accounts.permissions import allowed
@@ -24,7 +24,7 @@ def render(actor: Actor, partner_id: int, account_id: int, spec: Any, *, key: st
         return
     try:
         parsed = plan_from_dict(spec) if isinstance(spec, dict) else spec
-        p = read(margin.preview, actor, partner_id, account_id, parsed, date.today())
+        p = read(margin.preview, actor, partner_id, account_id, parsed, clock.today())
     except PlanValidationError:
         st.caption("Complete the plan to see its margin.")
         return

@@ -8,12 +8,13 @@ Thin: widgets → core.billing.margin → render. Every figure (sums, margins, f
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from core import clock
 from core.accounts import accounts
 from core.billing import margin, receipts
 from core.billing.modes import MODE_LABELS
@@ -24,7 +25,7 @@ from pages.common import date_input_format, md_escape, money_format, numeric, re
 actor = require("margin.view")
 st.title("Money")
 
-today = date.today()
+today = clock.today()
 default_start = (today.replace(day=1) - timedelta(days=150)).replace(day=1)
 c1, c2 = st.columns(2)
 start = c1.date_input("From", value=default_start, key="money_from", format=date_input_format())

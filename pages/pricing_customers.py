@@ -3,11 +3,10 @@ prices (the builder's fields, or dotted paths as an advanced option), the live p
 
 from __future__ import annotations
 
-from datetime import date
-
 import pandas as pd
 import streamlit as st
 
+from core import clock
 from core.accounts import accounts
 from core.billing import plan_builder, plans, rating
 from core.pricing import get_model
@@ -98,7 +97,7 @@ def customers_tab(ctx: PricingContext) -> None:
                                     format_func=lambda k: f"{options[k].name} ({options[k].currency}, "
                                                           f"{options[k].owner})")
             chosen = options[plan_key]
-            month_start = date.today().replace(day=1)
+            month_start = clock.today().replace(day=1)
             # a day the plan covers: the 1st of the month, unless the plan only starts later this month
             default_eff = max(month_start, chosen.effective_from) if chosen.version == 1 else month_start
             effective = st.date_input("Effective from", value=default_eff, key=f"pr_assign_eff_{plan_key}",
@@ -139,9 +138,9 @@ def partner_plan_section(ctx: PricingContext) -> None:
     st.subheader("Partner-level plan")
     if current is not None:
         st.caption(f"{plain(current.assignment.plan_name)} since {current.assignment.effective_from.isoformat()}")
-        start, end = rating.month_of(date.today())
+        start, end = rating.month_of(clock.today())
         st.metric("Active clients this month", read(rating.active_clients, ctx.actor, ctx.partner_id, start, end))
-        render_rating(read(rating.rate_partner, ctx.actor, ctx.partner_id, start, end, date.today()),
+        render_rating(read(rating.rate_partner, ctx.actor, ctx.partner_id, start, end, clock.today()),
                       "This month, the partner would pay")
     if ctx.actor.is_admin:
         options = {r.id: r for r in read(plans.list_plans, ctx.actor, subject="partner")}
@@ -149,7 +148,7 @@ def partner_plan_section(ctx: PricingContext) -> None:
             with st.form("pr_partner_plan_form"):
                 plan_id = st.selectbox("Partner plan", list(options), format_func=lambda i: options[i].name,
                                        key="pr_pplan")
-                eff = st.date_input("Effective from", value=date.today().replace(day=1), key="pr_pplan_eff")
+                eff = st.date_input("Effective from", value=clock.today().replace(day=1), key="pr_pplan_eff")
                 if st.form_submit_button("Assign partner plan"):
                     if run_action(plans.assign_partner_plan, ctx.actor, ctx.partner_id, plan_id=plan_id, effective_from=eff,
                                   success="Partner plan assigned."):

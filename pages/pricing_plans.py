@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import pandas as pd
 import streamlit as st
 
+from core import clock
 from core.accounts import accounts
 from core.billing import plans
 from core.validation import currencies
@@ -52,7 +51,7 @@ def new_plan_form(ctx: PricingContext) -> None:
         subject = st.radio("Prices", ["account", "partner"], horizontal=True, key="pr_subject",
                            format_func=lambda s: "customer accounts" if s == "account"
                            else "partners (partner-level fees, e.g. client-count bands)")
-    effective = st.date_input("Effective from", value=date.today(), key="pr_eff_new")
+    effective = st.date_input("Effective from", value=clock.today(), key="pr_eff_new")
     spec_dict = pricing_inputs(currency, ctx)
     if st.button("Create plan", type="primary", key="pr_create", icon=":material/save:"):
         plan = run_action(plans.create_plan, ctx.actor, partner_id=ctx.partner_id, name=name, code=code, currency=currency,
@@ -81,7 +80,7 @@ def edit_plan_form(detail, ctx: PricingContext) -> None:
     spec_dict = pricing_inputs(plan.currency, ctx)
     margin_ui.draft_preview(ctx.actor, plan.partner_id, spec_dict, key="pr_edit")
     c1, c2 = st.columns(2)
-    effective = c1.date_input("New version effective from", value=date.today(), key="pr_eff_version")
+    effective = c1.date_input("New version effective from", value=clock.today(), key="pr_eff_version")
     note = c2.text_input("What changed (optional)", key="pr_note")
     c1, c2 = st.columns(2)
     if c1.button("Save as new version", type="primary", key="pr_save_version", icon=":material/save:"):

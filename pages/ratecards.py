@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date
 
 import pandas as pd
 import streamlit as st
 
+from core import clock
 from core.accounts import accounts
 from core.accounts.permissions import allowed
 from core.billing import plans, ratecard_admin, ratecards
@@ -89,7 +89,7 @@ if actor.is_admin:
                                   key="rc_partner")
 
 if partner_id is not None:
-    day = st.date_input("Prices in force on", value=date.today(), key="rc_day")
+    day = st.date_input("Prices in force on", value=clock.today(), key="rc_day")
     rc = read(ratecards.get_card, actor, partner_id, day)
     render_card(rc, "this partner")
     history = read(ratecards.card_history, actor, partner_id)
@@ -106,7 +106,7 @@ if partner_id is not None:
             mode = st.radio("How", ["overrides", "own card"], horizontal=True, key="rc_mode",
                             format_func=lambda m: {"overrides": "Change some standard prices",
                                                    "own card": "A whole card of its own (JSON)"}[m])
-            eff = st.date_input("Effective from", value=date.today().replace(day=1), key="rc_eff")
+            eff = st.date_input("Effective from", value=clock.today().replace(day=1), key="rc_eff")
             name = st.text_input("Card name (first time only, optional)", key="rc_name")
             text = st.text_area("Overrides (one per line: path = value) or the card as JSON", key="rc_text",
                                 height=180, placeholder="credit_rates.recipients = 0.95\n"
@@ -130,7 +130,7 @@ if actor.is_admin:
     with st.form("rc_standard_form"):
         currency = st.text_input("Currency", value="EUR", max_chars=3, key="rc_std_currency")
         std_name = st.text_input("Name (new card only)", value="Standard", key="rc_std_name")
-        std_eff = st.date_input("Effective from", value=date.today().replace(day=1), key="rc_std_eff")
+        std_eff = st.date_input("Effective from", value=clock.today().replace(day=1), key="rc_std_eff")
         std_text = st.text_area("Card (JSON)", value=json.dumps(TEMPLATE, indent=2), height=300, key="rc_std_text")
         if st.form_submit_button("Save standard card"):
             existing = {r.currency for r in rows if r.kind == "standard"}

@@ -5,12 +5,13 @@ Not a page itself (it is not in the navigation). No SQL, no arithmetic: core ret
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from core import clock
 from core.errors import ValidationError
 from core.export import csv_text
 from core.pricing.money import format_date
@@ -21,7 +22,7 @@ STATE_KEY = "usage_range"  # (preset, start, end), survives moving between pages
 
 
 def _today() -> date:
-    return datetime.now(UTC).date()
+    return clock.today()
 
 
 def _from_url() -> tuple[str, date, date] | None:

@@ -4,11 +4,11 @@ reminder / automatic-purchase / overdraft settings, payment methods (DEMO gatewa
 from __future__ import annotations
 
 import uuid
-from datetime import date
 
 import pandas as pd
 import streamlit as st
 
+from core import clock
 from core.accounts import accounts
 from core.accounts.permissions import allowed
 from core.billing import payments, wallet
@@ -42,7 +42,7 @@ c1.metric("Balance (credits)", credits(view.balance))
 c2.metric("Lowest allowed balance", credits(view.floor),
           help="0 when usage is refused once credits run out; below 0 with an overdraft.")
 c3.metric("Automatic purchase", f"{credits(view.auto_buy_credits)} credits" if view.auto_buy_credits else "Off")
-lots = read(wallet.lot_summary, actor, partner_id, date.today())
+lots = read(wallet.lot_summary, actor, partner_id, clock.today())
 d1, d2, d3 = st.columns(3)
 d1.metric("Paid credits", credits(lots.paid), help="Bought credits left: refundable at the price paid.")
 d2.metric("Free credits", credits(lots.promotional), help="Promotional credits left: drawn before paid ones.")
@@ -89,7 +89,7 @@ with tabs["Ledger"]:
 
 # ------------------------------------------------------------------ per-customer draws
 with tabs["Usage by customer"]:
-    today = date.today()
+    today = clock.today()
     picked = st.date_input("Period", value=(today.replace(day=1), today), key="draws_period", format=date_input_format())
     if not isinstance(picked, tuple | list) or len(picked) < 2:
         st.info("Pick the first and the last day of the period.")
@@ -191,7 +191,7 @@ with tabs["Payment methods"]:
             field_error("number")
             e1, e2 = st.columns(2)
             exp_month = e1.number_input("Expiry month", min_value=1, max_value=12, value=12, key="card_month")
-            exp_year = e2.number_input("Expiry year", min_value=2000, max_value=2100, value=date.today().year + 2,
+            exp_year = e2.number_input("Expiry year", min_value=2000, max_value=2100, value=clock.today().year + 2,
                                        key="card_year")
             field_error("exp_year")
             if st.form_submit_button("Add demo card"):

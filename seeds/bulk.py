@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import Engine, text
 
+from core import clock
 from core.usage.aggregates import REBUILD_SQL
 from db.engine import DATA_DIR, embedded_url, make_engine, server_for
 from db.migrate import upgrade
@@ -80,7 +81,7 @@ def _size_shared_buffers(engine: Engine, data_dir) -> None:
 def window(today: date | None = None) -> tuple[datetime, datetime]:
     """From the first day of the month 12 months before today's month up to today 00:00 UTC (exclusive):
     12 whole months plus the current month so far."""
-    today = today or datetime.now(UTC).date()
+    today = today or clock.today()
     y, m = today.year, today.month - (MONTHS - 1)
     while m <= 0:
         y, m = y - 1, m + 12

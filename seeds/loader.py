@@ -15,6 +15,7 @@ from typing import TextIO
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from core import clock
 from core.accounts import accounts
 from core.accounts.actor import SYSTEM
 from db.models import User
@@ -108,7 +109,7 @@ def demo_statements(engine: Engine, today: date | None = None) -> None:
     from db.engine import unit_of_work
     from db.models import Partner
 
-    first = (today or date.today()).replace(day=1)
+    first = (today or clock.today()).replace(day=1)
     last_month = (first - timedelta(days=1)).replace(day=1)
     month_before = (last_month - timedelta(days=1)).replace(day=1)
     with Session(engine) as s:

@@ -25,7 +25,7 @@ import json
 import sys
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core import clock
 from core.accounts.actor import SYSTEM, Actor
 from core.bootstrap import bootstrap
 from core.errors import DomainError, NotFound
@@ -208,7 +209,7 @@ def load_file(engine, path: Path | str, *, add: bool = False, today: date | None
             found = database_has_data(session)
             if found:
                 raise RefusedNonEmpty(found)
-        sc = read_scenario(path, session, today=today or datetime.now(UTC).date(), progress=notes)
+        sc = read_scenario(path, session, today=today or clock.today(), progress=notes)
         if check_only:
             return LoadSummary(counts=defaultdict(int, {"partners (checked)": len(sc.partners)}))
         return load_scenario(session, sc, progress=progress, notes=notes)

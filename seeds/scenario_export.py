@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from core import clock
 from core.accounts.accounts import ACCOUNT_FIELDS
 from core.usage.metrics import get_metrics
 from db.models import CustomerAccount, Partner, User
@@ -235,7 +236,7 @@ def export_world(session: Session, *, password: str = "demo-pass-2026", name: st
     catalogue = get_metrics(session)
     summed = {k for k, m in catalogue.items() if m.aggregation == "sum"}
     start = session.scalar(text("SELECT least((SELECT min(effective_from) FROM plan_versions), "
-                                "(SELECT min(day) FROM usage_events))")) or date.today()
+                                "(SELECT min(day) FROM usage_events))")) or clock.today()
     head: dict[str, Any] = {"password": password}
     out = toml.lines(head) + [""] + toml.lines({"name": name, "seed": "export", "start": start}, "scenario")
     for m in catalogue.values():

@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from core import clock
 from core.usage.metrics import KEY_RE, get_metrics
 from db.models.usage import AGGREGATIONS
 from seeds.scenario_checks import Check, a_date, as_list, table, unknown
@@ -215,7 +216,7 @@ def read_scenario(path: Path | str, session: Session, *, today: date | None = No
                   progress: Progress | None = None) -> Scenario:
     """Read and check a scenario file and everything it includes. Raises ScenarioError with every
     problem (nothing is written by this function in any case)."""
-    today = today or date.today()
+    today = today or clock.today()
     reader = _Reader(session, today, progress)
     reader.read(Path(path))
     if reader.sc is not None:

@@ -7,8 +7,8 @@ migrations and load the default demo into an empty database.
 from __future__ import annotations
 
 import sys
-from datetime import date
 
+from core import clock
 from core.bootstrap import bootstrap
 from core.usage.partitions import ensure_partitions
 from db.engine import make_engine, owner_url
@@ -26,7 +26,7 @@ def main() -> int:
     # The demo is loaded by the owner: a scenario stamps its history at the dates it happened, re-dating rows
     # of its own load transaction in append-only tables, which the app's role may never change.
     load_default_demo_if_empty(owner)
-    ensure_partitions(owner, date.today())  # usage_events' months ahead, and the demo's months (0020)
+    ensure_partitions(owner, clock.today())  # usage_events' months ahead, and the demo's months (0020)
     owner.dispose()
     return 0
 

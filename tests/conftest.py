@@ -13,11 +13,13 @@ os.environ.setdefault("RC_PASSWORD_PROFILE", "fast")
 import pytest
 from sqlalchemy.orm import Session
 
+from core import clock
 from core.bootstrap import bootstrap
 from db.engine import app_url, make_engine
 from db.migrate import upgrade
 from db.roles import ensure_app_role
 from db.testing import recreate_schema, reset_data, test_database_url
+from tests.when import MID_MONTH
 
 bootstrap()  # the usage hooks, as every entry point registers them
 
@@ -98,3 +100,12 @@ def world(db):
     from tests.factories import build_world
 
     return build_world(db)
+
+
+@pytest.fixture
+def on_day():
+    """The app's clock (core.clock) moved to MID_MONTH for the test, then back: a page's defaults ("this
+    month", "the last 30 days") and its "five minutes ago" no longer depend on when the test runs."""
+    clock.travel_to(MID_MONTH)
+    yield MID_MONTH
+    clock.travel_to(None)

@@ -53,3 +53,20 @@ def test_models_equal_migrations(engine):
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
     assert diff == [], "\n".join(map(str, diff))
+
+
+def test_the_app_reads_the_time_only_through_core_clock():
+    """Every "now" and "today" of the app, its API and its seeds comes from core.clock (UTC, movable for tests and
+    demos); `date.today()` is the machine's local day, and a clock read elsewhere cannot be moved by a test."""
+    import re
+
+    reads = re.compile(r"\b(datetime\.now\(|datetime\.utcnow\(|date\.today\(|time\.localtime\()")
+    offenders = []
+    for path in [ROOT / "Home.py", *(p for d in ("core", "pages", "api", "seeds", "db")
+                                     for p in (ROOT / d).rglob("*.py"))]:
+        if path == ROOT / "core" / "clock.py":
+            continue
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if reads.search(line.split("#", 1)[0]):
+                offenders.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
+    assert offenders == [], "\n".join(offenders)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -17,9 +17,11 @@ from db.engine import unit_of_work
 from db.models import AuditEntry
 from db.models.wallet import OutboxMessage, PaymentCharge
 from tests.wallet_helpers import DECLINING_CARD, balance_of, ledger_kinds, setup_wallet, wait_purchases
+from tests.when import TODAY
 
 D = Decimal
-TODAY = date.today()
+
+pytestmark = pytest.mark.usefixtures("on_day")  # the app runs on a fixed day (tests/when.py)
 
 
 def _set(db, actor, t, mode, when=TODAY, **kw):

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from sqlalchemy.orm import Session
 
+from core import clock
 from core.billing import ratecard_admin, ratecards
 from tests.apptest import app, page_alone, texts
 from tests.statements_helpers import END, START
@@ -125,7 +126,7 @@ def test_admin_creates_the_standard_card_from_the_page_and_a_bad_one_is_refused(
     assert not at.exception
     with Session(db) as s:
         assert [(c.kind, c.currency) for c in s.query(RateCard)] == [("standard", "EUR")]
-        rc = ratecards.card_in_force(s, world.a.partner_id, date.today())
+        rc = ratecards.card_in_force(s, world.a.partner_id, clock.today())
         assert rc is not None and rc.source == "standard"
 
 

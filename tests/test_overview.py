@@ -3,16 +3,15 @@ far; Users and Annotators see usage without prices."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 
-from core import overview
+from core import clock, overview
 from core.usage import ingest as usage
 from db.engine import unit_of_work
 from pages.common import visible_pages
 from tests.apptest import app, texts
 from tests.billing_factories import PAGES_SPEC, make_plan
-
-TODAY = date.today()
+from tests.when import TODAY
 
 
 def _usage_and_plan(world, engine):
@@ -24,10 +23,10 @@ def _usage_and_plan(world, engine):
         plans.assign_plan(s, a.staff, a.partner_id, a.account_id, plan_id=plan_id, effective_from=TODAY.replace(day=1))
         usage.record_events(s, a.staff, a.partner_id, [{
             "account_id": a.account_id, "metric": "pages", "quantity": "1200", "event_id": "ov-1",
-            "occurred_at": (datetime.now(UTC) - timedelta(minutes=1)).isoformat()}])
+            "occurred_at": (clock.now() - timedelta(minutes=1)).isoformat()}])
 
 
-def test_overview_service_per_role(world, engine, session):
+def test_overview_service_per_role(world, engine, session, on_day):
     _usage_and_plan(world, engine)
     staff = overview.overview(session, world.a.staff)
     assert staff.customers_active == 2 and staff.usage[0].key == "pages" and staff.usage[0].value == 1200
@@ -41,7 +40,7 @@ def test_overview_service_per_role(world, engine, session):
     assert other.usage == []
 
 
-def test_overview_page_shows_prices_only_to_those_allowed(world, engine):
+def test_overview_page_shows_prices_only_to_those_allowed(world, engine, on_day):
     _usage_and_plan(world, engine)
     at = app(world.a.users["manager"])
     assert "EUR 206.00" in [m.value for m in at.metric]
@@ -62,7 +61,7 @@ def test_customers_see_one_usage_page():
 # ---------------------------------------------------------------- issue 15
 
 
-def test_counts_come_from_counting_queries_not_a_capped_list(world, engine):
+def test_counts_come_from_counting_queries_not_a_capped_list(world, engine, on_day):
     """The admin Overview counted a list capped at 500 accounts."""
     from core.accounts import accounts
     from core.accounts.actor import SYSTEM
@@ -82,7 +81,7 @@ def test_counts_come_from_counting_queries_not_a_capped_list(world, engine):
     assert "first 500" in texts(at)
 
 
-def test_partner_overview_leads_with_money(world, engine):
+def test_partner_overview_leads_with_money(world, engine, on_day):
     from decimal import Decimal
 
     from core.statements import lifecycle
@@ -109,6 +108,8 @@ def test_partner_overview_leads_with_money(world, engine):
 
 
 def test_days_of_credit_left_at_the_burn_rate(world, engine):
+    """On the real clock: the draws carry the database's time."""
+    today = clock.today()
     from decimal import Decimal
 
     from core.billing import wallet
@@ -120,10 +121,10 @@ def test_days_of_credit_left_at_the_burn_rate(world, engine):
         for i in range(3):  # 3 x 100 credits drawn in the last 30 days: 10 a day
             wallet.draw(s, a.partner_id, a.account_id, Decimal(100), f"burn-{i}")
     with unit_of_work(engine) as s:
-        fig = overview.wallet_figures(s, a.staff, a.partner_id, TODAY)
+        fig = overview.wallet_figures(s, a.staff, a.partner_id, today)
     assert fig.balance == 2700 and fig.burn_per_day == 10 and fig.days_left == 270
     with unit_of_work(engine) as s:
-        assert overview.wallet_figures(s, a.staff, a.partner_id, TODAY + timedelta(days=60)).days_left is None
+        assert overview.wallet_figures(s, a.staff, a.partner_id, today + timedelta(days=60)).days_left is None
 
 
 def test_a_partners_clients_see_the_partners_brand_not_the_platforms(world, engine):

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
+import pytest
 from sqlalchemy.orm import Session
 
+from core import clock
 from core.billing import modes as bm
 from tests.apptest import app, texts
 from tests.wallet_helpers import setup_wallet
+
+pytestmark = pytest.mark.usefixtures("on_day")  # the app runs on a fixed day (tests/when.py)
 
 
 def test_switching_to_prepaid_with_an_empty_wallet_and_no_auto_buy_warns(world, db):
     t = world.a
     setup_wallet(db, t.staff, t.partner_id)  # a wallet at 0 credits, automatic purchase off
-    today = datetime.now(UTC).date()
+    today = clock.today()
     at = app(t.staff, "pages/billing_modes.py")
     at.selectbox(key="mode_account").set_value(t.account_id)
     at.selectbox(key="mode_mode").set_value("partner_prepaid")
@@ -37,16 +39,15 @@ def test_switching_to_prepaid_with_credits_does_not_ask(world, db):
     at.button(key="FormSubmitter:change_mode-Change mode").click().run()
     assert "usage will be refused" not in texts(at)
     with Session(db) as s:
-        assert bm.mode_at(s, t.partner_id, t.account_id, datetime.now(UTC).date())[0] == "partner_prepaid"
+        assert bm.mode_at(s, t.partner_id, t.account_id, clock.today())[0] == "partner_prepaid"
 
 
 def test_plan_assignment_defaults_to_a_day_the_plan_covers(world, db):
-    from datetime import date
 
     from tests.billing_factories import make_plan
 
     a = world.a
-    today = date.today()  # the page's clock (not injectable in AppTest): expectations are derived from it
+    today = clock.today()  # the page's clock (tests/when.py)
     old = make_plan(db, a.staff, code="old")  # since 2024: covers the whole month
     new = make_plan(db, a.staff, code="new", effective_from=today)  # starts today
     at = app(a.staff, "pages/pricing.py")

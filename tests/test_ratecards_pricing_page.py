@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from sqlalchemy.orm import Session
 
 from core.billing import plans
@@ -14,9 +15,13 @@ from tests.apptest import app, texts
 from tests.billing_factories import make_plan
 from tests.test_margin import PAGES_LOW
 from tests.test_ratecards import standard
+from tests.when import TODAY
+
+pytestmark = pytest.mark.usefixtures("on_day")  # the app runs on a fixed day (tests/when.py)
 
 PAGE = "pages/pricing.py"
-LAST_MONTH = (date.today().replace(day=1) - timedelta(days=1)).replace(day=10)
+
+LAST_MONTH = (TODAY.replace(day=1) - timedelta(days=1)).replace(day=10)
 
 
 def _setup(world, db):

@@ -4,7 +4,6 @@ numbered in the platform's own unbroken series (`OD-{year}-{n:06d}`), as a PDF, 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal as D
 
 import pytest
@@ -17,8 +16,10 @@ from db.models.wallet import ChargeReceipt, PaymentCharge
 from tests.test_ratecards import MAIL_PLAN, standard
 from tests.test_ratecards_settlement import _assign, _mode, _record
 from tests.wallet_helpers import setup_wallet
+from tests.when import TODAY
 
-YEAR = datetime.now(UTC).year
+pytestmark = pytest.mark.usefixtures("on_day")  # the receipts' year and the usage's day (tests/when.py)
+YEAR = TODAY.year
 
 
 def _on_demand(engine, world, t) -> None:

@@ -3,9 +3,10 @@ prepaid draws the card's credits, on demand charges the card's money amount."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal as D
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -19,11 +20,12 @@ from db.models.wallet import PaymentCharge
 from tests.billing_factories import make_plan
 from tests.test_ratecards import LEGACY_WALLET_PLAN, MAIL_PLAN, STANDARD, standard
 from tests.wallet_helpers import balance_of, setup_wallet
+from tests.when import MID_MONTH, TODAY
 
-# An injected clock in the middle of a month: with the run's own clock, a run in the first minutes after midnight
-# recorded its events (5 minutes earlier) on the day before the billing mode took effect, and settled nothing.
-TODAY = date(2026, 3, 18)
-NOW = datetime(2026, 3, 18, 12, 0, tzinfo=UTC)
+# The app's clock on a fixed day (tests/when.py). On the run's own clock, a run in the first minutes after
+# midnight recorded its events (5 minutes earlier) on the day before the billing mode took effect: nothing settled.
+pytestmark = pytest.mark.usefixtures("on_day")
+NOW = MID_MONTH
 SMS_CARD = {"currency": "EUR", "credit_price_steps": [{"min_credits": "0", "price_per_credit": "0.01"}],
             "usage": {"charges": [{"id": "sms", "metric": "messages", "model": "per_unit", "unit_price": "0.004"}]}}
 SMS_PLAN = {"currency": "EUR", "charges": [{"id": "sms", "metric": "messages", "model": "per_unit",

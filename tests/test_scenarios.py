@@ -4,7 +4,7 @@ from the scenario file; broken files are refused with the place of every problem
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP
 from decimal import Decimal as D
 
@@ -30,8 +30,9 @@ from seeds.scenario import (
     main,
 )
 from seeds.scenario_format import ScenarioError, add_months, read_scenario, resolve_date
+from tests.when import TODAY
 
-TODAY = datetime.now(UTC).date()
+pytestmark = pytest.mark.usefixtures("on_day")  # the app runs on a fixed day (tests/when.py)
 LAST_MONTH = month_of(add_months(TODAY.replace(day=1), -1))[0]
 PLATFORM = "Platform direct"  # the house partner: the issuer when the customer pays, never otherwise
 

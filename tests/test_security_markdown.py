@@ -14,6 +14,7 @@ import pytest
 from google.protobuf.internal.containers import RepeatedCompositeFieldContainer, RepeatedScalarFieldContainer
 from sqlalchemy import text
 
+from core import clock
 from core.billing import plans
 from db.engine import unit_of_work
 from pages.common import md_escape, visible_pages
@@ -21,6 +22,8 @@ from tests.apptest import app
 from tests.billing_factories import make_plan
 from tests.statements_helpers import generate
 from tests.wallet_helpers import setup_wallet
+
+pytestmark = pytest.mark.usefixtures("on_day")  # the app runs on a fixed day (tests/when.py)
 
 LINK = "[Session expired - log in again](http://evil.example/login)"
 IMAGE = "![x](http://evil.example/x.png)"
@@ -82,7 +85,7 @@ def plant_hostile_names(world, engine):
     """Hostile names on partner A's partner, accounts, users, plan and card, and a statement (also used by
     the browser test)."""
     a = world.a
-    month_start = (date.today().replace(day=1) - timedelta(days=1)).replace(day=1)
+    month_start = (clock.today().replace(day=1) - timedelta(days=1)).replace(day=1)
     _, plan_id = make_plan(engine, a.staff, code="evil", name=hostile("Plan", LINK), effective_from=date(2024, 1, 1))
     with unit_of_work(engine) as s:
         plans.assign_plan(s, a.staff, a.partner_id, a.account_id, plan_id=plan_id, effective_from=date(2024, 1, 1))

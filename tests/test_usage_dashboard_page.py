@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
+import pytest
+
+from core import clock
 from core.usage import ingest as usage
 from core.usage.metrics import add_metric
 from db.engine import unit_of_work
 from tests.apptest import app
+
+pytestmark = pytest.mark.usefixtures("on_day")  # the app runs on a fixed day (tests/when.py)
 
 
 def _record(engine, a, metric: str, event_id: str) -> None:
     with unit_of_work(engine) as s:
         usage.record_events(s, a.staff, a.partner_id, [{
             "account_id": a.account_id, "metric": metric, "quantity": "3", "event_id": event_id,
-            "occurred_at": (datetime.now(UTC) - timedelta(minutes=1)).isoformat()}])
+            "occurred_at": (clock.now() - timedelta(minutes=1)).isoformat()}])
 
 
 def _metric_options(at) -> list[str]:

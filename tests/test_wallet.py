@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -10,6 +10,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from core import clock
 from core.billing import payments, wallet
 from core.errors import NotFound, PermissionDenied, ValidationError
 from db.engine import unit_of_work
@@ -64,7 +65,7 @@ def test_issue_example_50000_minus_5250(world, db):
     assert r.status == "applied" and r.balance == D(44750)
     assert balance_of(db, t.partner_id) == D(44750)
     with Session(db) as s:
-        per = wallet.draws_by_customer(s, t.staff, t.partner_id, date.today(), date.today())
+        per = wallet.draws_by_customer(s, t.staff, t.partner_id, clock.today(), clock.today())
         rows, total = wallet.list_ledger(s, t.staff, t.partner_id)
     assert [(p.account_id, p.credits, p.draws) for p in per] == [(t.account_id, D(5250), 1)]
     assert total == 2 and rows[0].kind == "usage_draw" and rows[0].event_ref["count"] == 5000

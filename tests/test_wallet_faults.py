@@ -159,7 +159,9 @@ def test_slow_gateway_while_eight_workers_draw(world, db, database_url, gateway)
     assert balance_of(db, t.partner_id) == D(100 - 300 + 1000)
 
 
-def test_every_purchase_has_a_numbered_receipt_with_the_issuers_tax(world, db, gateway):
+def test_every_purchase_has_a_numbered_receipt_with_the_issuers_tax(world, db, gateway, on_day):
+    """Both receipts in one year's series: on the run's own clock, a run across New Year's midnight started a new
+    series between them."""
     t = world.a
     with unit_of_work(db) as s:
         house = s.execute(text("select id from partners where is_house")).scalar()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -138,13 +138,13 @@ def test_defect4_draw_returns_while_the_gateway_is_still_answering(world, db):
     assert balance_of(db, t.partner_id) == D(1000)
 
 
-def test_defect5_blocked_message_writes_numbers_as_people_do(world, db):
+def test_defect5_blocked_message_writes_numbers_as_people_do(world, db, on_day):
     t = world.a
     setup_wallet(db, t.staff, t.partner_id, buy=100)
     with unit_of_work(db) as s:
-        modes.set_mode(s, t.staff, t.partner_id, t.account_id, "partner_prepaid", date.today())
+        modes.set_mode(s, t.staff, t.partner_id, t.account_id, "partner_prepaid", on_day.date())
     with unit_of_work(db) as s:
-        res = modes.settle_new_usage(s, t.partner_id, t.account_id, date.today(), D(4000), D(0), "EUR",
+        res = modes.settle_new_usage(s, t.partner_id, t.account_id, on_day.date(), D(4000), D(0), "EUR",
                                      {"batch": 1}, raise_on_block=False)
     assert res.action == "blocked"
     assert "3,900 more" in res.message and "E+" not in res.message

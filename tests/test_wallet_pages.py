@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
+from core import clock
 from core.billing import modes as bm
 from core.billing import wallet
 from tests.apptest import app, page_alone, texts
@@ -74,7 +74,7 @@ def test_ledger_paging_filter_draws_and_outbox(world, db):
     assert list(draws["Customer"]) == ["Customer a1"] and list(draws["Credits drawn"]) == ["600"]
     outbox = _table(at, "Subject")
     assert list(outbox["Subject"]) == ["Your credit balance is low"]
-    at.date_input(key="draws_period").set_value((date.today(),)).run()
+    at.date_input(key="draws_period").set_value((clock.today(),)).run()
     assert "Pick the first and the last day" in texts(at)
 
 
@@ -108,7 +108,7 @@ def test_billing_modes_page_changes_mode(world, db):
     at.button(key="FormSubmitter:change_mode-Change mode").click().run()
     assert not at.exception
     with Session(db) as s:
-        assert bm.mode_at(s, t.partner_id, t.account_id, date.today())[0] == "agency"
+        assert bm.mode_at(s, t.partner_id, t.account_id, clock.today())[0] == "agency"
     assert "Agency customer" in " ".join(_table(at, "Current mode")["Current mode"])
 
 
@@ -127,7 +127,7 @@ def test_wallet_page_shows_paid_free_expiring_and_receipts(world, db):
 
     t = world.a
     setup_wallet(db, t.staff, t.partner_id, buy=1000)
-    day = date.today()
+    day = clock.today()
     with unit_of_work(db) as s:
         wallet.grant_credits(s, world.admin, t.partner_id, 200, "Launch offer", expires_on=day + timedelta(days=10),
                              today=day)

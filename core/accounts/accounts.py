@@ -10,13 +10,13 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core import clock
 from core.accounts import audit, links
 from core.accounts.actor import CUSTOMER_ROLES, ROLE_LABELS, Actor
 from core.accounts.passwords import hash_password, password_problem
@@ -441,7 +441,7 @@ def reset_password(session: Session, actor: Actor, partner_id: int, user_id: int
     _authorize_on_user(actor, "user.reset_password", user)
     user.password_hash = hash_password(secrets.token_urlsafe(32))  # unusable: nobody knows it
     user.must_change_password = False
-    links.end_sessions(session, user, datetime.now(UTC))
+    links.end_sessions(session, user, clock.now())
     links.send_reset_link(session, user)
     audit.record(session, actor, partner_id=partner_id, action="reset_password", entity="user",
                  entity_id=user_id, account_id=user.account_id, after={"link_sent_to": user.email})

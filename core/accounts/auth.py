@@ -6,12 +6,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from core import clock
 from core.accounts import audit, links
 from core.accounts.accounts import (
     account_snapshot,
@@ -71,7 +72,7 @@ def signup(session: Session, *, email: str, display_name: str, password: str, or
     for a registered address nothing is created and its owner is told by e-mail instead. Bad input
     (password, organisation) raises ValidationError before anything is written.
     """
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     bind_scope(session, platform_scope("sign-up (e-mail directory, house partner)", quiet=True))
     errors: dict[str, str] = {}
     try:
@@ -169,7 +170,7 @@ def authenticate(session: Session, email: str, password: str, *, client: str | N
     The caller commits even when this raises AuthError, so the failure counters are kept: use
     `login()` which does that.
     """
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     client = _client(client)
     email_norm = normalise_email(email or "")[:320]
     _check_throttle(session, _client_key(client), now)
@@ -238,7 +239,7 @@ def change_password(session: Session, actor: Actor, *, current: str, new: str,
                     now: datetime | None = None) -> Actor:
     """Change one's own password. Every other session and remembered login of the user ends; returns the
     actor for the session that made the change (the page keeps it logged in with the new session version)."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     if actor.impersonator_user_id is not None:
         raise PermissionDenied("You cannot change the password of a user you are logged in as.")
     user = session.get(User, (actor.partner_id, actor.user_id))
@@ -267,7 +268,7 @@ def change_password(session: Session, actor: Actor, *, current: str, new: str,
 
 def log_out_everywhere(session: Session, actor: Actor, *, now: datetime | None = None) -> bool:
     """End every session and remembered login of the acting user, on every device (this one too)."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     if actor.impersonator_user_id is not None:
         raise PermissionDenied("Go back to your own account first.")
     user = session.get(User, (actor.partner_id, actor.user_id))
@@ -310,7 +311,7 @@ def login(engine, email: str, password: str, *, client: str | None = None) -> Ac
 
 def confirm_email(session: Session, token: str | None, *, now: datetime | None = None) -> str:
     """Follow a sign-up's confirmation link: the account may log in from now on. Returns the message."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     user = links.use_token(session, token, "confirm", now)
     user.email_confirmed = True
     audit.record(session, None, partner_id=user.partner_id, action="confirm_email", entity="user",
@@ -320,7 +321,7 @@ def confirm_email(session: Session, token: str | None, *, now: datetime | None =
 
 def reset_with_token(session: Session, token: str | None, new: str, *, now: datetime | None = None) -> str:
     """Set a new password from a reset link. Every session of the user ends. Returns the message."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     user = links.use_token(session, token, "reset", now)
     problem = password_problem(new or "", user.email)
     if problem:
@@ -346,7 +347,7 @@ def _token_hash(secret: str) -> str:
 def remember(session: Session, actor: Actor, *, now: datetime | None = None) -> str:
     """Start a remembered login for `actor`; returns the cookie value `<partner_id>.<id>.<secret>`.
     Only the secret's SHA-256 is stored."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     secret = secrets.token_urlsafe(32)
     row = LoginSession(partner_id=actor.partner_id, user_id=actor.user_id, token_hash=_token_hash(secret),
                        session_version=actor.session_version, expires_at=now + REMEMBER_FOR)
@@ -369,7 +370,7 @@ def _remembered(session: Session, cookie: str | None) -> tuple[LoginSession, str
 def resume(session: Session, cookie: str | None, *, now: datetime | None = None) -> Actor | None:
     """The actor of a remembered login, or None when the cookie is unknown, tampered with, expired,
     logged out, or the user's access changed since (deactivated, suspended, password reset)."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     found = _remembered(session, cookie)
     if found is None:
         return None
@@ -388,4 +389,4 @@ def forget(session: Session, cookie: str | None, *, now: datetime | None = None)
     """Log-out: the remembered login in this cookie can never be used again."""
     found = _remembered(session, cookie)
     if found is not None and found[0].revoked_at is None:
-        found[0].revoked_at = now or datetime.now(UTC)
+        found[0].revoked_at = now or clock.now()

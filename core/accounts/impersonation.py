@@ -14,11 +14,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core import clock
 from core.accounts import audit
 from core.accounts.actor import Actor
 from core.accounts.auth import load_actor
@@ -87,7 +88,7 @@ def resume_token(remember_cookie: str, target: Actor, came_from: tuple[int, int]
                  *, now: datetime | None = None) -> str:
     """The browser's token for resuming "Log in as" after a reload: `<partner>.<user>.<from partner>.<from
     account>.<expires>.<mac>` (0.0 when not started from a customer), bound to this browser's remembered login."""
-    expires = int(((now or datetime.now(UTC)) + RESUME_FOR).timestamp())
+    expires = int(((now or clock.now()) + RESUME_FOR).timestamp())
     fp, fa = came_from or (0, 0)
     payload = f"{target.partner_id}.{target.user_id}.{int(fp)}.{int(fa)}.{expires}"
     return f"{payload}.{_mac(remember_cookie, payload)}"
@@ -104,7 +105,7 @@ def read_resume_token(remember_cookie: str | None, token: str | None, *, now: da
     if not hmac.compare_digest(mac, _mac(remember_cookie, payload)):
         return None
     pid, uid, fp, fa, expires = (int(p) for p in parts[:5])
-    if expires <= (now or datetime.now(UTC)).timestamp():
+    if expires <= (now or clock.now()).timestamp():
         return None
     return pid, uid, ((fp, fa) if fp and fa else None)
 

@@ -11,13 +11,14 @@ import hashlib
 import hmac
 import os
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from sqlalchemy import func, select, update
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.orm import Session
 
+from core import clock
 from core.errors import ValidationError
 from db.engine import bind_scope, partner_scope
 from db.models import Partner, User
@@ -82,7 +83,7 @@ def end_sessions(session: Session, user: User, now: datetime) -> None:
 def issue_token(session: Session, user: User, purpose: str, *, now: datetime | None = None) -> str:
     """A single-use link token `<partner_id>.<id>.<secret>` for `purpose` ('confirm' or 'reset'); earlier
     unused tokens of the same purpose stop working. Only the secret's SHA-256 is stored."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     session.execute(update(UserToken).where(UserToken.partner_id == user.partner_id, UserToken.user_id == user.id,
                                             UserToken.purpose == purpose, UserToken.used_at.is_(None))
                     .values(used_at=now))

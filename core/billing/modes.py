@@ -16,13 +16,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core import clock
 from core.accounts import audit
 from core.accounts.actor import Actor
 from core.accounts.permissions import authorize
@@ -129,7 +130,7 @@ def modes_in_period(session: Session, partner_id: int, account_id: int, start: d
 def list_modes(session: Session, actor: Actor, partner_id: int, today: date | None = None) -> list[ModeRow]:
     """Every (not deleted) customer of the partner with the mode in force today and the next scheduled."""
     authorize(actor, "billing.manage", partner_id)
-    today = today or date.today()
+    today = today or clock.today()
     accounts = session.execute(select(CustomerAccount.id, CustomerAccount.name, CustomerAccount.status).where(
         CustomerAccount.partner_id == partner_id, CustomerAccount.status != "deleted")
         .order_by(CustomerAccount.name)).all()
@@ -158,7 +159,7 @@ def set_mode(session: Session, actor: Actor, partner_id: int, account_id: int, m
     """Change who pays for a customer from `effective_from` (today or later: usage already settled is
     never re-settled). Prepaid needs the partner's wallet, on demand a payment method on file."""
     authorize(actor, "billing.manage", partner_id, account_id)
-    today = today or date.today()
+    today = today or clock.today()
     errors: dict[str, str] = {}
     if mode not in BILLING_MODES:
         errors["mode"] = "Choose one of: " + ", ".join(MODE_LABELS[m] for m in BILLING_MODES) + "."
@@ -290,7 +291,7 @@ def _charge_on_demand(session: Session, partner_id: int, account_id: int, amount
         approved, ref, why = res.approved, res.gateway_ref, res.decline_reason
     if approved:
         charge = record_approved(session, {**values, "gateway_ref": ref})
-        receipts.issue_charge_receipt(session, charge, datetime.now(UTC).date())  # platform -> partner, numbered
+        receipts.issue_charge_receipt(session, charge, clock.today())  # platform -> partner, numbered
         return SettlementResult(mode, "charged", credits, amount, currency, charge_id=charge.id)
     name = session.scalar(select(CustomerAccount.name).where(CustomerAccount.partner_id == partner_id,
                                                              CustomerAccount.id == account_id))

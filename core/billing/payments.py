@@ -18,7 +18,6 @@ import re
 import secrets
 import threading
 from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -26,6 +25,7 @@ from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
+from core import clock
 from core.accounts import audit
 from core.accounts.actor import Actor
 from core.accounts.permissions import authorize
@@ -138,7 +138,7 @@ class DemoGateway:
         errors: dict[str, str] = {}
         if not re.fullmatch(r"[0-9]{12,19}", digits) or not _luhn_ok(digits):
             errors["number"] = "This is not a valid card number."
-        today = date.today()
+        today = clock.today()
         if not (1 <= int(exp_month) <= 12):
             errors["exp_month"] = "Expiry month must be 1 to 12."
         elif (int(exp_year), int(exp_month)) < (today.year, today.month):

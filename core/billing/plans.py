@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from core import clock
 from core.accounts import audit
 from core.accounts.accounts import get_partner, house_partner
 from core.accounts.actor import Actor
@@ -163,7 +164,7 @@ def create_plan(session: Session, actor: Actor, *, name: str, code: str, currenc
     if subject == "partner" and not _is_house(session, partner_id):
         c.fail("subject", "Partner-level plans are the platform's: only the platform can own them.")
     desc = c.text("description", description, "Description", required=False, max_len=2000)
-    eff = effective_from or date.today()
+    eff = effective_from or clock.today()
     try:
         checked = _checked_spec(session, spec, cur)
     except ValidationError as exc:
@@ -476,7 +477,7 @@ def current_assignment(session: Session, actor: Actor, partner_id: int, account_
                        on: date | None = None) -> CurrentPlan | None:
     """The plan in force on a day (default today) with the customer's overrides applied, or None."""
     _authorize_view(actor, partner_id, account_id)
-    day = on or date.today()
+    day = on or clock.today()
     rows = [r for r in assignments_in_force(session, partner_id, account_id) if r.effective_from <= day]
     if not rows:
         return None

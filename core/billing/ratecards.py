@@ -44,6 +44,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core import clock
 from core.accounts.accounts import get_partner, house_partner
 from core.accounts.actor import Actor
 from core.accounts.permissions import authorize
@@ -247,7 +248,7 @@ def credit_steps(session: Session, partner_id: int, currency: str,
                  day: date | None = None) -> list[tuple[Decimal, Decimal]] | None:
     """The credit purchase price steps of the card in force (default today), or None when no card prices
     the partner in `currency` or the card has no steps (then the wallet's own price list applies)."""
-    rc = card_in_force(session, partner_id, day or date.today())
+    rc = card_in_force(session, partner_id, day or clock.today())
     if rc is None or rc.card.currency != currency or not rc.card.credit_price_steps:
         return None
     return [(s.min_credits, s.price_per_credit) for s in rc.card.credit_price_steps]
@@ -301,7 +302,7 @@ def get_card(session: Session, actor: Actor, partner_id: int, on: date | None = 
     authorize(actor, "ratecard.view", partner_id)
     if not actor.is_admin and not actor.is_staff:
         raise PermissionDenied(f"{actor.role_label} {actor.email} may not see rate cards.")
-    return card_in_force(session, partner_id, on or date.today())
+    return card_in_force(session, partner_id, on or clock.today())
 
 
 @dataclass(frozen=True)
@@ -336,7 +337,7 @@ def standard_card(session: Session, actor: Actor, currency: str, on: date | None
     row = _card(session, _house_id(session), "standard", currency)
     if row is None:
         return None
-    v = _on(_versions(session, row), on or date.today())
+    v = _on(_versions(session, row), on or clock.today())
     return card_from_dict(v.spec["card"]) if v else None
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import and_, exists, func, not_, or_, select
 from sqlalchemy.orm import Session
 
+from core import clock
 from core.accounts.actor import Actor
 from core.accounts.permissions import authorize
 from core.billing.plans import assignments_in_force, versions_of
@@ -229,7 +230,7 @@ def preview_month_to_date(session: Session, actor: Actor, partner_id: int, accou
                           today: date | None = None) -> Rating:
     """'At this month's usage so far, this customer would pay …': the whole month's fees and the usage
     from the 1st up to today."""
-    day = today or date.today()
+    day = today or clock.today()
     start, end = month_of(day)
     return rate_account(session, actor, partner_id, account_id, start, end, usage_until=day)
 

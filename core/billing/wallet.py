@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -30,6 +30,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
+from core import clock
 from core.accounts import audit
 from core.accounts.actor import Actor
 from core.accounts.permissions import authorize
@@ -412,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="reconcile: only intents requested at least this many seconds ago (default 60)")
     args = parser.parse_args(argv)
     engine = make_engine()
-    now = datetime.now(UTC)
+    now = clock.now()
     with unit_of_work(engine, platform_scope(f"wallet command {args.command}: every partner")) as s:
         if args.command == "reconcile":
             rep = reconcile(s, now, older_than_seconds=args.older_than)

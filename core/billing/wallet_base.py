@@ -4,13 +4,14 @@ row lock, ledger inserts, the reminder, prices (see docs/wallet.md). Internal: n
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+from core import clock
 from core.billing.ratecards import credit_steps
 from core.errors import NotFound, ValidationError
 from core.notify import outbox as notify
@@ -58,7 +59,7 @@ def credits_value(value: Any, field_name: str = "credits", *, allow_negative: bo
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def floor_of(w: Any) -> Decimal:

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from core import clock
 from core.accounts import audit
 from core.accounts.actor import Actor
 from core.accounts.permissions import authorize
@@ -75,7 +76,7 @@ def grant_credits(session: Session, actor: Actor, partner_id: int, credits: Any,
     authorize(actor, "wallet.adjust", partner_id)
     c = credits_value(credits)
     r = reason_text(reason)
-    today = today or date.today()
+    today = today or clock.today()
     if expires_on is not None and expires_on <= today:
         raise ValidationError({"expires_on": "The expiry date must be after today."})
     if not isinstance(priority, int) or not 0 <= priority <= 100:

@@ -25,7 +25,7 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,6 +33,7 @@ import httpx
 from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from core import clock
 from core.accounts import audit
 from core.accounts.actor import Actor
 from core.accounts.permissions import authorize
@@ -194,7 +195,7 @@ def emit(conn: Session | Connection, partner_id: int, event_type: str, data: dic
     if not endpoints:
         return 0
     event_id = "evt_" + uuid.uuid4().hex
-    payload = {"id": event_id, "type": event_type, "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    payload = {"id": event_id, "type": event_type, "created": clock.now().isoformat(timespec="seconds"),
                "partner_id": partner_id, "data": json.loads(json.dumps(data, default=str))}
     conn.execute(insert(WebhookDelivery), [
         {"partner_id": partner_id, "endpoint_id": ep, "event_id": event_id, "event_type": event_type,
@@ -262,9 +263,9 @@ def _post(url: str, secret: str, payload: dict, now: datetime) -> tuple[int | No
 def deliver_one(engine: Engine, now: datetime | None = None) -> bool:
     """Claim one due delivery (FOR UPDATE SKIP LOCKED, so workers never send the same one twice at once),
     attempt it and record the outcome in the same transaction. Returns False when none was due."""
-    clock = now or datetime.now(UTC)
+    at = now or clock.now()
     with scoped_session(engine, _DELIVERY) as s, s.begin():
-        row = s.execute(select(D).where(D.c.status == "pending", D.c.next_attempt_at <= clock)
+        row = s.execute(select(D).where(D.c.status == "pending", D.c.next_attempt_at <= at)
                         .order_by(D.c.next_attempt_at, D.c.id).limit(1)
                         .with_for_update(skip_locked=True)).first()
         if row is None:
@@ -276,13 +277,13 @@ def deliver_one(engine: Engine, now: datetime | None = None) -> bool:
         if ep is None or not ep.active:
             code, error = None, "endpoint disabled"
         else:
-            code, error = _post(ep.url, ep.secret, row.payload, clock)
-        values: dict[str, Any] = {"attempts": attempts, "last_attempt_at": clock, "response_code": code,
+            code, error = _post(ep.url, ep.secret, row.payload, at)
+        values: dict[str, Any] = {"attempts": attempts, "last_attempt_at": at, "response_code": code,
                                   "last_error": error}
         if error is None:
-            values.update(status="delivered", delivered_at=clock)
+            values.update(status="delivered", delivered_at=at)
         else:
-            retry_at = clock + backoff(attempts)
+            retry_at = at + backoff(attempts)
             if ep is None or not ep.active or retry_at > row.created_at + GIVE_UP_AFTER:
                 values["status"] = "failed"
             else:

@@ -22,13 +22,14 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
+from core import clock
 from core.accounts import audit
 from core.accounts.actor import Actor
 from core.accounts.permissions import authorize
@@ -104,7 +105,7 @@ def _apply(st: Statement, c: Content) -> None:
     st.subtotal, st.tax_rate, st.tax_amount, st.total = c.subtotal, c.tax_rate, c.tax_amount, c.total
     st.credits_drawn, st.charged_on_demand = c.credits_drawn, c.charged_on_demand
     st.fingerprint = c.fingerprint()
-    st.updated_at = datetime.now(UTC)
+    st.updated_at = clock.now()
 
 
 def _summary(st: Statement) -> dict:
@@ -233,7 +234,7 @@ def _keep_parts(snap: dict, lines: list[LineData] | None) -> None:
 def _finalise_locked(session: Session, actor: Actor, st: Statement, *, today: date | None = None,
                      extra: dict | None = None, lines: list[LineData] | None = None) -> Statement:
     issuer = branding(session, st.issuer_partner_id)
-    day = today or datetime.now(UTC).date()
+    day = today or clock.today()
     series = "credit_note" if st.kind == "credit_note" else "invoice"
     seq, number = _allocate(session, st.issuer_partner_id, series, issuer.number_prefix, day.year)
     session.add(StatementNumber(partner_id=st.issuer_partner_id, series=series, sequence=seq, number=number,
@@ -246,8 +247,8 @@ def _finalise_locked(session: Session, actor: Actor, st: Statement, *, today: da
     snap.update(extra or {})
     st.snapshot = json.loads(json.dumps(snap, default=str))
     st.status = "final"
-    st.finalised_at, st.finalised_by = datetime.now(UTC), actor.user_id or None
-    st.updated_at = datetime.now(UTC)
+    st.finalised_at, st.finalised_by = clock.now(), actor.user_id or None
+    st.updated_at = clock.now()
     session.flush()
     audit.record(session, actor, partner_id=st.partner_id, action="finalise", entity="statement", entity_id=st.id,
                  account_id=st.account_id, before={"status": "draft"}, after=_summary(st))
@@ -359,9 +360,9 @@ def void(session: Session, actor: Actor, partner_id: int, statement_id: int, rea
         if any(a - done.get(n, ZERO) != 0 for n, a in amounts):
             create_credit_note(session, actor, partner_id, statement_id, reason)
     before = _summary(st)
-    st.status, st.voided_at, st.voided_by = "void", datetime.now(UTC), actor.user_id or None
+    st.status, st.voided_at, st.voided_by = "void", clock.now(), actor.user_id or None
     st.void_reason = reason or None
-    st.updated_at = datetime.now(UTC)
+    st.updated_at = clock.now()
     session.flush()
     audit.record(session, actor, partner_id=partner_id, action="void", entity="statement", entity_id=st.id,
                  account_id=st.account_id, before=before, after={"status": "void", "reason": reason})

@@ -4,12 +4,13 @@ statements page mirrors (mode labels, who may issue, recent months)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core import clock
 from core.accounts.actor import Actor
 from core.accounts.permissions import allowed, authorize
 from core.billing.modes import MODE_LABELS
@@ -135,7 +136,7 @@ def may_issue(actor: Actor, partner_id: int, issuer_partner_id: int) -> bool:
 
 def recent_months(today: date | None = None, count: int = 13) -> list[str]:
     """'YYYY-MM' of the current month and the `count - 1` before it, newest first."""
-    day = today or datetime.now(UTC).date()
+    day = today or clock.today()
     y, m = day.year, day.month
     out = []
     for _ in range(count):

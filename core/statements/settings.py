@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from core import clock
 from core.accounts import audit
 from core.accounts.actor import Actor
 from core.accounts.permissions import authorize
@@ -111,7 +111,7 @@ def save_settings(session: Session, actor: Actor, partner_id: int, *, display_na
     for k, v in values.items():
         setattr(row, k, v)
     row.updated_by = actor.user_id or None
-    row.updated_at = datetime.now(UTC)
+    row.updated_at = clock.now()
     session.flush()
     after = branding(session, partner_id)
     b, a = audit.changes(_branding_dict(before), _branding_dict(after))

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date
 from pathlib import Path
 
+from core import clock
 from core.accounts.actor import SYSTEM
 from core.bootstrap import bootstrap
 from core.errors import DomainError
@@ -147,7 +147,7 @@ def _retention(args: argparse.Namespace) -> int:
         return 2
     engine = make_engine(owner_url())
     try:
-        report = run_retention(engine, date.today(), args.older_than_months, archive_dir=args.archive_dir,
+        report = run_retention(engine, clock.today(), args.older_than_months, archive_dir=args.archive_dir,
                                dry_run=args.dry_run)
     except DomainError as exc:
         print(f"error: {exc}", file=sys.stderr)

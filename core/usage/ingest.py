@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 import psycopg.errors
@@ -40,6 +40,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from core import clock
 from core.accounts import audit
 from core.accounts.actor import Actor
 from core.accounts.permissions import authorize
@@ -320,7 +321,7 @@ def record_events(session: Session, actor: Actor, partner_id: int, events: Itera
     """
     authorize(actor, "usage.import", partner_id)
     events = events if isinstance(events, list) else list(events)
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     metrics = get_metrics(session)
     # raises BatchValidationError with every problem; nothing is written before this
     rows, in_batch_dups, account_ids = validate_batch(session, partner_id, events, metrics, default_source=default_source,

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from core import clock
 from core.errors import ValidationError
 from core.usage.metrics import get_metrics
 
@@ -296,7 +297,7 @@ def check_events(session: Session, partner_id: int, events: Iterable[dict], *, d
     Staging row: (account_id, event_id, metric, quantity, occurred_at, day, source, properties_json).
     An event id repeated within the batch is kept once (its first row) and counted as a duplicate.
     """
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     events = events if isinstance(events, list) else list(events)
     rows, dups, _ = validate_batch(session, partner_id, events, get_metrics(session), default_source=default_source,
                               first_row=first_row, now=now)

@@ -26,6 +26,7 @@ from sqlalchemy import and_, func, literal, not_, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from core import clock
 from core.accounts import audit
 from core.accounts.actor import SYSTEM, Actor
 from core.accounts.permissions import authorize
@@ -183,7 +184,7 @@ def _close_due(session: Session, now: datetime) -> int:
 
 def run(engine: Any, now: datetime | None = None) -> dict[str, int]:
     """All the steps that are due, each claimed unit in its own transaction."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     out = {"opened": 0, "generated": 0, "finalised": 0, "failed": 0, "closed": 0}
     scope = platform_scope("worker: billing cycle")  # every partner's cycle (row-level security), logged
     with scoped_session(engine, scope) as s, s.begin():

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from core import clock
 from core.billing import wallet
 from core.notify import outbox, webhooks
 from core.usage.partitions import ensure_partitions
@@ -83,7 +84,7 @@ def run_periodic(engine: Engine, kind: str, now: datetime, *, force: bool = Fals
 
 def run_once(engine: Engine, now: datetime | None = None, *, force: bool = False) -> dict[str, Any]:
     """One round of everything that is due."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     out: dict[str, Any] = {"webhooks": webhooks.deliver_due(engine, now)}
     for kind in PERIODIC:
         result = run_periodic(engine, kind, now, force=force)

@@ -14,11 +14,15 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+from core import clock
+from tests.when import MID_MONTH
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -115,11 +119,35 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+_SERVER_STARTED: list[datetime] = []
+
+
+def follow_the_server_clock() -> None:
+    """Move the tests' clock (core.clock) level with the server's, which started at MID_MONTH."""
+    clock.travel_to(MID_MONTH + (datetime.now(UTC) - _SERVER_STARTED[-1]))
+
+
+@pytest.fixture(autouse=True)
+def _app_clock(request):
+    """The browser tests run on the server's clock, which started at MID_MONTH (tests/when.py): the data a test
+    writes and the pages' "this month" agree whatever minute the suite runs."""
+    if "app_url" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("app_url")
+    follow_the_server_clock()
+    yield
+    clock.travel_to(None)
+
+
 @pytest.fixture(scope="session")
 def app_url(engine, database_url):
     """The app, served by `streamlit run` on a free port, on the test database."""
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "RC_PASSWORD_PROFILE": "fast"}
+    # the server's clock starts at MID_MONTH (core.clock); `_app_clock` keeps the tests' own clock level with it
+    env = {**os.environ, "DATABASE_URL": database_url, "RC_PASSWORD_PROFILE": "fast",
+           "RC_CLOCK_START": MID_MONTH.isoformat()}
+    _SERVER_STARTED.append(datetime.now(UTC))
     log = open(ARTIFACTS.joinpath("streamlit.log") if ARTIFACTS.mkdir(exist_ok=True) is None else os.devnull, "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.headless", "true", "--server.port",

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import httpx
 from sqlalchemy import text
 
 from api.main import create_app
+from core import clock
 from tests.api.servers import serve
 from tests.browser.conftest import login, shot
 from tests.factories import PASSWORD
@@ -26,7 +27,7 @@ def test_create_key_post_events_see_usage(world, engine, app_url, page):
     assert token.startswith(f"rck_{a.partner_id}_")
     shot(page, "api-key-created")
 
-    t0 = datetime.now(UTC) - timedelta(hours=1)
+    t0 = clock.now() - timedelta(hours=1)
     events = [{"account_id": a.account_id, "event_id": f"http-{i}", "metric": "documents", "quantity": 617,
                "occurred_at": (t0 + timedelta(seconds=i)).isoformat()} for i in range(2)]
     with serve(create_app(engine)) as api:
@@ -55,7 +56,7 @@ def test_webhooks_page_shows_the_delivery_log(world, engine, app_url, page, monk
         webhooks.create_endpoint(s, a.staff, a.partner_id, url="http://127.0.0.1:9/hooks",
                                  event_types=["account.created", "statement.finalised"])
         accounts.create_account(s, a.staff, name="Hooked AS", country="NO")
-    webhooks.deliver_due(engine, datetime.now(UTC))  # nobody listens: an error, retried later
+    webhooks.deliver_due(engine, clock.now())  # nobody listens: an error, retried later
     login(page, app_url, "staff-a@test.example", PASSWORD)
     page.get_by_role("link", name="Webhooks & automation").first.click()
     page.get_by_role("heading", name="Webhooks & automation").first.wait_for(timeout=30000)

@@ -3,10 +3,11 @@ spot, see the chart and the savings, and apply the model from a date."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
+from core import clock
 from core.billing import plans
 from core.usage.ingest import record_events
 from tests.billing_factories import make_plan
@@ -18,10 +19,10 @@ from tests.test_lab import DOCS_SPEC
 def _seed(world, engine) -> None:
     a = world.a
     _, plan_id = make_plan(engine, a.staff, code="docs", spec_=DOCS_SPEC)
-    now = datetime.now(UTC).replace(hour=0, minute=0, second=1, microsecond=0)
+    now = clock.now().replace(hour=0, minute=0, second=1, microsecond=0)
     with Session(engine) as s, s.begin():
         plans.assign_plan(s, a.staff, a.partner_id, a.account_id, plan_id=plan_id,
-                          effective_from=date.today() - timedelta(days=400))
+                          effective_from=clock.today() - timedelta(days=400))
         record_events(s, a.staff, a.partner_id, [
             {"account_id": a.account_id, "event_id": f"lab{i}", "metric": "documents" if i % 2 else "pages",
              "quantity": 400 + 37 * i if i % 2 else 1500 + 90 * i, "occurred_at": now - timedelta(days=10 + 25 * i)}

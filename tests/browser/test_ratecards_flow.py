@@ -16,8 +16,9 @@ from tests.browser.conftest import login, rerun, settle, shot
 from tests.factories import PASSWORD
 from tests.test_margin import PAGES_LOW
 from tests.test_ratecards import standard
+from tests.when import TODAY
 
-LAST_MONTH = (date.today().replace(day=1) - timedelta(days=1)).replace(day=1)
+LAST_MONTH = (TODAY.replace(day=1) - timedelta(days=1)).replace(day=1)
 
 
 def _pick(page, label: str, option: str) -> None:

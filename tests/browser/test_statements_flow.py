@@ -4,9 +4,10 @@ finalises and downloads the month's PDF."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
+from core import clock
 from core.billing.rating import month_of
 from core.usage import ingest as usage
 from db.engine import unit_of_work
@@ -40,9 +41,7 @@ def test_partner_switches_to_prepaid_usage_draws_and_downloads_pdf(world, app_ur
     shot(page, "statements-1-mode-prepaid")
 
     # 2. the customer's usage is recorded (API/import path) and draws the partner's credits at once
-    when = datetime.now(UTC) - timedelta(minutes=5)
-    if when.date() < date.today():  # just after midnight: keep the usage in today's month
-        when = datetime.now(UTC)
+    when = clock.now() - timedelta(minutes=5)  # the server's clock: mid-month, mid-day (tests/when.py)
     with unit_of_work(engine) as s:
         usage.record_events(s, a.staff, a.partner_id, [{"account_id": a.account_id, "metric": "documents",
                                                         "quantity": "5000", "event_id": "browser-mailing-1",
@@ -54,7 +53,7 @@ def test_partner_switches_to_prepaid_usage_draws_and_downloads_pdf(world, app_ur
     shot(page, "statements-2-wallet-drawn")
 
     # 3. the partner generates the month's statements, finalises Customer a1's and downloads the PDF
-    month = month_of(date.today())[0].strftime("%Y-%m")
+    month = month_of(clock.today())[0].strftime("%Y-%m")
     with rerun(page):
         page.get_by_role("link", name="Statements").first.click()
     page.get_by_role("heading", name="Statements").first.wait_for()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
+from core import clock
 from core.usage.ingest import record_events
 from tests.browser.conftest import login, rerun, settle, shot, wait_app
 from tests.factories import PASSWORD
@@ -13,7 +14,7 @@ from tests.factories import PASSWORD
 
 def _seed(world, engine) -> None:
     a = world.a
-    t0 = datetime.now(UTC).replace(hour=0, minute=0, second=1, microsecond=0)
+    t0 = clock.now().replace(hour=0, minute=0, second=1, microsecond=0)
     events = [{"account_id": a.account_id if i % 4 else a.other_account_id, "event_id": f"b{i}",
                "metric": "documents", "quantity": 1 + i % 3, "occurred_at": t0 + timedelta(minutes=i)}
               for i in range(40)]

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy.orm import Session
 
+from core import clock
 from core.accounts.permissions import ROLES
 from core.usage.ingest import record_events
 from pages.common import visible_pages
 from tests.apptest import app, texts
+
+pytestmark = pytest.mark.usefixtures("on_day")  # the app runs on a fixed day (tests/when.py)
 
 USAGE_PAGES = {
     "pages/usage_dashboard.py": {"platform_admin", "partner_staff"},  # customers: their drill-down instead
@@ -20,11 +23,11 @@ USAGE_PAGES = {
 
 
 def _today():
-    return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return clock.now().replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 @pytest.fixture
-def used(world, db):
+def used(world, db, on_day):
     a = world.a
     t0 = _today()
     with Session(db) as s:
