@@ -64,7 +64,6 @@ class RunCounter:
         self.started = 0  # runs begun
         self.ended = 0  # runs ended in any way
         self.done = 0  # runs ended other than to make way for a rerun
-        self.last_frame = time.monotonic()  # when the last message of the app arrived
 
     def frame(self, payload) -> None:
         if not isinstance(payload, bytes | bytearray):
@@ -74,7 +73,6 @@ class RunCounter:
             msg.ParseFromString(bytes(payload))
         except Exception:  # not a ForwardMsg: not ours to count
             return
-        self.last_frame = time.monotonic()
         kind = msg.WhichOneof("type")
         if kind == "new_session":
             self.started += 1
@@ -187,17 +185,9 @@ def runs(page) -> int:
     return _counter(page).done
 
 
-QUIET_S = 2.0  # no message from the app for this long, and the page idle: no run is under way
-
-
 def _idle(page, after: int) -> bool:
-    """A run finished after `after`, and none is under way: every run begun has ended, or (a run interrupted by a
-    rerun does not always send its end: a flow then waited forever on "started 7, ended 6") the app has been
-    silent for QUIET_S with the page idle and connected."""
     c = _counter(page)
-    if c.done <= after or not page.evaluate(_DOM_IDLE):
-        return False
-    return c.started == c.ended or time.monotonic() - c.last_frame > QUIET_S
+    return c.done > after and c.started == c.ended and bool(page.evaluate(_DOM_IDLE))
 
 
 def settle(page, after: int = -1, timeout_ms: int = 60000) -> None:
