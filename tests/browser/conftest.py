@@ -64,6 +64,11 @@ class RunCounter:
         self.started = 0  # runs begun
         self.ended = 0  # runs ended in any way
         self.done = 0  # runs ended other than to make way for a rerun
+        # The last run begun has not ended. Not `started > ended`: when a rerun request reaches a script runner
+        # that is already shutting down, Streamlit starts a new runner and drops the old one's end message
+        # (AppSession ignores events of a non-current runner), so a run may begin and never end; a flow then
+        # waited forever on "runs started 7, ended 6". Messages arrive in order: a new run's start supersedes it.
+        self.running = False
 
     def frame(self, payload) -> None:
         if not isinstance(payload, bytes | bytearray):
@@ -76,8 +81,10 @@ class RunCounter:
         kind = msg.WhichOneof("type")
         if kind == "new_session":
             self.started += 1
+            self.running = True
         elif kind == "script_finished":
             self.ended += 1
+            self.running = False
             if msg.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
                 self.done += 1
 
@@ -187,7 +194,7 @@ def runs(page) -> int:
 
 def _idle(page, after: int) -> bool:
     c = _counter(page)
-    return c.done > after and c.started == c.ended and bool(page.evaluate(_DOM_IDLE))
+    return c.done > after and not c.running and bool(page.evaluate(_DOM_IDLE))
 
 
 def settle(page, after: int = -1, timeout_ms: int = 60000) -> None:
