@@ -226,7 +226,8 @@ def render_cookie_ops() -> None:
 
 
 # Enter in a date field applies it: the date input commits what was typed only when it loses focus, so on
-# Enter the field is left and, inside a form (the usage pages' custom range), the form is submitted. Installed
+# Enter the calendar that typing opened is closed (Escape), the field is left and, inside a form (the usage pages'
+# custom range), the form is submitted. Installed
 # once per browser page; plain text, no user data.
 _ENTER_APPLIES_DATES = """<script>
 if (!window.__rcEnterDates) {
@@ -236,6 +237,8 @@ if (!window.__rcEnterDates) {
     const field = e.target.closest('[data-testid="stDateInput"]');
     if (!field) return;
     e.preventDefault();
+    // close the calendar that typing opened, as Escape does (leaving the field alone leaves it open over the page)
+    e.target.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape', code: 'Escape', bubbles: true, cancelable: true}));
     if (document.activeElement) document.activeElement.blur();
     const form = field.closest('[data-testid="stForm"]');
     const submit = form && form.querySelector('[data-testid="stBaseButton-secondaryFormSubmit"], '

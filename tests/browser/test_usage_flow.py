@@ -71,4 +71,7 @@ def test_enter_applies_a_typed_custom_range(world, engine, app_url, page):
     href = page.evaluate("location.href")
     assert "from=2026-08-01" in href and "to=2026-08-31" in href, href
     page.get_by_text("No usage recorded between 1 Aug 2026 and 31 Aug 2026").first.wait_for(timeout=30000)
+    # the calendar that typing opened is closed too (it stayed open over the answer until a click elsewhere)
+    page.wait_for_timeout(300)
+    assert page.locator('[data-testid="stDateInputCalendar"]').count() == 0
     shot(page, "usage-custom-range-enter")
