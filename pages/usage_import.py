@@ -1,5 +1,6 @@
 """Import usage CSV: upload, preview with per-row errors, then record (all or nothing, idempotent).
-Platform admins also manage the metrics catalogue here."""
+Platform admins also manage the metrics catalogue and the priced dimensions (event properties a price may depend
+on) here."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import streamlit as st
 from core.accounts.permissions import allowed
 from core.errors import DomainError
 from core.usage.csv_import import FIRST_DATA_LINE, REQUIRED, parse_csv
+from core.usage.dimensions import DIMENSION_AGGREGATIONS, declare_dimension, list_dimensions
 from core.usage.ingest import preview_events, record_events
 from core.usage.metrics import AGGREGATIONS, add_metric, catalogue
 from core.usage.reports import partner_names
@@ -82,16 +84,42 @@ if allowed(actor, "metric.manage"):
     with st.form("add_metric", clear_on_submit=False):
         c1, c2, c3 = st.columns(3)
         key = c1.text_input("Key", placeholder="e.g. signatures")
-        field_error("key")
+        field_error("key", "add_metric")
         name = c2.text_input("Name")
-        field_error("name")
+        field_error("name", "add_metric")
         unit = c3.text_input("Unit")
-        field_error("unit")
+        field_error("unit", "add_metric")
         c4, c5, c6 = st.columns(3)
         aggregation = c4.selectbox("Aggregation", AGGREGATIONS)
         prop = c5.text_input("Property (unique count only)")
-        field_error("property")
+        field_error("property", "add_metric")
         active = c6.checkbox("Counts as active client")
         if st.form_submit_button("Add metric"):
-            run_action(add_metric, actor, key=key, name=name, unit=unit, aggregation=aggregation,
-                       property=prop or None, counts_as_active=active, success=f"Metric {key} added.")
+            if run_action(add_metric, actor, key=key, name=name, unit=unit, aggregation=aggregation,
+                          property=prop or None, counts_as_active=active, form="add_metric",
+                          success=f"Metric {key} added.") is not None:
+                st.rerun()  # the catalogue above shows it, and the banner says so
+
+    st.divider()
+    st.subheader("Priced dimensions")
+    st.caption("An event property that a price may depend on (messages by country). Declaring one keeps exact "
+               "usage per value from now on and counts every stored event once, now.")
+    dims = read(list_dimensions, actor)
+    st.dataframe(pd.DataFrame([{"metric": d.metric, "property": d.property, "label": d.label,
+                                "built-in": d.builtin} for d in dims],
+                              columns=["metric", "property", "label", "built-in"]),
+                 hide_index=True, width="stretch", key="usage_dimensions_table")
+    priceable = {m.key: m.name for m in read(catalogue, actor) if m.aggregation in DIMENSION_AGGREGATIONS}
+    with st.form("declare_dimension", clear_on_submit=False):
+        d1, d2, d3 = st.columns(3)
+        dim_metric = d1.selectbox("Metric", list(priceable), format_func=priceable.get, key="dim_metric")
+        field_error("metric", "declare_dimension")
+        dim_prop = d2.text_input("Event property", placeholder="e.g. country", key="dim_property")
+        field_error("property", "declare_dimension")
+        dim_label = d3.text_input("Label", placeholder="e.g. Destination country", key="dim_label")
+        field_error("label", "declare_dimension")
+        if st.form_submit_button("Declare dimension"):
+            if run_action(declare_dimension, actor, metric=dim_metric, property=dim_prop, label=dim_label,
+                          form="declare_dimension",
+                          success=f"{dim_metric} can now be priced by {dim_prop.strip()}.") is not None:
+                st.rerun()

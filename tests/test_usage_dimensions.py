@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal as D
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from core.billing import rating, usage_detail
@@ -18,6 +18,7 @@ from core.errors import ValidationError
 from core.usage.dimensions import declare_dimension, declared
 from core.usage.ingest import record_events
 from core.usage.periods import lock_period
+from db.models.usage import MetricDimension
 from tests.billing_factories import make_plan
 from tests.test_rating import assign
 
@@ -169,3 +170,59 @@ def test_declaring_a_dimension_backfills_it_and_bad_declarations_are_refused(wor
         with Session(db) as s, s.begin(), pytest.raises(ValidationError) as err:
             declare_dimension(s, world.admin, **kwargs)
         assert field in err.value.errors
+
+
+# ---------------------------------------------------------------- the admin page (Import usage)
+
+
+def _dimensions_table(at):
+    return next(d.value for d in at.dataframe if "label" in d.value.columns)
+
+
+def _dimension_rows(db) -> list[tuple[str, str, str]]:
+    with Session(db) as s:
+        return [(d.metric, d.property, d.label) for d in s.scalars(select(MetricDimension).where(~MetricDimension.builtin))]
+
+
+def test_admin_declares_a_dimension_on_the_page_and_bad_input_is_refused_under_its_form(world, db):
+    from tests.apptest import app, texts
+
+    record(db, world.a, [{"account_id": world.a.account_id, "event_id": "c1", "metric": "messages", "quantity": "2",
+                          "occurred_at": "2024-04-02T10:00:00Z", "properties": {"campaign": "spring"}}])
+    at = app(world.admin, "pages/usage_import.py")
+    assert not at.exception and "Priced dimensions" in texts(at)
+    shown = _dimensions_table(at)
+    assert ("messages", "country") in set(zip(shown["metric"], shown["property"], strict=True))  # the built-ins
+    assert "keywords" not in at.selectbox(key="dim_metric").options  # a max metric cannot be priced by value
+    # a bad property: its message under this form, not under the metrics form; nothing written
+    at.selectbox(key="dim_metric").set_value("messages")
+    at.text_input(key="dim_property").input("bad key!")
+    at.text_input(key="dim_label").input("Campaign")
+    at.button[[b.label for b in at.button].index("Declare dimension")].click().run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert any("Property names contain" in e for e in errors), errors
+    assert sum("Property names contain" in e for e in errors) == 1  # once: not under the metrics form too
+    assert _dimension_rows(db) == []
+    # a good one: declared, backfilled, listed
+    at.text_input(key="dim_property").input("campaign")
+    at.button[[b.label for b in at.button].index("Declare dimension")].click().run()
+    assert not at.exception
+    assert _dimension_rows(db) == [("messages", "campaign", "Campaign")]
+    at.run()  # the rerun the page asks for (st.rerun), as the browser does it
+    shown = _dimensions_table(at)
+    assert ("messages", "campaign", "Campaign") in set(zip(shown["metric"], shown["property"], shown["label"],
+                                                           strict=True))
+    with Session(db) as s:
+        assert s.execute(text("SELECT value, events FROM usage_dimension_daily WHERE property = 'campaign'")).all() \
+            == [("spring", 1)]
+
+
+def test_partner_staff_see_no_dimension_form_and_cannot_declare(world, db):
+    from core.errors import PermissionDenied
+    from tests.apptest import app, texts
+
+    at = app(world.a.staff, "pages/usage_import.py")
+    assert not at.exception and "Priced dimensions" not in texts(at)
+    with Session(db) as s, s.begin(), pytest.raises(PermissionDenied):
+        declare_dimension(s, world.a.staff, metric="messages", property="campaign", label="Campaign")

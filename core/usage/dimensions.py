@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from core.accounts import audit
@@ -37,7 +37,8 @@ from core.usage.metrics import PROPERTY_RE
 from core.validation import Checker
 from db.models.usage import Metric, MetricDimension
 
-__all__ = ["declare_dimension", "declared", "period_by_value", "period_events", "prepare", "upsert"]
+__all__ = ["declare_dimension", "declared", "list_dimensions", "period_by_value", "period_events", "prepare",
+           "upsert"]
 
 ADVISORY_NS = 42_022  # advisory-lock namespace: declarations against ingestion
 DIMENSION_AGGREGATIONS = ("sum", "count")
@@ -122,6 +123,12 @@ def period_events(session: Session, partner_id: int, account_id: int, metric: st
 
 
 # ---------------------------------------------------------------- declaring
+
+
+def list_dimensions(session: Session, actor: Actor) -> list[MetricDimension]:
+    """Every declared dimension, by metric and property (platform admins, ``metric.manage``)."""
+    authorize(actor, "metric.manage")
+    return list(session.scalars(select(MetricDimension).order_by(MetricDimension.metric, MetricDimension.property)))
 
 
 def declare_dimension(session: Session, actor: Actor, *, metric: str, property: str, label: str) -> MetricDimension:
