@@ -110,16 +110,18 @@ if allowed(actor, "metric.manage"):
                               columns=["metric", "property", "label", "built-in"]),
                  hide_index=True, width="stretch", key="usage_dimensions_table")
     priceable = {m.key: m.name for m in read(catalogue, actor) if m.aggregation in DIMENSION_AGGREGATIONS}
+    gen = st.session_state.get("dim_gen", 0)  # a new generation of fields after each declaration: empty again
     with st.form("declare_dimension", clear_on_submit=False):
         d1, d2, d3 = st.columns(3)
         dim_metric = d1.selectbox("Metric", list(priceable), format_func=priceable.get, key="dim_metric")
         field_error("metric", "declare_dimension")
-        dim_prop = d2.text_input("Event property", placeholder="e.g. country", key="dim_property")
+        dim_prop = d2.text_input("Event property", placeholder="e.g. country", key=f"dim_property_{gen}")
         field_error("property", "declare_dimension")
-        dim_label = d3.text_input("Label", placeholder="e.g. Destination country", key="dim_label")
+        dim_label = d3.text_input("Label", placeholder="e.g. Destination country", key=f"dim_label_{gen}")
         field_error("label", "declare_dimension")
         if st.form_submit_button("Declare dimension"):
             if run_action(declare_dimension, actor, metric=dim_metric, property=dim_prop, label=dim_label,
                           form="declare_dimension",
                           success=f"{dim_metric} can now be priced by {dim_prop.strip()}.") is not None:
+                st.session_state["dim_gen"] = gen + 1  # an empty form for the next one (kept on an error)
                 st.rerun()

@@ -175,6 +175,10 @@ def test_declaring_a_dimension_backfills_it_and_bad_declarations_are_refused(wor
 # ---------------------------------------------------------------- the admin page (Import usage)
 
 
+def _field(at, label: str):
+    return next(f for f in at.text_input if f.label == label)
+
+
 def _dimensions_table(at):
     return next(d.value for d in at.dataframe if "label" in d.value.columns)
 
@@ -196,8 +200,8 @@ def test_admin_declares_a_dimension_on_the_page_and_bad_input_is_refused_under_i
     assert "keywords" not in at.selectbox(key="dim_metric").options  # a max metric cannot be priced by value
     # a bad property: its message under this form, not under the metrics form; nothing written
     at.selectbox(key="dim_metric").set_value("messages")
-    at.text_input(key="dim_property").input("bad key!")
-    at.text_input(key="dim_label").input("Campaign")
+    _field(at, "Event property").input("bad key!")
+    _field(at, "Label").input("Campaign")
     at.button[[b.label for b in at.button].index("Declare dimension")].click().run()
     assert not at.exception
     errors = [e.value for e in at.error]
@@ -205,11 +209,12 @@ def test_admin_declares_a_dimension_on_the_page_and_bad_input_is_refused_under_i
     assert sum("Property names contain" in e for e in errors) == 1  # once: not under the metrics form too
     assert _dimension_rows(db) == []
     # a good one: declared, backfilled, listed
-    at.text_input(key="dim_property").input("campaign")
+    _field(at, "Event property").input("campaign")
     at.button[[b.label for b in at.button].index("Declare dimension")].click().run()
     assert not at.exception
     assert _dimension_rows(db) == [("messages", "campaign", "Campaign")]
     at.run()  # the rerun the page asks for (st.rerun), as the browser does it
+    assert _field(at, "Event property").value == ""  # an empty form for the next one
     shown = _dimensions_table(at)
     assert ("messages", "campaign", "Campaign") in set(zip(shown["metric"], shown["property"], shown["label"],
                                                            strict=True))

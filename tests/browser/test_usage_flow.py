@@ -75,3 +75,25 @@ def test_enter_applies_a_typed_custom_range(world, engine, app_url, page):
     page.wait_for_timeout(300)
     assert page.locator('[data-testid="stDateInputCalendar"]').count() == 0
     shot(page, "usage-custom-range-enter")
+
+
+def test_admin_declares_a_priced_dimension(world, engine, app_url, page):
+    """A platform admin declares an event property as a priced dimension on the Import usage page; a bad one is
+    refused under its own field first."""
+    login(page, app_url, "root@test.example", PASSWORD)
+    with rerun(page):
+        page.get_by_role("link", name="Import usage").first.click()
+    page.get_by_role("heading", name="Priced dimensions").wait_for(timeout=30000)
+    form = page.locator('[data-testid="stForm"]').filter(has_text="Declare dimension")
+    form.get_by_label("Event property").fill("bad key!")
+    form.get_by_label("Label").fill("Campaign")
+    with rerun(page):
+        form.get_by_role("button", name="Declare dimension").click()
+    page.get_by_text("Property names contain letters").first.wait_for(timeout=30000)
+    form.get_by_label("Event property").fill("campaign")
+    with rerun(page):
+        form.get_by_role("button", name="Declare dimension").click()
+    page.get_by_text("can now be priced by campaign").first.wait_for(timeout=30000)
+    assert page.get_by_text("Property names contain letters").count() == 0
+    assert form.get_by_label("Event property").input_value() == ""  # ready for the next one
+    shot(page, "usage-dimension-declared")
