@@ -10,8 +10,6 @@ day with RC_CLOCK_START=2026-03-18T12:00:00Z. Pure pricing code never reads a cl
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 
 _offset = timedelta(0)
@@ -35,18 +33,6 @@ def travel_to(moment: datetime | None) -> None:
     """Make "now" `moment` (it runs on from there); None: back to the real clock."""
     global _offset
     _offset = timedelta(0) if moment is None else _aware(moment) - datetime.now(UTC)
-
-
-@contextmanager
-def travelled(moment: datetime) -> Iterator[None]:
-    """`travel_to(moment)` for the block, then the clock as it was."""
-    global _offset
-    before = _offset
-    travel_to(moment)
-    try:
-        yield
-    finally:
-        _offset = before
 
 
 def _aware(moment: datetime) -> datetime:

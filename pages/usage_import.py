@@ -10,7 +10,7 @@ import streamlit as st
 from core.accounts.permissions import allowed
 from core.errors import DomainError
 from core.usage.csv_import import FIRST_DATA_LINE, REQUIRED, parse_csv
-from core.usage.dimensions import DIMENSION_AGGREGATIONS, declare_dimension, list_dimensions
+from core.usage.dimensions import declare_dimension, dimension_metrics, list_dimensions
 from core.usage.ingest import preview_events, record_events
 from core.usage.metrics import AGGREGATIONS, add_metric, catalogue
 from core.usage.reports import partner_names
@@ -109,7 +109,7 @@ if allowed(actor, "metric.manage"):
                                 "built-in": d.builtin} for d in dims],
                               columns=["metric", "property", "label", "built-in"]),
                  hide_index=True, width="stretch", key="usage_dimensions_table")
-    priceable = {m.key: m.name for m in read(catalogue, actor) if m.aggregation in DIMENSION_AGGREGATIONS}
+    priceable = read(dimension_metrics, actor)
     gen = st.session_state.get("dim_gen", 0)  # a new generation of fields after each declaration: empty again
     with st.form("declare_dimension", clear_on_submit=False):
         d1, d2, d3 = st.columns(3)

@@ -37,8 +37,8 @@ from core.usage.metrics import PROPERTY_RE
 from core.validation import Checker
 from db.models.usage import Metric, MetricDimension
 
-__all__ = ["declare_dimension", "declared", "list_dimensions", "period_by_value", "period_events", "prepare",
-           "upsert"]
+__all__ = ["declare_dimension", "declared", "dimension_metrics", "list_dimensions", "period_by_value", "period_events",
+           "prepare", "upsert"]
 
 ADVISORY_NS = 42_022  # advisory-lock namespace: declarations against ingestion
 DIMENSION_AGGREGATIONS = ("sum", "count")
@@ -129,6 +129,13 @@ def list_dimensions(session: Session, actor: Actor) -> list[MetricDimension]:
     """Every declared dimension, by metric and property (platform admins, ``metric.manage``)."""
     authorize(actor, "metric.manage")
     return list(session.scalars(select(MetricDimension).order_by(MetricDimension.metric, MetricDimension.property)))
+
+
+def dimension_metrics(session: Session, actor: Actor) -> dict[str, str]:
+    """key -> name of the metrics a dimension may be declared for (sum and count metrics; ``metric.manage``)."""
+    authorize(actor, "metric.manage")
+    q = select(Metric.key, Metric.name).where(Metric.aggregation.in_(DIMENSION_AGGREGATIONS)).order_by(Metric.name)
+    return dict(session.execute(q).tuples().all())
 
 
 def declare_dimension(session: Session, actor: Actor, *, metric: str, property: str, label: str) -> MetricDimension:
