@@ -41,6 +41,45 @@ def plan(start: date, end: date) -> tuple[tuple[date, date] | None, list[tuple[d
     return (first, last), pieces
 
 
+def month_end(d: date) -> date:
+    return next_month(d) - timedelta(days=1)
+
+
+Piece = tuple[date, date]
+
+
+def gaps(pieces: list[Piece]) -> list[list[Piece]]:
+    """For each partial-month piece, the days of its month outside it (before it, after it, or both)."""
+    out = []
+    for a, b in pieces:
+        g = []
+        if a > month_start(a):
+            g.append((month_start(a), a - timedelta(days=1)))
+        if b < month_end(b):
+            g.append((b + timedelta(days=1), month_end(b)))
+        out.append(g)
+    return out
+
+
+def widen(whole: tuple[date, date] | None, pieces: list[Piece], quiet: list[bool]
+          ) -> tuple[tuple[date, date] | None, list[Piece]]:
+    """The plan with each piece whose month holds no usage outside it (`quiet`, one flag per piece) read as a
+    whole month: that month's rows are then exactly the piece's. A dashboard range usually ends today, so its
+    last month is a piece with nothing after it, and its rows number one per account and metric instead of one
+    per account, metric and day. The pieces lie in the months just before and after the whole ones (or in one
+    or two adjacent months when there are none), so the whole months stay one run."""
+    months = [m for m in whole or ()]
+    kept = []
+    for (a, b), q in zip(pieces, quiet, strict=True):
+        if q:
+            months.append(month_start(a))
+        else:
+            kept.append((a, b))
+    if not months:
+        return None, kept
+    return (min(months), max(months)), kept
+
+
 @dataclass(frozen=True)
 class Range:
     """How _source reads a range: by day, or whole months from the monthly tables plus partial pieces."""

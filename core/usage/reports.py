@@ -24,6 +24,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import text
@@ -34,7 +35,7 @@ from core.accounts.permissions import authorize
 from core.errors import PermissionDenied, ValidationError
 from core.usage import as_of, unique_counts
 from core.usage.metrics import get_metrics
-from core.usage.ranges import Range, plan, source
+from core.usage.ranges import Range, gaps, plan, source, widen
 
 PRESETS = {
     "this_month": "This month",
@@ -137,16 +138,18 @@ def _values(session: Session, scope: Scope, start: date, end: date, *, grain: st
     if only is not None:
         w += f" AND {'account_id' if level == 'account' else 'partner_id'} = ANY(:only)"
         params["only"] = only
-    rng = Range(_BUCKETS[grain], grain)
-    if grain in (None, "month") and scope.account_id is None:  # whole months from the monthly rollups
-        whole, pieces = plan(start, end)
-        rng = Range(rng.bucket, grain, whole, tuple(pieces), True)
     by_agg: dict[str, list[str]] = defaultdict(list)
     for k, m in get_metrics(session).items():
         if metric is None or k == metric:
             by_agg[m.aggregation].append(k)
     params.update(add=by_agg["sum"] + by_agg["count"], cnt=by_agg["count"], mx=by_agg["max"], lt=by_agg["latest"],
                   uq=by_agg["unique_count"])
+    rng = Range(_BUCKETS[grain], grain)
+    if grain in (None, "month") and scope.account_id is None:  # whole months from the monthly rollups
+        whole, pieces = plan(start, end)
+        if pieces:
+            whole, pieces = widen(whole, pieces, _quiet(session, pieces, w, params))
+        rng = Range(rng.bucket, grain, whole, tuple(pieces), True)
     keys = _LEVELS[level]
     keys_c = f"{keys}, " if keys else ""
     per_acc = level == "account" or scope.account_id is not None
@@ -176,8 +179,24 @@ def _values(session: Session, scope: Scope, start: date, end: date, *, grain: st
         return []
     rows = _run_parts(session, parts, uq_sql, params)
     width = len(keys.split(", ")) if keys else 0
-    # the order the single query had: ORDER BY bucket (NULLS LAST), the level keys, metric
-    return sorted(rows, key=lambda r: (r[0] is None, r[0] or date.min, *r[1:1 + width], r[1 + width]))
+    # the order the single query had: ORDER BY bucket (NULLS LAST), the level keys, metric. Every row has a
+    # bucket, or none has (no grain), so the bucket sorts as itself or not at all.
+    return sorted(rows, key=itemgetter(*range(0 if grain else 1, 2 + width)))
+
+
+def _quiet(session: Session, pieces: list[tuple[date, date]], w: str, params: dict[str, Any]) -> list[bool]:
+    """Per partial-month piece: does the rest of its month hold no usage of the query's metrics in the scope?
+    (Then the month's rows are the piece's: core.usage.ranges.widen.) One query, an index probe per gap;
+    every rollup is written from the same batch as usage_daily, so a day without a daily row has nothing."""
+    conds, qp = [], {**params, "qm": params["add"] + params["mx"] + params["lt"] + params["uq"]}
+    for i, piece_gaps in enumerate(gaps(pieces)):
+        probes = []
+        for j, (a, b) in enumerate(piece_gaps):
+            qp[f"q{i}a{j}"], qp[f"q{i}b{j}"] = a, b
+            probes.append(f"EXISTS (SELECT 1 FROM usage_daily WHERE metric = ANY(:qm) "
+                          f"AND day BETWEEN :q{i}a{j} AND :q{i}b{j}{w})")
+        conds.append(f"NOT ({' OR '.join(probes)})")
+    return list(session.execute(text("SELECT " + ", ".join(conds)), qp).one())
 
 
 _PER_ACCOUNT = "b, partner_id, account_id, metric"
@@ -198,14 +217,15 @@ def _per_account_first(kind: str, rng: Range, w: str, params: dict[str, Any], ke
 
 
 def _run_parts(session: Session, parts: list[str], uq_sql: str | None, params: dict[str, Any]) -> list[Any]:
-    session.execute(text("SET LOCAL work_mem = '64MB'"))  # hash aggregates in memory; this transaction only
-    # psycopg prepares a statement after a few runs, and PostgreSQL then switches to a generic plan that
-    # does not know the range or the metrics: for these analytic queries that plan can be several times
-    # slower. Always plan with the actual parameters (planning costs well under a millisecond here).
-    session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-    # No parallel workers: these queries read a few thousand rollup rows, and starting workers cost more
-    # (about 5 ms a query here) than the work; with a bigger history the planner started choosing them.
-    session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+    # In one round trip, for this transaction only:
+    # - work_mem: hash aggregates in memory;
+    # - plan_cache_mode: psycopg prepares a statement after a few runs, and PostgreSQL then switches to a
+    #   generic plan that does not know the range or the metrics: for these analytic queries that plan can be
+    #   several times slower. Always plan with the actual parameters (well under a millisecond here);
+    # - no parallel workers: these queries read a few thousand rollup rows, and starting workers costs more
+    #   (about 5 ms a query here) than the work; with a bigger history the planner started choosing them.
+    session.execute(text("SET LOCAL work_mem = '64MB'; SET LOCAL plan_cache_mode = force_custom_plan; "
+                         "SET LOCAL max_parallel_workers_per_gather = 0"))
     rows: list[Any] = []
     if parts:
         rows = list(session.execute(text(" UNION ALL ".join(parts)), params).all())  # one fetch, not row by row
@@ -295,13 +315,17 @@ def usage_summary(session: Session, actor: Actor, *, start: date, end: date, par
     rows = _values(session, scope, start, end, level=level)
     totals: dict[str, Decimal] = defaultdict(Decimal)
     per: dict[str, list[tuple[Any, Decimal]]] = defaultdict(list)
-    for r in rows:
-        totals[r.metric] += r.value
-        key = r.partner_id if level == "partner" else (r.partner_id, r.account_id)
-        per[r.metric].append((key, r.value))
+    if level == "partner":  # rows (bucket, partner_id, metric, value)
+        for _b, p, m, v in rows:
+            totals[m] += v
+            per[m].append((p, v))
+    else:  # (bucket, partner_id, account_id, metric, value)
+        for _b, p, a, m, v in rows:
+            totals[m] += v
+            per[m].append(((p, a), v))
     prev_totals: dict[str, Decimal] = defaultdict(Decimal)
-    for r in _values(session, scope, prev[0], prev[1], level="total"):
-        prev_totals[r.metric] += r.value
+    for _b, m, v in _values(session, scope, prev[0], prev[1], level="total"):
+        prev_totals[m] += v
     labels = _label_map(session, actor, scope, level)
     tops = {m: [(labels.get(k, str(k)), v) for k, v in sorted(lst, key=lambda kv: (-kv[1], str(kv[0])))[:top]]
             for m, lst in per.items()}
@@ -351,23 +375,28 @@ def _additive_trend(session: Session, scope: Scope, level: str, labels: dict, ot
     """usage_trend of a sum or count metric without reading every customer's rows: the biggest `top` over the
     range from the monthly rollups, their buckets from their own rows, and "Other" as the scope's total per
     bucket (the partner rollups) minus theirs - exact, because these metrics add up."""
+    # rows are (bucket, partner_id, [account_id,] metric, value); a customer is (partner_id, account_id)
     def key(r: Any) -> Any:
-        return r.partner_id if level == "partner" else (r.partner_id, r.account_id)
+        return r[1] if level == "partner" else (r[1], r[2])
 
-    size = {key(r): r.value for r in _values(session, scope, start, end, level=level, metric=metric)}
+    size = {key(r): r[-1] for r in _values(session, scope, start, end, level=level, metric=metric)}
     keep = [k for k, _ in sorted(size.items(), key=lambda kv: (-kv[1], str(kv[0])))[:top]]
-    out: dict[tuple[date, str], Decimal] = defaultdict(Decimal)
-    kept: dict[date, Decimal] = defaultdict(Decimal)
+    out: dict[tuple[date, str], Decimal] = {}
+    kept: dict[date, Decimal] = {}
     if keep:
         ids = [k if level == "partner" else k[1] for k in keep]
-        names = {k: labels.get(k, str(k)) for k in keep}
-        for r in _values(session, scope, start, end, grain=grain, level=level, metric=metric, only=ids):
-            b, v = r.b, r.value
-            out[(b, names[key(r)])] += v
-            kept[b] += v
-    for r in _values(session, scope, start, end, grain=grain, level="total", metric=metric):
-        if r.value != kept[r.b]:
-            out[(r.b, other)] += r.value - kept[r.b]
+        names = {k if level == "partner" else k[1]: labels.get(k, str(k)) for k in keep}
+        rows = _values(session, scope, start, end, grain=grain, level=level, metric=metric, only=ids)
+        at = 1 if level == "partner" else 2
+        for r in rows:
+            b, v = r[0], r[-1]
+            point = (b, names[r[at]])  # two customers may share a name: one series, as on the chart
+            out[point] = out.get(point, 0) + v
+            kept[b] = kept.get(b, 0) + v
+    for b, _m, v in _values(session, scope, start, end, grain=grain, level="total", metric=metric):
+        rest = v - kept.get(b, 0)
+        if rest:
+            out[(b, other)] = rest
     return [TrendPoint(b, label, v) for (b, label), v in sorted(out.items())]
 
 
