@@ -1,4 +1,5 @@
-"""The benchmark data set: 20 partners, 2,000 customer accounts and N usage events over 13 months.
+"""The benchmark data set: 20 partners, 2,000 customer accounts and N usage events over 13 months (or over
+`months` months: the long-history set that bench.run compares with the small one).
 
 Deterministic (fixed random seed, single-process generation) and skewed like real usage: an account's
 share of the events falls steeply with its rank (account rank r ~ 2000 * u^3 for uniform u: the top 1%
@@ -8,7 +9,7 @@ the product (pages and documents dominate; a few gauges and unique-count events)
 The events are generated in SQL and the aggregates are built from them with one GROUP BY each: the
 generator is about the data set, the ingestion path is measured separately by bench.run.
 
-    python -m seeds.bulk --events 1000000 [--data-dir .data/bench-pg]
+    python -m seeds.bulk --events 1000000 [--months 13]
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine, text
 
@@ -78,11 +80,11 @@ def _size_shared_buffers(engine: Engine, data_dir) -> None:
     pg_ctl(["-w", "-m", "fast", "restart"], pgdata=data_dir, user=user, timeout=120)
 
 
-def window(today: date | None = None) -> tuple[datetime, datetime]:
-    """From the first day of the month 12 months before today's month up to today 00:00 UTC (exclusive):
-    12 whole months plus the current month so far."""
+def window(today: date | None = None, months: int = MONTHS) -> tuple[datetime, datetime]:
+    """From the first day of the month `months` - 1 months before today's month up to today 00:00 UTC
+    (exclusive): 12 whole months plus the current month so far, by default."""
     today = today or clock.today()
-    y, m = today.year, today.month - (MONTHS - 1)
+    y, m = today.year, today.month - (months - 1)
     while m <= 0:
         y, m = y - 1, m + 12
     return datetime(y, m, 1, tzinfo=UTC), datetime(today.year, today.month, today.day, tzinfo=UTC)
@@ -101,10 +103,10 @@ def _metric_case() -> str:
     return f"CASE {parts} END"
 
 
-def build(engine: Engine, events: int, log=print) -> tuple[datetime, datetime]:
-    """(Re)build the data set with `events` events; returns the time window."""
+def build(engine: Engine, events: int, log=print, months: int = MONTHS) -> tuple[datetime, datetime]:
+    """(Re)build the data set with `events` events over `months` months; returns the time window."""
     upgrade(engine)
-    start, end = window()
+    start, end = window(months=months)
     _reset(engine)
     _partitions(engine, start, end)
     t0 = time.perf_counter()
@@ -149,8 +151,12 @@ def _reset(engine: Engine) -> None:
 
 def _partitions(engine: Engine, start: datetime, end: datetime) -> None:
     """usage_events' monthly partitions for the data set's months (migration 0020)."""
-    with engine.begin() as c:
-        c.execute(text("SELECT usage_ensure_partitions(:s, :e)"), {"s": start.date(), "e": end.date()})
+    with engine.begin() as c:  # a year at a time: the function refuses more than 120 months in one call
+        first, last = start.date(), end.date()
+        while first <= last:
+            upto = min(last, date(first.year, 12, 31))
+            c.execute(text("SELECT usage_ensure_partitions(:s, :e)"), {"s": first, "e": upto})
+            first = date(first.year + 1, 1, 1)
 
 
 def _insert_events(engine: Engine, events: int, start: datetime, seconds: int, t0: float, log) -> None:
@@ -233,24 +239,33 @@ def _aggregates(engine: Engine, events: int, start: datetime, end: datetime) -> 
                   {"n": events, "s": start, "e": end})
 
 
-def ensure(engine: Engine, events: int, log=print) -> tuple[datetime, datetime, bool]:
-    """Reuse the data set when it already has `events` events; returns (start, end, reused)."""
+def months_of(start: datetime, end: datetime) -> int:
+    """The number of calendar months a window [start, end) touches."""
+    last = end - timedelta(microseconds=1)
+    return (last.year - start.year) * 12 + last.month - start.month + 1
+
+
+def ensure(engine: Engine, events: int, log=print, months: int = MONTHS) -> tuple[datetime, datetime, bool]:
+    """Reuse the data set when it already has `events` events over `months` months; returns (start, end,
+    reused)."""
     upgrade(engine)
     have = existing_size(engine)
-    if have and have[0] == events:
-        log(f"Reusing the data set of {events:,} events.")
+    if have and have[0] == events and months_of(have[1], have[2]) == months:
+        log(f"Reusing the data set of {events:,} events over {months} months.")
         return have[1], have[2], True
-    log(f"Building a data set of {events:,} events (deterministic seed {SEED}) ...")
-    start, end = build(engine, events, log)
+    log(f"Building a data set of {events:,} events over {months} months (deterministic seed {SEED}) ...")
+    start, end = build(engine, events, log, months)
     return start, end, False
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m seeds.bulk")
     ap.add_argument("--events", type=int, default=10_000_000)
+    ap.add_argument("--months", type=int, default=MONTHS)
+    ap.add_argument("--data-dir", type=Path, default=None)
     args = ap.parse_args()
-    eng = bench_engine()
-    ensure(eng, args.events)
+    eng = bench_engine(args.data_dir)
+    ensure(eng, args.events, months=args.months)
     eng.dispose()
 
 
