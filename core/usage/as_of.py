@@ -14,6 +14,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from core.usage.unique_counts import EVERY_PARTNER
+
 
 def usable(session: Session, partner_id: int | None, start: date, end: date, params: dict[str, Any]) -> set[str]:
     """Which of the query's latest (params "lt") and distinct-count ("uq") metrics may be read as of now, judged
@@ -45,9 +47,6 @@ def usable(session: Session, partner_id: int | None, start: date, end: date, par
     return out
 
 
-# Platform-wide, the partner tables are read partner by partner through their keys (partner_id, metric, day):
-# without a partner condition PostgreSQL reads the whole table, whose size grows with the history.
-_EVERY_PARTNER = " AND partner_id = ANY(ARRAY(SELECT id FROM partners))"
 
 
 def latest_sql(per_account: bool, keys_c: str, w: str) -> str:
@@ -55,7 +54,7 @@ def latest_sql(per_account: bool, keys_c: str, w: str) -> str:
     table, v, having = (("usage_latest", "last_qty", "") if per_account else
                         ("usage_partner_latest_days", "qty_sum", " HAVING sum(accounts) <> 0"))
     if not per_account and not w:
-        w = _EVERY_PARTNER
+        w = EVERY_PARTNER
     return f"""
     SELECT CAST(NULL AS date) AS b, {keys_c}metric, sum({v}) AS value FROM {table}
     WHERE last_day BETWEEN :s AND :e AND metric = ANY(:lt){w} GROUP BY {keys_c}metric{having}"""
@@ -66,7 +65,7 @@ def distinct_sql(per_account: bool, usable: set[str], keys_c: str, w: str) -> st
     edge = "last" if "uq" in usable else "first"
     table = f"usage_distinct_{edge}_days" if per_account else f"usage_partner_distinct_{edge}_days"
     if not per_account and not w:
-        w = _EVERY_PARTNER
+        w = EVERY_PARTNER
     return f"""
     SELECT CAST(NULL AS date) AS b, {keys_c}metric, sum(pairs) AS value FROM {table}
     WHERE day BETWEEN :s AND :e AND metric = ANY(:uq){w} GROUP BY {keys_c}metric HAVING sum(pairs) <> 0"""

@@ -15,6 +15,11 @@ from datetime import date
 
 Piece = tuple[date, date]
 
+# Platform-wide, the partner tables keyed (partner_id, metric, ...) are read partner by partner through their
+# keys: without a partner condition PostgreSQL reads the whole table (or index), whose size grows with the
+# history. A condition to add where a query has no partner of its own.
+EVERY_PARTNER = " AND partner_id = ANY(ARRAY(SELECT id FROM partners))"
+
 
 def _days(pieces: list[Piece], params: dict) -> str:
     conds = []
@@ -46,13 +51,14 @@ def rollup_sql(grain: str | None, level: str, keys_c: str, w: str, whole: Piece,
     grain None: one bucket (values counted once over the whole range); grain "month": per month."""
     params["mf"], params["ml"] = whole
     gaps = "usage_distinct_gaps" if level == "account" else "usage_partner_distinct_gaps"
+    gw = w or EVERY_PARTNER  # the gap rows of the range's months, partner by partner
     days = _days(pieces, params)
     if grain == "month":
         # every month its own bucket: a whole month is all its gap rows, a partial one its days' values
         return f"""
     SELECT b, {keys_c}metric, sum(value) AS value FROM (
       SELECT month AS b, {keys_c}metric, value_count AS value FROM {gaps}
-      WHERE month BETWEEN :mf AND :ml AND metric = ANY(:uq){w}
+      WHERE month BETWEEN :mf AND :ml AND metric = ANY(:uq){gw}
       UNION ALL
       SELECT b, {keys_c}metric, 1 AS value FROM (
         SELECT DISTINCT CAST(date_trunc('month', day) AS date) AS b, partner_id, metric, account_id, value
@@ -61,7 +67,7 @@ def rollup_sql(grain: str | None, level: str, keys_c: str, w: str, whole: Piece,
     return f"""
     SELECT CAST(NULL AS date) AS b, {keys_c}metric, sum(value) AS value FROM (
       SELECT {keys_c}metric, value_count AS value FROM {gaps}
-      WHERE month BETWEEN :mf AND :ml AND prev_month < :mf AND metric = ANY(:uq){w}
+      WHERE month BETWEEN :mf AND :ml AND prev_month < :mf AND metric = ANY(:uq){gw}
       UNION ALL
       SELECT {keys_c}metric, 1 AS value FROM (
         SELECT DISTINCT partner_id, metric, account_id, value FROM usage_distinct d
