@@ -252,14 +252,15 @@ def ingestion(ctx: BenchContext) -> Figures:
     return {
         "ingest_events_per_s": fig(round(rate[w]), "events/s", ">= 100000"),
         "ingest_copy_events_per_s": fig(round(copy_rate[w]), "events/s", None),
-        "ingest_vs_copy_ratio": fig(round(rate[w] / copy_rate[w], 3), "ratio", ">= 0.5"),
+        # issue 18 replaced the bare-COPY target (0.5) by the storage floor's (docs/performance.md)
+        "ingest_vs_copy_ratio": fig(round(rate[w] / copy_rate[w], 3), "ratio", None),
         "ingest_events_per_s_one_worker": fig(round(rate[1]), "events/s", None),
         "ingest_copy_events_per_s_one_worker": fig(round(copy_rate[1]), "events/s", None),
         "ingest_vs_copy_ratio_one_worker": fig(round(rate[1] / copy_rate[1], 3), "ratio", None),
         "ingest_duplicates_per_s": fig(round(n / dup_s), "events/s", None),
         "ingest_floor_events_per_s": fig(round(floor_rate[w]), "events/s", None),
         "ingest_floor_vs_copy_ratio": fig(round(floor_rate[w] / copy_rate[w], 3), "ratio", None),
-        "ingest_vs_floor_ratio": fig(round(rate[w] / floor_rate[w], 3), "ratio", None),
+        "ingest_vs_floor_ratio": fig(round(rate[w] / floor_rate[w], 3), "ratio", ">= 0.8"),
         "ingest_floor_events_per_s_one_worker": fig(round(floor_rate[1]), "events/s", None),
     }
 
