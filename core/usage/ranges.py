@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
 
 def month_start(d: date) -> date:
     return d.replace(day=1)
@@ -78,6 +81,21 @@ def widen(whole: tuple[date, date] | None, pieces: list[Piece], quiet: list[bool
     if not months:
         return None, kept
     return (min(months), max(months)), kept
+
+
+def quiet(session: Session, pieces: list[tuple[date, date]], w: str, params: dict[str, Any]) -> list[bool]:
+    """Per partial-month piece: does the rest of its month hold no usage of the query's metrics in the scope?
+    (Then the month's rows are the piece's: widen.) One query, an index probe per gap;
+    every rollup is written from the same batch as usage_daily, so a day without a daily row has nothing."""
+    conds, qp = [], {**params, "qm": params["add"] + params["mx"] + params["lt"] + params["uq"]}
+    for i, piece_gaps in enumerate(gaps(pieces)):
+        probes = []
+        for j, (a, b) in enumerate(piece_gaps):
+            qp[f"q{i}a{j}"], qp[f"q{i}b{j}"] = a, b
+            probes.append(f"EXISTS (SELECT 1 FROM usage_daily WHERE metric = ANY(:qm) "
+                          f"AND day BETWEEN :q{i}a{j} AND :q{i}b{j}{w})")
+        conds.append(f"NOT ({' OR '.join(probes)})")
+    return list(session.execute(text("SELECT " + ", ".join(conds)), qp).one())
 
 
 @dataclass(frozen=True)

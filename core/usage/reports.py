@@ -35,7 +35,7 @@ from core.accounts.permissions import authorize
 from core.errors import PermissionDenied, ValidationError
 from core.usage import as_of, unique_counts
 from core.usage.metrics import get_metrics
-from core.usage.ranges import Range, gaps, plan, source, widen
+from core.usage.ranges import Range, plan, quiet, source, widen
 
 PRESETS = {
     "this_month": "This month",
@@ -148,7 +148,7 @@ def _values(session: Session, scope: Scope, start: date, end: date, *, grain: st
     if grain in (None, "month") and scope.account_id is None:  # whole months from the monthly rollups
         whole, pieces = plan(start, end)
         if pieces:
-            whole, pieces = widen(whole, pieces, _quiet(session, pieces, w, params))
+            whole, pieces = widen(whole, pieces, quiet(session, pieces, w, params))
         rng = Range(rng.bucket, grain, whole, tuple(pieces), True)
     keys = _LEVELS[level]
     keys_c = f"{keys}, " if keys else ""
@@ -182,21 +182,6 @@ def _values(session: Session, scope: Scope, start: date, end: date, *, grain: st
     # the order the single query had: ORDER BY bucket (NULLS LAST), the level keys, metric. Every row has a
     # bucket, or none has (no grain), so the bucket sorts as itself or not at all.
     return sorted(rows, key=itemgetter(*range(0 if grain else 1, 2 + width)))
-
-
-def _quiet(session: Session, pieces: list[tuple[date, date]], w: str, params: dict[str, Any]) -> list[bool]:
-    """Per partial-month piece: does the rest of its month hold no usage of the query's metrics in the scope?
-    (Then the month's rows are the piece's: core.usage.ranges.widen.) One query, an index probe per gap;
-    every rollup is written from the same batch as usage_daily, so a day without a daily row has nothing."""
-    conds, qp = [], {**params, "qm": params["add"] + params["mx"] + params["lt"] + params["uq"]}
-    for i, piece_gaps in enumerate(gaps(pieces)):
-        probes = []
-        for j, (a, b) in enumerate(piece_gaps):
-            qp[f"q{i}a{j}"], qp[f"q{i}b{j}"] = a, b
-            probes.append(f"EXISTS (SELECT 1 FROM usage_daily WHERE metric = ANY(:qm) "
-                          f"AND day BETWEEN :q{i}a{j} AND :q{i}b{j}{w})")
-        conds.append(f"NOT ({' OR '.join(probes)})")
-    return list(session.execute(text("SELECT " + ", ".join(conds)), qp).one())
 
 
 _PER_ACCOUNT = "b, partner_id, account_id, metric"

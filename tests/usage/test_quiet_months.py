@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from core.usage.ingest import record_events
 from core.usage.metrics import add_metric
-from core.usage.ranges import gaps, plan, widen
-from core.usage.reports import Scope, _quiet, _values
+from core.usage.ranges import gaps, plan, quiet, widen
+from core.usage.reports import Scope, _values
 from db.testing import reset_data
 from tests.factories import build_world
 from tests.usage.raw import raw_values
@@ -113,9 +113,9 @@ def test_a_range_ending_after_the_last_event_of_its_month_reads_the_month_and_st
     with Session(engine) as s:
         params = {"add": ["pages", "documents"], "mx": ["peak_mb"], "lt": ["keywords"], "uq": ["unique_recipients"]}
         # the path under test is taken: the last piece of each range is quiet for the partner and the platform
-        assert _quiet(s, [(date(2026, 4, 1), date(2026, 4, 9))], f" AND partner_id = {t.partner_id}", params) == [True]
-        assert _quiet(s, [(date(2026, 4, 1), date(2026, 4, 9))], "", params) == [True]
-        assert _quiet(s, [(date(2026, 4, 2), date(2026, 4, 20))], "", params) == [False]  # 1 April had usage
+        assert quiet(s, [(date(2026, 4, 1), date(2026, 4, 9))], f" AND partner_id = {t.partner_id}", params) == [True]
+        assert quiet(s, [(date(2026, 4, 1), date(2026, 4, 9))], "", params) == [True]
+        assert quiet(s, [(date(2026, 4, 2), date(2026, 4, 20))], "", params) == [False]  # 1 April had usage
         for start, end in ranges:
             _check(s, [t.partner_id, u.partner_id], start, end)
 
@@ -126,7 +126,7 @@ def test_a_range_ending_after_the_last_event_of_its_month_reads_the_month_and_st
             (t, t.other_account_id, "documents", "1", at(4, 29), None), (u, u.account_id, "pages", "50", at(4, 30), None)],
            "late")
     with Session(engine) as s:
-        assert _quiet(s, [(date(2026, 4, 1), date(2026, 4, 9))], "", params) == [False]
-        assert _quiet(s, [(date(2026, 4, 1), date(2026, 4, 9))], f" AND partner_id = {u.partner_id}", params) == [False]
+        assert quiet(s, [(date(2026, 4, 1), date(2026, 4, 9))], "", params) == [False]
+        assert quiet(s, [(date(2026, 4, 1), date(2026, 4, 9))], f" AND partner_id = {u.partner_id}", params) == [False]
         for start, end in ranges:
             _check(s, [t.partner_id, u.partner_id], start, end)
