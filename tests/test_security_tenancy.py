@@ -68,6 +68,7 @@ for _reason, _names in {
                             "core.statements.planning.check_key", "core.statements.settings.branding"],
     # Usage internals and the global metric catalogue (reference data, not tenant data).
     "usage internals": ["core.usage.aggregates.period_usage", "core.usage.aggregates.update_rollups", "core.usage.as_of.usable",
+                        "core.usage.ranges.quiet",
                         "core.usage.metrics.list_metrics",
                         "core.usage.metrics.metric_keys", "core.usage.metrics.get_metrics",
                         "core.usage.periods.period_guard", "core.usage.periods.locked_ranges",
