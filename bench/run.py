@@ -4,8 +4,7 @@ Builds or reuses the data set (seeds/bulk.py, in the embedded PostgreSQL at .dat
 databases, the sets that the dashboard queries are also measured on: the small one (.data/bench-pg-small,
 --small-events over --small-months: 1M events over 25 months by default) and the long-history one
 (.data/bench-pg-long: the run's events over a history as many times longer, so its months are as dense as the
-small set's). It runs
-every measurement function in MEASUREMENTS and writes bench/results.json WHOLE
+small set's). It runs every measurement function in MEASUREMENTS and writes bench/results.json WHOLE
 (never merged with older figures; --only writes bench/results-partial.json). Every figure carries the time,
 the cores, the load average and the PostgreSQL version of the moment it was measured. A measurement function
 takes a BenchContext and returns {figure name: {"value": ..., "unit": ..., "target": ...}}.

@@ -153,7 +153,7 @@ def source(daily: str, monthly: str, cols: str, rng: Range, w: str, metrics_para
         params["mf"], params["ml"] = rng.whole
         parts.append(f"SELECT {mbucket} AS b, {cols} FROM {monthly} WHERE month BETWEEN :mf AND :ml{mw}")
     for i, (a, b) in enumerate(rng.pieces):
-        m0, m1 = month_start(a), next_month(a) - timedelta(days=1)
+        m0, m1 = month_start(a), month_end(a)
         params[f"pa{i}"], params[f"pb{i}"] = a, b
         if neg is not None and (m1 - m0).days - (b - a).days < (b - a).days + 1:
             params[f"pm{i}"], params[f"pz{i}"] = m0, m1
